@@ -1,0 +1,176 @@
+"""The channel interface: what the dispatcher hands to sms, email, call and inboundCall, and what
+channels report back.
+
+A channel receives :class:`DeliveryWork` through :meth:`Channel.submit` and reports everything that
+happens to it as :class:`ChannelEvent` through the :class:`EventSink` it was started with. Inbound
+messages that match no delivery are reported with :meth:`EventSink.unsolicited`. Channels never touch
+the alert tables themselves; they may keep their own tables (their own numbered migrations) through
+the :class:`node.store.db.Store` they are given.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from node.errors import Problem
+
+
+class DeliveryState(enum.StrEnum):
+    """Where one recipient's delivery stands. Terminal: RESPONDED, FAILED, EXPIRED (and DELIVERED or
+    ANSWERED once nothing more is awaited)."""
+
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    ANSWERED = "answered"
+    RESPONDED = "responded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+# A report never moves a delivery to a lower rank (a late receipt after a reply changes nothing);
+# RESPONDED outranks everything because a response proves the recipient was reached.
+STATE_RANK: Mapping[DeliveryState, int] = {
+    DeliveryState.QUEUED: 0,
+    DeliveryState.IN_PROGRESS: 1,
+    DeliveryState.SENT: 2,
+    DeliveryState.DELIVERED: 3,
+    DeliveryState.ANSWERED: 3,
+    DeliveryState.FAILED: 4,
+    DeliveryState.EXPIRED: 4,
+    DeliveryState.RESPONDED: 5,
+}
+
+OPEN_STATES = frozenset({DeliveryState.QUEUED, DeliveryState.IN_PROGRESS})
+
+
+@dataclass(frozen=True)
+class DeliveryWork:
+    """One recipient of one alert item, as a channel needs it (contact details decrypted)."""
+
+    delivery_id: int
+    alert_ref: str
+    client_ref: str
+    item_index: int
+    tag: str
+    alert_type: str
+    address: str
+    contact_id: str | None
+    token: str
+    """Per-recipient unguessable token: e-mail subject reference part, short-link path."""
+    content: bytes
+    """The item's decoded content (UTF-8 text, or audio bytes for calls)."""
+    text: str | None
+    """The text after lookups for this recipient (sms, email body, TTS); None for audio content."""
+    params: Mapping[str, Any]
+    """The item's per-type fields exactly as validated (sender, subject, ivrControl, ...)."""
+    lookups: Mapping[str, str] = field(default_factory=dict)
+    attempt: int = 1
+    created_at: float = 0.0
+    expires_at: float | None = None
+    email_subject_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelEvent:
+    """Something that happened to a delivery, stamped with the time it happened.
+
+    ``state`` is the delivery's new state, or None when the event changes no state (ringing, a key
+    press that is not the answer yet). ``retry_after`` (seconds) puts the delivery back in the queue
+    for another attempt; ``final`` marks the event that closes this recipient's result.
+    """
+
+    delivery_id: int
+    kind: str
+    at: float
+    state: DeliveryState | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    retry_after: float | None = None
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message that reached the node and matched no delivery (kept, never dropped)."""
+
+    channel: str
+    sender: str
+    recipient: str
+    text: str
+    at: float
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class EventSink(Protocol):
+    async def report(self, event: ChannelEvent) -> None:
+        """Store the event (durably) before returning."""
+
+    async def unsolicited(self, message: InboundMessage) -> None:
+        """Store an inbound message that matched no delivery."""
+
+    async def find_recent(self, alert_type: str, address: str, at: float) -> int | None:
+        """The most recent live delivery of ``alert_type`` to ``address`` (reply correlation)."""
+
+    async def find_by_token(self, token: str) -> int | None:
+        """The delivery with this per-recipient token, if its alert is still alive."""
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    name: str
+    alert_types: tuple[str, ...]
+    state: str
+    capacity: int
+    in_flight: int
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "alertTypes": list(self.alert_types),
+            "state": self.state,
+            "capacity": self.capacity,
+            "inFlight": self.in_flight,
+            "details": dict(self.details),
+        }
+
+
+class Channel(ABC):
+    """A way to reach people. Implementations live in node/sms, node/mail, node/voice."""
+
+    name: str
+    alert_types: tuple[str, ...]
+
+    @abstractmethod
+    async def start(self, sink: EventSink) -> None:
+        """Connect (or begin connecting) and keep ``sink`` for reports. Must not block for long."""
+
+    @abstractmethod
+    async def stop(self, grace: float) -> None:
+        """Finish or hand back in-flight work within ``grace`` seconds, then release everything."""
+
+    @abstractmethod
+    def free_capacity(self) -> int:
+        """How many more deliveries :meth:`submit` can take right now (0 = not now)."""
+
+    @abstractmethod
+    async def submit(self, work: DeliveryWork) -> None:
+        """Take ownership of one delivery. Results come later through the sink."""
+
+    @abstractmethod
+    def info(self) -> ChannelInfo:
+        """State and capacity for getinfo, /readyz and the status page."""
+
+    def ready(self) -> bool:
+        """Whether the channel can deliver now (link bound, registered, ...)."""
+        return True
+
+    def validate_item(self, item: Mapping[str, Any], content: bytes | None, path: str) -> list[Problem]:
+        """Channel-specific checks at request time (e.g. audio that must decode). ``path`` is the
+        item's JSON path, e.g. ``alert[0]``."""
+        return []

@@ -1,0 +1,86 @@
+"""Encryption at rest for contact details (AES-256-GCM) and blind indexes for finding them.
+
+The key file holds 32 random bytes (hex), mode 0600. Two keys are derived from it with HKDF-SHA256:
+one encrypts, one computes the HMAC blind index that lets the node find a delivery by phone number
+or e-mail address without storing either in clear.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from node.errors import StoreError
+
+_NONCE = 12  # NIST SP 800-38D §8.2: 96-bit nonces, random
+_VERSION = b"\x01"
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """Read the master key; create it (mode 0600) when missing."""
+    if path.exists():
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise StoreError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
+        raw = path.read_text(encoding="ascii").strip()
+        try:
+            key = bytes.fromhex(raw)
+        except ValueError:
+            raise StoreError(f"{path} does not hold a hex key") from None
+        if len(key) != 32:
+            raise StoreError(f"{path} must hold 32 bytes of hex, found {len(key)}")
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key.hex() + "\n")
+    return key
+
+
+def _derive(master: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
+
+
+class Cipher:
+    def __init__(self, master: bytes) -> None:
+        self._aead = AESGCM(_derive(master, b"alertnode/encrypt/v1"))
+        self._index_key = _derive(master, b"alertnode/index/v1")
+
+    def encrypt(self, data: bytes) -> bytes:
+        nonce = secrets.token_bytes(_NONCE)
+        return _VERSION + nonce + self._aead.encrypt(nonce, data, None)
+
+    def decrypt(self, blob: bytes) -> bytes:
+        if not blob or blob[:1] != _VERSION:
+            raise StoreError("encrypted value has an unknown format")
+        try:
+            return self._aead.decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], None)
+        except InvalidTag:
+            raise StoreError("encrypted value does not authenticate (wrong key?)") from None
+
+    def encrypt_str(self, text: str) -> bytes:
+        return self.encrypt(text.encode("utf-8"))
+
+    def decrypt_str(self, blob: bytes) -> str:
+        return self.decrypt(blob).decode("utf-8")
+
+    def encrypt_json(self, value: Any) -> bytes:
+        return self.encrypt(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+    def decrypt_json(self, blob: bytes) -> Any:
+        return json.loads(self.decrypt(blob))
+
+    def index(self, value: str) -> str:
+        """Blind index: equal values give equal indexes, nothing else can be learnt from it."""
+        return hmac.new(self._index_key, value.strip().lower().encode("utf-8"), sha256).hexdigest()[:32]
