@@ -1,0 +1,418 @@
+"""Event-in, action-out tests of the simple and replay IVR machines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from node.voice import ivr
+from node.voice.ivr import (
+    Answered,
+    AttemptEnded,
+    CallEnded,
+    CancelTimer,
+    Digit,
+    DigitDeduper,
+    FinalResult,
+    Finished,
+    HangUp,
+    IvrControl,
+    IvrMachine,
+    IvrType,
+    PlaceCall,
+    PlayPrompts,
+    PromptFinished,
+    Report,
+    Ringing,
+    Start,
+    StartTimer,
+    StopPlayback,
+    Timeouts,
+    TimerFired,
+    WorkerLost,
+)
+
+T = Timeouts(ring=30, key_wait=5, total=120, retry_interval=60)
+
+
+def machine(**raw: Any) -> IvrMachine:
+    return IvrMachine(IvrControl.from_request(raw), T)
+
+
+def kinds(actions: list[Any]) -> list[str]:
+    return [a.kind for a in actions if isinstance(a, Report)]
+
+
+def finished(actions: list[Any]) -> Finished | None:
+    found = [a for a in actions if isinstance(a, Finished)]
+    return found[0] if found else None
+
+
+def answer(m: IvrMachine) -> list[Any]:
+    out = m.handle(Start(), 0)
+    out += m.handle(Ringing(), 1)
+    out += m.handle(Answered(), 2)
+    return out
+
+
+# ------------------------------------------------------------------------------------ defaults
+
+
+def test_defaults_are_the_references() -> None:
+    c = IvrControl.from_request(None)
+    assert c == IvrControl(IvrType.SIMPLE, 1, False, False, "1", "2", "*", False, False)
+
+
+def test_validation_reports_every_problem() -> None:
+    raw = {"ivrType": "simple", "ivrAttempts": 0, "ivrRequireFullPlay": "yes", "ivrAmOkDigits": "2"}
+    got = dict(ivr.problems(raw, "alert[0].ivrControl"))
+    assert set(got) == {
+        "alert[0].ivrControl.ivrAttempts",
+        "alert[0].ivrControl.ivrRequireFullPlay",
+        "alert[0].ivrControl.ivrAmOkDigits",
+    }
+    assert ivr.problems({"ivrType": "fancy"}, "p") == [("p.ivrType", "must be 'simple' or 'replay'")]
+    assert ivr.problems({"ivrType": "replay", "ivrAmOkDigits": "1"}, "p")[0][0] == "p.ivrAmOkDigits"
+    assert ivr.problems({"ivrType": "replay", "ivrAmNotOkDigits": "29"}, "p")[0][0] == "p.ivrAmNotOkDigits"
+    assert ivr.problems({"ivrType": "replay", "ivrSayAgainDigits": "x"}, "p")[0][0] == "p.ivrSayAgainDigits"
+    assert ivr.problems({"ivrType": "replay", "ivrAmNotOkDigits": "9#"}, "p") == []
+    assert ivr.problems(None, "p") == []
+    assert ivr.problems([], "p") == [("p", "must be an object")]
+
+
+# ------------------------------------------------------------------------------------ simple IVR
+
+
+def test_simple_default_answer_is_success_and_hangs_up_after_prompt() -> None:
+    m = machine()
+    out = m.handle(Start(), 0)
+    assert out == [PlaceCall(1), StartTimer("ring", 30)]
+    assert m.handle(Ringing(), 1) == [Report("ringing")]
+    out = m.handle(Answered(), 2)
+    assert out == [
+        CancelTimer("ring"),
+        Report("answered", {"attempt": 1}),
+        StartTimer("total", 120),
+        PlayPrompts(("main",)),
+    ]
+    out = m.handle(PromptFinished("main"), 5)
+    assert out == [Report("prompt_played", {"prompt": "main"}), CancelTimer("keywait"), HangUp()]
+    out = m.handle(CallEnded(200, by_remote=False), 5.1)
+    assert AttemptEnded(1, True, "answered", False) in out
+    assert finished(out) == Finished(FinalResult.ANSWERED, "answered", 1, None, 200)
+    assert m.finished
+    assert m.handle(Digit("1"), 6) == []
+
+
+def test_simple_hangup_half_way_is_success_without_full_play() -> None:
+    m = machine()
+    answer(m)
+    out = m.handle(CallEnded(200), 3)
+    assert kinds(out) == ["prompt_cut", "hung_up"]
+    assert finished(out) == Finished(FinalResult.ANSWERED, "answered", 1, None, 200)
+
+
+def test_simple_require_full_play_fails_when_cut_and_retries() -> None:
+    m = machine(ivrRequireFullPlay=True, ivrAttempts=2)
+    answer(m)
+    out = m.handle(CallEnded(200), 3)
+    assert AttemptEnded(1, False, "not_full_play", True) in out
+    assert StartTimer("retry", 60) in out
+    assert finished(out) is None
+    out = m.handle(TimerFired("retry"), 63)
+    assert out == [PlaceCall(2), StartTimer("ring", 30)]
+    m.handle(Answered(), 64)
+    m.handle(PromptFinished("main"), 70)
+    out = m.handle(CallEnded(200, by_remote=False), 70)
+    assert finished(out) == Finished(FinalResult.ANSWERED, "full_play", 2, None, 200)
+
+
+def test_simple_require_full_play_last_attempt_fails() -> None:
+    m = machine(ivrRequireFullPlay=True)
+    answer(m)
+    out = m.handle(CallEnded(200), 3)
+    assert finished(out) == Finished(FinalResult.FAILED, "not_full_play", 1, None, 200)
+
+
+def test_simple_require_response_key_during_prompt_stops_and_responds() -> None:
+    m = machine(ivrRequireResponse=True)
+    answer(m)
+    out = m.handle(Digit("2", "inband"), 3)
+    assert out == [
+        Report("key", {"digit": "2", "source": "inband"}),
+        StopPlayback(),
+        CancelTimer("keywait"),
+        HangUp(),
+    ]
+    out = m.handle(CallEnded(200, by_remote=False), 3.2)
+    assert finished(out) == Finished(FinalResult.RESPONDED, "response", 1, "2", 200)
+
+
+def test_simple_require_response_and_full_play_keeps_playing() -> None:
+    m = machine(ivrRequireResponse=True, ivrRequireFullPlay=True)
+    answer(m)
+    assert m.handle(Digit("5"), 3) == [Report("key", {"digit": "5", "source": "rfc4733"})]
+    out = m.handle(PromptFinished("main"), 6)
+    assert HangUp() in out
+    out = m.handle(CallEnded(200, by_remote=False), 6)
+    assert finished(out) == Finished(FinalResult.RESPONDED, "response", 1, "5", 200)
+
+
+def test_simple_require_response_waits_for_key_then_times_out() -> None:
+    m = machine(ivrRequireResponse=True, ivrAttempts=3)
+    answer(m)
+    out = m.handle(PromptFinished("main"), 5)
+    assert out == [Report("prompt_played", {"prompt": "main"}), StartTimer("keywait", 5)]
+    out = m.handle(TimerFired("keywait"), 10)
+    assert out == [Report("key_timeout", {"repeat": False}), CancelTimer("keywait"), HangUp()]
+    out = m.handle(CallEnded(200, by_remote=False), 10)
+    assert AttemptEnded(1, False, "no_response", True) in out
+
+
+def test_simple_key_after_prompt_is_response() -> None:
+    m = machine(ivrRequireResponse=True)
+    answer(m)
+    m.handle(PromptFinished("main"), 5)
+    out = m.handle(Digit("#"), 6)
+    assert out == [Report("key", {"digit": "#", "source": "rfc4733"}), CancelTimer("keywait"), HangUp()]
+
+
+def test_simple_key_without_require_response_is_reported_only() -> None:
+    m = machine()
+    answer(m)
+    assert m.handle(Digit("9"), 3) == [Report("key", {"digit": "9", "source": "rfc4733"})]
+    out = m.handle(PromptFinished("main"), 5)
+    assert HangUp() in out
+    out = m.handle(CallEnded(200, by_remote=False), 5)
+    assert finished(out) == Finished(FinalResult.ANSWERED, "answered", 1, None, 200)
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "outcome"),
+    [
+        (486, "busy", "busy"),
+        (600, "busy", "busy"),
+        (480, "no_answer", "no_answer"),
+        (408, "no_answer", "no_answer"),
+        (404, "failed", "failed"),
+        (503, "failed", "failed"),
+    ],
+)
+def test_unanswered_outcomes(code: int, kind: str, outcome: str) -> None:
+    m = machine()
+    m.handle(Start(), 0)
+    out = m.handle(CallEnded(code, reason="x"), 1)
+    assert kinds(out)[0] == kind
+    assert out[3].detail["sip_code"] == code
+    assert finished(out) == Finished(FinalResult.FAILED, outcome, 1, None, code)
+
+
+def test_three_attempts_then_give_up() -> None:
+    m = machine(ivrAttempts=3)
+    m.handle(Start(), 0)
+    placed = 1
+    for i in range(3):
+        out = m.handle(CallEnded(486), 10 * i)
+        if i < 2:
+            assert AttemptEnded(i + 1, False, "busy", True) in out
+            assert m.handle(TimerFired("retry"), 10 * i + 5)[0] == PlaceCall(i + 2)
+            placed += 1
+        else:
+            assert AttemptEnded(3, False, "busy", False) in out
+            assert finished(out) == Finished(FinalResult.FAILED, "busy", 3, None, 486)
+    assert placed == 3
+    assert m.handle(TimerFired("retry"), 100) == []
+
+
+def test_ring_timeout_cancels_and_counts_as_no_answer() -> None:
+    m = machine()
+    m.handle(Start(), 0)
+    assert m.handle(TimerFired("ring"), 30) == [HangUp()]
+    out = m.handle(CallEnded(487, by_remote=False), 30.1)
+    assert finished(out) == Finished(FinalResult.FAILED, "no_answer", 1, None, 487)
+
+
+def test_total_timeout_hangs_up() -> None:
+    m = machine()
+    answer(m)
+    out = m.handle(TimerFired("total"), 122)
+    assert out == [Report("call_timeout", {"seconds": 120}), StopPlayback(), CancelTimer("keywait"), HangUp()]
+    assert m.handle(TimerFired("total"), 123) == []
+
+
+def test_stale_events_are_ignored() -> None:
+    m = machine()
+    assert m.handle(Answered(), 0) == []
+    m.handle(Start(), 0)
+    assert m.handle(Start(), 0) == []
+    assert m.handle(PromptFinished("main"), 1) == []
+    assert m.handle(Digit("1"), 1) == []
+    assert m.handle(TimerFired("keywait"), 1) == []
+    assert m.handle(TimerFired("retry"), 1) == []
+
+
+def test_worker_lost_redials_without_using_an_attempt() -> None:
+    m = machine()
+    answer(m)
+    out = m.handle(WorkerLost(), 3)
+    assert PlaceCall(1) in out
+    assert "lost" in kinds(out)
+    m.handle(WorkerLost(), 4)
+    out = m.handle(WorkerLost(), 5)  # third loss: gives up
+    assert finished(out) == Finished(FinalResult.FAILED, "lost", 1, None, None)
+
+
+# ------------------------------------------------------------------------------------ replay IVR
+
+
+def replay(**raw: Any) -> IvrMachine:
+    return machine(ivrType="replay", **raw)
+
+
+def play_all(m: IvrMachine, prompts: tuple[str, ...], t: float) -> list[Any]:
+    out: list[Any] = []
+    for p in prompts:
+        out += m.handle(PromptFinished(p), t)
+    return out
+
+
+def test_replay_plays_pre_main_post_then_waits() -> None:
+    m = replay()
+    out = answer(m)
+    assert PlayPrompts(("pre", "main", "post")) in out
+    out = play_all(m, ("pre", "main", "post"), 5)
+    assert kinds(out) == ["prompt_played"] * 3
+    assert out[-1] == StartTimer("keywait", 5)
+
+
+def test_replay_say_again_then_ok_plays_done() -> None:
+    m = replay(ivrAttempts=2)
+    answer(m)
+    play_all(m, ("pre", "main", "post"), 5)
+    out = m.handle(Digit("1"), 6)
+    assert out == [
+        Report("key", {"digit": "1", "source": "rfc4733"}),
+        CancelTimer("keywait"),
+        Report("say_again", {"digit": "1"}),
+        PlayPrompts(("main", "post")),
+    ]
+    play_all(m, ("main", "post"), 9)
+    out = m.handle(Digit("2"), 10)
+    assert out == [
+        Report("key", {"digit": "2", "source": "rfc4733"}),
+        CancelTimer("keywait"),
+        Report("recipientOk", {"digit": "2"}),
+        PlayPrompts(("done",)),
+    ]
+    assert m.handle(Digit("3"), 10.5) == [Report("key", {"digit": "3", "source": "rfc4733"})]
+    out = m.handle(PromptFinished("done"), 11)
+    assert out == [Report("prompt_played", {"prompt": "done"}), CancelTimer("keywait"), HangUp()]
+    out = m.handle(CallEnded(200, by_remote=False), 11)
+    assert finished(out) == Finished(FinalResult.RESPONDED, "recipientOk", 1, "recipientOk", 200)
+
+
+def test_replay_repeat_pre_prompt() -> None:
+    m = replay(ivrRepeatPrePrompt=True)
+    answer(m)
+    play_all(m, ("pre", "main", "post"), 5)
+    assert PlayPrompts(("pre", "main", "post")) in m.handle(Digit("1"), 6)
+
+
+def test_replay_any_other_key_is_not_ok() -> None:
+    m = replay()
+    answer(m)
+    play_all(m, ("pre", "main", "post"), 5)
+    out = m.handle(Digit("7"), 6)
+    assert Report("recipientNotOk", {"digit": "7"}) in out
+    out = m.handle(CallEnded(200), 6.5)  # hung up during the done prompt: the answer stands
+    assert finished(out) == Finished(FinalResult.RESPONDED, "recipientNotOk", 1, "recipientNotOk", 200)
+
+
+def test_replay_explicit_not_ok_digits_ignore_other_keys() -> None:
+    m = replay(ivrAmNotOkDigits="9", ivrAmOkDigits="23")
+    answer(m)
+    play_all(m, ("pre", "main", "post"), 5)
+    assert m.handle(Digit("7"), 6) == [Report("key", {"digit": "7", "source": "rfc4733"})]
+    assert Report("recipientOk", {"digit": "3"}) in m.handle(Digit("3"), 7)
+
+
+def test_replay_key_during_play_without_stop_is_acted_on_after_prompts() -> None:
+    m = replay()
+    answer(m)
+    m.handle(PromptFinished("pre"), 3)
+    assert m.handle(Digit("2"), 4) == [Report("key", {"digit": "2", "source": "rfc4733"})]
+    out = play_all(m, ("main", "post"), 8)
+    assert Report("recipientOk", {"digit": "2"}) in out
+    assert out[-1] == PlayPrompts(("done",))
+
+
+def test_replay_digits_stop_play() -> None:
+    m = replay(ivrDigitsStopPlay=True)
+    answer(m)
+    out = m.handle(Digit("2"), 3)
+    assert out[1] == StopPlayback()
+    assert out[-1] == PlayPrompts(("done",))
+    assert m.handle(PromptFinished("main"), 4) == []  # a stale finish from the stopped sequence
+
+
+def test_replay_no_key_repeats_once_then_fails() -> None:
+    m = replay()
+    answer(m)
+    play_all(m, ("pre", "main", "post"), 5)
+    out = m.handle(TimerFired("keywait"), 10)
+    assert out == [Report("key_timeout", {"repeat": True}), PlayPrompts(("main", "post"))]
+    play_all(m, ("main", "post"), 14)
+    out = m.handle(TimerFired("keywait"), 19)
+    assert HangUp() in out
+    out = m.handle(CallEnded(200, by_remote=False), 19)
+    assert finished(out) == Finished(FinalResult.FAILED, "no_response", 1, None, 200)
+
+
+def test_replay_answered_without_key_is_not_success_and_retries() -> None:
+    m = replay(ivrAttempts=2)
+    answer(m)
+    out = m.handle(CallEnded(200), 3)
+    assert AttemptEnded(1, False, "no_response", True) in out
+
+
+# ------------------------------------------------------------------------------------ properties
+
+
+events = st.one_of(
+    st.just(Start()),
+    st.just(Ringing()),
+    st.just(Answered()),
+    st.builds(CallEnded, st.sampled_from([200, 486, 480, 487, 503]), st.booleans()),
+    st.just(WorkerLost()),
+    st.builds(PromptFinished, st.sampled_from(["pre", "main", "post", "done"])),
+    st.builds(Digit, st.sampled_from(list("0123456789*#"))),
+    st.builds(TimerFired, st.sampled_from(["ring", "total", "keywait", "retry"])),
+)
+
+
+@given(st.sampled_from(["simple", "replay"]), st.integers(1, 3), st.lists(events, max_size=60))
+def test_any_sequence_finishes_at_most_once_and_never_exceeds_attempts(
+    kind: str, n: int, seq: list[Any]
+) -> None:
+    m = machine(ivrType=kind, ivrAttempts=n)
+    finishes = 0
+    for i, ev in enumerate(seq):
+        out = m.handle(ev, float(i))
+        finishes += sum(isinstance(a, Finished) for a in out)
+        for a in out:
+            if isinstance(a, PlaceCall):
+                assert a.attempt <= n
+    assert finishes <= 1
+    assert finishes == (1 if m.finished else 0)
+
+
+def test_deduper_drops_the_same_key_from_the_other_source() -> None:
+    d = DigitDeduper(window=0.6)
+    assert d.accept("2", "rfc4733", 1.0)
+    assert not d.accept("2", "inband", 1.1)
+    assert d.accept("2", "rfc4733", 1.2)  # a second press sent the same way
+    assert d.accept("3", "inband", 1.3)
+    assert d.accept("2", "inband", 2.0)
