@@ -1,0 +1,256 @@
+"""Starts the voice worker processes, routes commands to them and restarts the ones that die.
+
+Each worker (node/voice/worker.py) is a subprocess speaking JSON lines and carries at most
+:data:`~node.voice.config.CALLS_PER_WORKER` calls, with its own SIP port and RTP range. The
+supervisor runs on the asyncio loop; worker events are handed to ``on_event`` in the order each
+worker wrote them. When a worker dies, each of its calls is reported as ``{"ev": "lost"}`` and the
+worker is started again after a growing pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.voice.config import CALLS_PER_WORKER, VoiceConfig
+
+log = logging.getLogger(__name__)
+
+_RESTART_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+@dataclass
+class WorkerHandle:
+    index: int
+    proc: asyncio.subprocess.Process | None = None
+    ready: bool = False
+    sip_port: int = 0
+    calls: set[str] = field(default_factory=set)
+    starts: int = 0
+    reader: asyncio.Task[None] | None = None
+    registered: bool | None = None
+    reg_detail: dict[str, Any] = field(default_factory=dict)
+    stopping: bool = False
+
+
+def worker_init(config: VoiceConfig, index: int) -> dict[str, Any]:
+    """The ``init`` command of worker ``index`` (ports per worker; only worker 0 registers)."""
+    return {
+        "op": "init",
+        "index": index,
+        "bind_host": config.bind_host,
+        "sip_port": config.sip_port_base + index if config.sip_port_base else 0,
+        "rtp_port": config.rtp_port_base + index * config.rtp_ports_per_worker,
+        "rtp_range": config.rtp_ports_per_worker,
+        "transport": config.transport,
+        "codecs": list(config.codecs),
+        "registrar": config.registrar,
+        "do_register": index == 0,
+        "user": config.user,
+        "auth_user": config.auth_user,
+        "password": config.password,
+        "realm": config.realm,
+        "domain": config.domain or config.registrar or config.trunk,
+        "proxy": config.proxy or config.registrar,
+        "expiry": config.register_expiry_s,
+        "trunk": config.trunk,
+        "inbound": config.inbound,
+        "max_calls": CALLS_PER_WORKER,
+        "log_level": 1,
+    }
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: VoiceConfig,
+        on_event: Callable[[dict[str, Any]], None],
+        python: str = sys.executable,
+    ) -> None:
+        self.config = config
+        self._on_event = on_event
+        self._python = python
+        self._workers = [WorkerHandle(i) for i in range(config.workers)]
+        self._owner: dict[str, WorkerHandle] = {}
+        self._closing = False
+        self._restarts: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await asyncio.gather(*(self._spawn(w) for w in self._workers))
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait until every worker is ready (or ``timeout``); True when all are."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end:
+            if all(w.ready for w in self._workers):
+                return True
+            await asyncio.sleep(0.02)
+        return all(w.ready for w in self._workers)
+
+    async def _spawn(self, w: WorkerHandle) -> None:
+        w.starts += 1
+        w.ready = False
+        w.stopping = False
+        proc = await asyncio.create_subprocess_exec(
+            self._python,
+            "-m",
+            "node.voice.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,
+        )
+        w.proc = proc
+        assert proc.stdin is not None
+        proc.stdin.write((json.dumps(worker_init(self.config, w.index)) + "\n").encode())
+        w.reader = asyncio.create_task(self._read(w, proc), name=f"voice-worker-{w.index}")
+
+    async def _read(self, w: WorkerHandle, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        try:
+            while True:
+                line = await proc.stdout.readline()
+                if not line:
+                    break
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    log.warning("voice worker %d wrote an unreadable line", w.index)
+                    continue
+                self._handle(w, ev)
+        finally:
+            rc = await proc.wait()
+            await self._died(w, rc)
+
+    def _handle(self, w: WorkerHandle, ev: dict[str, Any]) -> None:
+        kind = ev.get("ev")
+        key = ev.get("call")
+        if kind == "ready":
+            w.ready = True
+            w.sip_port = int(ev.get("sip_port", 0))
+            log.info("voice worker %d ready on SIP port %d", w.index, w.sip_port)
+        elif kind == "reg":
+            w.registered = bool(ev.get("active"))
+            w.reg_detail = {k: ev.get(k) for k in ("code", "reason", "expires")}
+        elif kind == "incoming" and key:
+            w.calls.add(key)
+            self._owner[key] = w
+        elif kind == "ended" and key:
+            w.calls.discard(key)
+            self._owner.pop(key, None)
+        try:
+            self._on_event(ev)
+        except Exception:  # the channel's bug must not kill the reader
+            log.exception("voice event handler failed for %s", kind)
+
+    async def _died(self, w: WorkerHandle, rc: int) -> None:
+        w.ready = False
+        w.proc = None
+        lost = sorted(w.calls)
+        w.calls.clear()
+        for key in lost:
+            self._owner.pop(key, None)
+            with contextlib.suppress(Exception):
+                self._on_event({"ev": "lost", "call": key})
+        if self._closing or w.stopping:
+            return
+        log.warning("voice worker %d exited (%s) with %d call(s); restarting", w.index, rc, len(lost))
+        pause = _RESTART_PAUSES[min(w.starts - 1, len(_RESTART_PAUSES) - 1)]
+        task = asyncio.create_task(self._restart(w, pause))
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)
+
+    async def _restart(self, w: WorkerHandle, pause: float) -> None:
+        await asyncio.sleep(pause)
+        if not self._closing:
+            await self._spawn(w)
+
+    async def stop(self, grace: float) -> None:
+        """Hang up every call, let workers destroy their libraries, kill the ones that do not exit."""
+        self._closing = True
+        for t in list(self._restarts):
+            t.cancel()
+        procs = []
+        for w in self._workers:
+            w.stopping = True
+            if w.proc is not None and w.proc.returncode is None:
+                self._write(w, {"op": "shutdown"})
+                procs.append(w.proc)
+        if procs:
+            _done, pending = await asyncio.wait([asyncio.create_task(p.wait()) for p in procs], timeout=grace)
+            for p in procs:
+                if p.returncode is None:
+                    log.warning("voice worker pid %d did not stop in %.1f s; killed", p.pid, grace)
+                    p.kill()
+            if pending:
+                await asyncio.wait(pending, timeout=2)
+        readers = [w.reader for w in self._workers if w.reader is not None]
+        if readers:
+            await asyncio.wait(readers, timeout=2)
+
+    # ------------------------------------------------------------------ calls
+
+    def free_slots(self) -> int:
+        return sum(CALLS_PER_WORKER - len(w.calls) for w in self._workers if w.ready)
+
+    def capacity(self) -> int:
+        return len(self._workers) * CALLS_PER_WORKER
+
+    def in_flight(self) -> int:
+        return len(self._owner)
+
+    def place(self, key: str, uri: str, caller: str) -> bool:
+        """Place a call on the least loaded ready worker; False when no worker has room."""
+        ready = [w for w in self._workers if w.ready and len(w.calls) < CALLS_PER_WORKER]
+        if not ready:
+            return False
+        w = min(ready, key=lambda h: (len(h.calls), h.index))
+        w.calls.add(key)
+        self._owner[key] = w
+        self._write(w, {"op": "call", "call": key, "uri": uri, "caller": caller})
+        return True
+
+    def send(self, key: str, command: dict[str, Any]) -> bool:
+        w = self._owner.get(key)
+        if w is None:
+            return False
+        command = dict(command, call=key)
+        self._write(w, command)
+        return True
+
+    def kill_worker(self, index: int) -> None:
+        """Kill one worker (used by tests and by an operator's "restart voice worker")."""
+        w = self._workers[index]
+        if w.proc is not None and w.proc.returncode is None:
+            w.proc.kill()
+
+    def _write(self, w: WorkerHandle, command: dict[str, Any]) -> None:
+        if w.proc is None or w.proc.stdin is None or w.proc.stdin.is_closing():
+            return
+        w.proc.stdin.write((json.dumps(command, separators=(",", ":")) + "\n").encode())
+
+    # ------------------------------------------------------------------ state
+
+    def registration(self) -> dict[str, Any]:
+        w0 = self._workers[0]
+        return {"registered": w0.registered, **w0.reg_detail}
+
+    def workers_info(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "index": w.index,
+                "ready": w.ready,
+                "sipPort": w.sip_port,
+                "calls": len(w.calls),
+                "starts": w.starts,
+            }
+            for w in self._workers
+        ]
