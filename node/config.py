@@ -68,6 +68,10 @@ class LimitsSection(Section):
     default_lifetime: str = Field("7d", description="Alert lifetime when the request gives none ({n}{M|w|d|h|m|s}).")
     stored_content_lifetime: str = Field("30d", description="Default lifetime of /storecontent items.")
     max_content_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Largest decoded content accepted.")
+    queue_capacity: dict[str, int] = Field(
+        default_factory=lambda: {"sms": 1_000_000, "email": 1_000_000, "call": 100_000, "inboundCall": 10_000},
+        description="Most deliveries of each alert type waiting at once; reported as remainingCapacity.",
+    )
 
 
 class DispatcherSection(Section):

@@ -1,0 +1,242 @@
+"""The job API's contract: request and response models of Alerting Hub's ``sendalert``.
+
+Field names, meanings and defaults are the reference's (``shared/reference/alertinghub-sendalert.txt``).
+The models check shape and types; rules that need more than one field, the store or a channel are in
+``node/api/validate.py``. Unknown fields are refused so that a misspelt option never silently does
+nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ALERT_TYPES = ("sms", "email", "call", "inboundCall")
+AlertType = Literal["sms", "email", "call", "inboundCall"]
+ClientRef = Field(pattern=r"^[A-Za-z0-9+\-_]{1,64}$", description="Alphanumeric and + - _ only.")
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+DIGITS_PATTERN = r"^[0-9*#A-Da-d]{1,16}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class Contact(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9+\-_.@]{1,128}$", description="Non-compromising identifier.")
+    sms: str | None = Field(None, description="E.164 number for SMS.")
+    email: str | None = Field(None, description="E-mail address.")
+    call: str | None = Field(None, description="E.164 number for voice calls.")
+    lookups: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per-contact lookups ({firstname} ...). `timezone` (IANA) and `locale` (RFC 5646) are used "
+        "for quiet hours and localized bodies.",
+    )
+
+
+class ContactSet(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9+\-_.]{1,128}$")
+    ids: list[str] = Field(min_length=1)
+
+
+class ContactGroup(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    contacts: list[Contact] = Field(min_length=1)
+    sets: list[ContactSet] = Field(default_factory=list)
+
+
+class ContactGroupRef(Strict):
+    inlineContactGroup: ContactGroup | None = None
+    storedContactGroup: str | None = Field(None, pattern=UUID_PATTERN)
+
+
+class LinkedAlerts(Strict):
+    linkRef: str = Field(pattern=r"^[A-Za-z0-9+\-_]{1,128}$")
+    lifetime: str | None = None
+    linkOnlyIfRefAlreadyExists: bool = False
+
+
+class Except(Strict):
+    previouslySeen: str | None = Field(
+        None, description="Comma list of sms, email, call, shortlink: skip contacts who responded so."
+    )
+
+
+class LinkedAlertModifiers(Strict):
+    except_: Except | None = Field(None, alias="except")
+
+
+class Shortlink(Strict):
+    reference: str | None = Field(None, max_length=128)
+    url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
+
+
+class Lookups(Strict):
+    performLookups: bool = False
+    uniqueLookups: bool = False
+    shortlink: Shortlink | None = None
+
+
+class Tts(Strict):
+    language: str = Field("en-GB", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    gender: Literal["MALE", "FEMALE"] = "FEMALE"
+    engine: Literal["espeak", "gtts"] | None = Field(None, description="TTS engine; default from config.")
+
+
+class IvrControl(Strict):
+    ivrType: Literal["simple", "replay"] = "simple"
+    ivrAttempts: int = Field(1, ge=1, le=10)
+    ivrRequireFullPlay: bool = False
+    ivrRequireResponse: bool = False
+    ivrSayAgainDigits: str = Field("1", pattern=DIGITS_PATTERN)
+    ivrAmOkDigits: str = Field("2", pattern=DIGITS_PATTERN)
+    ivrAmNotOkDigits: str = Field("*", pattern=DIGITS_PATTERN)
+    ivrDigitsStopPlay: bool = False
+    ivrRepeatPrePrompt: bool = False
+
+
+class AdditionalContent(Strict):
+    content: str | None = None
+    storedContent: str | None = Field(None, pattern=UUID_PATTERN)
+    contentEncoding: Literal["utf8", "base64"] | None = None
+    voiceFormat: Literal["mp3", "wav", "aiff", "tts"] | None = None
+    tts: Tts | None = None
+    contentTag: str = Field(min_length=1, max_length=64)
+
+
+class AlertItem(Strict):
+    alertType: AlertType
+    tag: str = Field(min_length=1, max_length=128)
+    recipients: list[str] | None = None
+    recipientList: str | None = None
+    storedRecipients: str | None = Field(None, pattern=UUID_PATTERN)
+    contacts: list[str] | None = None
+    contactList: str | None = None
+    storedContactList: str | None = Field(None, pattern=UUID_PATTERN)
+    contactSets: list[str] | None = None
+    contactSetList: str | None = None
+    storedContactSetList: str | None = Field(None, pattern=UUID_PATTERN)
+    linkedAlertModifiers: LinkedAlertModifiers | None = None
+    content: str | None = None
+    storedContent: str | None = Field(None, pattern=UUID_PATTERN)
+    contentEncoding: Literal["utf8", "base64"] | None = None
+    body: dict[str, str] | None = Field(
+        None, description="Localized bodies keyed by RFC 5646 locale; chosen by the contact's `locale` lookup."
+    )
+    sender: str | None = Field(None, min_length=1, max_length=64)
+    lookups: Lookups | None = None
+    # email
+    to: str | None = Field(None, max_length=64)
+    replyTo: str | None = Field(None, max_length=64)
+    subject: str | None = Field(None, max_length=998)
+    emailBodyIsMultipart: bool | None = None
+    emailBodyContentType: str | None = Field(None, max_length=256)
+    multipartBoundary: str | None = Field(None, max_length=70)
+    # call / inboundCall
+    voiceFormat: Literal["mp3", "wav", "aiff", "tts"] | None = None
+    tts: Tts | None = None
+    ivrControl: IvrControl | None = None
+    additionalContent: list[AdditionalContent] | None = None
+    telephoneNumber: str | None = None
+    options: dict[str, Any] | None = None
+
+
+class Schedule(Strict):
+    startAt: datetime | None = Field(None, description="RFC 3339 start time (with offset).")
+    delay: str | None = Field(None, description="ISO 8601 duration from now, e.g. PT15M.")
+    publish: bool = Field(True, description="False: stored unpublished until its schedule_url is called.")
+    ceaseAt: str | None = Field(None, pattern=r"^([01]\d|2[0-3])[0-5]\d$", description="Quiet hours start, HHMM.")
+    resumeAt: str | None = Field(None, pattern=r"^([01]\d|2[0-3])[0-5]\d$", description="Quiet hours end, HHMM.")
+    timezone: str | None = Field(None, description="IANA zone of the quiet hours (default UTC).")
+    endAt: datetime | None = Field(None, description="Hard end: nothing is sent after it.")
+
+
+class SendAlertRequest(Strict):
+    version: Literal["latest", "1", "1.0"]
+    apiKey: str | None = Field(None, min_length=1, max_length=256)
+    clientRef: str = ClientRef
+    uniqueId: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9+\-_.:]{1,128}$", description="Idempotency key: a repeat returns the first answer."
+    )
+    contactGroup: ContactGroupRef | None = None
+    linkedAlerts: LinkedAlerts | None = None
+    alert: list[AlertItem] = Field(min_length=1, max_length=64)
+    notification: bool = Field(
+        True, description="False: no events are reported for this alert (no callbacks, not in collectevents)."
+    )
+    notificationType: Literal["all", "final", "responses"] = Field(
+        "all", description="Which events are reported: every event, final results only, or responses only."
+    )
+    callbackURL: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
+    schedule: Schedule | None = None
+    lifetime: str | None = None
+
+
+class StoreContentRequest(Strict):
+    version: Literal["latest", "1", "1.0"] = "latest"
+    apiKey: str | None = Field(None, min_length=1, max_length=256)
+    contentType: Literal["content", "recipientList", "contactList", "contactSetList", "contactGroup"]
+    content: str | None = None
+    contentEncoding: Literal["utf8", "base64"] | None = None
+    voiceFormat: Literal["mp3", "wav", "aiff", "tts"] | None = None
+    recipientList: str | list[str] | None = None
+    contactList: str | list[str] | None = None
+    contactSetList: str | list[str] | None = None
+    contactGroup: ContactGroup | None = None
+    lifetime: str | None = None
+
+
+class CollectEventsRequest(Strict):
+    version: Literal["latest", "1", "1.0"] = "latest"
+    apiKey: str | None = Field(None, min_length=1, max_length=256)
+    cursor: int = Field(0, ge=0, description="The `cursor` of the previous answer (0 = from the start).")
+    limit: int = Field(500, ge=1, le=5000)
+    alertRef: str | None = Field(None, max_length=64)
+
+
+class GetInfoRequest(Strict):
+    version: Literal["latest", "1", "1.0"] = "latest"
+    apiKey: str | None = Field(None, min_length=1, max_length=256)
+
+
+class SchedulePublishRequest(Strict):
+    publish_delay: str = Field(description="ISO 8601 duration, P0DT0S = now.")
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+class ErrorItem(BaseModel):
+    path: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    success: bool = False
+    failureReason: str
+    errors: list[ErrorItem] = Field(default_factory=list)
+
+
+class ItemResult(BaseModel):
+    alertType: str
+    tag: str
+    success: bool
+    requestedCount: int
+    sentCount: int
+    remainingCapacity: int
+    failureReason: str | None = None
+
+
+class SendAlertResponse(BaseModel):
+    success: bool
+    clientRef: str
+    alertRef: str
+    emailSubjectRef: str | None = None
+    alerts: list[ItemResult] = Field(default_factory=list)
+    scheduleId: str | None = None
+    storeId: str | None = None
+    expirationInDays: float | None = None
+    schedule_url: str | None = None
+    failureReason: str | None = None

@@ -1,0 +1,308 @@
+"""The control API (FastAPI). Request bodies are parsed here, by the contract models, so every
+refusal has the same shape: HTTP 4xx, ``success: false``, a ``failureReason`` and ``errors`` each
+naming its JSON path. Authentication: ``Authorization: Bearer <key>`` or ``apiKey`` in the body."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from node import __version__
+from node.api import resource
+from node.api.auth import KeyRing
+from node.api.models import (
+    CollectEventsRequest,
+    ErrorResponse,
+    GetInfoRequest,
+    SchedulePublishRequest,
+    SendAlertRequest,
+    SendAlertResponse,
+    StoreContentRequest,
+)
+from node.config import Config
+from node.errors import ApiError, Problem
+from node.jobs.channel import Channel
+from node.jobs.intake import Intake, json_path, validation_problems
+from node.jobs.lifetime import LifetimeError, parse_iso_duration
+from node.store import repo
+from node.store.crypto import Cipher
+from node.store.db import Store
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Services:
+    config: Config
+    store: Store
+    cipher: Cipher
+    keys: KeyRing
+    intake: Intake
+    channels: Mapping[str, Channel]
+    started_at: float
+    clock: Callable[[], float] = time.time
+    readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    extra_info: dict[str, Callable[[], Any]] = field(default_factory=dict)
+
+
+def _error(exc: ApiError) -> JSONResponse:
+    body = {"success": False, "failureReason": exc.reason, "errors": [p.as_dict() for p in exc.problems]}
+    return JSONResponse(body, status_code=exc.http_status)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def create_app(svc: Services) -> FastAPI:
+    app = FastAPI(
+        title="alertnode control API",
+        version=__version__,
+        description=_DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [Problem(json_path(tuple(e["loc"])), str(e.get("msg", "invalid"))) for e in exc.errors()]
+        return _error(ApiError("the request is not valid", problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"success": False, "failureReason": str(exc.detail), "errors": []},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"success": False, "failureReason": "internal error", "errors": []}, status_code=500)
+
+    async def parse(request: Request, model: type[M]) -> M:
+        length = request.headers.get("content-length")
+        limit = svc.config.api.max_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
+        body = await request.body()
+        if len(body) > limit:
+            raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
+        try:
+            raw = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            key = _bearer(request)
+            if not svc.keys.check(key):
+                raise ApiError("missing or wrong API key", [Problem("apiKey", "not accepted")], 401) from None
+            raise ApiError("request body is not valid JSON", [Problem("(body)", str(exc))]) from None
+        key = _bearer(request)
+        if key is None and isinstance(raw, dict) and isinstance(raw.get("apiKey"), str):
+            key = raw["apiKey"]
+        if not svc.keys.check(key):
+            raise ApiError("missing or wrong API key", [Problem("apiKey", "not accepted")], 401)
+        if not isinstance(raw, dict):
+            raise ApiError("request body must be a JSON object", [Problem("(body)", "not an object")])
+        try:
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            raise ApiError("the request is not valid", validation_problems(exc)) from None
+
+    def require_key(request: Request) -> None:
+        if not svc.keys.check(_bearer(request)):
+            raise ApiError("missing or wrong API key", [Problem("Authorization", "not accepted")], 401)
+
+    @app.post("/api/json/sendalert", openapi_extra=_body(SendAlertRequest), tags=["jobs"],
+              responses={200: {"model": SendAlertResponse}, 400: {"model": ErrorResponse},
+                         401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}})
+    async def sendalert(request: Request) -> JSONResponse:
+        """Send one or more alerts (SMS, e-mail, calls, inbound calls) to people. See the contract in the
+        description. A repeated `uniqueId` returns the first answer and creates nothing."""
+        req = await parse(request, SendAlertRequest)
+        return JSONResponse(await svc.intake.send_alert(req))
+
+    @app.post("/api/json/storecontent", openapi_extra=_body(StoreContentRequest), tags=["jobs"],
+              responses={400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}})
+    async def storecontent(request: Request) -> JSONResponse:
+        """Store content, a recipient list, contact list, contact-set list or contact-group; the `uuid`
+        answered is usable in the `stored*` fields of sendalert until its lifetime ends."""
+        req = await parse(request, StoreContentRequest)
+        return JSONResponse(await svc.intake.store_content(req))
+
+    @app.post("/api/json/collectevents", openapi_extra=_body(CollectEventsRequest), tags=["results"],
+              responses={400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}})
+    async def collectevents(request: Request) -> JSONResponse:
+        """Every event after `cursor`, in order. Pass the answered `cursor` to the next call: no event is
+        missed or repeated across calls."""
+        req = await parse(request, CollectEventsRequest)
+        rows = await svc.store.read(lambda c: repo.events_since(c, svc.cipher, req.cursor, req.limit, req.alertRef))
+        cursor = rows[-1].seq if rows else req.cursor
+        return JSONResponse({"success": True, "cursor": cursor, "more": len(rows) == req.limit,
+                             "events": [r.as_dict() for r in rows]})
+
+    @app.post("/api/json/getinfo", openapi_extra=_body(GetInfoRequest), tags=["node"],
+              responses={401: {"model": ErrorResponse}})
+    async def getinfo(request: Request) -> JSONResponse:
+        """Channels configured, their state and remaining capacity per alert type."""
+        await parse(request, GetInfoRequest)
+        queued = await svc.store.read(repo.queued_counts)
+        seen: set[int] = set()
+        channels = []
+        for ch in svc.channels.values():
+            if id(ch) not in seen:
+                seen.add(id(ch))
+                channels.append(ch.info().as_dict())
+        capacity = {t: max(0, cap - queued.get(t, 0)) for t, cap in svc.config.limits.queue_capacity.items()
+                    if t in svc.channels}
+        info: dict[str, Any] = {
+            "success": True, "version": __version__, "uptimeSeconds": round(svc.clock() - svc.started_at, 1),
+            "alertTypes": sorted(svc.channels), "channels": channels, "remainingCapacity": capacity,
+            "queued": queued,
+        }
+        for name, fn in svc.extra_info.items():
+            info[name] = fn()
+        return JSONResponse(info)
+
+    @app.get("/api/json/alerts/{alertRef}", tags=["jobs"],
+             responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
+    async def get_alert(request: Request, alertRef: str, limit: int = 1000, offset: int = 0) -> JSONResponse:
+        """The alert as a resource: status, counts, items and per recipient its state, attempts and
+        responses (`limit`/`offset` page the recipients of each item). Needs the Bearer header."""
+        require_key(request)
+        if not 1 <= limit <= 10000 or offset < 0:
+            raise ApiError("bad paging", [Problem("limit", "1..10000, offset ≥ 0")])
+        now = svc.clock()
+        found = await svc.store.read(lambda c: resource.build(c, svc.cipher, alertRef, now, limit, offset))
+        if found is None:
+            raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
+        return JSONResponse(found)
+
+    async def schedule(request: Request, alertRef: str) -> JSONResponse:
+        req = await parse(request, SchedulePublishRequest)
+        try:
+            delay = parse_iso_duration(req.publish_delay)
+        except LifetimeError as exc:
+            raise ApiError("the request is not valid", [Problem("publish_delay", str(exc))]) from None
+        now = svc.clock()
+        row = await svc.store.read(lambda c: repo.get_alert_row(c, alertRef))
+        if row is None:
+            raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
+        if row["status"] == "cancelled":
+            raise ApiError("the alert is cancelled", [Problem("alertRef", "cancelled alerts cannot be published")],
+                           409)
+        await svc.store.write(lambda c: _publish(c, svc.cipher, alertRef, now + delay, now))
+        return JSONResponse({"success": True, "alertRef": alertRef, "publishAt": repo._iso(now + delay)})
+
+    app.add_api_route("/api/json/alerts/{alertRef}/schedule", schedule, methods=["PUT", "POST"], tags=["jobs"],
+                      openapi_extra=_body(SchedulePublishRequest),
+                      responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+                      summary="Publish a stored alert after publish_delay (ISO 8601, P0DT0S = now)")
+
+    @app.post("/api/json/alerts/{alertRef}/cancel", tags=["jobs"],
+              responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
+    async def cancel(request: Request, alertRef: str) -> JSONResponse:
+        """Cancel an alert: nothing more is sent; deliveries still queued fail with reason `cancelled`."""
+        require_key(request)
+        now = svc.clock()
+        found = await svc.store.write(lambda c: _cancel(c, svc.cipher, alertRef, now))
+        if found is None:
+            raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
+        return JSONResponse({"success": True, "alertRef": alertRef, "cancelledDeliveries": found})
+
+    @app.get("/healthz", tags=["node"], include_in_schema=True)
+    async def healthz() -> Response:
+        """The process is alive."""
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", tags=["node"])
+    async def readyz() -> JSONResponse:
+        """Ready: the store is writable, listeners are up, each configured link's state."""
+        if svc.readiness is None:
+            return JSONResponse({"ready": True})
+        state = await svc.readiness()
+        return JSONResponse(state, status_code=200 if state.get("ready") else 503)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        comps = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (SendAlertRequest, StoreContentRequest, CollectEventsRequest, GetInfoRequest,
+                      SchedulePublishRequest):
+            js = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+            for name, sub in js.pop("$defs", {}).items():
+                comps[name] = sub
+            comps[model.__name__] = js
+        schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _publish(conn: Any, cipher: Cipher, alert_ref: str, at: float, now: float) -> None:
+    repo.set_alert_status(conn, alert_ref, "running", at, now)
+    repo.insert_event(conn, cipher, alert_ref, None, "scheduled", None, now, {"publishAt": at}, final=False)
+
+
+def _cancel(conn: Any, cipher: Cipher, alert_ref: str, now: float) -> int | None:
+    if repo.get_alert_row(conn, alert_ref) is None:
+        return None
+    conn.execute("UPDATE alerts SET status = 'cancelled' WHERE alert_ref = ?", (alert_ref,))
+    ids = [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE alert_ref = ? AND state = 'queued'",
+                                      (alert_ref,))]
+    from node.jobs.channel import ChannelEvent, DeliveryState
+
+    for delivery_id in ids:
+        repo.apply_event(conn, cipher, ChannelEvent(delivery_id, "cancelled", now, DeliveryState.FAILED,
+                                                    {"reason": "cancelled"}, final=True))
+    repo.insert_event(conn, cipher, alert_ref, None, "cancelled", None, now, {"deliveries": len(ids)}, final=False)
+    return len(ids)
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+
+
+_DESCRIPTION = """
+The job API of alertnode, following Alerting Hub's `sendalert` specification.
+
+**Authentication**: `Authorization: Bearer <key>` (or `X-Api-Key`), or `apiKey` in the JSON body.
+
+**Errors**: every refused request is answered 4xx with
+`{"success": false, "failureReason": "...", "errors": [{"path": "alert[0].recipients[2]", "message": "..."}]}`.
+
+**Choices where the reference says "see API guide"**:
+- `version`: `latest` or `1`.
+- `notification` (boolean, default true): false reports no events for the alert (no callbacks, not in
+  collectevents). `notificationType`: `all` (every event), `final` (each recipient's final result),
+  `responses` (replies, key presses, clicks).
+- `callbackURL`: events are POSTed as `{"events": [...]}` with `X-Alertnode-Timestamp` and
+  `X-Alertnode-Signature: sha256=HMAC-SHA256(secret, timestamp + "." + body)`; any 2xx acknowledges.
+- `schedule`: `startAt` (RFC 3339) or `delay` (ISO 8601, e.g. `PT15M`); `publish: false` stores the alert
+  unpublished until `PUT /api/json/alerts/{alertRef}/schedule {"publish_delay": "P0DT0S"}`; quiet hours
+  `ceaseAt`/`resumeAt` (HHMM) in `timezone` (or the contact's `timezone` lookup); `endAt` hard end.
+- `tts`: `language` (e.g. `en-GB`), `gender` (`MALE`/`FEMALE`), optional `engine` (`espeak`, `gtts`).
+- `inboundCall`: the recipients are the expected callers; with none, any caller of `telephoneNumber`.
+- `remainingCapacity`: how many more deliveries of that type the node's queue takes now.
+- `uniqueId` (top level, optional): idempotency key.
+"""

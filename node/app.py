@@ -1,0 +1,283 @@
+"""Wiring and lifecycle. This module alone owns start-up order, shutdown order, signals and readiness.
+
+Start-up: data directory and secrets → store (migrations) → channels → dispatcher, callbacks →
+HTTP listeners → ready (sd_notify READY=1 when run by systemd). Stop (SIGTERM/SIGINT): listeners stop
+taking work → dispatcher stops handing out → channels finish or hand back in-flight work within the
+grace period → callbacks → store closed last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from node.api.auth import KeyRing, load_or_create_key_hash, load_or_create_secret
+from node.api.public import create_public_app
+from node.api.routes import Services, create_app
+from node.config import Config
+from node.errors import ConfigError, Problem
+from node.jobs.callbacks import CallbackSender
+from node.jobs.channel import Channel, ChannelEvent
+from node.jobs.dispatcher import Dispatcher
+from node.jobs.intake import Intake
+from node.jobs.results import Results
+from node.store.crypto import Cipher, load_or_create_key
+from node.store.db import Store
+
+log = logging.getLogger(__name__)
+
+# (config section, module, class): a channel is built when its section says it is configured.
+CHANNELS: tuple[tuple[str, str, str], ...] = (
+    ("sms", "node.sms.channel", "SmsChannel"),
+    ("mail", "node.mail.channel", "MailChannel"),
+    ("voice", "node.voice.channel", "VoiceChannel"),
+)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    keys: KeyRing
+    new_api_key: str | None
+    callback_secret: bytes
+    master_key: bytes
+
+
+def load_secrets(config: Config, data_dir: Path) -> Secrets:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.chmod(data_dir, 0o700)
+    master = load_or_create_key(data_dir / "secret.key")
+    new_key = None
+    if config.api.api_keys:
+        keys = KeyRing(config.api.api_keys)
+    else:
+        digest, new_key = load_or_create_key_hash(data_dir / "api_key.sha256")
+        keys = KeyRing(hashes=[digest])
+    secret = (config.callbacks.secret.encode("utf-8") if config.callbacks.secret
+              else load_or_create_secret(data_dir / "callback.secret"))
+    return Secrets(keys, new_key, secret, master)
+
+
+def build_channels(config: Config, store: Store, cipher: Cipher, data_dir: Path) -> dict[str, Channel]:
+    by_type: dict[str, Channel] = {}
+    problems = []
+    for section, module_name, class_name in CHANNELS:
+        cfg = getattr(config, section)
+        if not cfg.configured:
+            continue
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            problems.append(Problem(section, f"this build has no {section} channel ({exc})"))
+            continue
+        channel: Channel = cls(config=cfg, media_config=config.media, store=store, cipher=cipher,
+                               data_dir=data_dir, public_base_url=config.public.base_url)
+        for alert_type in channel.alert_types:
+            by_type[alert_type] = channel
+    if problems:
+        raise ConfigError(problems)
+    return by_type
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class _Http:
+    """One uvicorn server on a socket we bound, without uvicorn's own signal handling."""
+
+    def __init__(self, app: Any, sock: socket.socket, name: str) -> None:
+        self.sock = sock
+        self.name = name
+        cfg = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
+                             server_header=False, date_header=True)
+        cfg.load()
+        self.server = uvicorn.Server(cfg)
+        self.server.lifespan = cfg.lifespan_class(cfg)
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    async def start(self) -> None:
+        await self.server.startup(sockets=[self.sock])
+        self.task = asyncio.create_task(self.server.main_loop(), name=f"http-{self.name}")
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self.server.started:
+            await self.server.shutdown(sockets=[self.sock])
+
+
+def sd_notify(message: str) -> None:
+    """systemd's notify protocol (sd_notify(3)); a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(addr)
+            s.sendall(message.encode("ascii"))
+    except OSError:
+        log.warning("sd_notify %r failed", message)
+
+
+class Node:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.data_dir = config.data_path()
+        self.started_at = time.time()
+        self.store: Store | None = None
+        self.channels: dict[str, Channel] = {}
+        self.dispatcher: Dispatcher | None = None
+        self.callbacks: CallbackSender | None = None
+        self.http: list[_Http] = []
+        self.secrets: Secrets | None = None
+        self._stop = asyncio.Event()
+        self._watchdog: asyncio.Task[None] | None = None
+
+    @property
+    def unique_channels(self) -> list[Channel]:
+        seen: dict[int, Channel] = {}
+        for ch in self.channels.values():
+            seen.setdefault(id(ch), ch)
+        return list(seen.values())
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.secrets = load_secrets(self.config, self.data_dir)
+        if self.secrets.new_api_key:
+            # printed once, to the terminal or journal of the first start; only its hash is kept
+            print(f"alertnode: generated API key (shown once, keep it): {self.secrets.new_api_key}", flush=True)
+            print(f"alertnode: callback signing secret is in {self.data_dir / 'callback.secret'}", flush=True)
+        cipher = Cipher(self.secrets.master_key)
+        self.store = Store(self.data_dir / "alertnode.db")
+        self.store.open()
+        self.channels = build_channels(self.config, self.store, cipher, self.data_dir)
+        self.callbacks = CallbackSender(self.config.callbacks, self.store, cipher, self.secrets.callback_secret)
+
+        def on_event(_: ChannelEvent) -> None:
+            if self.dispatcher is not None:
+                self.dispatcher.wake()
+
+        results = Results(self.store, cipher, on_event)
+        self.dispatcher = Dispatcher(self.config, self.store, cipher, self.channels, results.report)
+
+        def committed() -> None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake_all)
+
+        self.store.on_commit(committed)
+        for channel in self.unique_channels:
+            await channel.start(results)
+        await self.dispatcher.start()
+        await self.callbacks.start()
+        intake = Intake(self.config, self.store, cipher, self.channels)
+        services = Services(self.config, self.store, cipher, self.secrets.keys, intake, self.channels,
+                            self.started_at, readiness=self.readiness)
+        control = _Http(create_app(services), _listen(self.config.api.host, self.config.api.port), "control")
+        public = _Http(create_public_app(self.store, cipher, results),
+                       _listen(self.config.public.host, self.config.public.port), "public")
+        self.http = [control, public]
+        for server in self.http:
+            await server.start()
+        log.info("alertnode ready: control API http://%s:%d, public http://%s:%d, data %s",
+                 self.config.api.host, control.port, self.config.public.host, public.port, self.data_dir)
+        # machine-readable line for tools and tests that start the node on port 0
+        print(f"alertnode: listening control={self.config.api.host}:{control.port} "
+              f"public={self.config.public.host}:{public.port}", flush=True)
+        sd_notify("READY=1")
+        self._watchdog = asyncio.create_task(self._feed_watchdog(), name="watchdog")
+
+    def _wake_all(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+        if self.callbacks is not None:
+            self.callbacks.wake()
+
+    async def _feed_watchdog(self) -> None:
+        usec = os.environ.get("WATCHDOG_USEC")
+        if not usec or not usec.isdigit():
+            return
+        interval = int(usec) / 2e6
+        while True:
+            await asyncio.sleep(interval)
+            sd_notify("WATCHDOG=1")
+
+    async def readiness(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"store": "ok", "listeners": "up"}
+        ready = True
+        try:
+            assert self.store is not None
+            await self.store.write(lambda c: c.execute("SELECT 1").fetchone())
+        except Exception as exc:
+            state["store"] = f"error: {exc}"
+            ready = False
+        channels = {}
+        for ch in self.unique_channels:
+            ok = ch.ready()
+            channels[ch.name] = {"ready": ok, "state": ch.info().state}
+            ready = ready and ok
+        state["channels"] = channels
+        state["ready"] = ready
+        return state
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        sd_notify("STOPPING=1")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        for server in self.http:
+            await server.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        grace = self.config.node.shutdown_grace_s
+        for channel in self.unique_channels:
+            try:
+                await asyncio.wait_for(channel.stop(grace), timeout=grace + 5)
+            except Exception:
+                log.exception("channel %s did not stop cleanly", channel.name)
+        if self.callbacks is not None:
+            await self.callbacks.stop()
+        if self.store is not None:
+            self.store.close()
+        log.info("alertnode stopped")
+
+
+async def serve(config: Config) -> None:
+    node = Node(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, node.request_stop)
+    try:
+        await node.start()
+        await node.wait()
+    finally:
+        await node.stop()

@@ -1,0 +1,171 @@
+"""The ``alertnode`` command: serve, send, show, events, backup (and the media tools)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from node import config as config_mod
+from node import logs
+from node.errors import ConfigError
+
+
+def _client_settings(args: argparse.Namespace) -> tuple[str, str]:
+    url = args.url or os.environ.get("ALERTNODE_URL")
+    key = args.api_key or os.environ.get("ALERTNODE_API_KEY", "")
+    if url is None:
+        cfg = config_mod.load(args.config) if args.config else config_mod.load(None)
+        host = cfg.api.host if cfg.api.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        url = f"http://{host}:{cfg.api.port}"
+        if not key and cfg.api.api_keys:
+            key = cfg.api.api_keys[0]
+    if not key:
+        raise SystemExit("alertnode: give the API key with --api-key or ALERTNODE_API_KEY")
+    return url.rstrip("/"), key
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from node.app import serve
+
+    try:
+        cfg = config_mod.load(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    logs.configure(cfg.node.log_format, cfg.node.log_level)
+    asyncio.run(serve(cfg))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config_mod.load(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print("configuration is valid")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    url, key = _client_settings(args)
+    body = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
+    resp = httpx.post(f"{url}/api/json/sendalert", content=body, timeout=120, trust_env=False,
+                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    _print(resp.json())
+    return 0 if resp.status_code == 200 else 1
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    url, key = _client_settings(args)
+    resp = httpx.get(f"{url}/api/json/alerts/{args.alert_ref}", timeout=60, trust_env=False,
+                     headers={"Authorization": f"Bearer {key}"})
+    _print(resp.json())
+    return 0 if resp.status_code == 200 else 1
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    url, key = _client_settings(args)
+    cursor = args.cursor
+    with httpx.Client(timeout=60, trust_env=False, headers={"Authorization": f"Bearer {key}"}) as client:
+        while True:
+            body: dict[str, Any] = {"version": "latest", "cursor": cursor, "limit": 500}
+            if args.alert_ref:
+                body["alertRef"] = args.alert_ref
+            try:
+                resp = client.post(f"{url}/api/json/collectevents", json=body)
+            except httpx.HTTPError as exc:
+                if not args.follow:
+                    raise SystemExit(f"alertnode: {exc}") from None
+                time.sleep(2)
+                continue
+            data = resp.json()
+            if resp.status_code != 200:
+                _print(data)
+                return 1
+            for event in data["events"]:
+                print(json.dumps(event, ensure_ascii=False), flush=True)
+            cursor = data["cursor"]
+            if not data["more"]:
+                if not args.follow:
+                    print(f"# cursor {cursor}", file=sys.stderr)
+                    return 0
+                time.sleep(args.interval)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from node.store.db import Store
+
+    cfg = config_mod.load(args.config)
+    db = cfg.data_path() / "alertnode.db"
+    if not db.exists():
+        print(f"alertnode: no store at {db}", file=sys.stderr)
+        return 1
+    Store(db).backup(Path(args.file))
+    print(f"backup of {db} written to {args.file}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alertnode", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def client_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="configuration file (for the API address and keys)")
+        p.add_argument("--url", help="control API base URL (default from config, or ALERTNODE_URL)")
+        p.add_argument("--api-key", help="API key (or ALERTNODE_API_KEY)")
+
+    p = sub.add_parser("serve", help="run the node")
+    p.add_argument("--config", help="TOML configuration file (default: embedded defaults)")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("check-config", help="validate a configuration file and report every problem")
+    p.add_argument("--config", required=True)
+    p.set_defaults(func=cmd_check_config)
+    p = sub.add_parser("send", help="POST a sendalert JSON file and print the answer")
+    p.add_argument("file", help="JSON file, or - for standard input")
+    client_opts(p)
+    p.set_defaults(func=cmd_send)
+    p = sub.add_parser("show", help="print an alert resource")
+    p.add_argument("alert_ref")
+    client_opts(p)
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("events", help="print events as JSON lines")
+    p.add_argument("--follow", action="store_true", help="keep polling for new events")
+    p.add_argument("--cursor", type=int, default=0)
+    p.add_argument("--alert-ref")
+    p.add_argument("--interval", type=float, default=1.0)
+    client_opts(p)
+    p.set_defaults(func=cmd_events)
+    p = sub.add_parser("backup", help="consistent copy of the store, safe while the node runs")
+    p.add_argument("file")
+    p.add_argument("--config")
+    p.set_defaults(func=cmd_backup)
+    for module in ("node.media.cli",):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        mod.add_subcommands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

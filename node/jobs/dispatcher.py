@@ -1,0 +1,186 @@
+"""The dispatcher: takes due deliveries per channel and hands them over.
+
+For each channel it claims as many due deliveries as the channel has free capacity (state
+queued → in_progress, recorded), renders each recipient's text (lookups, localized body), honours
+quiet hours, and submits. Expiry of deliveries past their alert's lifetime or end time, and the purge
+of alerts past their lifetime, run here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from node.config import Config
+from node.jobs import lookups, quiet
+from node.jobs.channel import Channel, ChannelEvent, DeliveryState, DeliveryWork
+from node.store import repo
+from node.store.crypto import Cipher
+from node.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, config: Config, store: Store, cipher: Cipher, channels: Mapping[str, Channel],
+                 report: Callable[[ChannelEvent], Any], clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.cipher = cipher
+        self.channels = channels
+        self.report = report
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._items: OrderedDict[int, repo.ItemRow] = OrderedDict()
+        self._running = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        now = self.clock()
+        requeued = await self.store.write(lambda c: repo.requeue_in_progress(c, self.cipher, now))
+        if requeued:
+            log.info("re-queued %d deliveries that were in progress at the last stop", requeued)
+        self._running = True
+        for alert_type, channel in self.channels.items():
+            self._tasks.append(asyncio.create_task(self._run(alert_type, channel), name=f"dispatch-{alert_type}"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+
+    async def stop(self) -> None:
+        self._running = False
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _run(self, alert_type: str, channel: Channel) -> None:
+        poll = self.config.dispatcher.poll_interval_s
+        while self._running:
+            try:
+                handed = await self._round(alert_type, channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatch round for %s failed", alert_type)
+                handed = 0
+            if handed == 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=poll if channel.free_capacity() else poll * 4)
+                except TimeoutError:
+                    pass
+
+    async def _round(self, alert_type: str, channel: Channel) -> int:
+        free = channel.free_capacity()
+        if free <= 0:
+            return 0
+        now = self.clock()
+        limit = min(free, self.config.dispatcher.batch)
+        due = await self.store.write(lambda c: repo.claim_due(c, self.cipher, alert_type, now, limit))
+        deferred: dict[float, list[int]] = {}
+        for d in due:
+            later = self._quiet_until(d, now)
+            if later is not None:
+                deferred.setdefault(later, []).append(d.id)
+                continue
+            work = await self._work(d, now)
+            try:
+                await channel.submit(work)
+            except Exception as exc:
+                log.exception("channel %s refused delivery %d", channel.name, d.id)
+                await self.report(ChannelEvent(d.id, "failed", self.clock(), DeliveryState.FAILED,
+                                               {"reason": f"channel error: {exc}"}, final=True))
+        for at, ids in deferred.items():
+            await self.store.write(lambda c, at=at, ids=ids: repo.defer(c, ids, at, now))
+        return len(due) - sum(len(v) for v in deferred.values())
+
+    def _quiet_until(self, d: repo.DueDelivery, now: float) -> float | None:
+        if not d.quiet:
+            return None
+        zone = d.lookups.get("timezone") or d.quiet.get("tz") or "UTC"
+        try:
+            allowed = quiet.next_allowed(now, d.quiet["cease"], d.quiet["resume"], zone)
+        except (KeyError, ValueError):
+            allowed = quiet.next_allowed(now, d.quiet["cease"], d.quiet["resume"], d.quiet.get("tz") or "UTC")
+        return allowed if allowed > now else None
+
+    async def _item(self, item_id: int) -> repo.ItemRow:
+        item = self._items.get(item_id)
+        if item is None:
+            item = await self.store.read(lambda c: repo.get_item(c, self.cipher, item_id))
+            self._items[item_id] = item
+            if len(self._items) > 256:
+                self._items.popitem(last=False)
+        else:
+            self._items.move_to_end(item_id)
+        return item
+
+    async def _work(self, d: repo.DueDelivery, now: float) -> DeliveryWork:
+        item = await self._item(d.item_id)
+        params = item.params
+        content = item.content or b""
+        text: str | None = None
+        is_audio = item.alert_type in ("call", "inboundCall") and params.get("voiceFormat") not in (None, "tts")
+        if not is_audio:
+            text = self._body(params, content, d.lookups)
+            lk = params.get("lookups") or {}
+            if text is not None and (lk.get("performLookups") or lk.get("shortlink")):
+                text = lookups.render(text, self._context(d, item, now))
+        return DeliveryWork(
+            delivery_id=d.id, alert_ref=d.alert_ref, client_ref=d.client_ref, item_index=item.idx, tag=item.tag,
+            alert_type=item.alert_type, address=d.address, contact_id=d.contact_id, token=d.token,
+            content=content, text=text, params=params, lookups=d.lookups, attempt=d.attempts,
+            created_at=d.created_at, expires_at=d.expires_at, email_subject_ref=d.email_subject_ref,
+        )
+
+    def _context(self, d: repo.DueDelivery, item: repo.ItemRow, now: float) -> lookups.LookupContext:
+        lk = item.params.get("lookups") or {}
+        shortlink = lk.get("shortlink") or {}
+        return lookups.LookupContext(
+            now=now, recipient=d.address, sender=str(item.params.get("sender", "")), alert_ref=d.alert_ref,
+            reference=str(shortlink.get("reference") or d.client_ref), alert_type=item.alert_type,
+            shortlink=f"{self.config.public.base_url}/s/{d.token}", contact=d.lookups,
+        )
+
+    @staticmethod
+    def _body(params: Mapping[str, Any], content: bytes, contact: Mapping[str, str]) -> str | None:
+        bodies = params.get("body") or {}
+        locale = contact.get("locale")
+        if bodies and locale:
+            if locale in bodies:
+                return str(bodies[locale])
+            lang = locale.split("-")[0].lower()
+            for key, value in bodies.items():
+                if key.split("-")[0].lower() == lang:
+                    return str(value)
+        if content:
+            return content.decode("utf-8", "replace")
+        if bodies:
+            return str(bodies.get("default") or next(iter(bodies.values())))
+        return None
+
+    async def _housekeeping(self) -> None:
+        last_purge = 0.0
+        while self._running:
+            now = self.clock()
+            try:
+                expired = await self.store.write(lambda c: repo.expire_due(c, self.cipher, now))
+                if expired:
+                    log.info("%d deliveries expired", expired)
+                if now - last_purge > 60:
+                    last_purge = now
+                    purged = await self.store.write(lambda c: repo.purge_expired(c, now))
+                    if purged:
+                        log.info("purged %d alerts past their lifetime", purged)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(1.0)

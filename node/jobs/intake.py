@@ -1,0 +1,298 @@
+"""Accepting work: ``sendalert`` and ``storecontent`` from validated request to durable rows.
+
+Accepted means durable: the alert, its items and every delivery are committed in one transaction
+before the answer is returned. A repeated ``uniqueId`` returns the first answer and creates nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from node.api.models import ContactGroup, SendAlertRequest, StoreContentRequest
+from node.config import Config
+from node.errors import ApiError, Problem
+from node.jobs import expand
+from node.jobs.channel import Channel
+from node.jobs.lifetime import LifetimeError, parse_lifetime
+from node.store import repo
+from node.store.crypto import Cipher
+from node.store.db import Store
+
+_SUBJECT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: read aloud and retyped
+
+
+def new_subject_ref() -> str:
+    return "AN" + "".join(secrets.choice(_SUBJECT_ALPHABET) for _ in range(8))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(12)  # 96 random bits: unguessable short links and reply references
+
+
+class Intake:
+    def __init__(self, config: Config, store: Store, cipher: Cipher, channels: Mapping[str, Channel],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.cipher = cipher
+        self.channels = channels
+        self.clock = clock
+
+    # -- sendalert ---------------------------------------------------------------------------
+    async def send_alert(self, req: SendAlertRequest) -> dict[str, Any]:
+        now = self.clock()
+        if req.uniqueId is not None:
+            unique_id = req.uniqueId
+            first = await self.store.read(lambda c: repo.response_for_unique_id(c, unique_id))
+            if first is not None:
+                return first
+        resolved, link = await self._resolve(req, now)
+        limits = self.config.limits
+        plan, problems = await asyncio.to_thread(
+            expand.plan, req, resolved, now=now, max_recipients=limits.max_recipients_per_item,
+            unique_limit=limits.unique_lookup_recipients, default_lifetime=limits.default_lifetime,
+        )
+        if problems:
+            raise ApiError("the request is not valid", problems)
+        queued = await self.store.read(repo.queued_counts)
+        results: list[dict[str, Any]] = []
+        accepted_items: list[expand.PlannedItem] = []
+        refused: list[Problem] = []
+        channel_problems: list[Problem] = []
+        taken: dict[str, int] = {}
+        for item in plan.items:
+            path = f"alert[{item.index}]"
+            channel = self.channels.get(item.alert_type)
+            capacity = limits.queue_capacity.get(item.alert_type, 0) - queued.get(item.alert_type, 0)
+            capacity -= taken.get(item.alert_type, 0)
+            result = {"alertType": item.alert_type, "tag": item.tag, "requestedCount": item.requested,
+                      "sentCount": 0, "remainingCapacity": max(capacity, 0)}
+            reason = None
+            if channel is None:
+                reason = f"alertType {item.alert_type} is not configured on this node"
+            else:
+                channel_problems.extend(channel.validate_item(item.params, item.content, path))
+                if len(item.recipients) > capacity:
+                    reason = (f"{len(item.recipients)} recipients exceed the remaining capacity of "
+                              f"{max(capacity, 0)} for {item.alert_type}")
+            if reason is not None:
+                refused.append(Problem(f"{path}.alertType", reason))
+                result.update(success=False, failureReason=reason)
+            else:
+                taken[item.alert_type] = taken.get(item.alert_type, 0) + len(item.recipients)
+                result.update(success=True, sentCount=len(item.recipients),
+                              remainingCapacity=max(capacity - len(item.recipients), 0))
+                accepted_items.append(item)
+            results.append(result)
+        if channel_problems:
+            raise ApiError("the request is not valid", channel_problems)
+        if not accepted_items:
+            raise ApiError("no alert item could be accepted", refused)
+        return await self._commit(req, plan, accepted_items, results, link, resolved, now)
+
+    async def _resolve(self, req: SendAlertRequest, now: float) -> tuple[expand.Resolved, dict[str, Any] | None]:
+        uuids: set[str] = set()
+        for item in req.alert:
+            for name in ("storedRecipients", "storedContactList", "storedContactSetList", "storedContent"):
+                value = getattr(item, name)
+                if value is not None:
+                    uuids.add(value)
+            uuids.update(a.storedContent for a in item.additionalContent or [] if a.storedContent)
+        if req.contactGroup and req.contactGroup.storedContactGroup:
+            uuids.add(req.contactGroup.storedContactGroup)
+        stored_raw = await self.store.read(lambda c: repo.get_stored(c, self.cipher, uuids, now)) if uuids else {}
+        stored = {k: expand.StoredItem(kind, value) for k, (kind, value) in stored_raw.items()}
+        problems: list[Problem] = []
+        group: ContactGroup | None = None
+        group_path = "contactGroup"
+        if req.contactGroup is not None:
+            cg = req.contactGroup
+            if (cg.inlineContactGroup is None) == (cg.storedContactGroup is None):
+                problems.append(Problem("contactGroup", "give inlineContactGroup or storedContactGroup (one)"))
+            elif cg.inlineContactGroup is not None:
+                group = cg.inlineContactGroup
+                group_path = "contactGroup.inlineContactGroup"
+            else:
+                assert cg.storedContactGroup is not None
+                found = stored.get(cg.storedContactGroup)
+                if found is None or found.kind != "contactGroup":
+                    problems.append(Problem("contactGroup.storedContactGroup",
+                                            "no stored contact group with this uuid (expired or never stored)"))
+                else:
+                    group = ContactGroup.model_validate(found.value)
+                    group_path = "contactGroup.storedContactGroup"
+        link: dict[str, Any] | None = None
+        responded: dict[str, frozenset[str]] = {}
+        if req.linkedAlerts is not None:
+            ref = req.linkedAlerts.linkRef
+            link = await self.store.read(lambda c: repo.get_link(c, self.cipher, ref, now))
+            if link is None:
+                if req.linkedAlerts.linkOnlyIfRefAlreadyExists:
+                    problems.append(Problem("linkedAlerts.linkRef", f"link {ref!r} does not exist (or expired)"))
+                elif group is None:
+                    problems.append(Problem("contactGroup", "the first alert of a link must carry a contact-group"))
+            else:
+                if req.contactGroup is not None:
+                    problems.append(Problem("contactGroup", f"link {ref!r} uses the contact-group of its first "
+                                                            "alert; do not send another"))
+                group = ContactGroup.model_validate(link["contact_group"])
+                group_path = "linkedAlerts"
+                responded = await self.store.read(lambda c: repo.responded_in_link(c, ref))
+        if problems:
+            raise ApiError("the request is not valid", problems)
+        return expand.Resolved(stored, group, group_path, responded, linked=link is not None), link
+
+    async def _commit(self, req: SendAlertRequest, plan: expand.Plan, items: list[expand.PlannedItem],
+                      results: list[dict[str, Any]], link: dict[str, Any] | None, resolved: expand.Resolved,
+                      now: float) -> dict[str, Any]:
+        alert_ref = str(uuid.uuid4())
+        has_email = any(i.alert_type == "email" for i in items)
+        subject_ref = new_subject_ref() if has_email else None
+        scheduled = req.schedule is not None
+        publish_at = now + (plan.publish_delay or 0.0) if plan.publish else None
+        expires_at = now + plan.expires_in if plan.expires_in is not None else None
+        response: dict[str, Any] = {"success": True, "clientRef": req.clientRef, "alertRef": alert_ref}
+        schedule_id = None
+        if scheduled:
+            schedule_id = "sch-" + secrets.token_hex(8)
+            response.update(
+                scheduleId=schedule_id, storeId=alert_ref,
+                expirationInDays=round(plan.expires_in / 86400, 3) if plan.expires_in is not None else 0,
+                schedule_url=f"/api/json/alerts/{alert_ref}/schedule",
+            )
+        if subject_ref:
+            response["emailSubjectRef"] = subject_ref
+        response["alerts"] = results
+        request_json = req.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"apiKey"})
+        sched = req.schedule
+        quiet = None
+        if sched is not None and sched.ceaseAt and sched.resumeAt:
+            quiet = {"cease": sched.ceaseAt, "resume": sched.resumeAt, "tz": sched.timezone or "UTC"}
+        alert = repo.NewAlert(
+            alert_ref=alert_ref, client_ref=req.clientRef, unique_id=req.uniqueId, created_at=now,
+            publish_at=publish_at, status="running", expires_at=expires_at,
+            end_at=sched.endAt.timestamp() if sched is not None and sched.endAt is not None else None,
+            quiet=quiet, callback_url=req.callbackURL, notification=req.notification,
+            notification_type=req.notificationType, link_ref=req.linkedAlerts.linkRef if req.linkedAlerts else None,
+            email_subject_ref=subject_ref, schedule_id=schedule_id, request=request_json, response=response,
+        )
+        new_items = [repo.NewItem(i.index, i.alert_type, i.tag, {**i.params, "voiceFormat": i.voice_format}
+                                  if i.voice_format else i.params, i.content, i.requested, len(i.recipients))
+                     for i in items]
+        deliveries = []
+        for i in items:
+            recipients = i.recipients
+            if i.alert_type == "inboundCall" and not recipients:
+                # no expected callers named: one delivery stands for "whoever calls the number"
+                number = expand.normalize_phone(str(i.params.get("telephoneNumber", ""))) or ""
+                recipients = [expand.Recipient(number, None, {})]
+            deliveries.extend(repo.NewDelivery(i.index, i.alert_type, r.contact_id, r.address, dict(r.lookups),
+                                               new_token()) for r in recipients)
+        link_expires = None
+        if req.linkedAlerts is not None and link is None:
+            lt = req.linkedAlerts.lifetime or self.config.limits.default_lifetime
+            seconds = parse_lifetime(lt)
+            link_expires = now + seconds if seconds is not None else None
+        group = resolved.contact_group
+
+        def write(conn: sqlite3.Connection) -> dict[str, Any]:
+            if req.uniqueId is not None:
+                first = repo.response_for_unique_id(conn, req.uniqueId)
+                if first is not None:
+                    return first
+            repo.insert_alert(conn, self.cipher, alert, new_items, deliveries, publish_at or now)
+            if req.linkedAlerts is not None and link is None and group is not None:
+                repo.insert_link(conn, self.cipher, req.linkedAlerts.linkRef, alert_ref,
+                                 group.model_dump(mode="json"), now, link_expires)
+            return response
+
+        return await self.store.write(write)
+
+    # -- storecontent ------------------------------------------------------------------------
+    async def store_content(self, req: StoreContentRequest) -> dict[str, Any]:
+        now = self.clock()
+        problems: list[Problem] = []
+        value: Any = None
+        kind = req.contentType
+        given = {name for name in ("content", "recipientList", "contactList", "contactSetList", "contactGroup")
+                 if getattr(req, name) is not None}
+        for name in sorted(given - {kind}):
+            problems.append(Problem(name, f"not used with contentType {kind}"))
+        if kind not in given:
+            problems.append(Problem(kind, f"mandatory with contentType {kind}"))
+        elif kind == "content":
+            assert req.content is not None
+            data = expand.decode_content(req.content, req.contentEncoding, "content", problems)
+            if data is not None:
+                if len(data) > self.config.limits.max_content_bytes:
+                    problems.append(Problem("content", "content is larger than limits.max_content_bytes"))
+                value = {"data": base64.b64encode(data).decode("ascii"), "voiceFormat": req.voiceFormat}
+        elif kind == "contactGroup":
+            assert req.contactGroup is not None
+            problems.extend(expand.check_contact_group(req.contactGroup, "contactGroup"))
+            value = req.contactGroup.model_dump(mode="json")
+        else:
+            raw = getattr(req, kind)
+            entries = expand.split_list(raw) if isinstance(raw, str) else list(raw)
+            if not entries or any(not e.strip() for e in entries):
+                problems.append(Problem(kind, "entries must not be empty"))
+            if kind == "recipientList":
+                for i, e in enumerate(entries):
+                    if expand.normalize_phone(e) is None and expand.normalize_email(e) is None:
+                        problems.append(Problem(f"{kind}[{i}]", "neither an E.164 number nor an e-mail address"))
+            value = [e.strip() for e in entries]
+        lifetime = req.lifetime or self.config.limits.stored_content_lifetime
+        seconds: float | None = None
+        try:
+            seconds = parse_lifetime(lifetime)
+        except LifetimeError as exc:
+            problems.append(Problem("lifetime", str(exc)))
+        if problems:
+            raise ApiError("the request is not valid", problems)
+        item_uuid = str(uuid.uuid4())
+        expires_at = now + seconds if seconds is not None else None
+        await self.store.write(lambda c: repo.put_stored(c, self.cipher, item_uuid, kind, value, now, expires_at))
+        return {"success": True, "uuid": item_uuid, "contentType": kind,
+                "expirationInDays": round(seconds / 86400, 3) if seconds is not None else 0}
+
+
+def validation_problems(exc: ValidationError) -> list[Problem]:
+    """pydantic's errors as (JSON path, message)."""
+    out = []
+    for err in exc.errors():
+        out.append(Problem(json_path(err["loc"]), _message(err)))
+    return out
+
+
+_TYPE_LOC = {"str", "int", "float", "bool", "dict", "list", "list[str]", "none", "function-after",
+             "function-plain", "json-or-python[json=list[str],python=chain[is-instance[Sequence],"}
+
+
+def json_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in _TYPE_LOC or "[" in part or part.startswith(("function-", "json-or-python")):
+            continue
+        else:
+            path += ("." if path else "") + part
+    return path or "(body)"
+
+
+def _message(err: Any) -> str:
+    kind = err.get("type", "")
+    if kind == "missing":
+        return "mandatory field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    return str(err.get("msg", "invalid"))

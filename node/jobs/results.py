@@ -1,0 +1,44 @@
+"""The event sink channels report to: every event stored once, folded into the delivery's state,
+queued for the alert's callback in the same transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from node.jobs.channel import ChannelEvent, InboundMessage
+from node.store import repo
+from node.store.crypto import Cipher
+from node.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+class Results:
+    """Implements ``node.jobs.channel.EventSink``."""
+
+    def __init__(self, store: Store, cipher: Cipher, on_event: Callable[[ChannelEvent], None] | None = None) -> None:
+        self.store = store
+        self.cipher = cipher
+        self.on_event = on_event
+
+    async def report(self, event: ChannelEvent) -> None:
+        seq = await self.store.write(lambda c: repo.apply_event(c, self.cipher, event))
+        if seq is None:
+            log.warning("event %s for unknown delivery %s dropped", event.kind, event.delivery_id)
+            return
+        if self.on_event is not None:
+            self.on_event(event)
+
+    async def unsolicited(self, message: InboundMessage) -> None:
+        row_id = await self.store.write(lambda c: repo.insert_inbound(c, self.cipher, message))
+        log.info("unsolicited %s message kept as inbound #%d", message.channel, row_id)
+
+    async def find_recent(self, alert_type: str, address: str, at: float) -> int | None:
+        return await self.store.read(lambda c: repo.find_recent(c, self.cipher, alert_type, address, at))
+
+    async def find_by_token(self, token: str) -> int | None:
+        import time
+
+        now = time.time()
+        return await self.store.read(lambda c: repo.find_by_token(c, token, now))

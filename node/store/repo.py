@@ -1,0 +1,509 @@
+"""Repository functions: every SQL statement of the core tables, one function each.
+
+Functions take a ``sqlite3.Connection`` (the writer's or a reader's, through ``Store.write``/``read``)
+and the ``Cipher`` where contact details are involved, and return plain dataclasses.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from node.jobs.channel import STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
+from node.store.crypto import Cipher
+
+RESPONSE_KINDS = frozenset({"replied", "clicked", "key", "recipientOk", "recipientNotOk", "responded"})
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    alert_ref: str
+    client_ref: str
+    unique_id: str | None
+    created_at: float
+    publish_at: float | None
+    status: str
+    expires_at: float | None
+    end_at: float | None
+    quiet: dict[str, Any] | None
+    callback_url: str | None
+    notification: bool
+    notification_type: str
+    link_ref: str | None
+    email_subject_ref: str | None
+    schedule_id: str | None
+    request: dict[str, Any]
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewItem:
+    idx: int
+    alert_type: str
+    tag: str
+    params: dict[str, Any]
+    content: bytes | None
+    requested: int
+    accepted: int
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    item_idx: int
+    alert_type: str
+    contact_id: str | None
+    address: str
+    lookups: dict[str, str]
+    token: str
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    id: int
+    alert_ref: str
+    item_id: int
+    alert_type: str
+    contact_id: str | None
+    address: str
+    lookups: dict[str, str]
+    token: str
+    attempts: int
+    expires_at: float | None
+    created_at: float
+    client_ref: str
+    email_subject_ref: str | None
+    quiet: dict[str, Any] | None
+    end_at: float | None
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    id: int
+    alert_ref: str
+    idx: int
+    alert_type: str
+    tag: str
+    params: dict[str, Any]
+    content: bytes | None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    seq: int
+    alert_ref: str
+    client_ref: str
+    delivery_id: int | None
+    alert_type: str | None
+    tag: str | None
+    recipient: str | None
+    contact_id: str | None
+    kind: str
+    state: str | None
+    at: float
+    final: bool
+    detail: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "seq": self.seq,
+            "at": _iso(self.at),
+            "alertRef": self.alert_ref,
+            "clientRef": self.client_ref,
+            "event": self.kind,
+            "final": self.final,
+        }
+        for key, value in (("alertType", self.alert_type), ("tag", self.tag), ("recipient", self.recipient),
+                           ("contact", self.contact_id), ("state", self.state), ("deliveryId", self.delivery_id)):
+            if value is not None:
+                out[key] = value
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- alerts --------------------------------------------------------------------------------------
+
+
+def response_for_unique_id(conn: sqlite3.Connection, unique_id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT response FROM alerts WHERE unique_id = ?", (unique_id,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def insert_alert(conn: sqlite3.Connection, cipher: Cipher, alert: NewAlert, items: Sequence[NewItem],
+                 deliveries: Sequence[NewDelivery], due_at: float) -> None:
+    conn.execute(
+        "INSERT INTO alerts (alert_ref, client_ref, unique_id, created_at, publish_at, status, expires_at, end_at,"
+        " quiet, callback_url, notification, notification_type, link_ref, email_subject_ref, schedule_id,"
+        " request, response) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (alert.alert_ref, alert.client_ref, alert.unique_id, alert.created_at, alert.publish_at, alert.status,
+         alert.expires_at, alert.end_at, json.dumps(alert.quiet) if alert.quiet else None, alert.callback_url,
+         int(alert.notification), alert.notification_type, alert.link_ref, alert.email_subject_ref,
+         alert.schedule_id, cipher.encrypt_json(alert.request), json.dumps(alert.response)),
+    )
+    item_ids: dict[int, int] = {}
+    for item in items:
+        cur = conn.execute(
+            "INSERT INTO items (alert_ref, idx, alert_type, tag, params, content, requested, accepted)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (alert.alert_ref, item.idx, item.alert_type, item.tag, cipher.encrypt_json(item.params),
+             cipher.encrypt(item.content) if item.content is not None else None, item.requested, item.accepted),
+        )
+        assert cur.lastrowid is not None
+        item_ids[item.idx] = cur.lastrowid
+    conn.executemany(
+        "INSERT INTO deliveries (alert_ref, item_id, alert_type, contact_id, address, address_ix, lookups, token,"
+        " state, due_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (alert.alert_ref, item_ids[d.item_idx], d.alert_type, d.contact_id, cipher.encrypt_str(d.address),
+             cipher.index(d.address), cipher.encrypt_json(d.lookups) if d.lookups else None, d.token,
+             DeliveryState.QUEUED.value, due_at, alert.created_at)
+            for d in deliveries
+        ],
+    )
+    insert_event(conn, cipher, alert.alert_ref, None, "accepted", None, alert.created_at,
+                 {"deliveries": len(deliveries)}, final=False)
+
+
+def queued_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT alert_type, COUNT(*) FROM deliveries WHERE state IN ('queued','in_progress') GROUP BY alert_type"
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def get_alert_row(conn: sqlite3.Connection, alert_ref: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM alerts WHERE alert_ref = ?", (alert_ref,)).fetchone()
+    return row
+
+
+def set_alert_status(conn: sqlite3.Connection, alert_ref: str, status: str, publish_at: float | None,
+                     now: float) -> None:
+    conn.execute("UPDATE alerts SET status = ?, publish_at = COALESCE(?, publish_at) WHERE alert_ref = ?",
+                 (status, publish_at, alert_ref))
+    if publish_at is not None:
+        conn.execute("UPDATE deliveries SET due_at = MAX(due_at, ?), updated_at = ? WHERE alert_ref = ?"
+                     " AND state = 'queued'", (publish_at, now, alert_ref))
+
+
+# -- dispatch ------------------------------------------------------------------------------------
+
+
+def requeue_in_progress(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
+    """Deliveries handed to a channel when the node stopped go back to the queue."""
+    rows = conn.execute("SELECT id, alert_ref FROM deliveries WHERE state = 'in_progress'").fetchall()
+    for row in rows:
+        conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ? WHERE id = ?",
+                     (now, now, row[0]))
+        insert_event(conn, cipher, row[1], row[0], "requeued", DeliveryState.QUEUED.value, now,
+                     {"reason": "node restarted while the delivery was in progress"}, final=False, notify=False)
+    return len(rows)
+
+
+def claim_due(conn: sqlite3.Connection, cipher: Cipher, alert_type: str, now: float,
+              limit: int) -> list[DueDelivery]:
+    """Move up to ``limit`` due deliveries of running alerts to in_progress and return them."""
+    rows = conn.execute(
+        "SELECT d.id, d.alert_ref, d.item_id, d.alert_type, d.contact_id, d.address, d.lookups, d.token,"
+        " d.attempts, a.expires_at, a.created_at, a.client_ref, a.email_subject_ref, a.quiet, a.end_at"
+        " FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
+        " WHERE d.alert_type = ? AND d.state = 'queued' AND d.due_at <= ? AND a.status = 'running'"
+        " AND a.publish_at IS NOT NULL AND a.publish_at <= ?"
+        " ORDER BY d.due_at, d.id LIMIT ?",
+        (alert_type, now, now, limit),
+    ).fetchall()
+    if not rows:
+        return []
+    conn.executemany(
+        "UPDATE deliveries SET state = 'in_progress', attempts = attempts + 1, updated_at = ? WHERE id = ?",
+        [(now, r[0]) for r in rows],
+    )
+    out = []
+    for r in rows:
+        out.append(DueDelivery(
+            id=r[0], alert_ref=r[1], item_id=r[2], alert_type=r[3], contact_id=r[4],
+            address=cipher.decrypt_str(r[5]), lookups=cipher.decrypt_json(r[6]) if r[6] else {}, token=r[7],
+            attempts=r[8] + 1, expires_at=r[9], created_at=r[10], client_ref=r[11], email_subject_ref=r[12],
+            quiet=json.loads(r[13]) if r[13] else None, end_at=r[14],
+        ))
+    return out
+
+
+def defer(conn: sqlite3.Connection, ids: Iterable[int], due_at: float, now: float) -> None:
+    """Hand claimed deliveries back to the queue untouched (quiet hours, channel full)."""
+    conn.executemany(
+        "UPDATE deliveries SET state = 'queued', attempts = attempts - 1, due_at = ?, updated_at = ? WHERE id = ?",
+        [(due_at, now, i) for i in ids],
+    )
+
+
+def get_item(conn: sqlite3.Connection, cipher: Cipher, item_id: int) -> ItemRow:
+    r = conn.execute("SELECT id, alert_ref, idx, alert_type, tag, params, content FROM items WHERE id = ?",
+                     (item_id,)).fetchone()
+    return ItemRow(r[0], r[1], r[2], r[3], r[4], cipher.decrypt_json(r[5]),
+                   cipher.decrypt(r[6]) if r[6] is not None else None)
+
+
+def expire_due(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
+    """Open deliveries of alerts past their lifetime or hard end become expired."""
+    rows = conn.execute(
+        "SELECT d.id, d.alert_ref FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
+        " WHERE d.state = 'queued' AND ((a.expires_at IS NOT NULL AND a.expires_at <= ?)"
+        " OR (a.end_at IS NOT NULL AND a.end_at <= ?)) LIMIT 5000",
+        (now, now),
+    ).fetchall()
+    for delivery_id, alert_ref in rows:
+        apply_event(conn, cipher, ChannelEvent(delivery_id, "expired", now, DeliveryState.EXPIRED,
+                                               {"reason": "lifetime or end time reached"}, final=True))
+    return len(rows)
+
+
+# -- events --------------------------------------------------------------------------------------
+
+
+def insert_event(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, delivery_id: int | None, kind: str,
+                 state: str | None, at: float, detail: dict[str, Any], *, final: bool,
+                 notify: bool = True) -> int:
+    alert = conn.execute("SELECT callback_url, notification, notification_type FROM alerts WHERE alert_ref = ?",
+                         (alert_ref,)).fetchone()
+    visible = bool(notify and alert is not None and alert[1])
+    if visible and alert is not None:
+        ntype = alert[2]
+        if ntype == "final":
+            visible = final
+        elif ntype == "responses":
+            visible = kind in RESPONSE_KINDS or state == DeliveryState.RESPONDED.value
+    cur = conn.execute(
+        "INSERT INTO events (alert_ref, delivery_id, kind, state, at, final, notify, data) VALUES (?,?,?,?,?,?,?,?)",
+        (alert_ref, delivery_id, kind, state, at, int(final), int(visible),
+         cipher.encrypt_json(detail) if detail else None),
+    )
+    seq = cur.lastrowid
+    assert seq is not None
+    if visible and alert is not None and alert[0]:
+        conn.execute("INSERT INTO outbox (event_seq, url, next_at) VALUES (?,?,?)", (seq, alert[0], at))
+    return seq
+
+
+def apply_event(conn: sqlite3.Connection, cipher: Cipher, event: ChannelEvent) -> int | None:
+    """Record a channel's event and move the delivery's state. None if the delivery is unknown."""
+    row = conn.execute("SELECT alert_ref, state, alert_type FROM deliveries WHERE id = ?",
+                       (event.delivery_id,)).fetchone()
+    if row is None:
+        return None
+    alert_ref, current, alert_type = row[0], DeliveryState(row[1]), row[2]
+    new_state: DeliveryState | None = None
+    if event.retry_after is not None:
+        conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ? WHERE id = ?",
+                     (event.at + event.retry_after, event.at, event.delivery_id))
+        new_state = DeliveryState.QUEUED
+    elif event.state is not None and (
+        STATE_RANK[event.state] >= STATE_RANK[current] or current is DeliveryState.IN_PROGRESS
+    ):
+        new_state = event.state
+        via = ""
+        if event.state is DeliveryState.RESPONDED:
+            via = "shortlink" if event.kind == "clicked" else alert_type
+            if alert_type == "inboundCall":
+                via = "call"
+        conn.execute(
+            "UPDATE deliveries SET state = ?, updated_at = ?,"
+            " responded_via = CASE WHEN ? = '' OR instr(responded_via, ',' || ? || ',') > 0 THEN responded_via"
+            " ELSE responded_via || ',' || ? || ',' END WHERE id = ?",
+            (new_state.value, event.at, via, via, via, event.delivery_id),
+        )
+    return insert_event(conn, cipher, alert_ref, event.delivery_id, event.kind,
+                        new_state.value if new_state else None, event.at, dict(event.detail), final=event.final)
+
+
+def insert_inbound(conn: sqlite3.Connection, cipher: Cipher, msg: InboundMessage) -> int:
+    cur = conn.execute(
+        "INSERT INTO inbound (channel, at, data) VALUES (?,?,?)",
+        (msg.channel, msg.at, cipher.encrypt_json({"sender": msg.sender, "recipient": msg.recipient,
+                                                   "text": msg.text, "detail": dict(msg.detail)})),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def events_since(conn: sqlite3.Connection, cipher: Cipher, cursor: int, limit: int,
+                 alert_ref: str | None = None) -> list[EventRow]:
+    sql = (
+        "SELECT e.seq, e.alert_ref, a.client_ref, e.delivery_id, d.alert_type, i.tag, d.address, d.contact_id,"
+        " e.kind, e.state, e.at, e.final, e.data"
+        " FROM events e JOIN alerts a ON a.alert_ref = e.alert_ref"
+        " LEFT JOIN deliveries d ON d.id = e.delivery_id LEFT JOIN items i ON i.id = d.item_id"
+        " WHERE e.seq > ? AND e.notify = 1"
+    )
+    args: list[Any] = [cursor]
+    if alert_ref is not None:
+        sql += " AND e.alert_ref = ?"
+        args.append(alert_ref)
+    sql += " ORDER BY e.seq LIMIT ?"
+    args.append(limit)
+    return [_event_row(cipher, r) for r in conn.execute(sql, args)]
+
+
+def events_by_seq(conn: sqlite3.Connection, cipher: Cipher, seqs: Sequence[int]) -> list[EventRow]:
+    marks = ",".join("?" * len(seqs))
+    rows = conn.execute(
+        "SELECT e.seq, e.alert_ref, a.client_ref, e.delivery_id, d.alert_type, i.tag, d.address, d.contact_id,"
+        " e.kind, e.state, e.at, e.final, e.data"
+        " FROM events e JOIN alerts a ON a.alert_ref = e.alert_ref"
+        " LEFT JOIN deliveries d ON d.id = e.delivery_id LEFT JOIN items i ON i.id = d.item_id"
+        f" WHERE e.seq IN ({marks}) ORDER BY e.seq",
+        list(seqs),
+    )
+    return [_event_row(cipher, r) for r in rows]
+
+
+def _event_row(cipher: Cipher, r: sqlite3.Row) -> EventRow:
+    return EventRow(
+        seq=r[0], alert_ref=r[1], client_ref=r[2], delivery_id=r[3], alert_type=r[4], tag=r[5],
+        recipient=cipher.decrypt_str(r[6]) if r[6] is not None else None, contact_id=r[7], kind=r[8],
+        state=r[9], at=r[10], final=bool(r[11]), detail=cipher.decrypt_json(r[12]) if r[12] else {},
+    )
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+    return int(row[0])
+
+
+# -- outbox --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    event_seq: int
+    url: str
+    attempts: int
+
+
+def outbox_due(conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxRow]:
+    rows = conn.execute(
+        "SELECT event_seq, url, attempts FROM outbox WHERE dead = 0 AND next_at <= ? ORDER BY event_seq LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    return [OutboxRow(r[0], r[1], r[2]) for r in rows]
+
+
+def outbox_next_at(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute("SELECT MIN(next_at) FROM outbox WHERE dead = 0").fetchone()
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def outbox_done(conn: sqlite3.Connection, seqs: Sequence[int]) -> None:
+    conn.executemany("DELETE FROM outbox WHERE event_seq = ?", [(s,) for s in seqs])
+
+
+def outbox_failed(conn: sqlite3.Connection, seqs: Sequence[int], next_at: float, error: str,
+                  max_attempts: int) -> None:
+    conn.executemany(
+        "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?,"
+        " dead = CASE WHEN attempts + 1 >= ? THEN 1 ELSE 0 END WHERE event_seq = ?",
+        [(next_at, error[:500], max_attempts, s) for s in seqs],
+    )
+
+
+def outbox_depth(conn: sqlite3.Connection) -> tuple[int, int]:
+    row = conn.execute("SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead = 1), 0) FROM outbox").fetchone()
+    return int(row[0]), int(row[1])
+
+
+# -- stored content and links --------------------------------------------------------------------
+
+
+def put_stored(conn: sqlite3.Connection, cipher: Cipher, uuid: str, kind: str, value: Any, now: float,
+               expires_at: float | None) -> None:
+    conn.execute("INSERT INTO stored (uuid, kind, data, created_at, expires_at) VALUES (?,?,?,?,?)",
+                 (uuid, kind, cipher.encrypt_json(value), now, expires_at))
+
+
+def get_stored(conn: sqlite3.Connection, cipher: Cipher, uuids: Iterable[str], now: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for uuid in set(uuids):
+        row = conn.execute(
+            "SELECT kind, data FROM stored WHERE uuid = ? AND (expires_at IS NULL OR expires_at > ?)",
+            (uuid.lower(), now),
+        ).fetchone()
+        if row:
+            out[uuid] = (row[0], cipher.decrypt_json(row[1]))
+    return out
+
+
+def get_link(conn: sqlite3.Connection, cipher: Cipher, link_ref: str, now: float) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT first_alert, contact_group, expires_at FROM links WHERE link_ref = ?"
+        " AND (expires_at IS NULL OR expires_at > ?)",
+        (link_ref, now),
+    ).fetchone()
+    if row is None:
+        return None
+    return {"first_alert": row[0], "contact_group": cipher.decrypt_json(row[1]), "expires_at": row[2]}
+
+
+def insert_link(conn: sqlite3.Connection, cipher: Cipher, link_ref: str, first_alert: str,
+                contact_group: dict[str, Any], now: float, expires_at: float | None) -> None:
+    conn.execute("DELETE FROM links WHERE link_ref = ? AND expires_at IS NOT NULL AND expires_at <= ?",
+                 (link_ref, now))
+    conn.execute(
+        "INSERT INTO links (link_ref, first_alert, contact_group, created_at, expires_at) VALUES (?,?,?,?,?)",
+        (link_ref, first_alert, cipher.encrypt_json(contact_group), now, expires_at),
+    )
+
+
+def responded_in_link(conn: sqlite3.Connection, link_ref: str) -> dict[str, frozenset[str]]:
+    rows = conn.execute(
+        "SELECT d.contact_id, d.responded_via FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
+        " WHERE a.link_ref = ? AND d.contact_id IS NOT NULL AND d.responded_via != ''",
+        (link_ref,),
+    ).fetchall()
+    out: dict[str, set[str]] = {}
+    for contact_id, via in rows:
+        out.setdefault(contact_id, set()).update(v for v in via.split(",") if v)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+# -- correlation ---------------------------------------------------------------------------------
+
+
+def find_recent(conn: sqlite3.Connection, cipher: Cipher, alert_type: str, address: str, at: float) -> int | None:
+    row = conn.execute(
+        "SELECT d.id FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
+        " WHERE d.address_ix = ? AND d.alert_type = ? AND d.state NOT IN ('queued','expired')"
+        " AND a.status != 'cancelled' AND (a.expires_at IS NULL OR a.expires_at > ?)"
+        " ORDER BY d.updated_at DESC, d.id DESC LIMIT 1",
+        (cipher.index(address), alert_type, at),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def find_by_token(conn: sqlite3.Connection, token: str, at: float) -> int | None:
+    row = conn.execute(
+        "SELECT d.id FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
+        " WHERE d.token = ? AND (a.expires_at IS NULL OR a.expires_at > ?)",
+        (token, at),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def purge_expired(conn: sqlite3.Connection, now: float) -> int:
+    """Delete alerts (and everything hanging off them) past their lifetime, and stale stored items."""
+    refs = [r[0] for r in conn.execute(
+        "SELECT alert_ref FROM alerts WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 500", (now,))]
+    for ref in refs:
+        conn.execute("DELETE FROM outbox WHERE event_seq IN (SELECT seq FROM events WHERE alert_ref = ?)", (ref,))
+        conn.execute("DELETE FROM events WHERE alert_ref = ?", (ref,))
+        conn.execute("DELETE FROM alerts WHERE alert_ref = ?", (ref,))
+    conn.execute("DELETE FROM stored WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+    conn.execute("DELETE FROM links WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+    return len(refs)
