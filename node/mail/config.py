@@ -1,22 +1,140 @@
-"""Mail section of the configuration: the smarthost and the reply listener."""
+"""Mail section of the configuration: the smarthost that carries alerts out and the node's own SMTP
+listener that takes replies and bounces in.
+
+The smarthost password is a secret: keep it out of the TOML file and set it with the environment
+override ``ALERTNODE__mail__smarthost_password`` (see node/config.py).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from node.errors import Problem
+
+# RFC 1035 §2.3.1 labels (letters, digits, hyphen; ≤ 63 octets), RFC 1123 §2.1 allows a leading digit.
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# RFC 5322 §3.2.3 dot-atom text; RFC 5321 §4.5.3.1.1 limits a local part to 64 octets.
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+LOCAL_PART_MAX = 64
+
+
+def valid_domain(name: str) -> bool:
+    """A host name fit for the right-hand side of an address (RFC 5321 §4.1.2 Domain, ≤ 255 octets)."""
+    if not name or len(name) > 255 or name.endswith("."):
+        return False
+    return all(_LABEL.match(label) for label in name.split("."))
+
+
+def valid_local_part(part: str) -> bool:
+    return bool(part) and len(part) <= LOCAL_PART_MAX and bool(_LOCAL_PART.match(part))
 
 
 class MailConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # -- the smarthost (outbound) ---------------------------------------------------------------
     smarthost_host: str = Field("", description="Smarthost address; empty = e-mail not configured.")
-    smarthost_port: int = Field(25, ge=1, le=65535, description="Smarthost port.")
-    domain: str = Field("alertnode.localdomain", description="Mail domain completing sender/to/replyTo parts.")
+    smarthost_port: int = Field(
+        25, ge=1, le=65535, description="Smarthost port (25, 587 submission, 465 TLS)."
+    )
+    smarthost_tls: Literal["auto", "starttls", "implicit", "off"] = Field(
+        "auto",
+        description="auto: STARTTLS when the smarthost offers it; starttls: required (RFC 3207); "
+        "implicit: TLS from the first byte (RFC 8314, port 465); off: never.",
+    )
+    smarthost_tls_verify: bool = Field(True, description="Verify the smarthost's certificate and host name.")
+    smarthost_ca_file: str = Field(
+        "", description="CA bundle for the smarthost's certificate; empty = system CAs."
+    )
+    smarthost_username: str = Field("", description="SMTP AUTH user name (RFC 4954); empty = no AUTH.")
+    smarthost_password: SecretStr = Field(
+        SecretStr(""),
+        description="SMTP AUTH password; set it with ALERTNODE__mail__smarthost_password, not in the file.",
+    )
+    connect_timeout_s: float = Field(10.0, gt=0, description="Time-out for connecting and the greeting.")
+    command_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Time-out per SMTP command (RFC 5321 §4.5.3.2 suggests minutes; keep it bounded).",
+    )
+    concurrency: int = Field(
+        4, ge=1, le=100, description="SMTP connections to the smarthost used in parallel."
+    )
+    queue_limit: int = Field(1000, ge=1, description="Messages the channel holds waiting for a connection.")
+    retry_backoff_s: list[float] = Field(
+        default_factory=lambda: [2.0, 10.0, 30.0],
+        description="Waits before resending a message refused temporarily (4xx or lost connection); "
+        "when they are used up the delivery goes back to the dispatcher with requeue_after_s.",
+    )
+    requeue_after_s: float = Field(
+        300.0, gt=0, description="retry_after given to the dispatcher after the waits."
+    )
+
+    # -- addresses ------------------------------------------------------------------------------
+    domain: str = Field(
+        "alertnode.localdomain", description="Mail domain completing sender/to/replyTo parts."
+    )
+    default_sender: str = Field(
+        "alerts", description="Local part of From: when an alert item gives no sender."
+    )
+    bounce_local_part: str = Field(
+        "bounces",
+        description="Envelope sender local part; each message uses <this>+<token>@domain (VERP) so bounces "
+        "name their delivery. The listener must receive mail for the domain.",
+    )
+
+    # -- the reply listener (inbound) -----------------------------------------------------------
+    listen_enabled: bool = Field(True, description="Run the SMTP listener for replies and bounces.")
+    listen_host: str = Field("127.0.0.1", description="Listener address (loopback; put your MTA in front).")
+    listen_port: int = Field(
+        2525, ge=0, le=65535, description="Listener port (25 in production; 0 = any free)."
+    )
+    reply_domains: list[str] = Field(
+        default_factory=list,
+        description="Domains the listener accepts mail for; empty = just `domain`. Anything else is refused "
+        "with 550 (never an open relay).",
+    )
+    max_message_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest message accepted (RFC 1870 SIZE); larger: 552."
+    )
+    max_recipients: int = Field(
+        100, ge=1, description="RCPTs per message (RFC 5321 §4.5.3.1.8 asks for at least 100); more: 452."
+    )
+    listen_timeout_s: float = Field(300.0, gt=0, description="Idle time-out of an inbound SMTP session.")
+    match_sender_fallback: bool = Field(
+        True,
+        description="A reply carrying no reference is matched to the most recent live e-mail delivery to "
+        "its sender's address.",
+    )
 
     @property
     def configured(self) -> bool:
         return bool(self.smarthost_host)
 
+    def accepted_domains(self) -> tuple[str, ...]:
+        return tuple(d.lower() for d in (self.reply_domains or [self.domain]))
+
     def problems(self, prefix: str) -> list[Problem]:
-        return []
+        problems: list[Problem] = []
+        if not valid_domain(self.domain):
+            problems.append(Problem(f"{prefix}.domain", f"{self.domain!r} is not a valid domain name"))
+        for i, dom in enumerate(self.reply_domains):
+            if not valid_domain(dom):
+                problems.append(Problem(f"{prefix}.reply_domains.{i}", f"{dom!r} is not a valid domain name"))
+        for key in ("default_sender", "bounce_local_part"):
+            value = getattr(self, key)
+            if not valid_local_part(value):
+                problems.append(Problem(f"{prefix}.{key}", f"{value!r} is not an e-mail local part"))
+        if self.smarthost_password.get_secret_value() and not self.smarthost_username:
+            problems.append(Problem(f"{prefix}.smarthost_username", "a password is set but no user name"))
+        if self.smarthost_username and not self.smarthost_password.get_secret_value():
+            problems.append(Problem(f"{prefix}.smarthost_password", "a user name is set but no password"))
+        if self.smarthost_ca_file and self.smarthost_tls == "off":
+            problems.append(Problem(f"{prefix}.smarthost_ca_file", "given but smarthost_tls is off"))
+        for i, wait in enumerate(self.retry_backoff_s):
+            if wait < 0:
+                problems.append(Problem(f"{prefix}.retry_backoff_s.{i}", "must not be negative"))
+        return problems

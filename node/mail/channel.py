@@ -1,0 +1,252 @@
+"""The e-mail channel: alerts out through the smarthost, replies and bounces in through the node's own
+SMTP listener.
+
+Outbound, per delivery: compose (pure) → send on a pooled smarthost connection. The smarthost's
+acceptance is all an e-mail ever confirms, so an accepted message is reported SENT (with the reply
+and the Message-ID). A permanent refusal (5yz) is FAILED with ``detail["smtp_reply"]``. A temporary
+one (4yz, a lost connection, a time-out) is tried again after each wait of ``retry_backoff_s``;
+when those are used up the delivery goes back to the dispatcher: ``ChannelEvent(kind="retry",
+retry_after=requeue_after_s)`` with no state change.
+
+SENT is stored through the sink before the next step, so a restart never resends an accepted
+message; the channel keeps no other per-message state (replies are found by the token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from node.errors import ChannelError, Problem, SmtpError
+from node.jobs.channel import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
+from node.mail.compose import MailIdentity, check_item, compose
+from node.mail.config import MailConfig
+from node.mail.inbound import InboundProcessor
+from node.mail.listener import InboundEnvelope, ReplyListener
+from node.mail.smtp_client import SmarthostClient, mask_address
+from node.store.crypto import Cipher
+from node.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+class MailChannel(Channel):
+    name = "email"
+    alert_types = ("email",)
+
+    def __init__(
+        self, *, config: MailConfig, store: Store | None = None, cipher: Cipher | None = None, **_: object
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._cipher = cipher
+        self._identity = MailIdentity(
+            domain=config.domain,
+            default_sender=config.default_sender,
+            bounce_local_part=config.bounce_local_part,
+        )
+        self._client = SmarthostClient(config)
+        self._listener: ReplyListener | None = None
+        self._inbound: InboundProcessor | None = None
+        self._sink: EventSink | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._state = "stopped"
+        self._retrying = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._inbound = InboundProcessor(self._config, sink, self._store, self._cipher)
+        if self._config.listen_enabled:
+            self._listener = ReplyListener(self._config, self._on_inbound)
+            await self._listener.start()
+        self._state = "ready"
+        log.info(
+            "e-mail channel: smarthost %s:%d (%s)",
+            self._config.smarthost_host,
+            self._config.smarthost_port,
+            self._config.smarthost_tls,
+        )
+
+    async def stop(self, grace: float) -> None:
+        self._state = "stopping"
+        if self._listener is not None:
+            await self._listener.stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()  # not reported: still IN_PROGRESS, so the app re-queues it at start-up
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+        await self._client.close()
+        self._state = "stopped"
+
+    async def _on_inbound(self, envelope: InboundEnvelope, at: float) -> str:
+        if self._inbound is None:
+            return "421 4.3.0 Not ready"
+        return await self._inbound.handle(envelope, at)
+
+    # -- outbound --------------------------------------------------------------------------------
+    def free_capacity(self) -> int:
+        if self._state != "ready":
+            return 0
+        return max(0, self._config.queue_limit - len(self._tasks))
+
+    async def submit(self, work: DeliveryWork) -> None:
+        if self._sink is None or self._state != "ready":
+            raise ChannelError("the e-mail channel is not running")
+        task = asyncio.create_task(self._deliver(work), name=f"mail-{work.delivery_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _report(self, event: ChannelEvent) -> None:
+        assert self._sink is not None
+        await self._sink.report(event)
+
+    async def _deliver(self, work: DeliveryWork) -> None:
+        try:
+            await self._deliver_once(work)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one delivery's bug must not kill the channel; it is retried
+            log.exception("e-mail delivery %d failed unexpectedly", work.delivery_id)
+            await self._report(
+                ChannelEvent(
+                    work.delivery_id,
+                    "retry",
+                    time.time(),
+                    detail={"error": "internal error"},
+                    retry_after=self._config.requeue_after_s,
+                )
+            )
+
+    async def _deliver_once(self, work: DeliveryWork) -> None:
+        try:
+            message = compose(work, self._identity, time.time())
+        except (ValueError, TypeError, LookupError) as exc:
+            await self._report(
+                ChannelEvent(
+                    work.delivery_id,
+                    "failed",
+                    time.time(),
+                    state=DeliveryState.FAILED,
+                    detail={"error": f"cannot compose the message: {exc}"},
+                    final=True,
+                )
+            )
+            return
+        waits = list(self._config.retry_backoff_s)
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                result = await self._client.send(message)
+            except SmtpError as exc:
+                detail: dict[str, Any] = {"smtp_reply": exc.smtp_reply, "error": str(exc), "tries": tries}
+                if exc.permanent:
+                    log.info(
+                        "e-mail to %s refused: %s",
+                        mask_address(message.envelope_to),
+                        exc.smtp_reply,
+                        extra={"delivery_id": work.delivery_id},
+                    )
+                    await self._report(
+                        ChannelEvent(
+                            work.delivery_id,
+                            "failed",
+                            time.time(),
+                            state=DeliveryState.FAILED,
+                            detail=detail,
+                            final=True,
+                        )
+                    )
+                    return
+                if waits and self._state == "ready":
+                    wait = waits.pop(0)
+                    log.info(
+                        "e-mail delivery %d: temporary failure (%s), again in %.1f s",
+                        work.delivery_id,
+                        exc.smtp_reply or exc,
+                        wait,
+                    )
+                    self._retrying += 1
+                    try:
+                        await asyncio.sleep(wait)
+                    finally:
+                        self._retrying -= 1
+                    continue
+                await self._report(
+                    ChannelEvent(
+                        work.delivery_id,
+                        "retry",
+                        time.time(),
+                        detail=detail,
+                        retry_after=self._config.requeue_after_s,
+                    )
+                )
+                return
+            await self._report(
+                ChannelEvent(
+                    work.delivery_id,
+                    "sent",
+                    time.time(),
+                    state=DeliveryState.SENT,
+                    detail={"smtp_reply": result.reply, "messageId": message.message_id, "tries": tries},
+                )
+            )
+            return
+
+    # -- introspection ---------------------------------------------------------------------------
+    def ready(self) -> bool:
+        return self._state == "ready" and (self._listener is None or self._listener.listening)
+
+    @property
+    def listener_port(self) -> int:
+        return self._listener.port if self._listener is not None else 0
+
+    def info(self) -> ChannelInfo:
+        cfg = self._config
+        listener: dict[str, Any] = {"enabled": cfg.listen_enabled}
+        if self._listener is not None:
+            listener.update(
+                listening=self._listener.listening,
+                address=self._listener.address,
+                domains=list(cfg.accepted_domains()),
+                received=self._listener.received,
+                refusedRelay=self._listener.refused_relay,
+                errors=self._listener.errors,
+            )
+        if self._inbound is not None:
+            listener.update(
+                matched=self._inbound.matched,
+                unsolicited=self._inbound.unsolicited,
+                bounces=self._inbound.bounces,
+                duplicates=self._inbound.duplicates,
+                invalid=self._inbound.invalid,
+            )
+        details: dict[str, Any] = {
+            "smarthost": f"{cfg.smarthost_host}:{cfg.smarthost_port}",
+            "tls": cfg.smarthost_tls,
+            "auth": bool(cfg.smarthost_username),
+            "connections": self._client.connections,
+            "sent": self._client.sent,
+            "failed": self._client.failed,
+            "waitingToRetry": self._retrying,
+            "lastError": self._client.last_error,
+            "domain": cfg.domain,
+            "listener": listener,
+        }
+        return ChannelInfo(
+            name=self.name,
+            alert_types=self.alert_types,
+            state=self._state,
+            capacity=cfg.queue_limit,
+            in_flight=len(self._tasks),
+            details=details,
+        )
+
+    def validate_item(self, item: Mapping[str, Any], content: bytes | None, path: str) -> list[Problem]:
+        return check_item(item, content, path)

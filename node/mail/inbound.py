@@ -1,0 +1,142 @@
+"""What the node does with a message its SMTP listener accepted: classify it (node/mail/replies.py),
+find the delivery it belongs to through the sink, and report it.
+
+- a reply → ``replied`` with state RESPONDED (text with quoted history stripped, sender, subject);
+- an automatic reply (RFC 3834) → ``auto_replied`` without a state change (nobody answered yet);
+- a DSN saying failed → ``bounced`` with state FAILED; delayed → ``delayed`` (no state change);
+  delivered/relayed → ``delivered`` with state DELIVERED;
+- anything that matches no delivery → ``sink.unsolicited(InboundMessage(channel="email", ...))``.
+
+The answer returned is the SMTP reply the listener sends (RFC 5321 §4.2, RFC 3463 enhanced codes).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from node.jobs.channel import ChannelEvent, DeliveryState, EventSink, InboundMessage
+from node.mail.config import MailConfig
+from node.mail.listener import InboundEnvelope
+from node.mail.replies import InboundKind, ParsedMail, parse_mail
+from node.mail.smtp_client import mask_address
+from node.store.crypto import Cipher
+from node.store.db import Store
+
+log = logging.getLogger(__name__)
+
+OK = "250 2.0.0 OK: message received"
+DUPLICATE = "250 2.0.0 OK: message already received"
+NOT_A_MESSAGE = "554 5.6.0 Message has no header section (RFC 5322 §2.1)"
+
+_EVENTS: dict[InboundKind, tuple[str, DeliveryState | None, bool]] = {
+    InboundKind.REPLY: ("replied", DeliveryState.RESPONDED, True),
+    InboundKind.AUTO_REPLY: ("auto_replied", None, False),
+    InboundKind.BOUNCE: ("bounced", DeliveryState.FAILED, True),
+    InboundKind.DELAY: ("delayed", None, False),
+    InboundKind.DELIVERED: ("delivered", DeliveryState.DELIVERED, False),
+}
+
+
+class InboundProcessor:
+    def __init__(
+        self, config: MailConfig, sink: EventSink, store: Store | None, cipher: Cipher | None
+    ) -> None:
+        self._config = config
+        self._sink = sink
+        self._store = store
+        self._cipher = cipher
+        self.matched = 0
+        self.unsolicited = 0
+        self.bounces = 0
+        self.duplicates = 0
+        self.invalid = 0
+
+    def _seen_key(self, message_id: str) -> str:
+        return self._cipher.index(message_id) if self._cipher is not None else message_id
+
+    async def _seen(self, message_id: str) -> bool:
+        if not message_id or self._store is None:
+            return False
+        key = self._seen_key(message_id)
+
+        def query(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT 1 FROM mail_inbound_seen WHERE message_id = ?", (key,)).fetchone()
+            return row is not None
+
+        return await self._store.read(query)
+
+    async def _remember(self, message_id: str, at: float) -> None:
+        if not message_id or self._store is None:
+            return
+        key = self._seen_key(message_id)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO mail_inbound_seen (message_id, received_at) VALUES (?, ?)", (key, at)
+            )
+
+        await self._store.write(insert)
+
+    async def _match(self, parsed: ParsedMail, at: float) -> int | None:
+        for token in parsed.tokens:
+            delivery_id = await self._sink.find_by_token(token)
+            if delivery_id is not None:
+                return delivery_id
+        if parsed.kind is InboundKind.REPLY and self._config.match_sender_fallback and "@" in parsed.sender:
+            return await self._sink.find_recent("email", parsed.sender, at)
+        return None
+
+    async def handle(self, envelope: InboundEnvelope, at: float) -> str:
+        parsed = parse_mail(
+            envelope.data, envelope.mail_from, envelope.rcpt_tos, self._config.bounce_local_part
+        )
+        if parsed.kind is InboundKind.INVALID:
+            self.invalid += 1
+            return NOT_A_MESSAGE
+        if await self._seen(parsed.message_id):
+            self.duplicates += 1
+            return DUPLICATE
+        delivery_id = await self._match(parsed, at)
+        detail: dict[str, Any] = {"from": parsed.sender, "subject": parsed.subject, "receivedAt": at}
+        if parsed.message_id:
+            detail["messageId"] = parsed.message_id
+        if parsed.defects:
+            detail["defects"] = list(parsed.defects)
+        if parsed.dsn is not None:
+            detail.update(
+                action=parsed.dsn.action,
+                status=parsed.dsn.status,
+                diagnostic=parsed.dsn.diagnostic,
+                finalRecipient=parsed.dsn.final_recipient,
+            )
+            if parsed.dsn.diagnostic:
+                detail["smtp_reply"] = parsed.dsn.diagnostic
+        else:
+            detail["text"] = parsed.text
+        if delivery_id is None:
+            self.unsolicited += 1
+            detail["kind"] = parsed.kind.value
+            await self._sink.unsolicited(
+                InboundMessage(
+                    channel="email",
+                    sender=parsed.sender,
+                    recipient=envelope.rcpt_tos[0] if envelope.rcpt_tos else "",
+                    text=parsed.text,
+                    at=at,
+                    detail=detail,
+                )
+            )
+            log.info("mail from %s matched no delivery (%s)", mask_address(parsed.sender), parsed.kind.value)
+        else:
+            kind, state, final = _EVENTS[parsed.kind]
+            if parsed.kind is InboundKind.BOUNCE:
+                self.bounces += 1
+            self.matched += 1
+            await self._sink.report(
+                ChannelEvent(delivery_id, kind, at, state=state, detail=detail, final=final)
+            )
+            log.info("mail %s for delivery %d", kind, delivery_id, extra={"delivery_id": delivery_id})
+        await self._remember(parsed.message_id, at)
+        return OK

@@ -1,0 +1,158 @@
+"""The one adapter around aiosmtpd: the node's SMTP listener for replies and bounces.
+
+No aiosmtpd Controller (it runs its own thread and loop): the server is created inside the node's
+running loop with ``loop.create_server`` and aiosmtpd's SMTP protocol. The listener only decides
+what SMTP allows it to decide — which recipients are accepted, how big a message may be — and hands
+every complete message to ``on_message``, whose SMTP reply it sends back.
+
+- RCPT for any domain but the reply domain(s): 550 5.7.1 (never an open relay, RFC 5321 §3.6.2).
+- More than ``max_recipients`` RCPTs: 452 4.5.3 (RFC 5321 §4.5.3.1.10).
+- Messages over ``max_message_bytes``: 552, at MAIL (SIZE=, RFC 1870 §6) or during DATA (aiosmtpd).
+- A failure while handling a message: 451 4.3.0, so the sending MTA keeps it and tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from node.errors import ChannelError
+from node.mail.config import MailConfig
+from node.mail.smtp_client import mask_address
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundEnvelope:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    peer: str
+
+
+OnMessage = Callable[[InboundEnvelope, float], Awaitable[str]]
+
+
+class _Handler:
+    """aiosmtpd's application hooks (looked up by name by aiosmtpd itself)."""
+
+    def __init__(self, listener: ReplyListener) -> None:
+        self._listener = listener
+
+    # aiosmtpd finds its hooks by these names
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        status = self._listener.check_recipient(address, len(envelope.rcpt_tos))
+        if status.startswith("250"):
+            # a hook that answers also keeps the envelope (aiosmtpd only does it when a hook is absent)
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        return status
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content if envelope.original_content is not None else b""
+        peer = session.peer
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer)
+        inbound = InboundEnvelope(
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            data=bytes(raw),
+            peer=peer_text,
+        )
+        return await self._listener.deliver(inbound)
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP listener: error in a session: %r", error)
+        return "451 4.3.0 Local error, try again later"
+
+
+class ReplyListener:
+    def __init__(self, config: MailConfig, on_message: OnMessage) -> None:
+        self._config = config
+        self._on_message = on_message
+        self._domains = config.accepted_domains()
+        self._server: asyncio.Server | None = None
+        self._handler = _Handler(self)
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+        self.received = 0
+        self.refused_relay = 0
+        self.errors = 0
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when configured as 0)."""
+        if self._server is None or not self._server.sockets:
+            return 0
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def address(self) -> str:
+        return f"{self._config.listen_host}:{self.port}"
+
+    def check_recipient(self, address: str, accepted_so_far: int) -> str:
+        _, at, domain = address.rpartition("@")
+        if not at or domain.lower().rstrip(".") not in self._domains:
+            self.refused_relay += 1
+            log.info("SMTP listener: refused relay to %s", mask_address(address))
+            return "550 5.7.1 Relaying denied: not a reply domain of this node"
+        if accepted_so_far >= self._config.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        return "250 2.1.5 OK"
+
+    async def deliver(self, inbound: InboundEnvelope) -> str:
+        self.received += 1
+        try:
+            return await self._on_message(inbound, time.time())
+        except Exception:  # the sender must get an answer, never a dropped session
+            self.errors += 1
+            log.exception("SMTP listener: could not process a message from %s", inbound.peer)
+            return "451 4.3.0 Local error in processing, try again later"
+
+    def _protocol(self) -> SMTP:
+        session = SMTP(
+            self._handler,
+            data_size_limit=self._config.max_message_bytes,
+            enable_SMTPUTF8=True,  # RFC 6531: replies from internationalised addresses
+            decode_data=False,
+            hostname=self._config.domain,
+            timeout=self._config.listen_timeout_s,
+            loop=asyncio.get_running_loop(),
+        )
+        self._sessions.add(session)
+        return session
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                self._protocol, host=self._config.listen_host, port=self._config.listen_port
+            )
+        except OSError as exc:
+            raise ChannelError(
+                f"cannot listen for mail on {self._config.listen_host}:{self._config.listen_port}: {exc}"
+            ) from exc
+        log.info("SMTP listener on %s for %s", self.address, ", ".join(self._domains))
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            for session in list(self._sessions):
+                if session.transport is not None:
+                    session.transport.close()
+            try:
+                await asyncio.wait_for(server.wait_closed(), timeout=5.0)
+            except TimeoutError:
+                log.warning("SMTP listener: sessions still open at stop")

@@ -1,0 +1,279 @@
+"""Real SMTP peers for the mail tests, all on 127.0.0.1 and free ports.
+
+- ``smarthost`` (async fixture): an aiosmtpd server in the test's own event loop that captures
+  every message the node sends. ``fail_next(reply, times)`` makes it answer the next DATA commands
+  with ``reply`` (e.g. ``451 4.3.0 Try later``); ``refuse_rcpt[address] = reply`` refuses a
+  recipient.
+- ``ThreadedSmarthost``: the same capture in its own thread and loop (aiosmtpd Controller), for the
+  benchmark and for a node running in another process.
+- ``send_with_smtplib`` / ``send_with_swaks``: send a message to the node's listener the way an MTA
+  would, returning the SMTP reply code and text of the end of DATA (or of the command that failed).
+
+Import the fixture into a test module with ``from tests.peers.smtp import smarthost``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+import pytest_asyncio
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Captured:
+    mail_from: str
+    rcpt_tos: list[str]
+    mail_options: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        msg = BytesParser(policy=policy.default).parsebytes(self.data)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+
+@dataclass
+class _Capture:
+    """aiosmtpd hooks shared by both smarthost flavours."""
+
+    messages: list[Captured] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    refuse_rcpt: dict[str, str] = field(default_factory=dict)
+    data_commands: int = 0
+    arrived: asyncio.Event | None = None
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse_rcpt:
+            return self.refuse_rcpt[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.data_commands += 1
+        if self.failures:
+            return self.failures.pop(0)
+        self.messages.append(
+            Captured(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=list(envelope.rcpt_tos),
+                mail_options=list(envelope.mail_options),
+                data=bytes(envelope.original_content or b""),
+            )
+        )
+        if self.arrived is not None:
+            self.arrived.set()
+        return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
+
+
+class Smarthost:
+    """An aiosmtpd smarthost in the running loop."""
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self._capture = _Capture()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def messages(self) -> list[Captured]:
+        return self._capture.messages
+
+    @property
+    def refuse_rcpt(self) -> dict[str, str]:
+        return self._capture.refuse_rcpt
+
+    @property
+    def data_commands(self) -> int:
+        return self._capture.data_commands
+
+    def fail_next(self, reply: str, times: int = 1) -> None:
+        self._capture.failures.extend([reply] * times)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._capture.arrived = asyncio.Event()
+
+        def factory() -> SMTP:
+            return SMTP(self._capture, hostname="smarthost.test", enable_SMTPUTF8=True, loop=loop)
+
+        self._server = await loop.create_server(factory, host=self.host, port=0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Captured]:
+        """Wait until ``count`` messages arrived (a test failure if they do not in ``timeout``)."""
+        assert self._capture.arrived is not None
+
+        async def until() -> None:
+            while len(self.messages) < count:
+                assert self._capture.arrived is not None
+                self._capture.arrived.clear()
+                await self._capture.arrived.wait()
+
+        await asyncio.wait_for(until(), timeout)
+        return self.messages
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+@pytest_asyncio.fixture
+async def smarthost() -> AsyncIterator[Smarthost]:
+    host = Smarthost()
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.stop()
+
+
+class ThreadedSmarthost:
+    """The capture smarthost in its own thread (for benchmarks and nodes in other processes)."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, keep: bool = True) -> None:
+        self._capture = _Capture()
+        self.keep = keep
+        self.port = free_port()
+        self._controller = Controller(
+            self._capture, hostname=self.host, port=self.port, server_hostname="smarthost.test"
+        )
+
+    @property
+    def messages(self) -> list[Captured]:
+        return self._capture.messages
+
+    def fail_next(self, reply: str, times: int = 1) -> None:
+        self._capture.failures.extend([reply] * times)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+@dataclass(frozen=True)
+class SmtpReply:
+    code: int
+    text: str
+
+
+def send_with_smtplib(
+    port: int,
+    data: bytes,
+    *,
+    mail_from: str = "person@example.org",
+    rcpt_to: str | list[str] = "responses@alertnode.test",
+    mail_options: list[str] | None = None,
+    host: str = "127.0.0.1",
+) -> SmtpReply:
+    """One SMTP transaction with the stdlib client (blocking: call it with asyncio.to_thread)."""
+    rcpts = [rcpt_to] if isinstance(rcpt_to, str) else rcpt_to
+    with smtplib.SMTP(host, port, local_hostname="client.test", timeout=30) as client:
+        client.ehlo()
+        code, text = client.mail(mail_from, mail_options or [])
+        if code != 250:
+            client.rset()
+            return SmtpReply(code, text.decode("utf-8", "replace"))
+        for rcpt in rcpts:
+            code, text = client.rcpt(rcpt)
+            if code not in (250, 251):
+                client.rset()
+                return SmtpReply(code, text.decode("utf-8", "replace"))
+        code, text = client.data(data)
+        return SmtpReply(code, text.decode("utf-8", "replace"))
+
+
+def send_with_swaks(
+    port: int, *, mail_from: str, rcpt_to: str, headers: dict[str, str], body: str
+) -> SmtpReply:
+    """Send with Debian's swaks (blocking). Returns the reply to the end of DATA (or the refusal)."""
+    swaks = shutil.which("swaks")
+    assert swaks, "swaks is not installed (Debian package swaks)"
+    args: list[str] = [
+        swaks,
+        "--server",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--helo",
+        "client.test",
+        "--from",
+        mail_from,
+        "--to",
+        rcpt_to,
+        "--body",
+        body,
+        "--suppress-data",
+        "--hide-informational",
+    ]
+    for name, value in headers.items():
+        if name.lower() == "subject":
+            args += ["--header", f"Subject: {value}"]
+        else:
+            args += ["--add-header", f"{name}: {value}"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    last: SmtpReply | None = None
+    for line in proc.stdout.splitlines():
+        # swaks marks server lines with "<-" (and "<**" for error replies)
+        match = re.match(r"^\s*(<-|<\*\*)\s+(\d{3})[ -]?(.*)$", line)
+        if match:
+            code, text = int(match.group(2)), match.group(3)
+            if last is not None and last.code == 354:
+                return SmtpReply(code, text)
+            last = SmtpReply(code, text)
+            if code >= 400:
+                return last
+    raise AssertionError(f"swaks gave no reply to DATA: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+
+
+def reply_message(
+    *,
+    subject: str,
+    body: str,
+    sender: str = "Person <person@example.org>",
+    to: str = "responses@alertnode.test",
+    in_reply_to: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> bytes:
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = "Mon, 23 Nov 2026 19:00:00 +0000"
+    msg["Message-ID"] = f"<reply-{uuid.uuid4().hex}@example.org>"
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    for name, value in (extra or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes()

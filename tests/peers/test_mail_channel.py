@@ -1,0 +1,616 @@
+"""MailChannel against real peers on loopback: an aiosmtpd smarthost capturing what the node sends,
+and smtplib / swaks delivering replies and bounces to the node's own listener.
+
+The channel runs in the test's event loop with an in-memory sink; the store is a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from node.jobs.channel import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
+from node.mail.channel import MailChannel
+from node.mail.config import MailConfig
+from node.store.crypto import Cipher
+from node.store.db import Store
+from tests.peers.smtp import (
+    Smarthost,
+    free_port,
+    reply_message,
+    send_with_smtplib,
+    send_with_swaks,
+    smarthost,  # noqa: F401 (fixture)
+)
+
+DOMAIN = "alertnode.test"
+pytestmark = pytest.mark.peer
+
+
+class MemorySink:
+    """EventSink in memory: deliveries are known by token and by address."""
+
+    def __init__(self) -> None:
+        self.events: list[ChannelEvent] = []
+        self.inbound: list[InboundMessage] = []
+        self.tokens: dict[str, int] = {}
+        self.recent: dict[str, int] = {}
+        self._changed = asyncio.Event()
+
+    async def report(self, event: ChannelEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    async def unsolicited(self, message: InboundMessage) -> None:
+        self.inbound.append(message)
+        self._changed.set()
+
+    async def find_recent(self, alert_type: str, address: str, at: float) -> int | None:
+        return self.recent.get(address.lower()) if alert_type == "email" else None
+
+    async def find_by_token(self, token: str) -> int | None:
+        return self.tokens.get(token)
+
+    async def wait(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        async def until() -> None:
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+
+    async def event_for(self, delivery_id: int, kind: str, timeout: float = 10.0) -> ChannelEvent:
+        def found() -> bool:
+            return any(e.delivery_id == delivery_id and e.kind == kind for e in self.events)
+
+        await self.wait(found, timeout)
+        return next(e for e in self.events if e.delivery_id == delivery_id and e.kind == kind)
+
+
+def make_work(delivery_id: int, address: str, *, token: str | None = None, **params: Any) -> DeliveryWork:
+    text = params.pop("text", "Fire alarm in building 3. Reply OK when safe.")
+    return DeliveryWork(
+        delivery_id=delivery_id,
+        alert_ref="A-1",
+        client_ref="client-1",
+        item_index=0,
+        tag="t1",
+        alert_type="email",
+        address=address,
+        contact_id=None,
+        token=token or f"tok{delivery_id:04d}_Xy-z",
+        content=text.encode("utf-8"),
+        text=text,
+        params=params,
+        email_subject_ref="ANREF2345",
+    )
+
+
+ChannelFactory = Callable[..., Awaitable[tuple[MailChannel, MemorySink]]]
+
+
+@pytest_asyncio.fixture
+async def mail_channel(tmp_path: Path, smarthost: Smarthost) -> AsyncIterator[ChannelFactory]:  # noqa: F811
+    """Builds started channels (config overrides as keyword arguments) and stops them afterwards."""
+    store = Store(tmp_path / "node.sqlite", synchronous="OFF")
+    store.open()
+    started: list[MailChannel] = []
+
+    async def build(**overrides: Any) -> tuple[MailChannel, MemorySink]:
+        settings: dict[str, Any] = {
+            "smarthost_host": smarthost.host,
+            "smarthost_port": smarthost.port,
+            "smarthost_tls": "off",
+            "domain": DOMAIN,
+            "listen_port": 0,
+            "retry_backoff_s": [0.05, 0.05],
+            "requeue_after_s": 120.0,
+            "connect_timeout_s": 5.0,
+            "command_timeout_s": 10.0,
+        }
+        settings.update(overrides)
+        channel = MailChannel(config=MailConfig(**settings), store=store, cipher=Cipher(os.urandom(32)))
+        sink = MemorySink()
+        await channel.start(sink)
+        started.append(channel)
+        return channel, sink
+
+    try:
+        yield build
+    finally:
+        for channel in started:
+            await channel.stop(2.0)
+        store.close()
+
+
+async def smtp_send(port: int, data: bytes, **kwargs: Any) -> tuple[int, str]:
+    reply = await asyncio.to_thread(send_with_smtplib, port, data, **kwargs)
+    return reply.code, reply.text
+
+
+# -- sending ---------------------------------------------------------------------------------------
+
+
+async def test_message_reaches_smarthost_with_reference_and_headers(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    work = make_work(
+        1,
+        "Bob.Smith@example.org",
+        sender="alerts",
+        to="undisclosed",
+        replyTo="alertResponses",
+        subject="Fire drill – Übung",
+    )
+    await channel.submit(work)
+    sent = await sink.event_for(1, "sent")
+    assert sent.state is DeliveryState.SENT
+    assert sent.detail["smtp_reply"].startswith("250")
+    (captured,) = await smarthost.wait_for(1)
+    assert captured.rcpt_tos == ["Bob.Smith@example.org"]
+    assert captured.mail_from == f"bounces+{work.token}@{DOMAIN}"
+    msg = captured.message
+    assert str(msg["From"]) == f"alerts@{DOMAIN}"
+    assert str(msg["To"]) == f"undisclosed@{DOMAIN}"
+    assert str(msg["Reply-To"]) == f"alertResponses@{DOMAIN}"
+    assert str(msg["Subject"]) == f"Fire drill – Übung [ANREF2345-{work.token}]"
+    # the raw header is RFC 2047 encoded: the wire carries ASCII only
+    raw_subject = captured.data.split(b"\r\nSubject: ", 1)[1].split(b"\r\n", 1)[0]
+    assert raw_subject.isascii() and b"=?utf-8?" in raw_subject
+    assert captured.data.isascii()
+    assert str(msg["Message-ID"]) == sent.detail["messageId"] == f"<{work.token}.a1@{DOMAIN}>"
+    assert msg["Date"] is not None
+    assert msg.get_content_type() == "text/plain"
+    assert msg.get_param("charset") == "us-ascii"
+    assert msg.get_content().strip() == "Fire alarm in building 3. Reply OK when safe."
+
+
+async def test_non_ascii_body_keeps_declared_charset_when_it_fits(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    await channel.submit(
+        make_work(
+            2, "a@example.org", emailBodyContentType="text/html; charset=iso-8859-1", text="<p>Grüße</p>"
+        )
+    )
+    await channel.submit(make_work(3, "b@example.org", text="Zürich: évacuation ✓"))
+    await sink.event_for(2, "sent")
+    await sink.event_for(3, "sent")
+    messages = {m.rcpt_tos[0]: m.message for m in await smarthost.wait_for(2)}
+    html = messages["a@example.org"]
+    assert html.get_content_type() == "text/html"
+    assert html.get_param("charset") == "iso-8859-1"
+    assert html.get_content().replace("\r\n", "\n") == "<p>Grüße</p>\n"
+    plain = messages["b@example.org"]
+    # the default us-ascii cannot carry these characters: the node declares UTF-8 instead of lying
+    assert plain.get_param("charset") == "utf-8"
+    assert plain["Content-Transfer-Encoding"] == "quoted-printable"
+    assert plain.get_content().replace("\r\n", "\n") == "Zürich: évacuation ✓\n"
+
+
+async def test_multipart_body_is_sent_with_its_boundary(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    body = (
+        "--XyZ\nContent-Type: text/plain; charset=utf-8\n\nPlain: Grüße\n"
+        "--XyZ\nContent-Type: text/html; charset=utf-8\n\n<b>Grüße</b>\n--XyZ--\n"
+    )
+    await channel.submit(
+        make_work(
+            4,
+            "c@example.org",
+            text=body,
+            emailBodyIsMultipart=True,
+            multipartBoundary="XyZ",
+            emailBodyContentType="multipart/alternative",
+        )
+    )
+    await sink.event_for(4, "sent")
+    (captured,) = await smarthost.wait_for(1)
+    assert "BODY=8BITMIME" in captured.mail_options
+    msg = captured.message
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg.get_boundary() == "XyZ"
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert parts[0].get_content().strip() == "Plain: Grüße"
+    assert parts[1].get_content().strip() == "<b>Grüße</b>"
+
+
+async def test_permanent_refusal_fails_the_delivery_with_the_reply(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    smarthost.refuse_rcpt["nobody@example.org"] = "550 5.1.1 <nobody@example.org>: user unknown"
+    await channel.submit(make_work(5, "nobody@example.org"))
+    failed = await sink.event_for(5, "failed")
+    assert failed.state is DeliveryState.FAILED
+    assert failed.final
+    assert failed.detail["smtp_reply"] == "550 5.1.1 <nobody@example.org>: user unknown"
+    # the connection stays usable for the next message
+    await channel.submit(make_work(6, "ok@example.org"))
+    await sink.event_for(6, "sent")
+
+
+async def test_temporary_refusal_is_retried_then_accepted(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel(retry_backoff_s=[0.05, 0.05, 0.05])
+    smarthost.fail_next("451 4.3.0 Try again later", times=2)
+    await channel.submit(make_work(7, "d@example.org"))
+    sent = await sink.event_for(7, "sent")
+    assert sent.detail["tries"] == 3
+    assert smarthost.data_commands == 3
+    assert len(smarthost.messages) == 1
+    assert [e.kind for e in sink.events if e.delivery_id == 7] == ["sent"]
+
+
+async def test_temporary_refusals_past_the_waits_go_back_to_the_dispatcher(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel(retry_backoff_s=[0.01], requeue_after_s=90.0)
+    smarthost.fail_next("452 4.3.1 Insufficient system storage", times=5)
+    await channel.submit(make_work(8, "e@example.org"))
+    retry = await sink.event_for(8, "retry")
+    assert retry.state is None
+    assert retry.retry_after == 90.0
+    assert retry.detail["smtp_reply"] == "452 4.3.1 Insufficient system storage"
+    assert smarthost.data_commands == 2
+
+
+async def test_unreachable_smarthost_is_a_temporary_failure(mail_channel: ChannelFactory) -> None:
+    channel, sink = await mail_channel(smarthost_port=free_port(), retry_backoff_s=[0.01])
+    await channel.submit(make_work(9, "f@example.org"))
+    retry = await sink.event_for(9, "retry")
+    assert retry.retry_after == 120.0
+    assert "smarthost" in retry.detail["error"]
+    assert channel.info().details["lastError"]
+
+
+async def test_many_recipients_share_pooled_connections(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel(concurrency=3)
+    for i in range(60):
+        await channel.submit(make_work(100 + i, f"user{i}@example.org"))
+    await sink.wait(lambda: sum(e.kind == "sent" for e in sink.events) == 60)
+    assert len({m.rcpt_tos[0] for m in smarthost.messages}) == 60
+    assert channel.info().details["connections"] <= 3
+
+
+# -- receiving ---------------------------------------------------------------------------------------
+
+
+async def sent_work(
+    channel: MailChannel,
+    sink: MemorySink,
+    smarthost: Smarthost,  # noqa: F811
+    delivery_id: int,
+    address: str = "person@example.org",
+    **params: Any,
+) -> tuple[DeliveryWork, EmailMessage]:
+    work = make_work(delivery_id, address, replyTo="responses", subject="Evacuate", **params)
+    sink.tokens[work.token] = delivery_id
+    await channel.submit(work)
+    await sink.event_for(delivery_id, "sent")
+    captured = next(m for m in smarthost.messages if m.rcpt_tos == [address])
+    return work, captured.message
+
+
+async def test_reply_via_smtplib_is_a_response_with_quotes_stripped(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 20)
+    body = (
+        "I am safe, at the assembly point.\n\n"
+        f"On Mon, 23 Nov 2026 at 19:00, Alerts <alerts@{DOMAIN}>\nwrote:\n"
+        "> Fire alarm in building 3. Reply OK when safe.\n"
+    )
+    data = reply_message(subject=f"Re: {original['Subject']}", body=body, to=f"responses@{DOMAIN}")
+    code, _ = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    replied = await sink.event_for(20, "replied")
+    assert replied.state is DeliveryState.RESPONDED
+    assert replied.detail["text"] == "I am safe, at the assembly point."
+    assert replied.detail["from"] == "person@example.org"
+    assert replied.detail["subject"].startswith("Re: Evacuate [ANREF2345-")
+    assert replied.final
+
+
+async def test_reply_matched_by_in_reply_to_when_the_subject_lost_its_reference(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel(match_sender_fallback=False)
+    _, original = await sent_work(channel, sink, smarthost, 21)
+    data = reply_message(subject="Re: Evacuate", body="OK", in_reply_to=str(original["Message-ID"]))
+    code, _ = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    replied = await sink.event_for(21, "replied")
+    assert replied.detail["text"] == "OK"
+
+
+async def test_reply_via_swaks(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 22)
+    reply = await asyncio.to_thread(
+        send_with_swaks,
+        channel.listener_port,
+        mail_from="person@example.org",
+        rcpt_to=f"responses@{DOMAIN}",
+        headers={"Subject": f"Re: {original['Subject']}"},
+        body="Safe, thanks",
+    )
+    assert reply.code == 250
+    replied = await sink.event_for(22, "replied")
+    assert replied.state is DeliveryState.RESPONDED
+    assert replied.detail["text"] == "Safe, thanks"
+
+
+async def test_reply_without_reference_falls_back_to_the_sender(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    await sent_work(channel, sink, smarthost, 23, address="carol@example.org")
+    sink.recent["carol@example.org"] = 23
+    data = reply_message(subject="I'm fine", body="Fine", sender="Carol <carol@example.org>")
+    code, _ = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    assert (await sink.event_for(23, "replied")).detail["text"] == "Fine"
+
+
+async def test_unmatched_reply_is_kept_as_unsolicited(mail_channel: ChannelFactory) -> None:
+    channel, sink = await mail_channel()
+    data = reply_message(subject="Re: [ANREF2345-unknownTok]", body="Who is this?")
+    code, _ = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    await sink.wait(lambda: bool(sink.inbound))
+    (message,) = sink.inbound
+    assert message.channel == "email"
+    assert message.sender == "person@example.org"
+    assert message.recipient == f"responses@{DOMAIN}"
+    assert message.text == "Who is this?"
+    assert not sink.events
+
+
+async def test_auto_reply_changes_no_state(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 24)
+    data = reply_message(
+        subject=f"Out of office: {original['Subject']}",
+        body="I am away until Monday.",
+        extra={"Auto-Submitted": "auto-replied"},
+    )
+    code, _ = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    event = await sink.event_for(24, "auto_replied")
+    assert event.state is None
+
+
+async def test_duplicate_message_is_recorded_once(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 25)
+    data = reply_message(subject=f"Re: {original['Subject']}", body="yes")
+    assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    code, text = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    assert "already" in text
+    assert [e.kind for e in sink.events if e.delivery_id == 25] == ["sent", "replied"]
+
+
+# -- what the listener refuses ------------------------------------------------------------------------
+
+
+async def test_relay_to_a_foreign_domain_is_refused(mail_channel: ChannelFactory) -> None:
+    channel, sink = await mail_channel()
+    data = reply_message(subject="spam", body="relay me", to="victim@example.com")
+    code, text = await smtp_send(channel.listener_port, data, rcpt_to="victim@example.com")
+    assert code == 550
+    assert "Relaying denied" in text
+    # a sub-domain or a look-alike is foreign too
+    code, _ = await smtp_send(channel.listener_port, data, rcpt_to=f"x@evil.{DOMAIN}")
+    assert code == 550
+    code, _ = await smtp_send(channel.listener_port, data, rcpt_to=f"x@{DOMAIN}.evil.com")
+    assert code == 550
+    swaks = await asyncio.to_thread(
+        send_with_swaks,
+        channel.listener_port,
+        mail_from="spammer@example.net",
+        rcpt_to="victim@example.com",
+        headers={"Subject": "relay"},
+        body="relay",
+    )
+    assert swaks.code == 550
+    assert not sink.events and not sink.inbound
+    assert channel.info().details["listener"]["refusedRelay"] == 4
+
+
+async def test_too_many_recipients_are_refused_with_452(mail_channel: ChannelFactory) -> None:
+    channel, _ = await mail_channel(max_recipients=2)
+    data = reply_message(subject="x", body="x")
+    rcpts = [f"r{i}@{DOMAIN}" for i in range(3)]
+    code, text = await smtp_send(channel.listener_port, data, rcpt_to=rcpts)
+    assert code == 452
+    assert "Too many recipients" in text
+
+
+async def test_oversized_message_is_refused_with_552(mail_channel: ChannelFactory) -> None:
+    channel, sink = await mail_channel(max_message_bytes=4096)
+    big = reply_message(subject="big", body="x" * 70 + ("\n" + "y" * 70) * 200)
+    code, _ = await smtp_send(channel.listener_port, big, rcpt_to=f"responses@{DOMAIN}")
+    assert code == 552
+    # declared up front with SIZE (RFC 1870): refused at MAIL FROM
+    code, _ = await smtp_send(
+        channel.listener_port, big, rcpt_to=f"responses@{DOMAIN}", mail_options=[f"SIZE={len(big)}"]
+    )
+    assert code == 552
+    # the listener is still serving
+    code, _ = await smtp_send(
+        channel.listener_port, reply_message(subject="small", body="ok"), rcpt_to=f"responses@{DOMAIN}"
+    )
+    assert code == 250
+    assert not sink.events
+    assert len(sink.inbound) == 1
+
+
+async def test_malformed_input_gets_smtp_codes_and_no_crash(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 26)
+    port = channel.listener_port
+    rcpt = f"responses@{DOMAIN}"
+    # not a message at all: no header section
+    code, text = await smtp_send(port, b"this is not an e-mail message\r\njust lines\r\n", rcpt_to=rcpt)
+    assert code == 554
+    assert "5.6.0" in text
+    # broken MIME: multipart without its boundary parameter, base64 that is not base64
+    broken = (
+        b"From: person@example.org\r\nSubject: Re: Evacuate\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\n--nowhere\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"!!!not base64!!!\r\n--nowhere--\r\n"
+    )
+    code, _ = await smtp_send(port, broken, rcpt_to=rcpt)
+    assert code == 250
+    base64_garbage = (
+        b"From: person@example.org\r\nSubject: x\r\nContent-Type: text/plain; charset=no-such-charset\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n=?=?==\r\n"
+    )
+    code, _ = await smtp_send(port, base64_garbage, rcpt_to=rcpt)
+    assert code == 250
+    # raw 8-bit UTF-8 in headers without RFC 2047 encoding (RFC 6532 style) still matches
+    eight_bit = (
+        f"From: Jürgen Groß <person@example.org>\r\nSubject: Re: Übung {original['Subject']}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "Bin draußen.\r\n"
+    ).encode()
+    code, _ = await smtp_send(port, eight_bit, rcpt_to=rcpt, mail_options=["BODY=8BITMIME"])
+    assert code == 250
+    replied = await sink.event_for(26, "replied")
+    assert replied.detail["text"] == "Bin draußen."
+    assert replied.detail["subject"].startswith("Re: Übung Evacuate")
+    # Latin-1 octets in a header (neither ASCII nor UTF-8) are read, not fatal
+    latin = b"From: person@example.org\r\nSubject: Gr\xfc\xdfe\r\n\r\nhi\r\n"
+    code, _ = await smtp_send(port, latin, rcpt_to=rcpt)
+    assert code == 250
+    await sink.wait(lambda: len(sink.inbound) >= 3)
+    assert any(m.detail.get("subject") == "Grüße" for m in sink.inbound)
+    assert channel.info().details["listener"]["errors"] == 0
+    assert channel.ready()
+
+
+# -- bounces --------------------------------------------------------------------------------------
+
+
+def dsn(original: EmailMessage, *, action: str = "failed", status: str = "5.1.1", to: str) -> bytes:
+    """An RFC 3464 delivery status notification as Postfix writes it."""
+    report = EmailMessage(policy=policy.SMTP)
+    report["From"] = "MAILER-DAEMON@mx.example.org (Mail Delivery System)"
+    report["To"] = to
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report["Date"] = "Mon, 23 Nov 2026 19:00:00 +0000"
+    report["Message-ID"] = f"<dsn-{os.urandom(4).hex()}@mx.example.org>"
+    report["MIME-Version"] = "1.0"
+    report["Content-Type"] = 'multipart/report; report-type=delivery-status; boundary="B1"'
+    headers = b"".join(policy.SMTP.fold_binary(k, v) for k, v in original.items())
+    body = (
+        b"--B1\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message "
+        b"could not be delivered.\r\n\r\n"
+        b"--B1\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.example.org\r\nArrival-Date: Mon, 23 Nov 2026 19:00:00 +0000\r\n\r\n"
+        b"Final-Recipient: rfc822; person@example.org\r\nOriginal-Recipient: rfc822;person@example.org\r\n"
+        b"Action: " + action.encode() + b"\r\nStatus: " + status.encode() + b"\r\n"
+        b"Diagnostic-Code: smtp; 550 5.1.1 <person@example.org>: Recipient address rejected\r\n\r\n"
+        b"--B1\r\nContent-Type: text/rfc822-headers\r\n\r\n" + headers + b"\r\n--B1--\r\n"
+    )
+    head = b"".join(policy.SMTP.fold_binary(k, v) for k, v in report.items())
+    return head + b"\r\n" + body
+
+
+async def test_bounce_to_the_verp_address_fails_the_delivery(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 27)
+    envelope_from = smarthost.messages[-1].mail_from
+    code, _ = await smtp_send(
+        channel.listener_port, dsn(original, to=envelope_from), mail_from="", rcpt_to=envelope_from
+    )
+    assert code == 250
+    bounced = await sink.event_for(27, "bounced")
+    assert bounced.state is DeliveryState.FAILED
+    assert bounced.final
+    assert bounced.detail["status"] == "5.1.1"
+    assert bounced.detail["smtp_reply"] == "550 5.1.1 <person@example.org>: Recipient address rejected"
+
+
+async def test_bounce_without_verp_is_matched_by_the_returned_headers(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 28)
+    plain = f"bounces@{DOMAIN}"
+    code, _ = await smtp_send(channel.listener_port, dsn(original, to=plain), mail_from="", rcpt_to=plain)
+    assert code == 250
+    assert (await sink.event_for(28, "bounced")).state is DeliveryState.FAILED
+
+
+async def test_delay_notification_changes_no_state(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,  # noqa: F811
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 29)
+    to = smarthost.messages[-1].mail_from
+    code, _ = await smtp_send(
+        channel.listener_port,
+        dsn(original, action="delayed", status="4.4.7", to=to),
+        mail_from="",
+        rcpt_to=to,
+    )
+    assert code == 250
+    assert (await sink.event_for(29, "delayed")).state is None
+
+
+async def test_stop_closes_the_listener(mail_channel: ChannelFactory) -> None:
+    channel, _ = await mail_channel()
+    port = channel.listener_port
+    assert channel.ready()
+    await channel.stop(1.0)
+    assert not channel.ready()
+    assert channel.free_capacity() == 0
+    with pytest.raises(OSError):
+        await smtp_send(port, b"Subject: x\r\n\r\nx\r\n")
