@@ -9,15 +9,31 @@ nothing.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from node.jobs.lifetime import parse_iso_duration, parse_lifetime
 
 ALERT_TYPES = ("sms", "email", "call", "inboundCall")
 AlertType = Literal["sms", "email", "call", "inboundCall"]
 ClientRef = Field(pattern=r"^[A-Za-z0-9+\-_]{1,64}$", description="Alphanumeric and + - _ only.")
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 DIGITS_PATTERN = r"^[0-9*#A-Da-d]{1,16}$"
+
+
+def _lifetime(value: str) -> str:
+    parse_lifetime(value)  # LifetimeError is a ValueError: pydantic reports it at the field's path
+    return value
+
+
+def _duration(value: str) -> str:
+    parse_iso_duration(value)
+    return value
+
+
+Lifetime = Annotated[str, AfterValidator(_lifetime)]
+Duration = Annotated[str, AfterValidator(_duration)]
 
 
 class Strict(BaseModel):
@@ -54,7 +70,7 @@ class ContactGroupRef(Strict):
 
 class LinkedAlerts(Strict):
     linkRef: str = Field(pattern=r"^[A-Za-z0-9+\-_]{1,128}$")
-    lifetime: str | None = None
+    lifetime: Lifetime | None = None
     linkOnlyIfRefAlreadyExists: bool = False
 
 
@@ -145,7 +161,7 @@ class AlertItem(Strict):
 
 class Schedule(Strict):
     startAt: datetime | None = Field(None, description="RFC 3339 start time (with offset).")
-    delay: str | None = Field(None, description="ISO 8601 duration from now, e.g. PT15M.")
+    delay: Duration | None = Field(None, description="ISO 8601 duration from now, e.g. PT15M.")
     publish: bool = Field(True, description="False: stored unpublished until its schedule_url is called.")
     ceaseAt: str | None = Field(None, pattern=r"^([01]\d|2[0-3])[0-5]\d$", description="Quiet hours start, HHMM.")
     resumeAt: str | None = Field(None, pattern=r"^([01]\d|2[0-3])[0-5]\d$", description="Quiet hours end, HHMM.")
@@ -171,7 +187,7 @@ class SendAlertRequest(Strict):
     )
     callbackURL: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
     schedule: Schedule | None = None
-    lifetime: str | None = None
+    lifetime: Lifetime | None = None
 
 
 class StoreContentRequest(Strict):
@@ -185,7 +201,7 @@ class StoreContentRequest(Strict):
     contactList: str | list[str] | None = None
     contactSetList: str | list[str] | None = None
     contactGroup: ContactGroup | None = None
-    lifetime: str | None = None
+    lifetime: Lifetime | None = None
 
 
 class CollectEventsRequest(Strict):
@@ -202,7 +218,7 @@ class GetInfoRequest(Strict):
 
 
 class SchedulePublishRequest(Strict):
-    publish_delay: str = Field(description="ISO 8601 duration, P0DT0S = now.")
+    publish_delay: Duration = Field(description="ISO 8601 duration, P0DT0S = now.")
 
 
 # -- responses ---------------------------------------------------------------------------------

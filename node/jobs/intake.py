@@ -295,4 +295,4 @@ def _message(err: Any) -> str:
         return "mandatory field is missing"
     if kind == "extra_forbidden":
         return "unknown field"
-    return str(err.get("msg", "invalid"))
+    return str(err.get("msg", "invalid")).removeprefix("Value error, ")

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import re
 
-_LIFETIME = re.compile(r"^(\d{1,6})([Mwdhms])$")
+_LIFETIME = re.compile(r"^([0-9]{1,6})([Mwdhms])$")
 # A month is counted as 30 days: the reference gives no calendar rule and expiry only needs an upper bound.
 _UNIT_SECONDS = {"M": 30 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
-_ISO_DURATION = re.compile(
+_ISO_DURATION = re.compile(  # ASCII digits only
     r"^P(?!$)(?:(?P<weeks>\d+(?:[.,]\d+)?)W)?(?:(?P<days>\d+(?:[.,]\d+)?)D)?"
     r"(?:T(?=\d)(?:(?P<hours>\d+(?:[.,]\d+)?)H)?(?:(?P<minutes>\d+(?:[.,]\d+)?)M)?"
-    r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?$"
+    r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?$",
+    re.ASCII,
 )
 
 

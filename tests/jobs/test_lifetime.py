@@ -1,0 +1,42 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from node.jobs.lifetime import LifetimeError, parse_iso_duration, parse_lifetime
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("1s", 1), ("90m", 5400), ("12h", 43200), ("7d", 604800), ("2w", 1209600), ("1M", 2592000),
+])
+def test_lifetimes(text: str, seconds: float) -> None:
+    assert parse_lifetime(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0d", "0s", "0M"])
+def test_zero_means_never(text: str) -> None:
+    assert parse_lifetime(text) is None
+
+
+@pytest.mark.parametrize("text", ["", "d", "7", "7D", "7 d", "-1d", "1.5h", "1y", "7dd", "١d"])
+def test_bad_lifetimes(text: str) -> None:
+    with pytest.raises(LifetimeError):
+        parse_lifetime(text)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("P0DT0S", 0), ("PT15M", 900), ("P1DT2H", 93600), ("PT0.5S", 0.5), ("P1W", 604800), ("PT1H30M5S", 5405),
+])
+def test_iso_durations(text: str, seconds: float) -> None:
+    assert parse_iso_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "P", "PT", "15M", "P1Y", "P1M", "PT-1S", "P1DT", "pt15m"])
+def test_bad_iso_durations(text: str) -> None:
+    with pytest.raises(LifetimeError):
+        parse_iso_duration(text)
+
+
+@given(st.integers(min_value=1, max_value=999_999), st.sampled_from("Mwdhms"))
+def test_any_count_and_unit(count: int, unit: str) -> None:
+    value = parse_lifetime(f"{count}{unit}")
+    assert value is not None and value >= count
