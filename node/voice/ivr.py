@@ -309,11 +309,13 @@ _NO_ANSWER = frozenset({408, 480, 487})
 class IvrMachine:
     """One recipient of one ``call`` item: all attempts, both IVR types."""
 
-    def __init__(self, control: IvrControl, timeouts: Timeouts, has_pre_post: bool | None = None) -> None:
+    def __init__(self, control: IvrControl, timeouts: Timeouts, first_attempt: int = 1) -> None:
+        """``first_attempt`` > 1 resumes a recipient whose earlier attempts were made before (the
+        channel hands retries back to the dispatcher and gets the delivery again)."""
         self.control = control
         self.timeouts = timeouts
         self.phase = Phase.IDLE
-        self.attempt = 0
+        self.attempt = max(first_attempt, 1) - 1
         self._lost = 0
         self._answered = False
         self._queue: tuple[str, ...] = ()

@@ -416,3 +416,13 @@ def test_deduper_drops_the_same_key_from_the_other_source() -> None:
     assert d.accept("2", "rfc4733", 1.2)  # a second press sent the same way
     assert d.accept("3", "inband", 1.3)
     assert d.accept("2", "inband", 2.0)
+
+
+def test_resumed_recipient_counts_earlier_attempts() -> None:
+    m = IvrMachine(IvrControl.from_request({"ivrAttempts": 3}), T, first_attempt=3)
+    assert m.handle(Start(), 0)[0] == PlaceCall(3)
+    out = m.handle(CallEnded(486), 1)
+    assert finished(out) == Finished(FinalResult.FAILED, "busy", 3, None, 486)
+    m = IvrMachine(IvrControl.from_request({"ivrAttempts": 3}), T, first_attempt=2)
+    m.handle(Start(), 0)
+    assert AttemptEnded(2, False, "busy", True) in m.handle(CallEnded(486), 1)
