@@ -270,7 +270,8 @@ def compose(work: DeliveryWork, identity: MailIdentity, now: float) -> Composed:
     reply_to = _param(params, "replyTo")
     if reply_to:
         msg["Reply-To"] = _address(reply_to, identity.domain)
-    subject = str(_param(params, "subject") or "").strip()
+    # one line: str.splitlines() breaks are what email refuses in a header value
+    subject = " ".join(str(_param(params, "subject") or "").splitlines()).strip()
     reference = subject_reference(work.email_subject_ref, work.token)
     msg["Subject"] = f"{subject} {reference}" if subject else reference
     mid = message_id(work.token, work.attempt, identity.domain)

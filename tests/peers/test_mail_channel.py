@@ -28,7 +28,6 @@ from tests.peers.smtp import (
     reply_message,
     send_with_smtplib,
     send_with_swaks,
-    smarthost,  # noqa: F401 (fixture)
 )
 
 DOMAIN = "alertnode.test"
@@ -98,7 +97,7 @@ ChannelFactory = Callable[..., Awaitable[tuple[MailChannel, MemorySink]]]
 
 
 @pytest_asyncio.fixture
-async def mail_channel(tmp_path: Path, smarthost: Smarthost) -> AsyncIterator[ChannelFactory]:  # noqa: F811
+async def mail_channel(tmp_path: Path, smarthost: Smarthost) -> AsyncIterator[ChannelFactory]:
     """Builds started channels (config overrides as keyword arguments) and stops them afterwards."""
     store = Store(tmp_path / "node.sqlite", synchronous="OFF")
     store.open()
@@ -141,7 +140,7 @@ async def smtp_send(port: int, data: bytes, **kwargs: Any) -> tuple[int, str]:
 
 async def test_message_reaches_smarthost_with_reference_and_headers(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     work = make_work(
@@ -177,7 +176,7 @@ async def test_message_reaches_smarthost_with_reference_and_headers(
 
 async def test_non_ascii_body_keeps_declared_charset_when_it_fits(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     await channel.submit(
@@ -202,7 +201,7 @@ async def test_non_ascii_body_keeps_declared_charset_when_it_fits(
 
 async def test_multipart_body_is_sent_with_its_boundary(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     body = (
@@ -233,7 +232,7 @@ async def test_multipart_body_is_sent_with_its_boundary(
 
 async def test_permanent_refusal_fails_the_delivery_with_the_reply(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     smarthost.refuse_rcpt["nobody@example.org"] = "550 5.1.1 <nobody@example.org>: user unknown"
@@ -249,7 +248,7 @@ async def test_permanent_refusal_fails_the_delivery_with_the_reply(
 
 async def test_temporary_refusal_is_retried_then_accepted(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel(retry_backoff_s=[0.05, 0.05, 0.05])
     smarthost.fail_next("451 4.3.0 Try again later", times=2)
@@ -263,7 +262,7 @@ async def test_temporary_refusal_is_retried_then_accepted(
 
 async def test_temporary_refusals_past_the_waits_go_back_to_the_dispatcher(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel(retry_backoff_s=[0.01], requeue_after_s=90.0)
     smarthost.fail_next("452 4.3.1 Insufficient system storage", times=5)
@@ -286,7 +285,7 @@ async def test_unreachable_smarthost_is_a_temporary_failure(mail_channel: Channe
 
 async def test_many_recipients_share_pooled_connections(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel(concurrency=3)
     for i in range(60):
@@ -302,7 +301,7 @@ async def test_many_recipients_share_pooled_connections(
 async def sent_work(
     channel: MailChannel,
     sink: MemorySink,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
     delivery_id: int,
     address: str = "person@example.org",
     **params: Any,
@@ -317,7 +316,7 @@ async def sent_work(
 
 async def test_reply_via_smtplib_is_a_response_with_quotes_stripped(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     _, original = await sent_work(channel, sink, smarthost, 20)
@@ -339,7 +338,7 @@ async def test_reply_via_smtplib_is_a_response_with_quotes_stripped(
 
 async def test_reply_matched_by_in_reply_to_when_the_subject_lost_its_reference(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel(match_sender_fallback=False)
     _, original = await sent_work(channel, sink, smarthost, 21)
@@ -352,7 +351,7 @@ async def test_reply_matched_by_in_reply_to_when_the_subject_lost_its_reference(
 
 async def test_reply_via_swaks(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     _, original = await sent_work(channel, sink, smarthost, 22)
@@ -372,7 +371,7 @@ async def test_reply_via_swaks(
 
 async def test_reply_without_reference_falls_back_to_the_sender(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     await sent_work(channel, sink, smarthost, 23, address="carol@example.org")
@@ -399,7 +398,7 @@ async def test_unmatched_reply_is_kept_as_unsolicited(mail_channel: ChannelFacto
 
 async def test_auto_reply_changes_no_state(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     _, original = await sent_work(channel, sink, smarthost, 24)
@@ -416,7 +415,7 @@ async def test_auto_reply_changes_no_state(
 
 async def test_duplicate_message_is_recorded_once(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     _, original = await sent_work(channel, sink, smarthost, 25)
@@ -485,7 +484,7 @@ async def test_oversized_message_is_refused_with_552(mail_channel: ChannelFactor
 
 async def test_malformed_input_gets_smtp_codes_and_no_crash(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     _, original = await sent_work(channel, sink, smarthost, 26)
@@ -560,7 +559,7 @@ def dsn(original: EmailMessage, *, action: str = "failed", status: str = "5.1.1"
 
 async def test_bounce_to_the_verp_address_fails_the_delivery(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     _, original = await sent_work(channel, sink, smarthost, 27)
@@ -578,7 +577,7 @@ async def test_bounce_to_the_verp_address_fails_the_delivery(
 
 async def test_bounce_without_verp_is_matched_by_the_returned_headers(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     _, original = await sent_work(channel, sink, smarthost, 28)
@@ -590,7 +589,7 @@ async def test_bounce_without_verp_is_matched_by_the_returned_headers(
 
 async def test_delay_notification_changes_no_state(
     mail_channel: ChannelFactory,
-    smarthost: Smarthost,  # noqa: F811
+    smarthost: Smarthost,
 ) -> None:
     channel, sink = await mail_channel()
     _, original = await sent_work(channel, sink, smarthost, 29)
