@@ -4,8 +4,8 @@
   every message the node sends. ``fail_next(reply, times)`` makes it answer the next DATA commands
   with ``reply`` (e.g. ``451 4.3.0 Try later``); ``refuse_rcpt[address] = reply`` refuses a
   recipient.
-- ``ThreadedSmarthost``: the same capture in its own thread and loop (aiosmtpd Controller), for the
-  benchmark and for a node running in another process.
+- ``threaded_smarthost`` (fixture) / ``ThreadedSmarthost``: the same capture in its own thread and
+  loop (aiosmtpd Controller), for the benchmark and for a node running in another process.
 - ``send_with_smtplib`` / ``send_with_swaks``: send a message to the node's listener the way an MTA
   would, returning the SMTP reply code and text of the end of DATA (or of the command that failed).
 
@@ -20,14 +20,16 @@ import shutil
 import smtplib
 import socket
 import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -170,14 +172,38 @@ class ThreadedSmarthost:
     def messages(self) -> list[Captured]:
         return self._capture.messages
 
+    @property
+    def refuse_rcpt(self) -> dict[str, str]:
+        return self._capture.refuse_rcpt
+
     def fail_next(self, reply: str, times: int = 1) -> None:
         self._capture.failures.extend([reply] * times)
 
     def start(self) -> None:
         self._controller.start()
 
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Captured]:
+        """Block until ``count`` messages arrived (an AssertionError if they do not in ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"smarthost got {len(self.messages)} of {count} messages")
+            time.sleep(0.02)
+        return self.messages
+
     def stop(self) -> None:
         self._controller.stop()
+
+
+@pytest.fixture
+def threaded_smarthost() -> Iterator[ThreadedSmarthost]:
+    """A capture smarthost in its own thread: for tests whose node runs in another process."""
+    host = ThreadedSmarthost()
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,113 @@
+"""End to end through the HTTP API: sendalert → the node's smarthost client → a captured message →
+a reply via smtplib to the node's listener → collectevents shows the response. The node runs as a
+subprocess (``run_node``); the smarthost runs in its own thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.nodeproc import API_KEY, RunningNode, free_port
+from tests.peers.smtp import ThreadedSmarthost, reply_message, send_with_smtplib
+
+DOMAIN = "alertnode.test"
+pytestmark = pytest.mark.peer
+
+
+def mail_node(
+    run_node: Callable[..., RunningNode], smarthost: ThreadedSmarthost, tmp_path: Path
+) -> tuple[RunningNode, int]:
+    listen_port = free_port()
+    data_dir = tmp_path / "mailnode"
+    data_dir.mkdir()  # run_node writes its config file there before creating it
+    node = run_node(
+        {
+            "mail": {
+                "smarthost_host": "127.0.0.1",
+                "smarthost_port": smarthost.port,
+                "smarthost_tls": "off",
+                "listen_port": listen_port,
+                "domain": DOMAIN,
+                "retry_backoff_s": [0.1],
+            }
+        },
+        data_dir=data_dir,
+    )
+    return node, listen_port
+
+
+def email_alert(recipients: list[str], **fields: Any) -> dict[str, Any]:
+    item = {
+        "alertType": "email",
+        "tag": "mail-1",
+        "content": "Fire alarm in building 3. Reply when safe.",
+        "contentEncoding": "utf8",
+        "subject": "Fire alarm",
+        "sender": "alerts",
+        "replyTo": "responses",
+        "recipients": recipients,
+        **fields,
+    }
+    return {"version": "latest", "apiKey": API_KEY, "clientRef": "mail-e2e", "alert": [item]}
+
+
+def test_alert_goes_out_and_a_reply_comes_back_as_an_event(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    node, listen_port = mail_node(run_node, threaded_smarthost, tmp_path)
+    resp = node.post("/api/json/sendalert", email_alert(["ann@example.org", "bob@example.org"]))
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    subject_ref = answer["emailSubjectRef"]
+    assert subject_ref
+    captured = {m.rcpt_tos[0]: m for m in threaded_smarthost.wait_for(2)}
+    ann = captured["ann@example.org"].message
+    assert str(ann["Subject"]).startswith(f"Fire alarm [{subject_ref}-")
+    assert str(ann["Reply-To"]) == f"responses@{DOMAIN}"
+    assert str(ann["From"]) == f"alerts@{DOMAIN}"
+    node.wait_events(lambda evs: sum(e["event"] == "sent" for e in evs) == 2)
+
+    reply = reply_message(
+        subject=f"Re: {ann['Subject']}",
+        body="Safe at the assembly point.\n\n> Fire alarm in building 3.\n",
+        sender="Ann <ann@example.org>",
+        to=f"responses@{DOMAIN}",
+    )
+    result = send_with_smtplib(listen_port, reply, mail_from="ann@example.org", rcpt_to=f"responses@{DOMAIN}")
+    assert result.code == 250
+    events = node.wait_events(lambda evs: any(e["event"] == "replied" for e in evs))
+    (replied,) = [e for e in events if e["event"] == "replied"]
+    assert replied["recipient"] == "ann@example.org"
+    assert replied["state"] == "responded"
+    assert replied["detail"]["text"] == "Safe at the assembly point."
+    assert replied["alertRef"] == answer["alertRef"]
+
+    relay = send_with_smtplib(listen_port, reply, rcpt_to="someone@example.com")
+    assert relay.code == 550
+
+
+def test_bad_email_fields_are_refused_with_their_path(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    node, _ = mail_node(run_node, threaded_smarthost, tmp_path)
+    resp = node.post(
+        "/api/json/sendalert", email_alert(["ann@example.org"], replyTo="responses@elsewhere.example")
+    )
+    assert resp.status_code == 400, resp.text
+    assert "alert[0].replyTo" in resp.text
+    assert not threaded_smarthost.messages
+
+
+def test_permanent_refusal_reaches_collectevents(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    threaded_smarthost.refuse_rcpt["gone@example.org"] = "550 5.1.1 <gone@example.org>: user unknown"
+    node, _ = mail_node(run_node, threaded_smarthost, tmp_path)
+    assert node.post("/api/json/sendalert", email_alert(["gone@example.org"])).status_code == 200
+    events = node.wait_events(lambda evs: any(e["event"] == "failed" for e in evs))
+    (failed,) = [e for e in events if e["event"] == "failed"]
+    assert failed["state"] == "failed"
+    assert failed["detail"]["smtp_reply"] == "550 5.1.1 <gone@example.org>: user unknown"
