@@ -1,0 +1,774 @@
+"""The ``sms`` channel: deliveries to SMPP submit_sm, receipts to DELIVERED/FAILED, replies to responses.
+
+Each configured link runs one or two :class:`SmppThread` (transceiver, or transmitter + receiver);
+their outputs come back in batches onto the event loop, where this module persists them through the
+store and reports them to the sink. Ordering that makes restarts safe:
+
+* a part counts as sent only once its submit_sm_resp (status 0) is written to ``sms_part``; the SENT
+  report follows that write. After a crash the app resubmits the delivery and :meth:`SmsChannel.submit`
+  sends only the parts that have no row (same concatenation reference), or reports SENT again when
+  every part has one;
+* a deliver_sm (receipt or last part of a reply) is answered with deliver_sm_resp only after its
+  effect is stored and reported, so the SMSC redelivers it if the node dies in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.errors import Problem
+from node.jobs.channel import (
+    Channel,
+    ChannelEvent,
+    ChannelInfo,
+    DeliveryState,
+    DeliveryWork,
+    EventSink,
+    InboundMessage,
+)
+from node.sms import gsm, mo, receipts, sender
+from node.sms import session as s
+from node.sms.config import SmppLinkConfig, SmsConfig
+from node.sms.smpplib_adapter import BindParams, Inbound, LinkOutput, SmppThread
+from node.sms.status import ESME_ROK, status_name
+from node.store.crypto import Cipher
+from node.store.db import Store
+
+log = logging.getLogger(__name__)
+
+ESME_RX_T_APPN = 0x64  # SMPP 3.4 §5.1.3: ESME receiver temporary error (ask the SMSC to redeliver)
+
+
+def validity_period(expires_at: float | None, now: float, cap: float) -> str:
+    """SMPP 3.4 §7.1.1 absolute time in UTC (``YYMMDDhhmmsstnnp``, t=0 tenths, nn=00, p='+')."""
+    if expires_at is None and cap <= 0:
+        return ""
+    end = expires_at if expires_at is not None else now + cap
+    if cap > 0:
+        end = min(end, now + cap)
+    return time.strftime("%y%m%d%H%M%S", time.gmtime(end)) + "000+"
+
+
+@dataclass
+class _Message:
+    delivery_id: int
+    link: str
+    dest_index: str
+    sender: str
+    parts: int
+    ref: int | None
+    expires_at: float | None
+    submitted_at: float
+    acked: dict[int, str] = field(default_factory=dict)  # part_no -> normalized message id
+    delivered: set[int] = field(default_factory=set)
+    state: str = "submitting"
+    waiting: set[int] = field(default_factory=set)  # part ids queued on a link
+    reported_sent: bool = False
+
+
+@dataclass(frozen=True)
+class _Part:
+    delivery_id: int
+    part_no: int
+    fields: Mapping[str, Any]
+
+
+class _Link:
+    def __init__(self, cfg: SmppLinkConfig, tx: SmppThread, rx: SmppThread | None) -> None:
+        self.cfg = cfg
+        self.tx = tx
+        self.rx = rx
+
+    def threads(self) -> list[SmppThread]:
+        return [self.tx] if self.rx is None else [self.tx, self.rx]
+
+    @property
+    def bound(self) -> bool:
+        return self.tx.state is s.LinkState.BOUND
+
+
+def _session_config(cfg: SmppLinkConfig, can_submit: bool) -> s.SessionConfig:
+    return s.SessionConfig(
+        window=cfg.window,
+        rate=cfg.throughput,
+        burst=cfg.throughput_burst,
+        response_timeout=cfg.response_timeout_s,
+        enquire_interval=cfg.enquire_link_interval_s,
+        enquire_timeout=cfg.enquire_link_timeout_s,
+        reconnect_initial=cfg.reconnect_initial_s,
+        reconnect_max=cfg.reconnect_max_s,
+        throttle_initial=cfg.throttle_backoff_initial_s,
+        throttle_max=cfg.throttle_backoff_max_s,
+        max_throttle_retries=cfg.max_throttle_retries,
+        can_submit=can_submit,
+    )
+
+
+class SmsChannel(Channel):
+    name = "sms"
+    alert_types = ("sms",)
+
+    def __init__(self, config: SmsConfig, store: Store, cipher: Cipher, **_: object) -> None:
+        self.config = config
+        self.store = store
+        self.cipher = cipher
+        self._sink: EventSink | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: asyncio.Queue[list[LinkOutput]] = asyncio.Queue()
+        self._links: dict[str, _Link] = {}
+        self._parts: dict[int, _Part] = {}
+        self._messages: dict[int, _Message] = {}
+        self._by_msgid: dict[str, tuple[int, int]] = {}
+        self._refs: dict[str, int] = {}
+        self._part_ids = itertools.count(1)
+        self._consumer: asyncio.Task[None] | None = None
+        self._reassembler = mo.Reassembler(gsm.Charset.GSM, config.mo_reassembly_timeout_s)
+        self._reassemblers: dict[str, mo.Reassembler] = {}
+        self._replies = mo.ReplyParser(config.ack_keywords, config.nack_keywords)
+        self._routes = sorted(config.routes, key=lambda r: len(r.prefix.lstrip("+")), reverse=True)
+        self.resubmitted = 0
+        self._stopping = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._loop = asyncio.get_running_loop()
+        self._inbox = asyncio.Queue()
+        await self._load()
+        for cfg in self.config.links:
+            bind = BindParams(
+                cfg.host,
+                cfg.port,
+                cfg.system_id,
+                cfg.password,
+                cfg.system_type,
+                cfg.addr_ton,
+                cfg.addr_npi,
+                cfg.address_range,
+                cfg.connect_timeout_s,
+            )
+            if cfg.bind_mode == "transceiver":
+                tx = SmppThread(
+                    cfg.name, "transceiver", bind, _session_config(cfg, True), self._fields, self._emit
+                )
+                rx = None
+            else:
+                tx = SmppThread(
+                    cfg.name, "transmitter", bind, _session_config(cfg, True), self._fields, self._emit
+                )
+                rx = SmppThread(
+                    cfg.name, "receiver", bind, _session_config(cfg, False), self._fields, self._emit
+                )
+            self._links[cfg.name] = _Link(cfg, tx, rx)
+            self._reassemblers[cfg.name] = mo.Reassembler(
+                gsm.Charset(cfg.dcs0_charset), self.config.mo_reassembly_timeout_s
+            )
+        self._consumer = asyncio.create_task(self._consume(), name="sms-consumer")
+        for link in self._links.values():
+            for thread in link.threads():
+                thread.start()
+
+    async def stop(self, grace: float) -> None:
+        self._stopping = True
+        threads = [t for link in self._links.values() for t in link.threads()]
+        for t in threads:
+            t.stop()
+        deadline = time.monotonic() + grace
+        for t in threads:
+            if not await asyncio.to_thread(t.join, max(0.0, deadline - time.monotonic())):
+                t.kill()
+                await asyncio.to_thread(t.join, 5.0)
+        # everything the threads said before they ended is stored and reported before we return
+        await self._inbox.put([])
+        await self._inbox.join()
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumer
+            self._consumer = None
+
+    async def _load(self) -> None:
+        """Messages still open from before a restart, and the reference counters."""
+
+        def load(conn: sqlite3.Connection) -> tuple[list[Any], list[Any], list[Any]]:
+            msgs = conn.execute(
+                "SELECT delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at "
+                "FROM sms_message WHERE state IN ('submitting', 'sent')"
+            ).fetchall()
+            parts = conn.execute(
+                "SELECT p.delivery_id, p.part_no, p.message_id, p.state FROM sms_part p "
+                "JOIN sms_message m USING (delivery_id) WHERE m.state IN ('submitting', 'sent')"
+            ).fetchall()
+            refs = conn.execute("SELECT dest_index, next_ref FROM sms_udh_ref").fetchall()
+            return msgs, parts, refs
+
+        msgs, parts, refs = await self.store.read(load)
+        now = time.time()
+        for r in msgs:
+            if r["expires_at"] is not None and r["expires_at"] < now:
+                continue
+            self._messages[r["delivery_id"]] = _Message(
+                r["delivery_id"],
+                r["link"],
+                r["dest_index"],
+                r["sender"],
+                r["parts"],
+                r["ref"],
+                r["expires_at"],
+                r["submitted_at"],
+                state=r["state"],
+                reported_sent=r["state"] == "sent",
+            )
+        for r in parts:
+            m = self._messages.get(r["delivery_id"])
+            if m is None:
+                continue
+            m.acked[r["part_no"]] = r["message_id"]
+            if r["state"] == "delivered":
+                m.delivered.add(r["part_no"])
+            self._by_msgid[r["message_id"]] = (m.delivery_id, r["part_no"])
+        self._refs = {r["dest_index"]: r["next_ref"] for r in refs}
+        if msgs:
+            log.info("sms: %d message(s) still open from before the restart", len(self._messages))
+
+    # -- the Channel interface -------------------------------------------------------------
+    def free_capacity(self) -> int:
+        if self._stopping or not self._links:
+            return 0
+        return max(0, self.config.max_queue - sum(1 for m in self._messages.values() if m.waiting))
+
+    def ready(self) -> bool:
+        return any(link.bound for link in self._links.values())
+
+    def info(self) -> ChannelInfo:
+        details: dict[str, Any] = {}
+        states = []
+        for name, link in self._links.items():
+            threads = {}
+            for t in link.threads():
+                threads[t.role] = {
+                    "state": t.state.value,
+                    "reason": t.state_reason,
+                    "since": t.state_since,
+                    "submitted": t.submitted,
+                    "acked": t.acked,
+                    "queued": t.queued,
+                }
+                states.append(t.state)
+            details[name] = {
+                "host": link.cfg.host,
+                "port": link.cfg.port,
+                "bindMode": link.cfg.bind_mode,
+                **threads,
+            }
+        if not states:
+            state = "unconfigured"
+        elif any(st is s.LinkState.BOUND for st in states):
+            state = s.LinkState.BOUND.value
+        else:
+            state = states[0].value
+        in_flight = sum(1 for m in self._messages.values() if m.waiting)
+        return ChannelInfo(self.name, self.alert_types, state, self.config.max_queue, in_flight, details)
+
+    def validate_item(self, item: Mapping[str, Any], content: bytes | None, path: str) -> list[Problem]:
+        problems = []
+        value = item.get("sender")
+        if value is None or value == "":
+            if not self.config.default_sender:
+                problems.append(Problem(f"{path}.sender", "sender is mandatory for sms"))
+        elif not isinstance(value, str):
+            problems.append(Problem(f"{path}.sender", "sender must be a string"))
+        else:
+            try:
+                sender.parse_sender(value)
+            except ValueError as exc:
+                problems.append(Problem(f"{path}.sender", str(exc)))
+        return problems
+
+    async def submit(self, work: DeliveryWork) -> None:
+        now = time.time()
+        did = work.delivery_id
+        if work.expires_at is not None and work.expires_at <= now:
+            await self._report(ChannelEvent(did, "expired", now, DeliveryState.EXPIRED, final=True))
+            return
+        text = work.text if work.text is not None else work.content.decode("utf-8", errors="replace")
+        try:
+            src = sender.parse_sender(str(work.params.get("sender") or self.config.default_sender))
+        except ValueError as exc:
+            await self._fail(did, now, f"invalid sender: {exc}")
+            return
+        link = self._route(work.address)
+        if link is None:
+            await self._fail(did, now, "no SMPP link configured")
+            return
+        cfg = link.cfg
+        try:
+            dst = sender.parse_recipient(work.address, cfg.dest_addr_ton, cfg.dest_addr_npi)
+        except ValueError as exc:
+            await self._fail(did, now, f"invalid recipient: {exc}")
+            return
+        concat = gsm.Concat(cfg.concatenation)
+        try:
+            plan = gsm.plan(
+                text,
+                charset=gsm.Charset.LATIN1 if cfg.data_coding == "latin1" else gsm.Charset(cfg.dcs0_charset),
+                dcs=gsm.DCS_LATIN1 if cfg.data_coding == "latin1" else gsm.DCS_DEFAULT,
+                concat=concat,
+                force_ucs2=cfg.data_coding == "ucs2",
+            )
+        except ValueError as exc:
+            await self._fail(did, now, str(exc))
+            return
+        msg = self._messages.get(did)
+        if msg is not None and msg.waiting:
+            log.warning("sms: delivery %d submitted while still queued; ignored", did)
+            return
+        if msg is not None and msg.parts == len(gsm.frame(plan, concat, 0)) and len(msg.acked) >= msg.parts:
+            # acknowledged before a restart: report it again (idempotent) and keep tracking receipts
+            await self._report(
+                ChannelEvent(
+                    did,
+                    "submitted",
+                    now,
+                    DeliveryState.SENT,
+                    detail={"parts": msg.parts, "link": msg.link, "resumed": True},
+                )
+            )
+            return
+        dest_index = self.cipher.index(dst.addr)
+        segments_needed = len(gsm.frame(plan, concat, 0))
+        if msg is None or msg.parts != segments_needed:
+            ref = None
+            if plan.segments > 1 and concat is not gsm.Concat.PAYLOAD:
+                ref = self._refs.get(dest_index, 0) % gsm.ref_modulus(concat)
+                self._refs[dest_index] = ref + 1
+            msg = _Message(did, cfg.name, dest_index, src.addr, segments_needed, ref, work.expires_at, now)
+            self._messages[did] = msg
+        else:
+            msg.link = cfg.name
+        common = {
+            "service_type": cfg.service_type,
+            "source_addr_ton": src.ton,
+            "source_addr_npi": src.npi,
+            "source_addr": src.addr,
+            "dest_addr_ton": dst.ton,
+            "dest_addr_npi": dst.npi,
+            "destination_addr": dst.addr,
+            "registered_delivery": 1 if cfg.registered_delivery else 0,
+            "validity_period": validity_period(work.expires_at, now, cfg.validity_max_s),
+            "data_coding": plan.data_coding,
+        }
+        queue: list[tuple[int, int]] = []
+        for part_no, seg in enumerate(gsm.frame(plan, concat, msg.ref or 0), start=1):
+            if part_no in msg.acked:
+                continue
+            fields = dict(common, esm_class=seg.esm_class, short_message=seg.short_message)
+            if seg.sar is not None:
+                fields.update(
+                    sar_msg_ref_num=seg.sar[0], sar_total_segments=seg.sar[1], sar_segment_seqnum=seg.sar[2]
+                )
+            cost = 1
+            if seg.payload is not None:
+                fields["message_payload"] = seg.payload
+                cost = plan.segments  # the SMSC sends it as this many segments
+            pid = next(self._part_ids)
+            self._parts[pid] = _Part(did, part_no, fields)
+            msg.waiting.add(pid)
+            queue.append((pid, cost))
+        if msg.acked:
+            self.resubmitted += 1
+        link.tx.enqueue(queue)
+        if plan.segments > 1 and msg.ref is not None:
+            ref_next = self._refs[dest_index]
+            await self.store.write(
+                lambda c: c.execute(
+                    "INSERT INTO sms_udh_ref (dest_index, next_ref) VALUES (?, ?) "
+                    "ON CONFLICT (dest_index) DO UPDATE SET next_ref = excluded.next_ref",
+                    (dest_index, ref_next),
+                )
+            )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _route(self, address: str) -> _Link | None:
+        digits = address.strip().lstrip("+")
+        names: list[str] = [link.name for link in self.config.links]
+        for route in self._routes:
+            if digits.startswith(route.prefix.lstrip("+")):
+                names = route.links
+                break
+        candidates = [self._links[n] for n in names if n in self._links]
+        for link in candidates:
+            if link.bound:
+                return link
+        return candidates[0] if candidates else None
+
+    def _fields(self, part_id: int) -> dict[str, Any] | None:
+        """Called on a link thread: the submit_sm fields of a part (None if it was dropped)."""
+        part = self._parts.get(part_id)
+        return dict(part.fields) if part is not None else None
+
+    def _emit(self, batch: list[LinkOutput]) -> None:
+        """Called on a link thread."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._inbox.put_nowait, batch)
+        except RuntimeError:
+            log.warning("sms: event loop closed; %d link output(s) lost", len(batch))
+
+    async def _report(self, event: ChannelEvent) -> None:
+        if self._sink is not None:
+            await self._sink.report(event)
+
+    async def _fail(self, delivery_id: int, now: float, reason: str, status: int | None = None) -> None:
+        detail: dict[str, Any] = {"reason": reason}
+        if status is not None:
+            detail["smpp_status"] = status
+            detail["smpp_status_name"] = status_name(status)
+        await self._report(
+            ChannelEvent(delivery_id, "failed", now, DeliveryState.FAILED, detail=detail, final=True)
+        )
+
+    # -- link outputs ----------------------------------------------------------------------
+    async def _consume(self) -> None:
+        while True:
+            batches = [await self._inbox.get()]
+            while not self._inbox.empty():
+                batches.append(self._inbox.get_nowait())
+            try:
+                await self._process([o for b in batches for o in b])
+            except Exception:  # one bad batch must not stop receipts and acks for good
+                log.exception("sms: processing link outputs failed")
+            finally:
+                for _ in batches:
+                    self._inbox.task_done()
+
+    async def _process(self, outputs: list[LinkOutput]) -> None:
+        acked_rows: list[tuple[_Message, int, str, float]] = []
+        events: list[ChannelEvent] = []
+        inbound: list[Inbound] = []
+        for out in outputs:
+            action = out.action
+            if isinstance(action, s.Acked):
+                part = self._parts.pop(action.part, None)
+                if part is None:
+                    continue
+                msg = self._messages.get(part.delivery_id)
+                if msg is None:
+                    continue
+                msg.waiting.discard(action.part)
+                mid = receipts.normalize_id(action.message_id)
+                msg.acked[part.part_no] = mid
+                self._by_msgid[mid] = (msg.delivery_id, part.part_no)
+                acked_rows.append((msg, part.part_no, mid, out.at))
+                if len(msg.acked) >= msg.parts and msg.state == "submitting":
+                    msg.state = "sent"
+                    events.append(
+                        ChannelEvent(
+                            msg.delivery_id,
+                            "submitted",
+                            out.at,
+                            DeliveryState.SENT,
+                            detail={
+                                "parts": msg.parts,
+                                "link": out.link,
+                                "message_ids": [msg.acked[k] for k in sorted(msg.acked)],
+                            },
+                        )
+                    )
+            elif isinstance(action, s.Failed):
+                part = self._parts.pop(action.part, None)
+                if part is None:
+                    continue
+                msg = self._messages.get(part.delivery_id)
+                if msg is None or msg.state in ("failed", "delivered"):
+                    continue
+                msg.waiting.discard(action.part)
+                detail = {
+                    "smpp_status": action.smpp_status,
+                    "smpp_status_name": status_name(action.smpp_status),
+                    "reason": action.reason,
+                    "link": out.link,
+                    "part": part.part_no,
+                }
+                if action.permanent:
+                    msg.state = "failed"
+                    for pid in list(msg.waiting):  # the other parts are pointless now
+                        self._parts.pop(pid, None)
+                    msg.waiting.clear()
+                    events.append(
+                        ChannelEvent(
+                            msg.delivery_id, "failed", out.at, DeliveryState.FAILED, detail=detail, final=True
+                        )
+                    )
+                elif not msg.waiting:
+                    events.append(
+                        ChannelEvent(
+                            msg.delivery_id,
+                            "submit_failed",
+                            out.at,
+                            None,
+                            detail=detail,
+                            retry_after=self.config.temporary_retry_s,
+                        )
+                    )
+            elif isinstance(action, s.Requeued):
+                self.resubmitted += 0  # resubmission is counted per link thread (session.requeued_total)
+                log.info(
+                    "sms link %s: %d part(s) will be submitted again: %s",
+                    out.link,
+                    len(action.parts),
+                    action.reason,
+                )
+            elif isinstance(action, Inbound):
+                inbound.append(action)
+        if acked_rows:
+            await self.store.write(lambda c: _write_acks(c, acked_rows))
+        if events:
+            await asyncio.gather(*(self._report(e) for e in events))
+        if inbound:
+            await self._on_inbound(inbound)
+
+    async def _on_inbound(self, items: list[Inbound]) -> None:
+        """Receipts of a batch are stored in one write and reported together; each deliver_sm is
+        answered only after that. Replies (rare) go one by one."""
+        part_rows: list[tuple[str, str, str, int, int]] = []
+        msg_rows: list[tuple[str, int]] = []
+        events: list[ChannelEvent] = []
+        answers: list[tuple[Inbound, int]] = []
+        replies: list[Inbound] = []
+        for item in items:
+            if not receipts.is_receipt(item.esm_class):
+                replies.append(item)
+                continue
+            try:
+                event = await self._on_receipt(item, part_rows, msg_rows)
+            except Exception:  # ask the SMSC to send it again rather than lose it
+                log.exception("sms: handling a receipt from link %s failed", item.link)
+                answers.append((item, ESME_RX_T_APPN))
+                continue
+            if event is not None:
+                events.append(event)
+            answers.append((item, ESME_ROK))
+        if part_rows or msg_rows:
+
+            def write(conn: sqlite3.Connection) -> None:
+                conn.executemany(
+                    "UPDATE sms_part SET state = ?, receipt_stat = ?, receipt_err = ? "
+                    "WHERE delivery_id = ? AND part_no = ?",
+                    part_rows,
+                )
+                conn.executemany("UPDATE sms_message SET state = ? WHERE delivery_id = ?", msg_rows)
+
+            try:
+                await self.store.write(write)
+            except Exception:
+                log.exception("sms: storing receipts failed; asking the SMSC to resend them")
+                answers = [(item, ESME_RX_T_APPN) for item, _ in answers]
+                events = []
+        if events:
+            await asyncio.gather(*(self._report(e) for e in events))
+        for item, status in answers:
+            self._answer(item, status)
+        for item in replies:
+            status = ESME_ROK
+            try:
+                await self._on_mo(item)
+            except Exception:
+                log.exception("sms: handling a reply from link %s failed", item.link)
+                status = ESME_RX_T_APPN
+            self._answer(item, status)
+
+    def _answer(self, item: Inbound, status: int) -> None:
+        link = self._links.get(item.link)
+        if link is not None:
+            thread = link.rx if link.rx is not None and item.link_role == "receiver" else link.tx
+            thread.respond(item.sequence, status)
+
+    async def _on_receipt(
+        self, item: Inbound, part_rows: list[tuple[str, str, str, int, int]], msg_rows: list[tuple[str, int]]
+    ) -> ChannelEvent | None:
+        rc = receipts.parse(
+            item.short_message or item.message_payload or b"", item.receipted_message_id, item.message_state
+        )
+        if rc is None:
+            log.warning("sms: receipt without a message id on link %s", item.link)
+            return None
+        if rc.outcome is receipts.Outcome.PENDING:
+            return None
+        link = self._links.get(item.link)
+        mode = link.cfg.receipt_id_format if link is not None else "auto"
+        found = None
+        for cand in receipts.id_candidates(rc.message_id, mode):
+            found = self._by_msgid.get(cand)
+            if found is not None:
+                break
+        if found is None:
+            found = await self._find_part(rc.message_id, mode)
+        if found is None:
+            log.warning("sms: receipt for unknown message id %s on link %s", rc.message_id, item.link)
+            return None
+        delivery_id, part_no = found
+        msg = self._messages.get(delivery_id)
+        if msg is None:
+            return None
+        detail = {"stat": rc.stat, "err": rc.err, "link": item.link, "part": part_no}
+        delivered = rc.outcome is receipts.Outcome.DELIVERED
+        part_rows.append(("delivered" if delivered else "failed", rc.stat, rc.err, delivery_id, part_no))
+        if delivered:
+            msg.delivered.add(part_no)
+            if len(msg.delivered) < msg.parts:
+                return None
+            msg.state = "delivered"
+            msg_rows.append(("delivered", delivery_id))
+            self._forget(msg)
+            return ChannelEvent(delivery_id, "delivered", item.at, DeliveryState.DELIVERED, detail=detail)
+        was_failed = msg.state == "failed"
+        msg.state = "failed"
+        msg_rows.append(("failed", delivery_id))
+        self._forget(msg)
+        if was_failed:
+            return None
+        return ChannelEvent(delivery_id, "failed", item.at, DeliveryState.FAILED, detail=detail, final=True)
+
+    def _forget(self, msg: _Message) -> None:
+        for mid in msg.acked.values():
+            self._by_msgid.pop(mid, None)
+        self._messages.pop(msg.delivery_id, None)
+
+    async def _find_part(self, message_id: str, mode: str) -> tuple[int, int] | None:
+        cands = receipts.id_candidates(message_id, mode)
+
+        def find(conn: sqlite3.Connection) -> tuple[int, int] | None:
+            for cand in cands:
+                row = conn.execute(
+                    "SELECT delivery_id, part_no FROM sms_part WHERE message_id = ? "
+                    "ORDER BY acked_at DESC LIMIT 1",
+                    (cand,),
+                ).fetchone()
+                if row is not None:
+                    return int(row[0]), int(row[1])
+            return None
+
+        return await self.store.read(find)
+
+    async def _on_mo(self, item: Inbound) -> None:
+        body = item.short_message or item.message_payload or b""
+        concat = None
+        if item.esm_class & gsm.ESM_UDHI:
+            concat, body = mo.split_udh(body)
+        elif item.sar is not None:
+            concat = mo.Concat(*item.sar)
+        part = mo.MoPart(
+            sender.to_e164(item.source_addr, item.source_addr_ton),
+            item.destination_addr,
+            item.data_coding,
+            body,
+            concat,
+            item.at,
+            item.link,
+        )
+        reassembler = self._reassemblers.get(item.link, self._reassembler)
+        for message in reassembler.feed(part):
+            await self._on_reply(message)
+
+    async def _on_reply(self, message: mo.MoMessage) -> None:
+        ack = self._replies.parse(message.text)
+        detail = {
+            "text": message.text,
+            "ack": ack is True,
+            "declined": ack is False,
+            "from": message.source,
+            "to": message.destination,
+            "link": message.link,
+            "parts": message.parts,
+            "complete": message.complete,
+        }
+        delivery_id = await self._correlate(message)
+        if delivery_id is None:
+            if self._sink is not None:
+                await self._sink.unsolicited(
+                    InboundMessage(
+                        "sms", message.source, message.destination, message.text, message.at, detail=detail
+                    )
+                )
+            log.info("sms: reply from %s matched no alert; kept as unsolicited", sender.mask(message.source))
+            return
+        await self._report(
+            ChannelEvent(delivery_id, "replied", message.at, DeliveryState.RESPONDED, detail=detail)
+        )
+
+    async def _correlate(self, message: mo.MoMessage) -> int | None:
+        """The most recent live delivery to this number, preferring one sent from the address replied to."""
+        if self._sink is None:
+            return None
+        candidates = [message.source]
+        if not message.source.startswith("+") and message.source.isdigit():
+            candidates.append("+" + message.source)
+        found = None
+        for addr in candidates:
+            found = await self._sink.find_recent("sms", addr, message.at)
+            if found is not None:
+                break
+        digits = message.source.lstrip("+")
+        dest_index = self.cipher.index(digits)
+        to = message.destination.lstrip("+")
+
+        def mine(conn: sqlite3.Connection) -> tuple[int | None, str | None]:
+            own = conn.execute(
+                "SELECT delivery_id FROM sms_message WHERE dest_index = ? AND ltrim(sender, '+') = ? "
+                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY submitted_at DESC LIMIT 1",
+                (dest_index, to, message.at),
+            ).fetchone()
+            sent_from = None
+            if found is not None:
+                row = conn.execute(
+                    "SELECT sender FROM sms_message WHERE delivery_id = ?", (found,)
+                ).fetchone()
+                sent_from = row[0] if row is not None else None
+            return (int(own[0]) if own is not None else None), sent_from
+
+        own, sent_from = await self.store.read(mine)
+        if found is not None and (sent_from is None or sent_from.lstrip("+") == to):
+            return found
+        return own if own is not None else found
+
+
+def _write_acks(conn: sqlite3.Connection, rows: list[tuple[_Message, int, str, float]]) -> None:
+    seen: dict[int, _Message] = {}
+    for msg, _, _, _ in rows:
+        seen[msg.delivery_id] = msg
+    conn.executemany(
+        "INSERT INTO sms_message "
+        "(delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO UPDATE SET state = excluded.state, "
+        "link = excluded.link",
+        [
+            (
+                m.delivery_id,
+                m.link,
+                m.dest_index,
+                m.sender,
+                m.parts,
+                m.ref,
+                "sent" if m.state == "sent" else "submitting",
+                m.submitted_at,
+                m.expires_at,
+            )
+            for m in seen.values()
+        ],
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO sms_part (delivery_id, part_no, message_id, state, acked_at) "
+        "VALUES (?, ?, ?, 'acked', ?)",
+        [(m.delivery_id, part_no, mid, at) for m, part_no, mid, at in rows],
+    )

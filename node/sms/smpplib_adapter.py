@@ -1,0 +1,416 @@
+"""The one adapter around smpplib: PDU codec and socket client of one SMPP bind, in its own thread.
+
+smpplib is blocking and has no locking (its own ``listen`` loop writes from the reader). Here one
+thread owns the client and its socket: it is the only one that reads, writes or closes it, so no
+lock is needed and no PDU can interleave with another. Other threads talk to it through a command
+deque and a wake-up socketpair. smpplib's ``state`` is set from the session (it keeps claiming
+"bound" after a connection error), its enquire_link logic is not used, a non-zero submit_sm_resp is
+an event (not an exception), and every foreign exception becomes a session event.
+
+What the thread produces (acks, failures, state changes, received deliver_sm) is handed out in
+batches through ``emit`` (called on this thread; the channel bridges to asyncio).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
+import smpplib.smpp
+
+from node.sms import session as s
+
+log = logging.getLogger(__name__)
+
+_BOUND_STATE = {
+    "transceiver": smpplib.consts.SMPP_CLIENT_STATE_BOUND_TRX,
+    "transmitter": smpplib.consts.SMPP_CLIENT_STATE_BOUND_TX,
+    "receiver": smpplib.consts.SMPP_CLIENT_STATE_BOUND_RX,
+}
+_MAX_READS_PER_ROUND = 256
+
+
+@dataclass(frozen=True)
+class BindParams:
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str
+    addr_ton: int
+    addr_npi: int
+    address_range: str
+    connect_timeout: float
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A deliver_sm received (receipt or MO); answer it with :meth:`SmppThread.respond`."""
+
+    link: str
+    link_role: str
+    sequence: int
+    at: float
+    source_addr: str
+    source_addr_ton: int
+    destination_addr: str
+    esm_class: int
+    data_coding: int
+    short_message: bytes
+    message_payload: bytes | None
+    receipted_message_id: bytes | None
+    message_state: int | None
+    sar: tuple[int, int, int] | None
+
+
+@dataclass(frozen=True)
+class LinkOutput:
+    """One session action that the channel must act on, with the time it happened."""
+
+    link: str
+    action: s.Action | Inbound
+    at: float
+
+
+class SmppThread:
+    """One bind (transceiver, transmitter or receiver) driven by a :class:`session.Session`."""
+
+    def __init__(
+        self,
+        name: str,
+        role: str,
+        bind: BindParams,
+        session_config: s.SessionConfig,
+        submit_fields: Callable[[int], dict[str, Any] | None],
+        emit: Callable[[list[LinkOutput]], None],
+    ) -> None:
+        self.name = name
+        self.role = role
+        self.bind = bind
+        self.session = s.Session(session_config)
+        self._submit_fields = submit_fields
+        self._emit = emit
+        self._commands: collections.deque[tuple[str, Any]] = collections.deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._client: smpplib.client.Client | None = None
+        self._thread = threading.Thread(target=self._run, name=f"smpp-{name}-{role}", daemon=True)
+        self._done = threading.Event()
+        self.state = s.LinkState.UNBOUND
+        self.state_reason = ""
+        self.state_since = time.time()
+        self.submitted = 0
+        self.acked = 0
+
+    # -- called from other threads ---------------------------------------------------------
+    def start(self) -> None:
+        self._push("start", None)
+        self._thread.start()
+
+    def enqueue(self, parts: list[tuple[int, int]]) -> None:
+        self._push("enqueue", tuple(parts))
+
+    def respond(self, sequence: int, status: int) -> None:
+        self._push("respond", (sequence, status))
+
+    def stop(self) -> None:
+        self._push("stop", None)
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def kill(self) -> None:
+        """End now, whatever the session state (after :meth:`stop` ran out of time)."""
+        self._push("kill", None)
+
+    @property
+    def queued(self) -> int:
+        return self.session.queued + self.session.in_flight
+
+    def _push(self, kind: str, value: Any) -> None:
+        self._commands.append((kind, value))
+        # a full or closed pipe means the thread is awake or gone anyway
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"x")
+
+    # -- the thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception:  # the thread must never die silently with messages in it
+            log.exception("smpp link %s (%s) thread failed", self.name, self.role)
+        finally:
+            self._close()
+            self._wake_r.close()
+            self._wake_w.close()
+            self._done.set()
+
+    def _loop(self) -> None:
+        sess = self.session
+        while True:
+            out: list[LinkOutput] = []
+            stop_now = False
+            while self._commands:
+                kind, value = self._commands.popleft()
+                now = time.monotonic()
+                if kind == "start":
+                    self._act(sess.handle(s.Start(), now), out)
+                elif kind == "enqueue":
+                    self._act(sess.handle(s.Enqueue(value), now), out)
+                elif kind == "respond":
+                    self._send_resp("deliver_sm_resp", value[0], value[1], out)
+                elif kind == "stop":
+                    self._act(sess.handle(s.Stop(), now), out)
+                elif kind == "kill":
+                    stop_now = True
+            if stop_now or sess.state is s.LinkState.STOPPED:
+                self._flush(out)
+                return
+            now = time.monotonic()
+            deadline = sess.deadline()
+            timeout = 1.0 if deadline is None else max(0.0, min(1.0, deadline - now))
+            if out:
+                timeout = 0.0
+            sock = self._client._socket if self._client is not None else None
+            rlist: list[Any] = [self._wake_r] if sock is None else [self._wake_r, sock]
+            try:
+                readable, _, _ = select.select(rlist, [], [], timeout)
+            except (OSError, ValueError) as exc:
+                self._act(sess.handle(s.ConnectionLost(f"select: {exc}"), time.monotonic()), out)
+                readable = []
+            if self._wake_r in readable:
+                try:
+                    while self._wake_r.recv(4096):
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
+            if sock is not None and sock in readable:
+                self._read_available(sock, out)
+            self._act(sess.handle(s.Tick(), time.monotonic()), out)
+            self._flush(out)
+
+    def _flush(self, out: list[LinkOutput]) -> None:
+        if out:
+            self._emit(out)
+
+    def _read_available(self, sock: socket.socket, out: list[LinkOutput]) -> None:
+        client: Any = self._client
+        if client is None:
+            return
+        for _ in range(_MAX_READS_PER_ROUND):
+            if self._client is not client:
+                return
+            try:
+                pdu = client.read_pdu()
+            except (smpplib.exceptions.ConnectionError, OSError) as exc:
+                self._act(
+                    self.session.handle(s.ConnectionLost(str(exc) or "closed by peer"), time.monotonic()), out
+                )
+                return
+            except Exception as exc:  # noqa: BLE001 - smpplib raises bare errors on PDUs it cannot parse
+                log.warning("link %s: unreadable PDU (%s); dropping the connection", self.name, exc)
+                self._act(
+                    self.session.handle(s.ConnectionLost(f"unreadable PDU: {exc}"), time.monotonic()), out
+                )
+                return
+            self._on_pdu(pdu, out)
+            try:
+                more, _, _ = select.select([sock], [], [], 0)
+            except (OSError, ValueError):
+                return
+            if not more:
+                return
+
+    def _on_pdu(self, pdu: Any, out: list[LinkOutput]) -> None:
+        now = time.monotonic()
+        cmd = pdu.command
+        seq = int(pdu.sequence)
+        status = int(pdu.status or 0)
+        sess = self.session
+        if cmd == "submit_sm_resp":
+            mid = pdu.message_id or b""
+            mid_s = mid.decode("latin-1") if isinstance(mid, bytes) else str(mid)
+            self._act(sess.handle(s.SubmitResp(seq, status, mid_s), now), out)
+        elif cmd in ("bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"):
+            self._act(sess.handle(s.BindResp(seq, status), now), out)
+        elif cmd == "deliver_sm":
+            sar = None
+            if pdu.sar_msg_ref_num is not None and pdu.sar_total_segments:
+                sar = (
+                    int(pdu.sar_msg_ref_num),
+                    int(pdu.sar_total_segments),
+                    int(pdu.sar_segment_seqnum or 0),
+                )
+            inbound = Inbound(
+                link=self.name,
+                link_role=self.role,
+                sequence=seq,
+                at=time.time(),
+                source_addr=_text(pdu.source_addr),
+                source_addr_ton=int(pdu.source_addr_ton or 0),
+                destination_addr=_text(pdu.destination_addr),
+                esm_class=int(pdu.esm_class or 0),
+                data_coding=int(pdu.data_coding or 0),
+                short_message=bytes(pdu.short_message or b""),
+                message_payload=bytes(pdu.message_payload) if pdu.message_payload else None,
+                receipted_message_id=_raw(pdu.receipted_message_id),
+                message_state=int(pdu.message_state) if pdu.message_state is not None else None,
+                sar=sar,
+            )
+            out.append(LinkOutput(self.name, inbound, time.time()))
+            self._act(sess.handle(s.PduReceived(), now), out)
+        elif cmd == "enquire_link_resp":
+            self._act(sess.handle(s.EnquireLinkResp(seq), now), out)
+        elif cmd == "enquire_link":
+            self._act(sess.handle(s.PeerEnquireLink(seq), now), out)
+        elif cmd == "unbind":
+            self._act(sess.handle(s.PeerUnbind(seq), now), out)
+        elif cmd == "unbind_resp":
+            self._act(sess.handle(s.UnbindResp(seq), now), out)
+        elif cmd == "generic_nack":
+            self._act(sess.handle(s.GenericNack(seq, status), now), out)
+        else:
+            log.debug("link %s: ignoring %s", self.name, cmd)
+            self._act(sess.handle(s.PduReceived(), now), out)
+
+    # -- actions ---------------------------------------------------------------------------
+    def _act(self, actions: list[s.Action], out: list[LinkOutput]) -> None:
+        for action in actions:
+            match action:
+                case s.Connect():
+                    self._connect(out)
+                case s.SendBind(sequence=seq):
+                    self._send_bind(seq, out)
+                case s.SendSubmit(sequence=seq, part=part):
+                    fields = self._submit_fields(part)
+                    if fields is None:  # the channel forgot the part (expired or cancelled): answer locally
+                        self._act(self.session.handle(s.SubmitResp(seq, 0x08, ""), time.monotonic()), out)
+                        continue
+                    self._send("submit_sm", seq, fields, out)
+                    self.submitted += 1
+                case s.SendEnquireLink(sequence=seq):
+                    self._send("enquire_link", seq, {}, out)
+                case s.SendEnquireLinkResp(sequence=seq):
+                    self._send_resp("enquire_link_resp", seq, 0, out)
+                case s.SendUnbind(sequence=seq):
+                    self._send("unbind", seq, {}, out)
+                case s.SendUnbindResp(sequence=seq):
+                    self._send_resp("unbind_resp", seq, 0, out)
+                case s.Disconnect(reason=reason):
+                    log.info("link %s (%s): disconnecting: %s", self.name, self.role, reason)
+                    self._close()
+                case s.StateChanged(state=state, reason=reason):
+                    self.state = state
+                    self.state_reason = reason
+                    self.state_since = time.time()
+                    level = logging.WARNING if state is s.LinkState.BACKING_OFF else logging.INFO
+                    log.log(level, "link %s (%s) %s: %s", self.name, self.role, state.value, reason)
+                    if self._client is not None and state is s.LinkState.BOUND:
+                        self._client.state = _BOUND_STATE[self.role]
+                    out.append(LinkOutput(self.name, action, time.time()))
+                case s.Acked():
+                    self.acked += 1
+                    out.append(LinkOutput(self.name, action, time.time()))
+                case s.Failed() | s.Requeued():
+                    out.append(LinkOutput(self.name, action, time.time()))
+
+    def _connect(self, out: list[LinkOutput]) -> None:
+        self._close()
+        client = smpplib.client.Client(
+            self.bind.host,
+            self.bind.port,
+            timeout=self.bind.connect_timeout,
+            allow_unknown_opt_params=True,
+            logger_name=f"{__name__}.pdu",
+        )
+        try:
+            client.connect()
+        except (smpplib.exceptions.ConnectionError, OSError) as exc:
+            if client._socket is not None:  # connect() leaves the socket it made open
+                client._socket.close()
+                client._socket = None
+            self._act(self.session.handle(s.ConnectFailed(str(exc) or "refused"), time.monotonic()), out)
+            return
+        self._client = client
+        self._act(self.session.handle(s.Connected(), time.monotonic()), out)
+
+    def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.state = (
+                smpplib.consts.SMPP_CLIENT_STATE_OPEN
+            )  # avoid smpplib's "disconnecting bound" noise
+            try:
+                client.disconnect()
+            except OSError:
+                log.debug("link %s: error closing socket", self.name, exc_info=True)
+
+    def _send_bind(self, seq: int, out: list[LinkOutput]) -> None:
+        b = self.bind
+        self._send(
+            f"bind_{self.role}",
+            seq,
+            {
+                "system_id": b.system_id,
+                "password": b.password,
+                "system_type": b.system_type,
+                "addr_ton": b.addr_ton,
+                "addr_npi": b.addr_npi,
+                "address_range": b.address_range,
+            },
+            out,
+        )
+
+    def _send(self, command: str, seq: int, fields: dict[str, Any], out: list[LinkOutput]) -> None:
+        client = self._client
+        if client is None:
+            return  # the session learns of the dead link from ConnectionLost already fed
+        pdu = smpplib.smpp.make_pdu(command, client=client, sequence=seq, **fields)
+        pdu.sequence = seq  # smpplib ignores the keyword when the client has a sequence of its own
+        self._write(client, pdu, out)
+
+    def _send_resp(self, command: str, seq: int, status: int, out: list[LinkOutput]) -> None:
+        client = self._client
+        if client is None:
+            return  # the SMSC will resend what was not answered
+        pdu = smpplib.smpp.make_pdu(command, client=client, status=status, sequence=seq)
+        pdu.sequence = seq
+        self._write(client, pdu, out)
+
+    def _write(self, client: smpplib.client.Client, pdu: Any, out: list[LinkOutput]) -> None:
+        sock = client._socket
+        if sock is None:
+            return
+        try:
+            sock.sendall(pdu.generate())
+        except OSError as exc:
+            self._act(self.session.handle(s.ConnectionLost(f"send: {exc}"), time.monotonic()), out)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.rstrip(b"\0").decode("latin-1")
+    return str(value)
+
+
+def _raw(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("latin-1")
