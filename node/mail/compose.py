@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
-from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.utils import format_datetime
 from typing import Any
@@ -216,16 +216,73 @@ def check_item(item: Mapping[str, Any], content: bytes | None, path: str) -> lis
     return problems
 
 
-def _address(local: str, domain: str) -> Address:
-    return Address(addr_spec=f"{local}@{domain}")
+_PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9.-]{1,255}$")
+# RFC 5322 §2.1.1: header lines SHOULD stay within 78 characters; longer values are folded.
+_FOLD_AT = 78
+
+
+def _own_address(local: str, domain: str) -> str:
+    """``local@domain`` for the node's own parts; refuses anything that is not a local part."""
+    if not valid_local_part(local):
+        raise ValueError(f"{local!r} is not an e-mail local part")
+    return f"{local}@{domain}"
 
 
 def _recipient_address(address: str) -> tuple[str, bool]:
     """The envelope form of the recipient (IDNA domain) and whether it needs SMTPUTF8."""
-    local, _, domain = address.strip().rpartition("@")
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local or not domain or any(ch in address for ch in "\r\n<>"):
+        raise ValueError("not an e-mail address")
     with contextlib.suppress(UnicodeError):
         domain = domain.encode("idna").decode("ascii")
     return f"{local}@{domain}", not (local.isascii() and domain.isascii())
+
+
+def _header(name: str, value: str, smtputf8: bool = False) -> bytes:
+    """One header field, folded and RFC 2047-encoded by the email package (slow: used when needed)."""
+    pol = policy.SMTPUTF8 if smtputf8 else policy.SMTP
+    # a header object, not fold_binary(str): only the object encodes every non-ASCII character
+    return pol.header_factory(name, value).fold(policy=pol).encode("utf-8" if smtputf8 else "ascii")
+
+
+@functools.lru_cache(maxsize=64)
+def _subject_prefix(subject: str) -> bytes:
+    """``Subject: <subject>`` folded and encoded, without the line end (cached: one per alert item)."""
+    if not subject:
+        return b"Subject:"
+    line = f"Subject: {subject}"
+    if line.isascii() and len(line) <= _FOLD_AT:
+        return line.encode("ascii")
+    return _header("Subject", subject).rstrip(b"\r\n")
+
+
+def _subject_line(subject: str, reference: str) -> bytes:
+    prefix = _subject_prefix(subject)
+    last = prefix.rsplit(b"\r\n", 1)[-1]
+    # RFC 5322 §2.2.3 folding before the reference: unfolding gives back "<subject> <reference>"
+    glue = b" " if len(last) + 1 + len(reference) <= _FOLD_AT else b"\r\n "
+    return prefix + glue + reference.encode("ascii") + b"\r\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _body_block(text: str, ctype: str | None, boundary: str | None) -> tuple[bytes, bool]:
+    """Content header fields, the blank line and the encoded body; whether it is 8-bit.
+    Cached: without per-recipient lookups every recipient of an item gets the same body."""
+    msg = EmailMessage(policy=policy.SMTP)
+    if boundary is not None:
+        # The content already is a multipart body (preamble, parts, close delimiter): sent verbatim,
+        # with CRLF line ends (RFC 5322 §2.1) and as 8bit when it is not ASCII (RFC 6152).
+        _multipart_body(msg, ctype, boundary)
+        eight_bit = not text.isascii()
+        if eight_bit:
+            msg["Content-Transfer-Encoding"] = "8bit"
+        head = b"".join(_header(name, str(value)) for name, value in msg.items())
+        raw = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+        if not raw.endswith(b"\r\n"):
+            raw += b"\r\n"
+        return head + b"\r\n" + raw, eight_bit
+    _text_body(msg, text, ctype or DEFAULT_CONTENT_TYPE)
+    return msg.as_bytes(), False
 
 
 def _text_body(msg: EmailMessage, text: str, ctype: str) -> None:
@@ -258,52 +315,46 @@ def _multipart_body(msg: EmailMessage, ctype: str | None, boundary: str) -> None
 
 
 def compose(work: DeliveryWork, identity: MailIdentity, now: float) -> Composed:
-    """The message for ``work`` as sent at ``now`` (a POSIX time)."""
+    """The message for ``work`` as sent at ``now`` (a POSIX time). Raises ValueError for parts that
+    cannot be put in a header (the request checks refuse them earlier)."""
     params = work.params
-    sender = _param(params, "sender") or identity.default_sender
+    domain = identity.domain
     recipient, smtputf8 = _recipient_address(work.address)
-    msg = EmailMessage(policy=policy.SMTPUTF8 if smtputf8 else policy.SMTP)
-    msg["Date"] = format_datetime(datetime.fromtimestamp(now, UTC))
-    msg["From"] = _address(sender, identity.domain)
+    lines = [
+        b"Date: " + format_datetime(datetime.fromtimestamp(now, UTC)).encode("ascii") + b"\r\n",
+        b"From: "
+        + _own_address(_param(params, "sender") or identity.default_sender, domain).encode()
+        + b"\r\n",
+    ]
     to_part = _param(params, "to")
-    msg["To"] = _address(to_part, identity.domain) if to_part else work.address.strip()
+    if to_part:
+        lines.append(b"To: " + _own_address(str(to_part), domain).encode("ascii") + b"\r\n")
+    elif _PLAIN_ADDRESS.match(work.address.strip()):
+        lines.append(b"To: " + work.address.strip().encode("ascii") + b"\r\n")
+    else:
+        lines.append(_header("To", work.address.strip(), smtputf8))
     reply_to = _param(params, "replyTo")
     if reply_to:
-        msg["Reply-To"] = _address(reply_to, identity.domain)
+        lines.append(b"Reply-To: " + _own_address(str(reply_to), domain).encode("ascii") + b"\r\n")
     # one line: str.splitlines() breaks are what email refuses in a header value
     subject = " ".join(str(_param(params, "subject") or "").splitlines()).strip()
-    reference = subject_reference(work.email_subject_ref, work.token)
-    msg["Subject"] = f"{subject} {reference}" if subject else reference
-    mid = message_id(work.token, work.attempt, identity.domain)
-    msg["Message-ID"] = mid
-    # RFC 3834 §5: tells auto-responders (vacation, out-of-office) not to answer an alert.
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"  # the Exchange spelling of the same request
+    lines.append(_subject_line(subject, subject_reference(work.email_subject_ref, work.token)))
+    mid = message_id(work.token, work.attempt, domain)
+    lines.append(b"Message-ID: " + mid.encode("ascii") + b"\r\n")
+    # RFC 3834 §5: tells auto-responders (vacation, out-of-office) not to answer an alert;
+    # X-Auto-Response-Suppress is the Exchange spelling of the same request.
+    lines.append(b"Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: OOF, AutoReply\r\n")
     body = work.text if work.text is not None else work.content.decode("utf-8", errors="replace")
-    ctype = _param(params, "emailBodyContentType")
     boundary = _param(params, "multipartBoundary")
-    if params.get("emailBodyIsMultipart") is True and boundary:
-        # The content already is a multipart body (preamble, parts, close delimiter): sent verbatim,
-        # with CRLF line ends (RFC 5322 §2.1) and as 8bit when it is not ASCII (RFC 6152).
-        _multipart_body(msg, ctype, str(boundary))
-        raw = body.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-        eight_bit = not body.isascii()
-        if eight_bit:
-            msg["Content-Transfer-Encoding"] = "8bit"
-        pol = policy.SMTPUTF8 if smtputf8 else policy.SMTP
-        head = b"".join(pol.fold_binary(name, value) for name, value in msg.items())
-        data = head + b"\r\n" + raw
-        if not data.endswith(b"\r\n"):
-            data += b"\r\n"
-    else:
-        eight_bit = False
-        _text_body(msg, body, ctype or DEFAULT_CONTENT_TYPE)
-        data = msg.as_bytes(policy=policy.SMTPUTF8 if smtputf8 else policy.SMTP)
+    multipart = params.get("emailBodyIsMultipart") is True and boundary is not None
+    block, eight_bit = _body_block(
+        body, _param(params, "emailBodyContentType"), str(boundary) if multipart else None
+    )
     return Composed(
         envelope_from=verp_sender(identity, work.token),
         envelope_to=recipient,
         message_id=mid,
-        data=data,
+        data=b"".join(lines) + block,
         eight_bit=eight_bit,
         smtputf8=smtputf8,
     )
