@@ -1,5 +1,7 @@
 """Real SMTP peers for the mail tests, all on 127.0.0.1 and free ports.
 
+- ``smarthost_factory`` (async fixture): smarthosts with STARTTLS, implicit TLS and AUTH
+  (``make_certificate`` writes the self-signed certificate they use).
 - ``smarthost`` (async fixture): an aiosmtpd server in the test's own event loop that captures
   every message the node sends. ``fail_next(reply, times)`` makes it answer the next DATA commands
   with ``reply`` (e.g. ``451 4.3.0 Try later``); ``refuse_rcpt[address] = reply`` refuses a
@@ -15,24 +17,32 @@ Import the fixture into a test module with ``from tests.peers.smtp import smarth
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import shutil
 import smtplib
 import socket
+import ssl
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 def free_port() -> int:
@@ -47,6 +57,8 @@ class Captured:
     rcpt_tos: list[str]
     mail_options: list[str]
     data: bytes
+    tls: bool = False
+    user: str | None = None
 
     @property
     def message(self) -> EmailMessage:
@@ -77,12 +89,18 @@ class _Capture:
         self.data_commands += 1
         if self.failures:
             return self.failures.pop(0)
+        transport = server.transport
+        tls = session.ssl is not None or (
+            transport is not None and transport.get_extra_info("ssl_object") is not None
+        )
         self.messages.append(
             Captured(
                 mail_from=envelope.mail_from or "",
                 rcpt_tos=list(envelope.rcpt_tos),
                 mail_options=list(envelope.mail_options),
                 data=bytes(envelope.original_content or b""),
+                tls=tls,
+                user=session.auth_data if session.authenticated else None,
             )
         )
         if self.arrived is not None:
@@ -90,15 +108,75 @@ class _Capture:
         return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
 
 
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost (the CA file a client needs is the cert)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smarthost.test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "smarthost.crt", directory / "smarthost.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
 class Smarthost:
-    """An aiosmtpd smarthost in the running loop."""
+    """An aiosmtpd smarthost in the running loop.
+
+    ``tls``: "none", "starttls" (required before MAIL, RFC 3207) or "implicit" (RFC 8314);
+    ``credentials``: (user, password) makes AUTH PLAIN/LOGIN required (RFC 4954; aiosmtpd allows it
+    only after STARTTLS).
+    """
 
     host = "127.0.0.1"
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        tls: str = "none",
+        certificate: tuple[Path, Path] | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self._capture = _Capture()
         self._server: asyncio.Server | None = None
         self.port = 0
+        self.tls = tls
+        self.credentials = credentials
+        self._ssl: ssl.SSLContext | None = None
+        if tls != "none":
+            assert certificate is not None, "TLS needs a certificate (make_certificate)"
+            self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._ssl.load_cert_chain(str(certificate[0]), str(certificate[1]))
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        assert self.credentials is not None
+        if isinstance(auth_data, LoginPassword):
+            user, password = auth_data.login.decode(), auth_data.password.decode()
+            if (user, password) == self.credentials:
+                return AuthResult(success=True, auth_data=user)
+        return AuthResult(success=False, handled=False)
 
     @property
     def messages(self) -> list[Captured]:
@@ -120,9 +198,16 @@ class Smarthost:
         self._capture.arrived = asyncio.Event()
 
         def factory() -> SMTP:
-            return SMTP(self._capture, hostname="smarthost.test", enable_SMTPUTF8=True, loop=loop)
+            extra: dict[str, Any] = {}
+            if self.tls == "starttls":
+                extra.update(tls_context=self._ssl, require_starttls=True)
+            if self.credentials is not None:
+                extra.update(authenticator=self._authenticate, auth_required=True)
+            return SMTP(self._capture, hostname="smarthost.test", enable_SMTPUTF8=True, loop=loop, **extra)
 
-        self._server = await loop.create_server(factory, host=self.host, port=0)
+        self._server = await loop.create_server(
+            factory, host=self.host, port=0, ssl=self._ssl if self.tls == "implicit" else None
+        )
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Captured]:
@@ -153,6 +238,24 @@ async def smarthost() -> AsyncIterator[Smarthost]:
         yield host
     finally:
         await host.stop()
+
+
+@pytest_asyncio.fixture
+async def smarthost_factory() -> AsyncIterator[Callable[..., Awaitable[Smarthost]]]:
+    """Starts smarthosts with ``Smarthost(**options)`` (TLS, AUTH) and stops them afterwards."""
+    started: list[Smarthost] = []
+
+    async def start(**options: Any) -> Smarthost:
+        host = Smarthost(**options)
+        await host.start()
+        started.append(host)
+        return host
+
+    try:
+        yield start
+    finally:
+        for host in started:
+            await host.stop()
 
 
 class ThreadedSmarthost:
