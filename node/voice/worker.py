@@ -339,11 +339,16 @@ class Worker:
             if self._stop:
                 if deadline is None:
                     deadline = time.monotonic() + 3.0
-                    for st in list(self._calls.values()):
-                        self._hangup(st, 503)
+                    self._hangup_all()
                 if not self._calls or time.monotonic() > deadline:
                     break
         self._destroy()
+
+    def _hangup_all(self) -> None:
+        # a helper, not a loop in run(): a loop variable in run()'s frame would keep a Call alive
+        # past libDestroy, and its destructor then aborts the process
+        for st in list(self._calls.values()):
+            self._hangup(st, 503)
 
     def _command(self, cmd: dict[str, Any]) -> None:
         op = cmd.get("op")
@@ -401,8 +406,9 @@ class Worker:
         except pj.Error as exc:
             del self._calls[key]
             self._graveyard.append(call)
-            # pj_status_t of a failed makeCall: 171xxx are SIP codes + 171000 (PJSIP_ERRNO_FROM_SIP_STATUS)
-            code = exc.status - 171000 if 171000 < exc.status < 171700 else 500
+            # PJSIP_ERRNO_FROM_SIP_STATUS(code) = 170000 + code (pjsip/sip_errno.h); any other local
+            # failure (bad URI, no transport) is reported as 500, the reason text says which
+            code = exc.status - 170000 if 170100 <= exc.status < 170700 else 500
             self.emit("ended", call=key, code=code, reason=exc.reason, by_remote=False, connected=False)
             st.ended = True
 
@@ -590,6 +596,7 @@ class Worker:
         for st in list(self._calls.values()):
             self._stop_player(st)
             self._drop_media(st)
+        st = None
         self._calls.clear()
         self._graveyard.clear()
         for acc in [*self._caller_accounts.values(), self._acc]:

@@ -321,8 +321,10 @@ def _udp_answers_options(port: int, timeout: float) -> bool:
         while time.monotonic() < deadline:
             n += 1
             msg = (
-                f"OPTIONS sip:{HOST}:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {HOST}:{lport};branch=z9hG4bKprobe{n}\r\n"
-                f"From: <sip:probe@{HOST}>;tag=p{n}\r\nTo: <sip:{HOST}:{port}>\r\nCall-ID: probe{n}@{HOST}\r\n"
+                f"OPTIONS sip:{HOST}:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {HOST}:{lport};branch=z9hG4bKprobe{n}\r\n"
+                f"From: <sip:probe@{HOST}>;tag=p{n}\r\nTo: <sip:{HOST}:{port}>\r\n"
+                f"Call-ID: probe{n}@{HOST}\r\n"
                 f"CSeq: {n} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
             )
             s.sendto(msg.encode(), (HOST, port))
@@ -390,7 +392,8 @@ def baresip_phone(tmp_path: Path) -> Iterator[Callable[..., Baresip]]:
         )
         (d / "config").write_text(
             f"sip_listen\t\t{HOST}:{port}\nnet_interface\t\t{HOST}\naudio_player\t\taubridge,nil\n"
-            f"audio_source\t\taufile,{audio_wav}\naudio_alert\t\taubridge,nil\nrtp_ports\t\t{rtp}-{rtp + 19}\n"
+            f"audio_source\t\taufile,{audio_wav}\naudio_alert\t\taubridge,nil\n"
+            f"rtp_ports\t\t{rtp}-{rtp + 19}\n"
             "module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\taufile.so\n"
             "module\t\t\taubridge.so\nmodule_app\t\taccount.so\nmodule_app\t\tmenu.so\n"
             f"module_app\t\tctrl_tcp.so\nctrl_tcp_listen\t\t{HOST}:{ctrl}\n"

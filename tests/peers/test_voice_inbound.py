@@ -1,0 +1,71 @@
+"""inboundCall: a SIPp UAC calls the node's SIP port; the node answers, plays, collects the key."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from node.jobs.channel import DeliveryState
+from tests.peers.sip import make_work, wav_bytes
+
+pytestmark = pytest.mark.peer
+
+
+def node_hostport(ch: Any) -> str:
+    return f"127.0.0.1:{ch.info().details['workers'][0]['sipPort']}"
+
+
+async def test_inbound_call_from_a_recipient_answers_plays_and_takes_the_key(
+    sipp_uac: Any, voice_channel: Any
+) -> None:
+    ch, sink = await voice_channel(trunk="127.0.0.1:9")
+    work = make_work(
+        "+441111111111",
+        alert_type="inboundCall",
+        params={"telephoneNumber": "+442000000001"},
+        content=wav_bytes(0.5),
+    )
+    await ch.submit(work)
+    await sink.wait_for(lambda e: e.kind == "waiting_for_call")
+    uac = sipp_uac(
+        "uac_inbound.xml", node_hostport(ch), "+442000000001", 1, "-key", "caller", "+441111111111"
+    )
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.RESPONDED
+    assert final.detail["response"] == "2"
+    assert final.detail["caller"] == "+441111111111"
+    kinds = sink.kinds(work.delivery_id)
+    assert "prompt_played" in kinds and "key" in kinds
+    assert uac.wait() == 0, uac.output()[-2000:]
+
+
+async def test_inbound_call_from_someone_else_is_reported_but_not_final(
+    sipp_uac: Any, voice_channel: Any
+) -> None:
+    ch, sink = await voice_channel(trunk="127.0.0.1:9")
+    work = make_work(
+        "+441111111111",
+        alert_type="inboundCall",
+        params={"telephoneNumber": "+442000000002"},
+        content=wav_bytes(0.5),
+    )
+    await ch.submit(work)
+    uac = sipp_uac("uac_inbound.xml", node_hostport(ch), "442000000002", 1, "-key", "caller", "+449999")
+    done = await sink.wait_for(lambda e: e.kind == "completed")
+    assert done.delivery_id == work.delivery_id
+    assert not done.final and done.state is None
+    assert done.detail["caller"] == "+449999" and done.detail["response"] == "2"
+    assert uac.wait() == 0
+    assert ch.info().details["waitingInbound"] == 1
+
+
+async def test_unmatched_inbound_call_is_rejected_and_kept(sipp_uac: Any, voice_channel: Any) -> None:
+    ch, sink = await voice_channel(trunk="127.0.0.1:9")
+    uac = sipp_uac("uac_unmatched.xml", node_hostport(ch), "+443000000000", 1, "-key", "caller", "+447")
+    assert await asyncio.to_thread(uac.wait) == 0, uac.output()[-2000:]
+    assert len(sink.inbound) == 1
+    msg = sink.inbound[0]
+    assert (msg.channel, msg.sender, msg.recipient) == ("voice", "+447", "443000000000")
+    assert msg.detail["sip_code"] == 404
