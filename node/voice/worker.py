@@ -592,11 +592,13 @@ class Worker:
         if self._graveyard:
             self._graveyard.clear()
 
-    def _destroy(self) -> None:
+    def _release_media(self) -> None:
         for st in list(self._calls.values()):
             self._stop_player(st)
             self._drop_media(st)
-        st = None
+
+    def _destroy(self) -> None:
+        self._release_media()  # in a helper so that no loop variable outlives libDestroy
         self._calls.clear()
         self._graveyard.clear()
         for acc in [*self._caller_accounts.values(), self._acc]:
