@@ -55,6 +55,7 @@ class MailChannel(Channel):
         self._tasks: set[asyncio.Task[None]] = set()
         self._state = "stopped"
         self._retrying = 0
+        self._stopping = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, sink: EventSink) -> None:
@@ -73,6 +74,7 @@ class MailChannel(Channel):
 
     async def stop(self, grace: float) -> None:
         self._state = "stopping"
+        self._stopping.set()
         if self._listener is not None:
             await self._listener.stop()
         if self._tasks:
@@ -174,10 +176,12 @@ class MailChannel(Channel):
                     )
                     self._retrying += 1
                     try:
-                        await asyncio.sleep(wait)
+                        # a stop ends the wait at once: the delivery goes back to the dispatcher
+                        await asyncio.wait_for(self._stopping.wait(), wait)
+                    except TimeoutError:
+                        continue
                     finally:
                         self._retrying -= 1
-                    continue
                 await self._report(
                     ChannelEvent(
                         work.delivery_id,

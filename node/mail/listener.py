@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,31 @@ from node.mail.config import MailConfig
 from node.mail.smtp_client import mask_address
 
 log = logging.getLogger(__name__)
+
+_ADDRESS = re.compile(r"([A-Za-z0-9._%+=-])[A-Za-z0-9._%+=-]*@")
+
+
+class _MaskAddresses(logging.Filter):
+    """aiosmtpd logs every command line (MAIL FROM, RCPT TO) with the addresses in them; the node's
+    logs never show an address in full."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        record.msg, record.args = _ADDRESS.sub(r"\1***@", text), ()
+        return True
+
+
+def _quiet_aiosmtpd() -> None:
+    library = logging.getLogger("mail.log")  # aiosmtpd's logger
+    if not any(isinstance(f, _MaskAddresses) for f in library.filters):
+        library.addFilter(_MaskAddresses())
+    if library.level == logging.NOTSET:
+        # one INFO line per SMTP command is noise at the node's default level; an operator who sets
+        # this logger's level explicitly still gets them
+        library.setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -134,6 +160,7 @@ class ReplyListener:
         return session
 
     async def start(self) -> None:
+        _quiet_aiosmtpd()
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(

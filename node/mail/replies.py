@@ -24,7 +24,7 @@ from email.errors import HeaderParseError, MessageError
 from email.header import Header, decode_header
 from email.message import Message
 from email.parser import HeaderParser
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 from html.parser import HTMLParser
 
 from node.mail.compose import token_from_part
@@ -438,11 +438,3 @@ def parse_mail(
     kind = InboundKind.AUTO_REPLY if _is_auto_reply(msg, subject) else InboundKind.REPLY
     text = strip_quoted(body_text(msg))
     return ParsedMail(kind, sender, subject, text, message_id, _dedupe(evidence), None, defects)
-
-
-def recipients_of(values: Iterable[str]) -> list[str]:
-    """addr-specs of address header values (To, Cc)."""
-    try:
-        return [addr for _, addr in getaddresses(list(values)) if addr]
-    except _DECODE_ERRORS:
-        return []

@@ -7,6 +7,7 @@ The channel runs in the test's event loop with an in-memory sink; the store is a
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email import policy
@@ -613,3 +614,38 @@ async def test_stop_closes_the_listener(mail_channel: ChannelFactory) -> None:
     assert channel.free_capacity() == 0
     with pytest.raises(OSError):
         await smtp_send(port, b"Subject: x\r\n\r\nx\r\n")
+
+
+async def test_stop_hands_waiting_deliveries_back_to_the_dispatcher(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel(retry_backoff_s=[3600.0], requeue_after_s=60.0)
+    smarthost.fail_next("421 4.3.2 Shutting down", times=5)
+    await channel.submit(make_work(30, "g@example.org"))
+
+    async def waiting() -> None:
+        while channel.info().details["waitingToRetry"] != 1:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(waiting(), 10)
+    await channel.stop(60.0)
+    (retry,) = sink.events
+    assert retry.kind == "retry"
+    assert retry.retry_after == 60.0
+    assert retry.detail["smtp_reply"] == "421 4.3.2 Shutting down"
+
+
+async def test_logs_never_show_full_addresses(
+    mail_channel: ChannelFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mail.log")  # aiosmtpd's own command log
+    caplog.set_level(logging.INFO, logger="node.mail")
+    channel, sink = await mail_channel()
+    data = reply_message(subject="hello", body="x", sender="Person <person@example.org>")
+    assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    assert (await smtp_send(channel.listener_port, data, rcpt_to="victim@example.com"))[0] == 550
+    await sink.wait(lambda: bool(sink.inbound))
+    assert "TO:<r***@alertnode.test>" in caplog.text  # the library's lines are there, masked
+    for address in ("person@example.org", f"responses@{DOMAIN}", "victim@example.com"):
+        assert address not in caplog.text
