@@ -227,7 +227,7 @@ request_route {{
             xlog("L_INFO", "REGISTER $fU OK contact=$ct\\n");
             exit;
         }}
-        if (!pv_proxy_check("$fd", "$var(pw)", "0")) {{ proxy_challenge("$fd", "1"); exit; }}
+        if (!pv_auth_check("$fd", "$var(pw)", "0", "0")) {{ auth_challenge("$fd", "1"); exit; }}
         consume_credentials();
         xlog("L_INFO", "INVITE $fU -> $rU authenticated\\n");
         record_route();
