@@ -456,6 +456,9 @@ class VoiceChannel(Channel):
         if kind == "incoming":
             self._incoming(key, str(ev.get("from", "")), str(ev.get("to", "")))
             return
+        if kind == "ready":
+            self._dispatch_waiting()  # a (re)started worker has room for calls that waited
+            return
         if kind == "error":
             log.warning("voice worker error on %s: %s", key or "-", ev.get("message"))
             return

@@ -1,0 +1,61 @@
+"""Worker processes: a killed worker's call is placed again on the restarted worker; stop hangs up
+cleanly (workers exit 0, no abort); TCP transport."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from node.jobs.channel import DeliveryState
+from tests.peers.sip import make_work, wav_bytes
+
+pytestmark = pytest.mark.peer
+
+
+async def test_killed_worker_is_restarted_and_its_call_placed_again(
+    sipp_uas: Any, voice_channel: Any
+) -> None:
+    uas = sipp_uas("uas_press2.xml", 2)
+    ch, sink = await voice_channel(trunk=uas.hostport, max_concurrent_calls=4)
+    work = make_work(
+        "+441234567800", params={"ivrControl": {"ivrRequireResponse": True}}, content=wav_bytes(3)
+    )
+    await ch.submit(work)
+    await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "answered")
+    ch._sup.kill_worker(0)
+    lost = await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "lost")
+    assert lost.detail == {"attempt": 1}
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.RESPONDED and final.detail["attempts"] == 1
+    assert ch.info().details["workers"][0]["starts"] == 2
+    # the first call's SIPp leg never saw a BYE (the worker died): SIPp counts it failed after its timeout;
+    # the call placed again passed
+    uas.proc.terminate()
+
+
+async def test_stop_hangs_up_calls_and_workers_exit_cleanly(sipp_uas: Any, voice_channel: Any) -> None:
+    uas = sipp_uas("uas_press2.xml")
+    ch, sink = await voice_channel(trunk=uas.hostport)
+    work = make_work("+441234567801", content=wav_bytes(10))
+    await ch.submit(work)
+    # after the key SIPp waits for the BYE (a BYE during its pause would count as a failed call)
+    await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "key")
+    procs = [w.proc for w in ch._sup._workers]
+    await ch.stop(5)
+    assert [p.returncode for p in procs] == [0]
+    assert await asyncio.to_thread(uas.wait) == 0  # it got its BYE
+    assert ch.free_capacity() == 0
+
+
+async def test_tcp_transport(sipp_uas: Any, voice_channel: Any) -> None:
+    uas = sipp_uas("uas_press2.xml", 1, "-t", "t1")
+    ch, sink = await voice_channel(trunk=uas.hostport, transport="tcp")
+    work = make_work(
+        "+441234567802", params={"ivrControl": {"ivrRequireResponse": True}}, content=wav_bytes(3)
+    )
+    await ch.submit(work)
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.RESPONDED
+    assert await asyncio.to_thread(uas.wait) == 0, uas.output()[-2000:]
