@@ -44,6 +44,11 @@ from node.jobs.channel import (
     EventSink,
     InboundMessage,
 )
+from node.media.config import MediaConfig
+from node.media.decode import validate_prompt
+from node.media.prompts import PromptCache, content_bytes
+from node.store.crypto import Cipher
+from node.store.db import Store
 from node.voice import ivr
 from node.voice.config import VoiceConfig, rewrite_number
 from node.voice.ivr import (
@@ -124,14 +129,20 @@ class VoiceChannel(Channel):
         *,
         config: VoiceConfig,
         data_dir: Path,
-        media_config: Any = None,
+        media_config: MediaConfig | None = None,
+        store: Store | None = None,
+        cipher: Cipher | None = None,
         prompts: PromptPreparer | None = None,
         **_: object,
     ) -> None:
+        """``prompts`` replaces the media prompt cache (tests give WAV content directly)."""
         self.config = config
-        self.media_config = media_config
+        self.media_config = media_config or MediaConfig()
+        self.store = store
+        self.cipher = cipher
         self.data_dir = Path(data_dir)
         self._prompts = prompts
+        self._cache: PromptCache | None = None
         self._sink: EventSink | None = None
         self._sup: Supervisor | None = None
         self._legs: dict[str, _Leg] = {}
@@ -173,6 +184,8 @@ class VoiceChannel(Channel):
             await self._sup.stop(grace)
         for task in list(self._tasks):
             task.cancel()
+        if self._cache is not None:
+            self._cache.close()
         await self._reports.put(None)
         if self._reporter is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -228,13 +241,21 @@ class VoiceChannel(Channel):
                 out.append(
                     Problem(f"{path}.additionalContent[{i}].contentTag", f"not used by the {kind} IVR")
                 )
-        try:
-            from node.media import prompts as media_prompts
-        except ImportError:
-            return out
-        check = getattr(media_prompts, "validate_content", None)
-        if check is not None and content is not None:
-            out.extend(check(item.get("voiceFormat"), content, item.get("tts"), f"{path}.content"))
+        if content is not None and item.get("voiceFormat"):
+            out.extend(
+                validate_prompt(item.get("voiceFormat"), content, item.get("tts"), path, self.media_config)
+            )
+        for i, add in enumerate(item.get("additionalContent") or []):
+            if isinstance(add, Mapping) and add.get("content") is not None and add.get("voiceFormat"):
+                where = f"{path}.additionalContent[{i}]"
+                try:
+                    data = content_bytes(add, f"{where}.content")
+                except MediaError as exc:
+                    out.append(Problem(exc.path, str(exc)))
+                    continue
+                out.extend(
+                    validate_prompt(add.get("voiceFormat"), data, add.get("tts"), where, self.media_config)
+                )
         return out
 
     # ------------------------------------------------------------------ submit
@@ -277,28 +298,46 @@ class VoiceChannel(Channel):
         jobs: dict[str, tuple[str, bytes, Mapping[str, Any] | None]] = {
             "main": (voice_format, main_content, params.get("tts"))
         }
-        for add in params.get("additionalContent") or []:
+        items = list(params.get("additionalContent") or [])
+        stored = await self._stored([str(a["storedContent"]) for a in items if a.get("storedContent")])
+        for i, add in enumerate(items):
             tag = str(add.get("contentTag"))
-            fmt = str(add.get("voiceFormat") or "tts")
-            raw = add.get("content")
-            if raw is None:
-                raise MediaError(
-                    f"additionalContent {tag!r}: storedContent was not resolved", "additionalContent"
-                )
-            data = (
-                base64.b64decode(raw) if add.get("contentEncoding") == "base64" else str(raw).encode("utf-8")
-            )
-            jobs[tag] = (fmt, data, add.get("tts"))
+            where = f"additionalContent[{i}]"
+            fmt: str | None
+            if add.get("content") is not None:
+                data = content_bytes(add, f"{where}.content")
+                fmt = add.get("voiceFormat")
+            else:
+                found = stored.get(str(add.get("storedContent")))
+                if found is None:
+                    raise MediaError("storedContent is gone (expired or deleted)", f"{where}.storedContent")
+                data, fmt = found
+                fmt = add.get("voiceFormat") or fmt
+            jobs[tag] = (str(fmt or "tts"), data, add.get("tts"))
         preparer = self._prompts or self._media_preparer()
         out: dict[str, Path] = {}
         for tag, (fmt, data, tts) in jobs.items():
             out[tag] = await asyncio.to_thread(preparer, fmt, data, tts)
         return out
 
-    def _media_preparer(self) -> PromptPreparer:
-        from node.media.prompts import PromptCache
+    async def _stored(self, uuids: list[str]) -> dict[str, tuple[bytes, str | None]]:
+        """additionalContent given as storedContent: (bytes, voiceFormat) per uuid still stored."""
+        if not uuids or self.store is None or self.cipher is None:
+            return {}
+        from node.store import repo
 
-        cache = PromptCache(self.media_config, self.data_dir / "prompts")
+        cipher = self.cipher
+        now = time.time()
+        rows = await self.store.read(lambda conn: repo.get_stored(conn, cipher, uuids, now))
+        out: dict[str, tuple[bytes, str | None]] = {}
+        for uuid, (kind, value) in rows.items():
+            if kind == "content" and isinstance(value, Mapping) and "data" in value:
+                out[uuid] = (base64.b64decode(value["data"]), value.get("voiceFormat"))
+        return out
+
+    def _media_preparer(self) -> PromptPreparer:
+        cache = PromptCache(self.data_dir / self.media_config.prompt_cache_dir, self.media_config)
+        self._cache = cache
 
         def prepare(voice_format: str, content: bytes, tts: Mapping[str, Any] | None) -> Path:
             return Path(cache.prepare(voice_format, content, tts, 8000))

@@ -9,7 +9,9 @@ Fixtures (loaded by tests/conftest.py as a pytest plugin):
   (users ivr1/s3cret, ivr2/t0ps3cret); INVITEs to users ``sipp*`` go to ``forward_to``;
 * ``baresip_phone``: ``baresip_phone(audio_wav) -> Baresip`` an auto-answering phone with ctrl_tcp
   (``.send_digit("2")``);
-* ``voice_channel``: ``await voice_channel(**VoiceConfig overrides) -> (VoiceChannel, MemorySink)``.
+* ``voice_channel``: ``await voice_channel(real_prompts=False, **VoiceConfig overrides)`` ->
+  ``(VoiceChannel, MemorySink)``; prompts are the WAV content as given, or with ``real_prompts`` the
+  media prompt cache (espeak-ng TTS, decoding, resampling).
 """
 
 from __future__ import annotations
@@ -549,7 +551,7 @@ def make_work(
 async def voice_channel(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     channels: list[VoiceChannel] = []
 
-    async def start(**overrides: Any) -> tuple[VoiceChannel, MemorySink]:
+    async def start(real_prompts: bool = False, **overrides: Any) -> tuple[VoiceChannel, MemorySink]:
         settings: dict[str, Any] = {
             "enabled": True,
             "sip_port_base": 0,
@@ -564,7 +566,8 @@ async def voice_channel(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         cfg = VoiceConfig(**settings)
         prompts_dir = tmp_path / "prompts"
         prompts_dir.mkdir(exist_ok=True)
-        ch = VoiceChannel(config=cfg, data_dir=tmp_path, prompts=wav_preparer(prompts_dir))
+        preparer = None if real_prompts else wav_preparer(prompts_dir)
+        ch = VoiceChannel(config=cfg, data_dir=tmp_path, prompts=preparer)
         sink = MemorySink()
         channels.append(ch)
         await ch.start(sink)

@@ -185,3 +185,24 @@ async def test_concurrent_calls_over_two_workers(sipp_uas: Any, voice_channel: A
     workers = ch.info().details["workers"]
     assert len(workers) == 2 and all(w["ready"] for w in workers)
     assert uas.wait() == 0
+
+
+async def test_tts_prompts_through_the_media_cache(sipp_uas: Any, voice_channel: Any) -> None:
+    """The real prompt path: espeak-ng text for main and a replay's pre/post/done, mp3-free."""
+    uas = sipp_uas("uas_press2.xml")
+    ch, sink = await voice_channel(real_prompts=True, trunk=uas.hostport)
+    work = make_work(
+        "+441234567899",
+        params={
+            "voiceFormat": "tts",
+            "ivrControl": {"ivrRequireResponse": True},
+            "tts": {"language": "en-GB"},
+        },
+        content=b"",
+    )
+    work = type(work)(**{**work.__dict__, "text": "Fire alarm in building seven. Press two."})
+    await ch.submit(work)
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.RESPONDED and final.detail["response"] == "2"
+    assert any((ch.data_dir / "prompts").rglob("*.wav"))
+    assert await asyncio.to_thread(uas.wait) == 0
