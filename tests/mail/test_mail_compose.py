@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.jobs.channel import DeliveryWork
@@ -111,6 +111,7 @@ def test_multipart_content_goes_out_verbatim_with_crlf() -> None:
     assert msg["MIME-Version"] == "1.0"
 
 
+@settings(deadline=None)
 @given(st.text(min_size=1, max_size=80).filter(lambda s: "\r" not in s and "\n" not in s))
 def test_any_subject_survives_encoding(subject: str) -> None:
     out = compose(work(subject=subject), IDENTITY, NOW)
@@ -121,6 +122,7 @@ def test_any_subject_survives_encoding(subject: str) -> None:
     assert subject_candidates(decoded)[0] == "AbC_12-xyz"
 
 
+@settings(deadline=None)
 @given(st.text(min_size=1, max_size=40))
 def test_any_token_round_trips_through_subject_message_id_and_verp(token: str) -> None:
     assert token_from_part(token_part(token)) == token
@@ -131,6 +133,7 @@ def test_any_token_round_trips_through_subject_message_id_and_verp(token: str) -
         assert verp_candidates([verp_sender(IDENTITY, token)], "bounces") == [token]
 
 
+@settings(deadline=None)
 @given(st.text(max_size=200))
 def test_any_body_text_round_trips(text: str) -> None:
     out = compose(work(text=text), IDENTITY, NOW)
