@@ -12,6 +12,7 @@ import pytest
 
 from tests.nodeproc import API_KEY, RunningNode, free_port
 from tests.peers.smtp import ThreadedSmarthost, reply_message, send_with_smtplib
+from tests.peers.test_mail_channel import dsn
 
 DOMAIN = "alertnode.test"
 pytestmark = pytest.mark.peer
@@ -111,3 +112,20 @@ def test_permanent_refusal_reaches_collectevents(
     (failed,) = [e for e in events if e["event"] == "failed"]
     assert failed["state"] == "failed"
     assert failed["detail"]["smtp_reply"] == "550 5.1.1 <gone@example.org>: user unknown"
+
+
+def test_bounce_fails_the_delivery_in_collectevents(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    node, listen_port = mail_node(run_node, threaded_smarthost, tmp_path)
+    assert node.post("/api/json/sendalert", email_alert(["person@example.org"])).status_code == 200
+    (captured,) = threaded_smarthost.wait_for(1)
+    node.wait_events(lambda evs: any(e["event"] == "sent" for e in evs))
+    bounce = dsn(captured.message, to=captured.mail_from)
+    result = send_with_smtplib(listen_port, bounce, mail_from="", rcpt_to=captured.mail_from)
+    assert result.code == 250
+    events = node.wait_events(lambda evs: any(e["event"] == "bounced" for e in evs))
+    (bounced,) = [e for e in events if e["event"] == "bounced"]
+    assert bounced["state"] == "failed"
+    assert bounced["recipient"] == "person@example.org"
+    assert bounced["detail"]["status"] == "5.1.1"
