@@ -191,6 +191,10 @@ class VoiceChannel(Channel):
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._reporter, timeout=grace)
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running workers (benchmarks read their CPU and memory)."""
+        return self._sup.worker_pids() if self._sup is not None else []
+
     def free_capacity(self) -> int:
         if self._sup is None or self._stopping:
             return 0

@@ -226,6 +226,9 @@ class Supervisor:
         self._write(w, command)
         return True
 
+    def worker_pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers if w.proc is not None and w.proc.returncode is None]
+
     def kill_worker(self, index: int) -> None:
         """Kill one worker (used by tests and by an operator's "restart voice worker")."""
         w = self._workers[index]

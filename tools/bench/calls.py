@@ -1,0 +1,235 @@
+"""Voice benchmark: concurrent IVR calls against a SIPp UAS that answers every call and sends digits.
+
+    .venv/bin/python tools/bench/calls.py [--calls 32] [--prompt-seconds 8]
+
+Each call: the UAS answers, presses 2 by RFC 4733 after 1 s and sends 5 9 # in-band from 1.5 s;
+the node plays a prompt of ``--prompt-seconds`` and hangs up after it, so all calls are held at once.
+Printed: calls held concurrently, call set-up rate (INVITE placed to answered, all calls submitted at
+once), worker CPU per call (user+system seconds of the worker processes per call-second, and per cent of
+one core per call), digits detected out of digits sent, worker memory (RSS). A one-call run first
+gives the baseline measured in the same run. Floors (issue 5): 32 concurrent IVR calls on a 2-core
+machine with every digit detected, and 5 calls set up per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+# run as a script, sys.path[0] is tools/bench, whose email.py would shadow the standard library
+sys.path[0] = str(ROOT)
+
+from node.jobs.channel import ChannelEvent, InboundMessage  # noqa: E402
+from node.voice.channel import VoiceChannel  # noqa: E402
+from node.voice.config import VoiceConfig  # noqa: E402
+from tests.peers.sip import (  # noqa: E402
+    SIPP_DIR,
+    free_rtp_base,
+    free_udp_port,
+    make_work,
+    wav_bytes,
+    wav_preparer,
+)
+
+DIGITS_PER_CALL = 4  # 2 (RFC 4733) + 5 9 # (in-band)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[ChannelEvent] = []
+        self.t: dict[tuple[int, str], float] = {}
+        self.live = 0
+        self.max_live = 0
+        self.done = asyncio.Event()
+        self.expected = 0
+
+    async def report(self, event: ChannelEvent) -> None:
+        now = time.monotonic()
+        self.events.append(event)
+        self.t.setdefault((event.delivery_id, event.kind), now)
+        if event.kind == "answered":
+            self.live += 1
+            self.max_live = max(self.max_live, self.live)
+        elif event.kind == "attempt_ended" and (event.delivery_id, "answered") in self.t:
+            self.live -= 1
+        if event.final and sum(e.final for e in self.events) >= self.expected:
+            self.done.set()
+
+    async def unsolicited(self, message: InboundMessage) -> None:
+        return None
+
+    async def find_recent(self, alert_type: str, address: str, at: float) -> int | None:
+        return None
+
+    async def find_by_token(self, token: str) -> int | None:
+        return None
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5))
+    return total / CLK_TCK
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+async def run(calls: int, prompt_seconds: float, tmp: Path) -> dict[str, Any]:
+    port = free_udp_port()
+    sipp = subprocess.Popen(
+        [
+            "sipp",
+            "-sf",
+            str(SIPP_DIR / "uas_bench.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_rtp_base(8)),
+            "-m",
+            str(calls),
+            "-nostdin",
+            "-timeout",
+            "120s",
+            "-max_socket",
+            "1000",
+        ],
+        cwd=SIPP_DIR,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)
+    workers = -(-calls // 4)
+    cfg = VoiceConfig(
+        enabled=True,
+        trunk=f"127.0.0.1:{port}",
+        sip_port_base=0,
+        max_concurrent_calls=calls,
+        rtp_port_base=free_rtp_base(40 * workers),
+        ring_timeout_s=20,
+        max_call_s=60,
+        key_wait_s=5,
+    )
+    prompts = tmp / f"prompts-{calls}"
+    prompts.mkdir(parents=True, exist_ok=True)
+    ch = VoiceChannel(config=cfg, data_dir=tmp, prompts=wav_preparer(prompts))
+    sink = Sink()
+    sink.expected = calls
+    await ch.start(sink)
+    assert await ch.wait_ready(30), "workers did not start"
+    pids = ch.worker_pids()
+    idle_rss = rss_mb(pids)
+    cpu0 = cpu_seconds(pids)
+    content = wav_bytes(prompt_seconds)
+    works = [make_work(f"+4470000{i:05d}", content=content) for i in range(calls)]
+    t0 = time.monotonic()
+    for w in works:
+        await ch.submit(w)
+    peak_rss = 0.0
+    while not sink.done.is_set():
+        peak_rss = max(peak_rss, rss_mb(pids))
+        try:
+            await asyncio.wait_for(sink.done.wait(), 0.5)
+        except TimeoutError:
+            pass
+        if time.monotonic() - t0 > 120:
+            break
+    cpu = cpu_seconds(pids) - cpu0
+    await ch.stop(10)
+    try:
+        sipp_rc = sipp.wait(15)
+    except subprocess.TimeoutExpired:
+        sipp.kill()
+        sipp_rc = -1
+    answered = [sink.t[(w.delivery_id, "answered")] for w in works if (w.delivery_id, "answered") in sink.t]
+    calling = [sink.t[(w.delivery_id, "calling")] for w in works if (w.delivery_id, "calling") in sink.t]
+    call_seconds = sum(
+        sink.t.get((w.delivery_id, "attempt_ended"), t0) - sink.t[(w.delivery_id, "answered")]
+        for w in works
+        if (w.delivery_id, "answered") in sink.t
+    )
+    keys = [e for e in sink.events if e.kind == "key"]
+    setup_span = (max(answered) - min(calling)) if answered and calling else float("nan")
+    return {
+        "calls": calls,
+        "answered": len(answered),
+        "max_concurrent": sink.max_live,
+        "setup_per_s": len(answered) / setup_span if setup_span > 0 else float("nan"),
+        "cpu_s": cpu,
+        "cpu_pct_per_call": 100 * cpu / call_seconds if call_seconds else float("nan"),
+        "digits": len(keys),
+        "digits_sent": DIGITS_PER_CALL * calls,
+        "inband": sum(1 for e in keys if e.detail.get("source") == "inband"),
+        "rss_idle_mb": idle_rss,
+        "rss_peak_mb": peak_rss,
+        "workers": len(pids),
+        "sipp_rc": sipp_rc,
+    }
+
+
+def show(label: str, r: dict[str, Any]) -> None:
+    print(
+        f"{label:>9}: calls {r['calls']:3d}  answered {r['answered']:3d}  held at once {r['max_concurrent']:3d}  "
+        f"set-up {r['setup_per_s']:6.1f}/s  worker CPU {r['cpu_pct_per_call']:5.2f} % of a core per call  "
+        f"digits {r['digits']}/{r['digits_sent']} (in-band {r['inband']})  "
+        f"workers {r['workers']} RSS {r['rss_idle_mb']:.0f} MB idle, {r['rss_peak_mb']:.0f} MB peak  "
+        f"sipp rc {r['sipp_rc']}"
+    )
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--calls", type=int, default=32)
+    ap.add_argument("--prompt-seconds", type=float, default=8.0)
+    args = ap.parse_args()
+    if shutil.which("sipp") is None:
+        print("sipp is not installed (Debian sip-tester)")
+        return 2
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"alertnode-bench-calls-{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        base = await run(1, args.prompt_seconds, tmp)
+        show("baseline", base)
+        load = await run(args.calls, args.prompt_seconds, tmp)
+        show("load", load)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ok_conc = load["max_concurrent"] >= min(32, args.calls) and load["digits"] == load["digits_sent"]
+    ok_rate = load["setup_per_s"] >= 5
+    print(f"floor 32 concurrent IVR calls, every digit detected: {'PASS' if ok_conc else 'FAIL'}")
+    print(f"floor 5 calls set up per second: {'PASS' if ok_rate else 'FAIL'}")
+    print(
+        f"CPU per call vs. baseline: {load['cpu_pct_per_call']:.2f} % vs {base['cpu_pct_per_call']:.2f} % of a core"
+    )
+    return 0 if ok_conc and ok_rate else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
