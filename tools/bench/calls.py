@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -155,10 +156,8 @@ async def run(calls: int, prompt_seconds: float, tmp: Path) -> dict[str, Any]:
     peak_rss = 0.0
     while not sink.done.is_set():
         peak_rss = max(peak_rss, rss_mb(pids))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(sink.done.wait(), 0.5)
-        except TimeoutError:
-            pass
         if time.monotonic() - t0 > 120:
             break
     cpu = cpu_seconds(pids) - cpu0
@@ -196,7 +195,8 @@ async def run(calls: int, prompt_seconds: float, tmp: Path) -> dict[str, Any]:
 
 def show(label: str, r: dict[str, Any]) -> None:
     print(
-        f"{label:>9}: calls {r['calls']:3d}  answered {r['answered']:3d}  held at once {r['max_concurrent']:3d}  "
+        f"{label:>9}: calls {r['calls']:3d}  answered {r['answered']:3d}  "
+        f"held at once {r['max_concurrent']:3d}  "
         f"set-up {r['setup_per_s']:6.1f}/s  worker CPU {r['cpu_pct_per_call']:5.2f} % of a core per call  "
         f"digits {r['digits']}/{r['digits_sent']} (in-band {r['inband']})  "
         f"workers {r['workers']} RSS {r['rss_idle_mb']:.0f} MB idle, {r['rss_peak_mb']:.0f} MB peak  "
@@ -226,7 +226,8 @@ async def main() -> int:
     print(f"floor 32 concurrent IVR calls, every digit detected: {'PASS' if ok_conc else 'FAIL'}")
     print(f"floor 5 calls set up per second: {'PASS' if ok_rate else 'FAIL'}")
     print(
-        f"CPU per call vs. baseline: {load['cpu_pct_per_call']:.2f} % vs {base['cpu_pct_per_call']:.2f} % of a core"
+        f"CPU per call vs. baseline: {load['cpu_pct_per_call']:.2f} % vs "
+        f"{base['cpu_pct_per_call']:.2f} % of a core"
     )
     return 0 if ok_conc and ok_rate else 1
 
