@@ -510,7 +510,7 @@ class Session:
         while self._queue and len(self._inflight) < window:
             part = self._queue[0]
             if rate > 0:
-                if self._tokens < 1:
+                if self._tokens < 1 - 1e-9:  # float slack: the deadline computed for a whole token
                     break
                 # a part costing more than the bucket holds goes when the bucket is full and leaves a debt
                 self._tokens -= part.segments

@@ -211,7 +211,7 @@ class SmppThread:
         if client is None:
             return
         for _ in range(_MAX_READS_PER_ROUND):
-            if self._client is not client:
+            if id(self._client) != id(client):  # the connection was dropped while reading
                 return
             try:
                 pdu = client.read_pdu()
