@@ -115,15 +115,18 @@ class MailChannel(Channel):
             raise
         except Exception:  # one delivery's bug must not kill the channel; it is retried
             log.exception("e-mail delivery %d failed unexpectedly", work.delivery_id)
-            await self._report(
-                ChannelEvent(
-                    work.delivery_id,
-                    "retry",
-                    time.time(),
-                    detail={"error": "internal error"},
-                    retry_after=self._config.requeue_after_s,
+            try:
+                await self._report(
+                    ChannelEvent(
+                        work.delivery_id,
+                        "retry",
+                        time.time(),
+                        detail={"error": "internal error"},
+                        retry_after=self._config.requeue_after_s,
+                    )
                 )
-            )
+            except Exception:  # the sink itself failed: the delivery stays IN_PROGRESS for start-up
+                log.exception("e-mail delivery %d: could not report the failure", work.delivery_id)
 
     async def _deliver_once(self, work: DeliveryWork) -> None:
         try:
@@ -205,7 +208,9 @@ class MailChannel(Channel):
 
     # -- introspection ---------------------------------------------------------------------------
     def ready(self) -> bool:
-        return self._state == "ready" and (self._listener is None or self._listener.listening)
+        """Running, the listener up, and the smarthost reachable the last time it was tried."""
+        listening = self._listener is None or self._listener.listening
+        return self._state == "ready" and listening and self._client.healthy
 
     @property
     def listener_port(self) -> int:
@@ -240,6 +245,7 @@ class MailChannel(Channel):
             "failed": self._client.failed,
             "waitingToRetry": self._retrying,
             "lastError": self._client.last_error,
+            "smarthostReachable": self._client.healthy,
             "domain": cfg.domain,
             "listener": listener,
         }

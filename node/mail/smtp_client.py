@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -22,6 +23,15 @@ from node.mail.compose import Composed
 from node.mail.config import MailConfig
 
 log = logging.getLogger(__name__)
+
+
+IDLE_REUSE_S = 60.0
+"""Idle connections older than this are closed rather than reused (servers may drop them after
+5 minutes, RFC 5321 §4.5.3.2.7; many drop them much sooner)."""
+
+
+class _StaleConnection(SmtpError):
+    """The server had closed the connection before the transaction: nothing was accepted."""
 
 
 @dataclass(frozen=True)
@@ -52,12 +62,14 @@ class SmarthostClient:
     def __init__(self, config: MailConfig) -> None:
         self._config = config
         self._slots = asyncio.Semaphore(config.concurrency)
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []  # (connection, monotonic time of last use)
         self._open = 0
         self._closed = False
         self.last_error = ""
         self.sent = 0
         self.failed = 0
+        self.healthy = True
+        """False after the smarthost could not be reached, until a message goes through again."""
 
     @property
     def connections(self) -> int:
@@ -109,72 +121,99 @@ class SmarthostClient:
         except (OSError, aiosmtplib.SMTPException) as exc:
             log.debug("closing a failed smarthost connection: %s", exc)
 
+    async def _acquire(self) -> tuple[aiosmtplib.SMTP, bool]:
+        """A connection and whether it is a reused one. Connections idle for longer than
+        IDLE_REUSE_S are closed instead of reused: servers drop idle sessions (RFC 5321 §4.5.3.2.7)."""
+        now = time.monotonic()
+        while self._idle:
+            smtp, since = self._idle.pop()
+            if smtp.is_connected and now - since < IDLE_REUSE_S:
+                return smtp, True
+            await self._close_one(smtp)
+        try:
+            smtp = await self._connect()
+        except SmtpError as exc:
+            self.last_error = exc.smtp_reply or str(exc)
+            self.healthy = False
+            raise
+        return smtp, False
+
+    def _release(self, smtp: aiosmtplib.SMTP) -> None:
+        self._idle.append((smtp, time.monotonic()))
+
     async def send(self, composed: Composed) -> SendResult:
         if self._closed:
             raise SmtpError("the mail channel is stopping", "")
         async with self._slots:
+            smtp, reused = await self._acquire()
             try:
-                smtp = self._idle.pop() if self._idle else await self._connect()
-            except SmtpError as exc:
-                self.last_error = exc.smtp_reply or str(exc)
-                raise
-            options = []
-            if composed.eight_bit:
-                options.append("BODY=8BITMIME")  # RFC 6152
-            if composed.smtputf8:
-                options.append("SMTPUTF8")  # RFC 6531
-            try:
-                refused, reply = await smtp.sendmail(
-                    composed.envelope_from, [composed.envelope_to], composed.data, mail_options=options
-                )
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                self._idle.append(smtp)
-                first = exc.recipients[0] if exc.recipients else None
-                code, text = (first.code, first.message) if first else (550, "recipient refused")
-                self.failed += 1
-                raise SmtpError(
-                    "recipient refused", _reply(code, text), permanent=_is_permanent(code)
-                ) from exc
-            except aiosmtplib.SMTPServerDisconnected as exc:
+                return await self._transaction(smtp, composed)
+            except _StaleConnection:
+                if not reused:
+                    raise
+            # A pooled connection the server had closed meanwhile: nothing was accepted, so the
+            # message goes again at once on a fresh connection instead of waiting for a back-off.
+            smtp, _ = await self._acquire()
+            return await self._transaction(smtp, composed)
+
+    async def _transaction(self, smtp: aiosmtplib.SMTP, composed: Composed) -> SendResult:
+        options = []
+        if composed.eight_bit:
+            options.append("BODY=8BITMIME")  # RFC 6152
+        if composed.smtputf8:
+            options.append("SMTPUTF8")  # RFC 6531
+        try:
+            refused, reply = await smtp.sendmail(
+                composed.envelope_from, [composed.envelope_to], composed.data, mail_options=options
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            self._release(smtp)
+            first = exc.recipients[0] if exc.recipients else None
+            code, text = (first.code, first.message) if first else (550, "recipient refused")
+            self.failed += 1
+            raise SmtpError("recipient refused", _reply(code, text), permanent=_is_permanent(code)) from exc
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            await self._discard(smtp)
+            self.last_error = str(exc)
+            raise _StaleConnection(f"smarthost disconnected: {exc}", "") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            # aiosmtplib already sent RSET: the connection is clean for the next message,
+            # unless the server said it is closing it (421, RFC 5321 §3.8).
+            if exc.code == 421 or not smtp.is_connected:
                 await self._discard(smtp)
-                self.last_error = str(exc)
-                raise SmtpError(f"smarthost disconnected: {exc}", "") from exc
-            except aiosmtplib.SMTPResponseException as exc:
-                # aiosmtplib already sent RSET: the connection is clean for the next message,
-                # unless the server said it is closing it (421, RFC 5321 §3.8).
-                if exc.code == 421 or not smtp.is_connected:
-                    await self._discard(smtp)
-                else:
-                    self._idle.append(smtp)
-                self.last_error = _reply(exc.code, exc.message)
-                self.failed += 1
-                raise SmtpError(
-                    "smarthost refused the message", self.last_error, permanent=_is_permanent(exc.code)
-                ) from exc
-            except aiosmtplib.SMTPNotSupported as exc:
-                self._idle.append(smtp)
-                self.failed += 1
-                raise SmtpError(f"smarthost cannot carry this message: {exc}", "", permanent=True) from exc
-            except ValueError as exc:  # aiosmtplib refuses addresses it cannot put on the wire
-                self._idle.append(smtp)
-                self.failed += 1
-                raise SmtpError(f"address cannot be sent: {exc}", "", permanent=True) from exc
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                await self._discard(smtp)
-                self.last_error = str(exc)
-                raise SmtpError(f"smarthost connection failed: {exc}", "") from exc
-            if refused:
-                # one recipient per transaction, so a partial refusal cannot happen; be safe anyway
-                code, text = next(iter(refused.values()))
-                self._idle.append(smtp)
-                raise SmtpError("recipient refused", _reply(code, text), permanent=_is_permanent(code))
-            if self._closed:
-                await self._close_one(smtp)
             else:
-                self._idle.append(smtp)
-            self.sent += 1
-            self.last_error = ""
-            return SendResult(reply=_reply(250, reply))
+                self._release(smtp)
+            self.last_error = _reply(exc.code, exc.message)
+            self.failed += 1
+            raise SmtpError(
+                "smarthost refused the message", self.last_error, permanent=_is_permanent(exc.code)
+            ) from exc
+        except aiosmtplib.SMTPNotSupported as exc:
+            self._release(smtp)
+            self.failed += 1
+            raise SmtpError(f"smarthost cannot carry this message: {exc}", "", permanent=True) from exc
+        except ValueError as exc:  # aiosmtplib refuses addresses it cannot put on the wire
+            self._release(smtp)
+            self.failed += 1
+            raise SmtpError(f"address cannot be sent: {exc}", "", permanent=True) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await self._discard(smtp)
+            self.last_error = str(exc)
+            self.healthy = False
+            raise SmtpError(f"smarthost connection failed: {exc}", "") from exc
+        if refused:
+            # one recipient per transaction, so a partial refusal cannot happen; be safe anyway
+            code, text = next(iter(refused.values()))
+            self._release(smtp)
+            raise SmtpError("recipient refused", _reply(code, text), permanent=_is_permanent(code))
+        if self._closed:
+            await self._close_one(smtp)
+        else:
+            self._release(smtp)
+        self.sent += 1
+        self.last_error = ""
+        self.healthy = True
+        return SendResult(reply=_reply(250, reply))
 
     async def _close_one(self, smtp: aiosmtplib.SMTP) -> None:
         self._open -= 1
@@ -187,4 +226,4 @@ class SmarthostClient:
         """QUIT idle connections; busy ones are closed by their sender when it finishes."""
         self._closed = True
         idle, self._idle = self._idle, []
-        await asyncio.gather(*(self._close_one(s) for s in idle))
+        await asyncio.gather(*(self._close_one(smtp) for smtp, _ in idle))

@@ -159,6 +159,7 @@ class Smarthost:
     ) -> None:
         self._capture = _Capture()
         self._server: asyncio.Server | None = None
+        self._sessions: list[SMTP] = []
         self.port = 0
         self.tls = tls
         self.credentials = credentials
@@ -203,12 +204,24 @@ class Smarthost:
                 extra.update(tls_context=self._ssl, require_starttls=True)
             if self.credentials is not None:
                 extra.update(authenticator=self._authenticate, auth_required=True)
-            return SMTP(self._capture, hostname="smarthost.test", enable_SMTPUTF8=True, loop=loop, **extra)
+            session = SMTP(self._capture, hostname="smarthost.test", enable_SMTPUTF8=True, loop=loop, **extra)
+            self._sessions.append(session)
+            return session
 
         self._server = await loop.create_server(
             factory, host=self.host, port=0, ssl=self._ssl if self.tls == "implicit" else None
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
+
+    def drop_connections(self) -> int:
+        """Close every open session from the server side, as a smarthost does with idle clients."""
+        dropped = 0
+        for session in self._sessions:
+            if session.transport is not None and not session.transport.is_closing():
+                session.transport.close()
+                dropped += 1
+        self._sessions.clear()
+        return dropped
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Captured]:
         """Wait until ``count`` messages arrived (a test failure if they do not in ``timeout``)."""

@@ -649,3 +649,27 @@ async def test_logs_never_show_full_addresses(
     assert "TO:<r***@alertnode.test>" in caplog.text  # the library's lines are there, masked
     for address in ("person@example.org", f"responses@{DOMAIN}", "victim@example.com"):
         assert address not in caplog.text
+
+
+async def test_connection_dropped_by_the_smarthost_is_replaced_at_once(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel(retry_backoff_s=[3600.0])
+    await channel.submit(make_work(31, "h@example.org"))
+    await sink.event_for(31, "sent")
+    assert smarthost.drop_connections() == 1
+    await asyncio.sleep(0.05)  # let the close reach the client
+    await channel.submit(make_work(32, "i@example.org"))
+    sent = await sink.event_for(32, "sent")
+    assert sent.detail["tries"] == 1  # no back-off wait: the stale connection did not count
+    assert channel.ready()
+
+
+async def test_unreachable_smarthost_makes_the_channel_not_ready(mail_channel: ChannelFactory) -> None:
+    channel, sink = await mail_channel(smarthost_port=free_port(), retry_backoff_s=[])
+    assert channel.ready()
+    await channel.submit(make_work(33, "j@example.org"))
+    await sink.event_for(33, "retry")
+    assert not channel.ready()
+    assert channel.info().details["smarthostReachable"] is False
