@@ -28,7 +28,6 @@ def run_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
     def start(config: dict[str, Any] | None = None, *, env: dict[str, str] | None = None,
               data_dir: Path | None = None) -> RunningNode:
         node = RunningNode(data_dir or tmp_path / f"node{len(started)}", config or {}, env)
-        node.data_dir.mkdir(parents=True, exist_ok=True)
         started.append(node)
         return node.start()
 

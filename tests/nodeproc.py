@@ -63,6 +63,7 @@ def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 class RunningNode:
     def __init__(self, data_dir: Path, config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.api_key = API_KEY
         tree = merge({"node": {"data_dir": str(data_dir / "data")},
                       "api": {"port": 0, "api_keys": [API_KEY]}, "public": {"port": 0}}, config)
@@ -70,6 +71,7 @@ class RunningNode:
         self.config_path.write_text(to_toml(tree), encoding="utf-8")
         self.env = dict(os.environ, **(env or {}))
         self.proc: subprocess.Popen[str] | None = None
+        self.pump: threading.Thread | None = None
         self.output: list[str] = []
         self.url = ""
         self.public_url = ""
@@ -92,7 +94,8 @@ class RunningNode:
                     self.public_url = f"http://{m.group(3)}:{m.group(4)}"
                     ready.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self.pump = threading.Thread(target=pump, daemon=True)
+        self.pump.start()
         deadline = time.monotonic() + timeout
         while not ready.wait(0.1):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -133,16 +136,28 @@ class RunningNode:
             time.sleep(0.1)
 
     def stop(self, timeout: float = 30.0) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            self._close()
+            return self.proc.returncode
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait()
+            code = self.proc.wait()
+        self._close()
+        return code
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self.pump is not None:
+            self.pump.join(timeout=5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()

@@ -207,7 +207,7 @@ class StoreContentRequest(Strict):
 class CollectEventsRequest(Strict):
     version: Literal["latest", "1", "1.0"] = "latest"
     apiKey: str | None = Field(None, min_length=1, max_length=256)
-    cursor: int = Field(0, ge=0, description="The `cursor` of the previous answer (0 = from the start).")
+    cursor: int = Field(0, ge=0, le=2**63 - 1, description="The `cursor` of the previous answer (0 = from the start).")
     limit: int = Field(500, ge=1, le=5000)
     alertRef: str | None = Field(None, max_length=64)
 

@@ -185,8 +185,10 @@ def create_app(svc: Services) -> FastAPI:
         """The alert as a resource: status, counts, items and per recipient its state, attempts and
         responses (`limit`/`offset` page the recipients of each item). Needs the Bearer header."""
         require_key(request)
-        if not 1 <= limit <= 10000 or offset < 0:
-            raise ApiError("bad paging", [Problem("limit", "1..10000, offset ≥ 0")])
+        if not 1 <= limit <= 10000:
+            raise ApiError("bad paging", [Problem("limit", "must be 1 to 10000")])
+        if not 0 <= offset <= 2**31:
+            raise ApiError("bad paging", [Problem("offset", "must be 0 to 2147483648")])
         now = svc.clock()
         found = await svc.store.read(lambda c: resource.build(c, svc.cipher, alertRef, now, limit, offset))
         if found is None:
@@ -217,13 +219,16 @@ def create_app(svc: Services) -> FastAPI:
     @app.post("/api/json/alerts/{alertRef}/cancel", tags=["jobs"],
               responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
     async def cancel(request: Request, alertRef: str) -> JSONResponse:
-        """Cancel an alert: nothing more is sent; deliveries still queued fail with reason `cancelled`."""
+        """Cancel an alert: nothing more is sent; deliveries not yet sent fail with reason `cancelled`
+        (a message already handed to the SMSC or smarthost, or a call already ringing, cannot be recalled)."""
         require_key(request)
         now = svc.clock()
         found = await svc.store.write(lambda c: _cancel(c, svc.cipher, alertRef, now))
         if found is None:
             raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
-        return JSONResponse({"success": True, "alertRef": alertRef, "cancelledDeliveries": found})
+        for channel in {id(ch): ch for ch in svc.channels.values()}.values():
+            await channel.cancel(found)
+        return JSONResponse({"success": True, "alertRef": alertRef, "cancelledDeliveries": len(found)})
 
     @app.get("/healthz", tags=["node"], include_in_schema=True)
     async def healthz() -> Response:
@@ -263,19 +268,19 @@ def _publish(conn: Any, cipher: Cipher, alert_ref: str, at: float, now: float) -
     repo.insert_event(conn, cipher, alert_ref, None, "scheduled", None, now, {"publishAt": at}, final=False)
 
 
-def _cancel(conn: Any, cipher: Cipher, alert_ref: str, now: float) -> int | None:
+def _cancel(conn: Any, cipher: Cipher, alert_ref: str, now: float) -> list[int] | None:
     if repo.get_alert_row(conn, alert_ref) is None:
         return None
     conn.execute("UPDATE alerts SET status = 'cancelled' WHERE alert_ref = ?", (alert_ref,))
-    ids = [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE alert_ref = ? AND state = 'queued'",
-                                      (alert_ref,))]
+    ids = [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE alert_ref = ? AND state IN"
+                                      " ('queued', 'in_progress')", (alert_ref,))]
     from node.jobs.channel import ChannelEvent, DeliveryState
 
     for delivery_id in ids:
         repo.apply_event(conn, cipher, ChannelEvent(delivery_id, "cancelled", now, DeliveryState.FAILED,
                                                     {"reason": "cancelled"}, final=True))
     repo.insert_event(conn, cipher, alert_ref, None, "cancelled", None, now, {"deliveries": len(ids)}, final=False)
-    return len(ids)
+    return ids
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:

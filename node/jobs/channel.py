@@ -166,6 +166,10 @@ class Channel(ABC):
     def info(self) -> ChannelInfo:
         """State and capacity for getinfo, /readyz and the status page."""
 
+    async def cancel(self, delivery_ids: list[int]) -> None:  # noqa: B027 (optional hook, no-op by default)
+        """The alert was cancelled: drop these deliveries if they are still waiting inside the channel.
+        What already went out (a submit_sm answered, a call ringing) cannot be recalled."""
+
     def ready(self) -> bool:
         """Whether the channel can deliver now (link bound, registered, ...)."""
         return True

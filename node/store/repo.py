@@ -301,11 +301,11 @@ def apply_event(conn: sqlite3.Connection, cipher: Cipher, event: ChannelEvent) -
         return None
     alert_ref, current, alert_type = row[0], DeliveryState(row[1]), row[2]
     new_state: DeliveryState | None = None
-    if event.retry_after is not None:
+    if event.retry_after is not None and current in (DeliveryState.IN_PROGRESS, DeliveryState.SENT):
         conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ? WHERE id = ?",
                      (event.at + event.retry_after, event.at, event.delivery_id))
         new_state = DeliveryState.QUEUED
-    elif event.state is not None and (
+    elif event.retry_after is None and event.state is not None and (
         STATE_RANK[event.state] >= STATE_RANK[current] or current is DeliveryState.IN_PROGRESS
     ):
         new_state = event.state
