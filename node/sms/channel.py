@@ -261,6 +261,7 @@ class SmsChannel(Channel):
                     "submitted": t.submitted,
                     "acked": t.acked,
                     "queued": t.queued,
+                    "requeued": t.session.requeued_total,
                 }
                 states.append(t.state)
             details[name] = {

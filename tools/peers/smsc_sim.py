@@ -53,7 +53,7 @@ class Sim:
     def __init__(self, args):
         self.args = args
         self.sessions = {}  # session_id -> smpp34.Esme
-        self.seq = itertools.count(1)
+        self.seq = itertools.count(args.id_start)
         self.ref = itertools.count(random.randint(0, 255))
         self.stats = {
             "binds": 0,
@@ -345,6 +345,7 @@ def main():
     ap.add_argument("--log", default="", help="append one JSON line per submit_sm to this file")
     ap.add_argument("--hold-prefix", default="996", help="destinations never answered")
     ap.add_argument("--id-format", choices=("hex", "dec"), default="hex")
+    ap.add_argument("--id-start", type=int, default=1, help="first message id (a restarted SMSC may use another)")
     ap.add_argument("--receipt-id-format", choices=("same", "hex", "dec"), default="same")
     args = ap.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
