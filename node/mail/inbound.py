@@ -12,6 +12,7 @@ The answer returned is the SMTP reply the listener sends (RFC 5321 §4.2, RFC 34
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from typing import Any
@@ -25,6 +26,9 @@ from node.store.crypto import Cipher
 from node.store.db import Store
 
 log = logging.getLogger(__name__)
+
+_PARSE_IN_THREAD = 64 * 1024
+"""Messages larger than this (bytes) are parsed off the event loop."""
 
 OK = "250 2.0.0 OK: message received"
 DUPLICATE = "250 2.0.0 OK: message already received"
@@ -89,9 +93,12 @@ class InboundProcessor:
         return None
 
     async def handle(self, envelope: InboundEnvelope, at: float) -> str:
-        parsed = parse_mail(
-            envelope.data, envelope.mail_from, envelope.rcpt_tos, self._config.bounce_local_part
-        )
+        args = (envelope.data, envelope.mail_from, envelope.rcpt_tos, self._config.bounce_local_part)
+        if len(envelope.data) > _PARSE_IN_THREAD:
+            # parsing megabytes of MIME takes long enough to stall everything else on the loop
+            parsed = await asyncio.to_thread(parse_mail, *args)
+        else:
+            parsed = parse_mail(*args)
         if parsed.kind is InboundKind.INVALID:
             self.invalid += 1
             return NOT_A_MESSAGE

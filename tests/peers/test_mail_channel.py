@@ -673,3 +673,18 @@ async def test_unreachable_smarthost_makes_the_channel_not_ready(mail_channel: C
     await sink.event_for(33, "retry")
     assert not channel.ready()
     assert channel.info().details["smarthostReachable"] is False
+
+
+async def test_large_reply_with_an_attachment_is_read(
+    mail_channel: ChannelFactory, smarthost: Smarthost
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 34)
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = "person@example.org"
+    msg["Subject"] = f"Re: {original['Subject']}"
+    msg.set_content("Photo of the assembly point attached.")
+    msg.add_attachment(os.urandom(600_000), maintype="image", subtype="jpeg", filename="point.jpg")
+    code, _ = await smtp_send(channel.listener_port, msg.as_bytes(), rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    assert (await sink.event_for(34, "replied")).detail["text"] == "Photo of the assembly point attached."
