@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -206,3 +207,16 @@ async def test_tts_prompts_through_the_media_cache(sipp_uas: Any, voice_channel:
     assert final.state is DeliveryState.RESPONDED and final.detail["response"] == "2"
     assert any((ch.data_dir / "prompts").rglob("*.wav"))
     assert await asyncio.to_thread(uas.wait) == 0
+
+
+async def test_caller_id_from_the_alerts_sender(tmp_path: Path, sipp_uas: Any, voice_channel: Any) -> None:
+    """Trunk mode: the sender is the From user and the P-Asserted-Identity (SIPp fails the call if not)."""
+    log = tmp_path / "callerid.log"
+    uas = sipp_uas("uas_callerid.xml", 1, "-trace_logs", "-log_file", str(log))
+    ch, sink = await voice_channel(trunk=uas.hostport)
+    work = make_work("+441234567811", params={"sender": "+441000000001"}, content=wav_bytes(2))
+    await ch.submit(work)
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.ANSWERED
+    assert await asyncio.to_thread(uas.wait) == 0, uas.output()[-2000:]
+    assert "caller id from=sip:+441000000001@ pai=sip:+441000000001@" in log.read_text()
