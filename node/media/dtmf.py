@@ -109,6 +109,19 @@ def _leak(delta_hz: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     return np.asarray(np.where(np.abs(a) < 1e-12, 1.0, r) ** 2, dtype=np.float64)
 
 
+_LEAK_STEP_HZ = 0.05
+_LEAK_MAX_HZ = float(MAX_CORRECTED_DEV * HIGH_FREQS[-1]) + 1.0
+_INV_LEAK_TABLE = (1.0 / _leak(np.arange(-_LEAK_MAX_HZ, _LEAK_MAX_HZ + _LEAK_STEP_HZ, _LEAK_STEP_HZ))).astype(
+    np.float32
+)
+
+
+def _inverse_leak(dev_hz: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+    """1 / _leak(dev_hz) by table look-up (|dev_hz| is at most _LEAK_MAX_HZ here)."""
+    i = ((dev_hz + _LEAK_MAX_HZ) * (1.0 / _LEAK_STEP_HZ) + 0.5).astype(np.intp)
+    return _INV_LEAK_TABLE[i]
+
+
 # A row tone's second harmonic lies near a column tone (2 × 697 = 1394, 58 Hz from 1336): the
 # column tone leaks into that bin. Allow for it: worst leak over the column tone's tolerance.
 _DEVS = np.linspace(-MAX_FREQ_DEV, MAX_FREQ_DEV, 41)
@@ -225,7 +238,10 @@ class DtmfDetector:
         nw = SUBS_PER_FRAME
         buf = np.concatenate([self._tail, x], axis=1)  # (c, 240)
         self._tail = buf[:, -_TAIL:].copy()
-        windows = np.lib.stride_tricks.sliding_window_view(buf, WINDOW, axis=1)[:, ::HOP]  # (c, 4, 120)
+        st0, st1 = buf.strides
+        windows = np.lib.stride_tricks.as_strided(  # (c, 4, 120) views into buf, hop 40
+            buf, shape=(c, nw, WINDOW), strides=(st0, HOP * st1, st1), writeable=False
+        )
         # Transposed product: one contiguous row per frequency, so the reductions below are cheap.
         y = _BASIS_T @ windows.reshape(c * nw, WINDOW).T  # (32, 4c): re rows | im rows
         sub_e = np.einsum("csn,csn->cs", x.reshape(c, nw, HOP), x.reshape(c, nw, HOP))
@@ -291,8 +307,8 @@ class DtmfDetector:
         z_c = xc * np.conj(pc_prev) * _HOP_DEROT[4 + col]
         dev_r = np.clip(np.angle(z_r) / _RAD_PER_HOP_PER_HZ, -_MAX_DEV_HZ[row], _MAX_DEV_HZ[row])
         dev_c = np.clip(np.angle(z_c) / _RAD_PER_HOP_PER_HZ, -_MAX_DEV_HZ[4 + col], _MAX_DEV_HZ[4 + col])
-        pr = p[row, k] / _leak(dev_r)
-        pc = p[4 + col, k] / _leak(dev_c)
+        pr = p[row, k] * _inverse_leak(dev_r)
+        pc = p[4 + col, k] * _inverse_leak(dev_c)
         tones = pr + pc
         ok = tones >= _MIN_TONE_POWER
         ok &= (pc <= pr * _TWIST_HIGH) & (pc >= pr * _TWIST_LOW)
