@@ -17,6 +17,7 @@ import logging
 import sqlite3
 from typing import Any
 
+from node.errors import StoreError
 from node.jobs.channel import ChannelEvent, DeliveryState, EventSink, InboundMessage
 from node.mail.config import MailConfig
 from node.mail.listener import InboundEnvelope
@@ -60,28 +61,31 @@ class InboundProcessor:
     def _seen_key(self, message_id: str) -> str:
         return self._cipher.index(message_id) if self._cipher is not None else message_id
 
-    async def _seen(self, message_id: str) -> bool:
+    async def _claim(self, message_id: str, at: float) -> bool:
+        """Record ``message_id`` as received; False when it already was (a duplicate)."""
         if not message_id or self._store is None:
-            return False
+            return True
         key = self._seen_key(message_id)
 
-        def query(conn: sqlite3.Connection) -> bool:
-            row = conn.execute("SELECT 1 FROM mail_inbound_seen WHERE message_id = ?", (key,)).fetchone()
-            return row is not None
+        def insert(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO mail_inbound_seen (message_id, received_at) VALUES (?, ?)", (key, at)
+            )
+            return cur.rowcount == 1
 
-        return await self._store.read(query)
+        return await self._store.write(insert)
 
-    async def _remember(self, message_id: str, at: float) -> None:
+    async def _unclaim(self, message_id: str) -> None:
+        """Forget a claim whose message could not be recorded, so the sender's retry is processed."""
         if not message_id or self._store is None:
             return
         key = self._seen_key(message_id)
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR IGNORE INTO mail_inbound_seen (message_id, received_at) VALUES (?, ?)", (key, at)
+        try:
+            await self._store.write(
+                lambda c: c.execute("DELETE FROM mail_inbound_seen WHERE message_id = ?", (key,))
             )
-
-        await self._store.write(insert)
+        except StoreError:
+            log.warning("could not forget the claim of a failed inbound message")
 
     async def _match(self, parsed: ParsedMail, at: float) -> int | None:
         for token in parsed.tokens:
@@ -102,10 +106,23 @@ class InboundProcessor:
         if parsed.kind is InboundKind.INVALID:
             self.invalid += 1
             return NOT_A_MESSAGE
-        if await self._seen(parsed.message_id):
+        # the claim (one commit) and the look-ups (reads) overlap: a reply costs two commits in all
+        claimed, delivery_id = await asyncio.gather(
+            self._claim(parsed.message_id, at), self._match(parsed, at)
+        )
+        if not claimed:
             self.duplicates += 1
             return DUPLICATE
-        delivery_id = await self._match(parsed, at)
+        try:
+            await self._record(parsed, envelope, delivery_id, at)
+        except BaseException:
+            await self._unclaim(parsed.message_id)
+            raise
+        return OK
+
+    async def _record(
+        self, parsed: ParsedMail, envelope: InboundEnvelope, delivery_id: int | None, at: float
+    ) -> None:
         detail: dict[str, Any] = {"from": parsed.sender, "subject": parsed.subject, "receivedAt": at}
         if parsed.message_id:
             detail["messageId"] = parsed.message_id
@@ -145,5 +162,3 @@ class InboundProcessor:
                 ChannelEvent(delivery_id, kind, at, state=state, detail=detail, final=final)
             )
             log.info("mail %s for delivery %d", kind, delivery_id, extra={"delivery_id": delivery_id})
-        await self._remember(parsed.message_id, at)
-        return OK

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from node.errors import StoreError
 from node.jobs.channel import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
 from node.mail.channel import MailChannel
 from node.mail.config import MailConfig
@@ -43,9 +44,13 @@ class MemorySink:
         self.inbound: list[InboundMessage] = []
         self.tokens: dict[str, int] = {}
         self.recent: dict[str, int] = {}
+        self.fail_reports = 0
         self._changed = asyncio.Event()
 
     async def report(self, event: ChannelEvent) -> None:
+        if self.fail_reports:
+            self.fail_reports -= 1
+            raise StoreError("disk full")
         self.events.append(event)
         self._changed.set()
 
@@ -688,3 +693,17 @@ async def test_large_reply_with_an_attachment_is_read(
     code, _ = await smtp_send(channel.listener_port, msg.as_bytes(), rcpt_to=f"responses@{DOMAIN}")
     assert code == 250
     assert (await sink.event_for(34, "replied")).detail["text"] == "Photo of the assembly point attached."
+
+
+async def test_reply_that_cannot_be_stored_is_refused_temporarily_and_taken_again(
+    mail_channel: ChannelFactory, smarthost: Smarthost
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 35)
+    data = reply_message(subject=f"Re: {original['Subject']}", body="safe")
+    sink.fail_reports = 1
+    code, _ = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
+    assert code == 451  # the sending MTA keeps the message and tries again
+    code, text = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
+    assert (code, "already" in text) == (250, False)
+    assert (await sink.event_for(35, "replied")).detail["text"] == "safe"
