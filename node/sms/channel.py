@@ -337,7 +337,7 @@ class SmsChannel(Channel):
             await self._report(
                 ChannelEvent(
                     did,
-                    "submitted",
+                    "sent",
                     now,
                     DeliveryState.SENT,
                     detail={"parts": msg.parts, "link": msg.link, "resumed": True},
@@ -476,7 +476,7 @@ class SmsChannel(Channel):
                     events.append(
                         ChannelEvent(
                             msg.delivery_id,
-                            "submitted",
+                            "sent",
                             out.at,
                             DeliveryState.SENT,
                             detail={
@@ -515,7 +515,7 @@ class SmsChannel(Channel):
                     events.append(
                         ChannelEvent(
                             msg.delivery_id,
-                            "submit_failed",
+                            "retry",
                             out.at,
                             None,
                             detail=detail,

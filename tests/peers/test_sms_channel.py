@@ -77,7 +77,7 @@ async def test_submit_and_delivered_receipt(smsc: Smsc, start_channel: Start) ->
     await ch.submit(work(1, "+447700900001", "Fire alarm in building 4"))
     await sink.wait(lambda: bool(sink.of(1, "delivered")))
     kinds = [e.kind for e in sink.of(1)]
-    assert kinds == ["submitted", "delivered"]
+    assert kinds == ["sent", "delivered"]
     sent, delivered = sink.of(1)
     assert sent.state is DeliveryState.SENT and sent.detail["parts"] == 1
     assert delivered.state is DeliveryState.DELIVERED and delivered.detail["stat"] == "DELIVRD"
@@ -103,7 +103,7 @@ async def test_undeliverable_receipt_fails(smsc: Smsc, start_channel: Start) -> 
     await bound(ch)
     await ch.submit(work(3, "+9981234567", "x"))
     await sink.wait(lambda: bool(sink.of(3, "failed")))
-    assert [e.kind for e in sink.of(3)] == ["submitted", "failed"]
+    assert [e.kind for e in sink.of(3)] == ["sent", "failed"]
     assert sink.of(3, "failed")[0].detail["stat"] == "UNDELIV"
 
 
@@ -131,7 +131,7 @@ async def test_reply_flows_back_as_response(smsc: Smsc, start_channel: Start) ->
     await bound(ch)
     sink.sent("+447700900005", 5)
     await ch.submit(work(5, "+447700900005", "Please confirm", sender="+447700100100"))
-    await sink.wait(lambda: bool(sink.of(5, "submitted")))
+    await sink.wait(lambda: bool(sink.of(5, "sent")))
     code, _ = await asyncio.to_thread(smsc.mo, to="447700100100", **{"from": "447700900005"}, text="Yes!")
     assert code == 200
     await sink.wait(lambda: bool(sink.of(5, "replied")))
@@ -183,7 +183,7 @@ async def test_emoji_text_goes_as_ucs2_in_three_parts(
         for body in bodies:  # no part ends inside a surrogate pair
             assert body.decode("utf-16-be")
         assert b"".join(bodies).decode("utf-16-be") == text
-    assert sink.of(7, "submitted")[0].detail["parts"] == (1 if concatenation == "payload" else 3)
+    assert sink.of(7, "sent")[0].detail["parts"] == (1 if concatenation == "payload" else 3)
     assert sink.of(7, "replied")[0].detail["text"] == text
 
 
@@ -225,7 +225,7 @@ async def test_validity_period_follows_the_alert_lifetime(smsc: Smsc, start_chan
     ch, sink = await start_channel(smsc.link())
     await bound(ch)
     await ch.submit(work(10, "+447700900010", "x", expires_in=600))
-    await sink.wait(lambda: bool(sink.of(10, "submitted")))
+    await sink.wait(lambda: bool(sink.of(10, "sent")))
     assert len(parts_to(smsc, "447700900010")) == 1  # the SMSC took the absolute validity_period
 
 
@@ -243,7 +243,7 @@ async def test_prefix_route_fails_over_to_the_bound_link(smsc: Smsc, start_chann
     await bound(ch)
     await ch.submit(work(11, "+447700900011", "via the live link"))
     await sink.wait(lambda: bool(sink.of(11, "delivered")))
-    assert sink.of(11, "submitted")[0].detail["link"] == "live"
+    assert sink.of(11, "sent")[0].detail["link"] == "live"
     assert ch.info().details["dead"]["transceiver"]["state"] in ("backing_off", "binding")
 
 
@@ -256,7 +256,7 @@ async def test_restart_resubmits_only_unacknowledged(smsc: Smsc, store: Store, t
     await bound(ch)
     await ch.submit(work(20, "+447700900020", "acknowledged"))
     await ch.submit(work(21, "+9960000021", "never answered"))  # the simulator holds 996… forever
-    await sink.wait(lambda: bool(sink.of(20, "submitted")))
+    await sink.wait(lambda: bool(sink.of(20, "sent")))
     await ch.stop(0.5)
     assert not sink.of(21)
 

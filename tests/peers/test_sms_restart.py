@@ -13,8 +13,8 @@ import pytest
 
 from node.jobs.channel import DeliveryState
 from node.sms.channel import SmsChannel
-from tests.peers.smsc import Smsc
 from tests.peers.sms_support import MemorySink, bound, cipher, open_store, sms_config, work
+from tests.peers.smsc import Smsc
 
 pytestmark = pytest.mark.peer
 
@@ -50,11 +50,11 @@ async def test_smsc_killed_mid_run_and_restarted(smsc: Smsc, tmp_path: Path) -> 
         await asyncio.sleep(0.5)  # the link notices, backs off, fails to reconnect at least once
         smsc.options["id_start"] = 10_000_000  # the new SMSC process must not reuse message ids
         smsc.restart()
-        await sink.wait(lambda: sum(1 for e in sink.events if e.kind == "submitted") >= COUNT, timeout=60)
+        await sink.wait(lambda: sum(1 for e in sink.events if e.kind == "sent") >= COUNT, timeout=60)
         await asyncio.sleep(0.3)  # anything extra would show up now
     finally:
         await ch.stop(2.0)
-    submitted = collections.Counter(e.delivery_id for e in sink.events if e.kind == "submitted")
+    submitted = collections.Counter(e.delivery_id for e in sink.events if e.kind == "sent")
     assert set(submitted) == set(range(1, COUNT + 1))  # none lost
     assert max(submitted.values()) == 1  # each acknowledged exactly once
     assert all(e.state is DeliveryState.SENT for e in sink.events)
@@ -63,7 +63,9 @@ async def test_smsc_killed_mid_run_and_restarted(smsc: Smsc, tmp_path: Path) -> 
     assert len(accepted) == COUNT
     twice = {d: n for d, n in accepted.items() if n > 1}
     requeued = ch.info().details["a"]["transceiver"]["requeued"]
-    print(f"\nkilled after {killed_after} submit_sm; sent twice: {len(twice)}; requeued by the node: {requeued}")
+    print(
+        f"\nkilled after {killed_after} submit_sm; sent twice: {len(twice)}; requeued by the node: {requeued}"
+    )
     # only what was outstanding at the kill can have gone twice: at most one window
     assert len(twice) <= requeued <= WINDOW
     assert max(twice.values(), default=1) <= 2

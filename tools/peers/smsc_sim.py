@@ -128,12 +128,12 @@ class Sim:
             self.held.append(ev)
             self.record(ev, -1)
             return
-        if dest.startswith("999"):
+        if dest.startswith(self.args.reject_prefix):
             self.stats["rejected"] += 1
             self.record(ev, smpp34.ESME_RINVDSTADR)
             ev.reject(smpp34.ESME_RINVDSTADR)
             return
-        if dest.startswith("997"):
+        if dest.startswith(self.args.throttle_prefix):
             self.stats["rejected"] += 1
             self.record(ev, smpp34.ESME_RTHROTTLED)
             ev.reject(smpp34.ESME_RTHROTTLED)
@@ -147,7 +147,7 @@ class Sim:
             rid = format(n, "x")
         self.record(ev, 0, msgid)
         ev.accept(msgid)
-        failed = dest.startswith("998")
+        failed = dest.startswith(self.args.undeliv_prefix)
         rd = ev.registered_delivery & 0x03
         if rd == 1 or (rd == 2 and failed):
             self.spawn(self.send_dlr(ev, rid, "UNDELIV" if failed else "DELIVRD"))
@@ -344,8 +344,13 @@ def main():
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--log", default="", help="append one JSON line per submit_sm to this file")
     ap.add_argument("--hold-prefix", default="996", help="destinations never answered")
+    ap.add_argument("--reject-prefix", default="999", help="destinations rejected with ESME_RINVDSTADR")
+    ap.add_argument("--throttle-prefix", default="997", help="destinations answered ESME_RTHROTTLED")
+    ap.add_argument("--undeliv-prefix", default="998", help="destinations accepted with an UNDELIV receipt")
     ap.add_argument("--id-format", choices=("hex", "dec"), default="hex")
-    ap.add_argument("--id-start", type=int, default=1, help="first message id (a restarted SMSC may use another)")
+    ap.add_argument(
+        "--id-start", type=int, default=1, help="first message id (a restarted SMSC may use another)"
+    )
     ap.add_argument("--receipt-id-format", choices=("same", "hex", "dec"), default="same")
     args = ap.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
