@@ -33,7 +33,7 @@ _PARSE_IN_THREAD = 64 * 1024
 
 OK = "250 2.0.0 OK: message received"
 DUPLICATE = "250 2.0.0 OK: message already received"
-NOT_A_MESSAGE = "554 5.6.0 Message has no header section (RFC 5322 §2.1)"
+NOT_A_MESSAGE = "554 5.6.0 Message has no header section (RFC 5322 section 2.1)"  # replies are ASCII
 
 _EVENTS: dict[InboundKind, tuple[str, DeliveryState | None, bool]] = {
     InboundKind.REPLY: ("replied", DeliveryState.RESPONDED, True),
