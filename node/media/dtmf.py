@@ -31,7 +31,8 @@ the bin centre (up to ``MAX_CORRECTED_DEV``) is undone with it. A window *hits* 
 * relative energy: the two tones carry ``MIN_PURITY`` of the window's whole energy, which fails
   for speech, music, noise louder than SNR 12 dB, and windows that the tone only partly covers;
 * second harmonics: each tone's second harmonic is ``MIN_HARMONIC_DB`` below it (voiced speech
-  and instruments have harmonics; DTMF generators do not).
+  and instruments have harmonics; DTMF generators do not), allowing for the column tone's own
+  leak into the bin (2 × 697 Hz lies 58 Hz from 1336 Hz).
 
 A digit *starts* after ``START_WINDOWS`` consecutive hits of the same digit whose frequencies,
 measured from the phase advance between consecutive windows, are within ``MAX_FREQ_DEV`` of the
@@ -39,6 +40,9 @@ nominal ones (Q.24: operate within ±1.5 %, never beyond ±3.5 %). It *ends* aft
 consecutive windows without it (the hangover), which bridges a 10 ms drop-out but not the 40 ms
 pause between digits. With 5 ms windows and 120-sample analysis, tones of 40 ms or more are found
 and tones shorter than 23 ms are not (the vectors in ``tools/vectors`` check every such category).
+Measured boundaries with random phases and frame offsets: tones of 33 ms and longer are always
+found, 24 ms and shorter never (50 % near 29 ms); deviation up to 2 % always accepted, 3 % never;
+levels down to −40 dBm0 accepted, −43 never.
 
 Level convention (ITU-T G.711): 0 dBm0 is a sine 3.17 dB below the largest µ-law amplitude,
 i.e. a peak of 32,124 × 10^(−3.17/20) ≈ 22,304 in 16-bit linear PCM (``DBM0_PEAK``); levels of
