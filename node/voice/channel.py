@@ -64,6 +64,7 @@ from node.voice.ivr import (
     IvrControl,
     IvrMachine,
     IvrType,
+    Phase,
     PlaceCall,
     PlayPrompts,
     PromptFinished,
@@ -118,6 +119,7 @@ class _Leg:
     call_key: str | None = None
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     done: bool = False
+    cancelled: bool = False
 
 
 class VoiceChannel(Channel):
@@ -150,6 +152,7 @@ class VoiceChannel(Channel):
         self._preparing = 0
         self._inbound: dict[str, list[DeliveryWork]] = {}
         self._inbound_prompts: dict[int, dict[str, Path]] = {}
+        self._cancelled: set[int] = set()
         self._reports: asyncio.Queue[ChannelEvent | InboundMessage | None] = asyncio.Queue()
         self._reporter: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -177,9 +180,14 @@ class VoiceChannel(Channel):
 
     async def stop(self, grace: float) -> None:
         self._stopping = True
-        for leg in list(self._legs.values()) + list(self._waiting):
+        while self._waiting:  # never dialled: straight back to the queue
+            leg = self._waiting.popleft()
+            self._report(leg.work, "handed_back", detail={"attempt": leg.machine.attempt}, retry_after=0.0)
+            self._close(leg)
+        for leg in self._legs.values():
             for handle in leg.timers.values():
                 handle.cancel()
+        # the workers hang up every call; an attempt cut short goes back to the queue (see _do)
         if self._sup is not None:
             await self._sup.stop(grace)
         for task in list(self._tasks):
@@ -190,6 +198,22 @@ class VoiceChannel(Channel):
         if self._reporter is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._reporter, timeout=grace)
+
+    async def cancel(self, delivery_ids: list[int]) -> None:
+        """Drop cancelled deliveries still waiting here: inboundCall expectations, calls not yet
+        dialled or still ringing (hung up). An answered call plays on."""
+        ids = set(delivery_ids)
+        self._cancelled |= ids
+        for number, works in list(self._inbound.items()):
+            self._inbound[number] = [w for w in works if w.delivery_id not in ids]
+        for leg in [leg for leg in self._waiting if leg.work.delivery_id in ids]:
+            self._waiting.remove(leg)
+            self._close(leg)
+        for leg in list(self._legs.values()):
+            if leg.work.delivery_id in ids and not leg.inbound:
+                leg.cancelled = True
+                if leg.machine.phase is Phase.DIALLING and leg.call_key and self._sup is not None:
+                    self._sup.send(leg.call_key, {"op": "hangup"})
 
     def worker_pids(self) -> list[int]:
         """Process ids of the running workers (benchmarks read their CPU and memory)."""
@@ -272,6 +296,8 @@ class VoiceChannel(Channel):
                 work, "waiting_for_call", detail={"telephoneNumber": work.params.get("telephoneNumber")}
             )
             return
+        if work.delivery_id in self._cancelled:
+            return
         self._preparing += 1
         try:
             prompts = await self._prepare(work)
@@ -286,6 +312,8 @@ class VoiceChannel(Channel):
             return
         finally:
             self._preparing -= 1
+        if work.delivery_id in self._cancelled:
+            return  # cancelled while its prompts were prepared
         control = IvrControl.from_request(work.params.get("ivrControl"))
         leg = _Leg(
             work, IvrMachine(control, self._timeouts, first_attempt=work.attempt), prompts, inbound=False
@@ -360,6 +388,8 @@ class VoiceChannel(Channel):
             log.exception("IVR machine failed on %s", type(event).__name__)
             actions = [HangUp()]
         for action in actions:
+            if leg.done:
+                break  # handed back or finished: later actions (a retry timer) are moot
             self._do(leg, action)
 
     def _do(self, leg: _Leg, action: Action) -> None:
@@ -400,8 +430,20 @@ class VoiceChannel(Channel):
             case Report():
                 self._on_report(leg, action)
             case AttemptEnded():
+                detail: dict[str, Any] = {
+                    "attempt": action.attempt,
+                    "outcome": action.outcome,
+                    "success": action.success,
+                }
                 retry = self._timeouts.retry_interval if action.will_retry and not leg.inbound else None
-                detail = {"attempt": action.attempt, "outcome": action.outcome, "success": action.success}
+                if leg.cancelled and not action.success:
+                    self._report(leg.work, "attempt_ended", detail={**detail, "cancelled": True})
+                    self._close(leg)
+                    return
+                if self._stopping and not action.success and not leg.inbound:
+                    # cut short by our shutdown: the next start of the node tries again
+                    detail["interrupted"] = True
+                    retry = 0.0
                 self._report(leg.work, "attempt_ended", detail=detail, retry_after=retry)
                 if retry is not None:
                     self._close(leg)

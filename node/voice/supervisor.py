@@ -112,6 +112,18 @@ class Supervisor:
         assert proc.stdin is not None
         proc.stdin.write((json.dumps(worker_init(self.config, w.index)) + "\n").encode())
         w.reader = asyncio.create_task(self._read(w, proc), name=f"voice-worker-{w.index}")
+        watchdog = asyncio.create_task(self._start_watchdog(w, proc))
+        self._restarts.add(watchdog)
+        watchdog.add_done_callback(self._restarts.discard)
+
+    async def _start_watchdog(self, w: WorkerHandle, proc: asyncio.subprocess.Process) -> None:
+        """A worker that is not ready in time is killed; its reader then restarts it."""
+        await asyncio.sleep(self.config.worker_start_timeout_s)
+        if w.proc is proc and not w.ready and proc.returncode is None:
+            log.warning(
+                "voice worker %d not ready in %.0f s; killed", w.index, self.config.worker_start_timeout_s
+            )
+            proc.kill()
 
     async def _read(self, w: WorkerHandle, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -137,6 +149,9 @@ class Supervisor:
             w.ready = True
             w.sip_port = int(ev.get("sip_port", 0))
             log.info("voice worker %d ready on SIP port %d", w.index, w.sip_port)
+        elif kind == "log":
+            log.log(int(ev.get("level", logging.WARNING)), "voice worker %d: %s", w.index, ev.get("message"))
+            return
         elif kind == "reg":
             w.registered = bool(ev.get("active"))
             w.reg_detail = {k: ev.get(k) for k in ("code", "reason", "expires")}

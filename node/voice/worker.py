@@ -162,6 +162,36 @@ class _Inband:
         return out
 
 
+class _Proto:
+    """The event stream to the supervisor; written from the main loop and, for log records, from
+    any thread, hence the lock."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def write(self, data: dict[str, Any]) -> None:
+        line = json.dumps(data, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._stream.write(line)
+            self._stream.flush()
+
+
+class _ProtoLogHandler(logging.Handler):
+    """Log records of the worker process travel to the supervisor, which logs them in the node's
+    own format (only the node's entry point configures handlers)."""
+
+    def __init__(self, proto: _Proto) -> None:
+        super().__init__(logging.INFO)
+        self._proto = proto
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._proto.write({"ev": "log", "level": record.levelno, "message": record.getMessage()})
+        except (OSError, ValueError, TypeError):  # logging must never raise; the pipe may be gone
+            self.handleError(record)
+
+
 @dataclass
 class _CallState:
     key: str
@@ -183,7 +213,7 @@ class _CallState:
 class Worker:
     """The main loop and every pjsua2 object of this process."""
 
-    def __init__(self, cfg: dict[str, Any], out: TextIO) -> None:
+    def __init__(self, cfg: dict[str, Any], out: _Proto) -> None:
         self.cfg = cfg
         self._out = out
         self._commands: collections.deque[dict[str, Any]] = collections.deque()
@@ -204,8 +234,7 @@ class Worker:
 
     def emit(self, ev: str, **data: Any) -> None:
         data["ev"] = ev
-        self._out.write(json.dumps(data, separators=(",", ":")) + "\n")
-        self._out.flush()
+        self._out.write(data)
 
     def _read_commands(self, stream: TextIO) -> None:
         for line in stream:
@@ -225,7 +254,15 @@ class Worker:
 
         cfg = self.cfg
         ep = self._ep = pj.Endpoint()
-        ep.libCreate()
+        # pjsua logs its start-up banner at level 5 before libInit applies logConfig: silence stdout
+        # (pjsua's console) for libCreate only, then send it to stderr again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        try:
+            ep.libCreate()
+        finally:
+            os.dup2(2, 1)
+            os.close(devnull)
         ep_cfg = pj.EpConfig()
         ep_cfg.uaConfig.threadCnt = 0
         ep_cfg.uaConfig.mainThreadOnly = True
@@ -719,11 +756,11 @@ def _request_uri(msg: str) -> str:
 
 def main() -> None:
     global _Account, _Call, _Player, _Tap
-    proto = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
-    os.dup2(2, 1)  # anything written to stdout by C code now goes to stderr
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="voice-worker %(levelname)s %(message)s"
-    )
+    proto = _Proto(os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1))
+    os.dup2(2, 1)  # anything written to stdout by C code (pjsua's console) now goes to stderr
+    root = logging.getLogger()
+    root.addHandler(_ProtoLogHandler(proto))
+    root.setLevel(logging.INFO)
     first = sys.stdin.readline()
     cfg = json.loads(first)
     if cfg.get("op") != "init":
@@ -731,8 +768,10 @@ def main() -> None:
     _Account, _Call, _Player, _Tap = _classes()
     worker = Worker(cfg, proto)
     worker.run(sys.stdin)
-    proto.flush()
     sys.stdout.flush()
+    sys.stderr.flush()
+    # every pjsua2 object is gone and libDestroy ran; skip the interpreter's teardown, whose
+    # garbage collection order across SWIG proxies is not ours to control
     os._exit(0)
 
 

@@ -59,3 +59,33 @@ async def test_tcp_transport(sipp_uas: Any, voice_channel: Any) -> None:
     final = await sink.final(work.delivery_id)
     assert final.state is DeliveryState.RESPONDED
     assert await asyncio.to_thread(uas.wait) == 0, uas.output()[-2000:]
+
+
+async def test_stop_while_ringing_hands_the_delivery_back(sipp_uas: Any, voice_channel: Any) -> None:
+    uas = sipp_uas("uas_noanswer.xml")
+    ch, sink = await voice_channel(trunk=uas.hostport, ring_timeout_s=30)
+    work = make_work("+441234567803", params={"ivrControl": {"ivrAttempts": 1}})
+    await ch.submit(work)
+    await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "ringing")
+    await asyncio.sleep(0.5)  # SIPp takes a CANCEL only once its scenario waits for one (after 180 + 200 ms)
+    await ch.stop(5)
+    ended = next(e for e in sink.of(work.delivery_id) if e.kind == "attempt_ended")
+    assert ended.retry_after == 0.0 and ended.detail["interrupted"] is True
+    assert not any(e.final for e in sink.of(work.delivery_id))
+    assert await asyncio.to_thread(uas.wait) == 0  # it got the CANCEL
+
+
+async def test_cancel_hangs_up_a_ringing_call_without_result(sipp_uas: Any, voice_channel: Any) -> None:
+    uas = sipp_uas("uas_noanswer.xml")
+    ch, sink = await voice_channel(trunk=uas.hostport, ring_timeout_s=30)
+    work = make_work("+441234567804", params={"ivrControl": {"ivrAttempts": 3}})
+    await ch.submit(work)
+    await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "ringing")
+    await asyncio.sleep(0.5)  # SIPp takes a CANCEL only once its scenario waits for one (after 180 + 200 ms)
+    await ch.cancel([work.delivery_id])
+    ended = await sink.attempt_end(work.delivery_id)
+    assert ended.detail["cancelled"] is True and ended.retry_after is None
+    assert not any(e.final for e in sink.of(work.delivery_id))
+    await ch.submit(work)  # a late hand-over of a cancelled delivery is dropped
+    assert ch.free_capacity() == 4
+    assert await asyncio.to_thread(uas.wait) == 0
