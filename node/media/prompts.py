@@ -125,7 +125,8 @@ class PromptCache:
             wanted = self._tts.voice(language, gender, engine)
             espeak_voice = self._tts.voice(language, gender, "espeak")
         except MediaError as exc:
-            raise MediaError(str(exc), f"{path.rsplit('.', 1)[0]}.{exc.path}") from exc
+            item = path.rsplit(".", 1)[0] + "." if "." in path else ""  # "x.content" -> "x."
+            raise MediaError(str(exc), f"{item}{exc.path}") from exc
         keys = [self._tts_key(wanted, text)]
         if wanted.engine == "gtts" and not self._tts.gtts_usable():
             keys = [self._tts_key(espeak_voice, text)]

@@ -115,6 +115,9 @@ def test_errors_name_the_field(cache: PromptCache) -> None:
         )
     assert err.value.path == "additionalContent[0].tts.language"
     with pytest.raises(MediaError) as err:
+        cache.prepare("tts", b"Hi", {"gender": "OTHER"}, 8000)
+    assert err.value.path == "tts.gender"
+    with pytest.raises(MediaError) as err:
         cache.prepare("mp3", b"not an mp3 at all" * 10, None, 8000, path="content")
     assert err.value.path == "content"
     with pytest.raises(MediaError, match="longer than"):
