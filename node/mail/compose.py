@@ -38,10 +38,10 @@ DEFAULT_CONTENT_TYPE = "text/plain; charset=us-ascii"
 
 # Tokens of this shape go into subjects, Message-IDs and VERP local parts as they are; anything else
 # is hex-encoded behind a marker so the same three places still carry it losslessly.
-_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,48}\Z")
 _HEX_MARK = "x."
 # RFC 2046 §5.1.1: boundary = 0*69<bchars> bcharsnospace; 1–70 characters.
-_BCHARS = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$")
+_BCHARS = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]\Z")
 # RFC 5322 §2.1.1: lines must not exceed 998 characters excluding CRLF.
 _MAX_LINE = 998
 
@@ -216,7 +216,7 @@ def check_item(item: Mapping[str, Any], content: bytes | None, path: str) -> lis
     return problems
 
 
-_PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9.-]{1,255}$")
+_PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9.-]{1,255}\Z")
 # RFC 5322 §2.1.1: header lines SHOULD stay within 78 characters; longer values are folded.
 _FOLD_AT = 78
 

@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from node.errors import Problem
 
+# \Z, not $: "$" also matches before a final newline, which would let "name\n" into a header.
 # RFC 1035 §2.3.1 labels (letters, digits, hyphen; ≤ 63 octets), RFC 1123 §2.1 allows a leading digit.
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 # RFC 5322 §3.2.3 dot-atom text; RFC 5321 §4.5.3.1.1 limits a local part to 64 octets.
-_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 LOCAL_PART_MAX = 64
 
 

@@ -45,7 +45,7 @@ _DECODE_ERRORS = (
 
 _BRACKET = re.compile(r"\[([^\[\]\s]{1,200})\]")
 _MSGID = re.compile(r"<([^<>\s@]{1,200})@([^<>\s]{1,255})>")
-_MSGID_LEFT = re.compile(r"^(?P<part>.+)\.a\d{1,6}$")
+_MSGID_LEFT = re.compile(r"^(?P<part>.+)\.a\d{1,6}\Z")
 _AUTO_SUBJECT = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|abwesenheit"
     r"|r[ée]ponse automatique)",

@@ -160,6 +160,7 @@ def test_parts_must_be_local_parts() -> None:
     assert paths({"to": "x" * 65}) == ["alert[0].to"]
     assert paths({"to": ".dot"}) == ["alert[0].to"]
     assert paths({"to": 5}) == ["alert[0].to"]
+    assert paths({"sender": "alerts\n"}) == ["alert[0].sender"]  # no header injection
     assert paths({"sender": "alerts", "to": "undisclosed", "replyTo": "alert.Responses+x"}) == []
 
 

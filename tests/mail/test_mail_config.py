@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from node.config import load
 from node.errors import ConfigError
-from node.mail.config import MailConfig
+from node.mail.config import MailConfig, valid_domain, valid_local_part
 
 
 def test_defaults() -> None:
@@ -66,3 +66,9 @@ def test_password_comes_from_the_environment_and_is_never_printed(tmp_path: Path
     cfg = load(path, environ={"ALERTNODE__mail__smarthost_password": "s3cret!"})
     assert cfg.mail.smarthost_password.get_secret_value() == "s3cret!"
     assert "s3cret" not in repr(cfg.mail)
+
+
+def test_a_trailing_newline_is_not_a_valid_name() -> None:
+    assert not valid_local_part("alerts\n")
+    assert not valid_domain("example.org\n")
+    assert valid_local_part("alerts") and valid_domain("example.org")
