@@ -101,6 +101,16 @@ _REPLAY_KEYS = {
 _BOOL_KEYS = {"ivrRequireFullPlay", "ivrRequireResponse", "ivrDigitsStopPlay", "ivrRepeatPrePrompt"}
 _DIGIT_KEYS = {"ivrSayAgainDigits", "ivrAmOkDigits", "ivrAmNotOkDigits"}
 REPLAY_TAGS = ("pre", "post", "done")
+_DEFAULTS: dict[str, object] = {
+    "ivrAttempts": 1,
+    "ivrRequireFullPlay": False,
+    "ivrRequireResponse": False,
+    "ivrSayAgainDigits": "1",
+    "ivrAmOkDigits": "2",
+    "ivrAmNotOkDigits": "*",
+    "ivrDigitsStopPlay": False,
+    "ivrRepeatPrePrompt": False,
+}
 
 
 def problems(raw: Any, path: str) -> list[tuple[str, str]]:
@@ -115,7 +125,9 @@ def problems(raw: Any, path: str) -> list[tuple[str, str]]:
         return [(f"{path}.ivrType", "must be 'simple' or 'replay'")]
     allowed = _SIMPLE_KEYS if kind == "simple" else _REPLAY_KEYS
     for key in raw:
-        if key not in allowed:
+        # the API model fills in every option's default, so only a value that differs from the
+        # default can be a mistake
+        if key not in allowed and raw[key] != _DEFAULTS.get(key, object()):
             out.append((f"{path}.{key}", f"not an option of the {kind} IVR"))
     attempts = raw.get("ivrAttempts", 1)
     if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_IVR_ATTEMPTS:

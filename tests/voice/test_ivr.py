@@ -67,7 +67,7 @@ def test_defaults_are_the_references() -> None:
 
 
 def test_validation_reports_every_problem() -> None:
-    raw = {"ivrType": "simple", "ivrAttempts": 0, "ivrRequireFullPlay": "yes", "ivrAmOkDigits": "2"}
+    raw = {"ivrType": "simple", "ivrAttempts": 0, "ivrRequireFullPlay": "yes", "ivrAmOkDigits": "3"}
     got = dict(ivr.problems(raw, "alert[0].ivrControl"))
     assert set(got) == {
         "alert[0].ivrControl.ivrAttempts",
@@ -80,6 +80,14 @@ def test_validation_reports_every_problem() -> None:
     assert ivr.problems({"ivrType": "replay", "ivrSayAgainDigits": "x"}, "p")[0][0] == "p.ivrSayAgainDigits"
     assert ivr.problems({"ivrType": "replay", "ivrAmNotOkDigits": "9#"}, "p") == []
     assert ivr.problems(None, "p") == []
+    # defaults of the other IVR's options (the API model fills them in) are not problems
+    assert ivr.problems({"ivrType": "replay", "ivrRequireResponse": False, "ivrAttempts": 2}, "p") == []
+    assert ivr.problems({"ivrType": "replay", "ivrRequireResponse": True}, "p") == [
+        ("p.ivrRequireResponse", "not an option of the replay IVR")
+    ]
+    assert ivr.problems({"ivrType": "simple", "ivrAmOkDigits": "2", "ivrDigitsStopPlay": True}, "p") == [
+        ("p.ivrDigitsStopPlay", "not an option of the simple IVR")
+    ]
     assert ivr.problems([], "p") == [("p", "must be an object")]
 
 

@@ -1,0 +1,91 @@
+"""End to end through the HTTP API: sendalert (call, replay IVR, TTS prompts) → the node's voice workers
+→ a SIPp UAS that presses say-again then OK → collectevents; and validation errors with their paths."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.nodeproc import API_KEY, RunningNode
+from tests.peers.sip import SippUas, free_rtp_base
+
+pytestmark = pytest.mark.peer
+
+
+def voice_config(trunk: str) -> dict[str, Any]:
+    return {
+        "voice": {
+            "enabled": True,
+            "trunk": trunk,
+            "sip_port_base": 0,
+            "rtp_port_base": free_rtp_base(40),
+            "max_concurrent_calls": 4,
+            "key_wait_s": 5,
+            "retry_interval_s": 1,
+        }
+    }
+
+
+def tts(tag: str, text: str) -> dict[str, Any]:
+    return {"contentTag": tag, "content": text, "contentEncoding": "utf8", "voiceFormat": "tts"}
+
+
+def call_alert(**fields: Any) -> dict[str, Any]:
+    item = {
+        "alertType": "call",
+        "tag": "call-1",
+        "sender": "+447700100100",
+        "recipients": ["+447700900001"],
+        "content": "Main.",
+        "contentEncoding": "utf8",
+        "voiceFormat": "tts",
+        **fields,
+    }
+    return {
+        "version": "latest",
+        "apiKey": API_KEY,
+        "clientRef": "voice-e2e",
+        "lifetime": "1h",
+        "alert": [item],
+    }
+
+
+def test_replay_call_through_the_api(
+    run_node: Callable[..., RunningNode], sipp_uas: Callable[..., SippUas]
+) -> None:
+    uas = sipp_uas("uas_replay.xml")
+    node = run_node(voice_config(uas.hostport))
+    body = call_alert(
+        ivrControl={"ivrType": "replay"},
+        additionalContent=[tts("pre", "Hi."), tts("post", "Press."), tts("done", "Thanks.")],
+    )
+    resp = node.post("/api/json/sendalert", body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["success"] is True, resp.text
+    events = node.wait_events(lambda evs: any(e.get("final") for e in evs), timeout=60)
+    mine = [e for e in events if e.get("recipient") == "+447700900001"]
+    kinds = [e["event"] for e in mine]
+    assert "answered" in kinds and "say_again" in kinds and "recipientOk" in kinds, kinds
+    [final] = [e for e in mine if e.get("final")]
+    assert final["state"] == "responded"
+    assert final["detail"]["response"] == "recipientOk"
+    assert uas.wait() == 0, uas.output()[-2000:]
+
+
+def test_bad_ivr_control_is_refused_with_paths(
+    run_node: Callable[..., RunningNode], sipp_uas: Callable[..., SippUas]
+) -> None:
+    node = run_node(voice_config("127.0.0.1:9"))
+    resp = node.post(
+        "/api/json/sendalert", call_alert(ivrControl={"ivrType": "replay", "ivrAmOkDigits": "1"})
+    )
+    text = resp.text
+    assert resp.json()["success"] is False
+    assert "alert[0].additionalContent" in text  # pre, post and done are missing
+    assert "alert[0].ivrControl.ivrAmOkDigits" in text
+    body = call_alert(voiceFormat="wav", content="bm90IGF1ZGlv", contentEncoding="base64")
+    resp = node.post("/api/json/sendalert", body)
+    assert resp.json()["success"] is False
+    assert "alert[0].content" in resp.text  # audio that does not decode (the channel's validate_item)
