@@ -539,7 +539,7 @@ class VoiceChannel(Channel):
         kind = ev.get("ev")
         key = str(ev.get("call") or "")
         if kind == "incoming":
-            self._incoming(key, str(ev.get("from", "")), str(ev.get("to", "")))
+            self._incoming(key, str(ev.get("from", "")), str(ev.get("to", "")), str(ev.get("ruri", "")))
             return
         if kind == "ready":
             self._dispatch_waiting()  # a (re)started worker has room for calls that waited
@@ -574,11 +574,18 @@ class VoiceChannel(Channel):
         if kind in ("ended", "lost"):
             self._dispatch_waiting()
 
-    def _incoming(self, key: str, from_uri: str, to_uri: str) -> None:
+    def _incoming(self, key: str, from_uri: str, to_uri: str, ruri: str = "") -> None:
+        """Match the called number: the Request-URI user (a trunk delivering the DID), else the To
+        user (a PBX forwarding to the node's registered contact keeps the dialled number in To)."""
         assert self._sup is not None
-        called = _digits(_uri_user(to_uri))
         caller = _uri_user(from_uri)
-        works = self._match_inbound(called)
+        called = ""
+        works: list[DeliveryWork] = []
+        for candidate in (_digits(_uri_user(ruri)), _digits(_uri_user(to_uri))):
+            if candidate and not works:
+                called = candidate
+                works = self._match_inbound(candidate)
+        called = called or _digits(_uri_user(to_uri))
         if not works or self._stopping:
             code = 486 if self.config.inbound_unmatched == "busy" else 404
             self._sup.send(key, {"op": "hangup", "code": code})

@@ -29,7 +29,7 @@ Events (``ev``)::
     ended     {call, code, reason, by_remote, connected}
     prompt    {call, prompt}                 a prompt was played to its end
     digit     {call, digit, source}          source: rfc4733 | inband; each press once
-    incoming  {call, from, to}               an incoming call waits for answer or hangup
+    incoming  {call, from, to, ruri}         an incoming call waits for answer or hangup
     error     {call?, message}               a command could not be carried out
     bye       {}                             the library is destroyed; the process exits
 
@@ -465,7 +465,7 @@ class Worker:
         except pj.Error as exc:
             log.debug("hangup of %s: %s", st.key, exc.reason)
 
-    def incoming(self, acc: Any, call_id: int, from_uri: str, to_uri: str) -> None:
+    def incoming(self, acc: Any, call_id: int, from_uri: str, to_uri: str, ruri: str) -> None:
         import pjsua2 as pj
 
         self._inbound_seq += 1
@@ -480,7 +480,7 @@ class Worker:
             return
         prm.statusCode = 180
         call.answer(prm)
-        self.emit("incoming", call=key, **{"from": from_uri, "to": to_uri})
+        self.emit("incoming", call=key, ruri=ruri, **{"from": from_uri, "to": to_uri})
 
     def call_state(self, key: str) -> None:
         import pjsua2 as pj
@@ -687,7 +687,9 @@ def _classes() -> tuple[type, type, type, type]:
         @_guard
         def onIncomingCall(self, prm: Any) -> None:
             msg = prm.rdata.wholeMsg
-            self.worker.incoming(self, prm.callId, _header(msg, "From"), _request_uri(msg))
+            self.worker.incoming(
+                self, prm.callId, _header(msg, "From"), _header(msg, "To"), _request_uri(msg)
+            )
 
     class Call(pj.Call):
         def __init__(self, worker: Worker, acc: Any, key: str, call_id: int = pj.PJSUA_INVALID_ID) -> None:

@@ -5,8 +5,9 @@ Fixtures (loaded by tests/conftest.py as a pytest plugin):
 * ``sipp_uas``: ``sipp_uas("uas_press2.xml", calls=1) -> SippUas`` runs a SIPp UAS scenario from
   tools/peers/sipp/ (``.hostport``, ``.wait()`` returns SIPp's exit status: 0 = every call passed);
 * ``sipp_uac``: ``sipp_uac("uac_inbound.xml", target="127.0.0.1:5160", service="+4411", ...)``;
-* ``kamailio``: ``kamailio(forward_to="127.0.0.1:P") -> Kamailio`` a registrar/proxy with digest auth
-  (users ivr1/s3cret, ivr2/t0ps3cret); INVITEs to users ``sipp*`` go to ``forward_to``;
+* ``kamailio``: ``kamailio(forward_to="127.0.0.1:P", did_user="ivr1") -> Kamailio`` a registrar/proxy
+  with digest auth (users ivr1/s3cret, ivr2/t0ps3cret); authenticated INVITEs to users ``sipp*`` go to
+  ``forward_to``; INVITEs to ``+...`` numbers go to the registered ``did_user``;
 * ``baresip_phone``: ``baresip_phone(audio_wav) -> Baresip`` an auto-answering phone with ctrl_tcp
   (``.send_digit("2")``);
 * ``voice_channel``: ``await voice_channel(real_prompts=False, **VoiceConfig overrides)`` ->
@@ -238,6 +239,8 @@ request_route {{
     }}
     if (is_method("OPTIONS")) {{ sl_send_reply("200", "OK"); exit; }}
     if (is_method("INVITE") && !has_totag()) {{
+        # a DID (+...) is routed to the node's registered user, like a PBX inbound route
+        if ($rU =~ "^\\+") {{ $rU = "{did_user}"; }}
         if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
         record_route();
     }}
@@ -265,14 +268,14 @@ class Kamailio:
 def kamailio(tmp_path: Path) -> Iterator[Callable[..., Kamailio]]:
     started: list[Kamailio] = []
 
-    def start(forward_to: str = "127.0.0.1:9") -> Kamailio:
+    def start(forward_to: str = "127.0.0.1:9", did_user: str = "ivr1") -> Kamailio:
         if shutil.which("kamailio") is None:
             pytest.fail("kamailio is not installed")
         port = free_udp_port()
         d = tmp_path / f"kamailio-{port}"
         d.mkdir()
         cfg = d / "kamailio.cfg"
-        cfg.write_text(_KAMAILIO_CFG.format(port=port, forward_to=forward_to))
+        cfg.write_text(_KAMAILIO_CFG.format(port=port, forward_to=forward_to, did_user=did_user))
         log = d / "kamailio.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(

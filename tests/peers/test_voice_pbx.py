@@ -60,3 +60,22 @@ async def test_wrong_password_is_not_registered(kamailio: Any, voice_channel: An
     assert reg["code"] in (401, 403)
     assert not ch.ready()
     assert ch.info().state == "starting"
+
+
+async def test_inbound_call_routed_by_the_pbx_to_the_registered_node(
+    kamailio: Any, sipp_uac: Any, voice_channel: Any
+) -> None:
+    pbx = kamailio()
+    ch, sink = await voice_channel(registrar=pbx.hostport, user="ivr1", password="s3cret")
+    assert (await wait_registration(ch))["registered"] is True
+    work = make_work(
+        "+441111111111",
+        alert_type="inboundCall",
+        params={"telephoneNumber": "+442000000007"},
+        content=wav_bytes(0.5),
+    )
+    await ch.submit(work)
+    uac = sipp_uac("uac_inbound.xml", pbx.hostport, "+442000000007", 1, "-key", "caller", "+441111111111")
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.RESPONDED and final.detail["caller"] == "+441111111111"
+    assert await asyncio.to_thread(uac.wait) == 0, uac.output()[-2000:]
