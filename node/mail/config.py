@@ -106,9 +106,10 @@ class MailConfig(BaseModel):
     )
     listen_timeout_s: float = Field(300.0, gt=0, description="Idle time-out of an inbound SMTP session.")
     match_sender_fallback: bool = Field(
-        True,
-        description="A reply carrying no reference is matched to the most recent live e-mail delivery to "
-        "its sender's address.",
+        False,
+        description="Match a reply that carries no reference (no subject reference, no In-Reply-To) to the "
+        "most recent live e-mail delivery to its From address. Off by default: a From address is easily "
+        "forged, the per-recipient reference is not guessable.",
     )
 
     @property

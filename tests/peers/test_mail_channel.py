@@ -186,9 +186,7 @@ async def test_non_ascii_body_keeps_declared_charset_when_it_fits(
 ) -> None:
     channel, sink = await mail_channel()
     await channel.submit(
-        make_work(
-            2, "a@example.org", emailBodyContentType="text/html; charset=iso-8859-1", text="<p>Grüße</p>"
-        )
+        make_work(2, "a@example.org", emailBodyContentType="text/html; charset=iso-8859-1", text="<p>Grüße</p>")
     )
     await channel.submit(make_work(3, "b@example.org", text="Zürich: évacuation ✓"))
     await sink.event_for(2, "sent")
@@ -346,7 +344,7 @@ async def test_reply_matched_by_in_reply_to_when_the_subject_lost_its_reference(
     mail_channel: ChannelFactory,
     smarthost: Smarthost,
 ) -> None:
-    channel, sink = await mail_channel(match_sender_fallback=False)
+    channel, sink = await mail_channel()
     _, original = await sent_work(channel, sink, smarthost, 21)
     data = reply_message(subject="Re: Evacuate", body="OK", in_reply_to=str(original["Message-ID"]))
     code, _ = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
@@ -379,13 +377,26 @@ async def test_reply_without_reference_falls_back_to_the_sender(
     mail_channel: ChannelFactory,
     smarthost: Smarthost,
 ) -> None:
-    channel, sink = await mail_channel()
+    channel, sink = await mail_channel(match_sender_fallback=True)
     await sent_work(channel, sink, smarthost, 23, address="carol@example.org")
     sink.recent["carol@example.org"] = 23
     data = reply_message(subject="I'm fine", body="Fine", sender="Carol <carol@example.org>")
     code, _ = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
     assert code == 250
     assert (await sink.event_for(23, "replied")).detail["text"] == "Fine"
+
+
+async def test_reply_without_reference_is_unsolicited_by_default(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel()
+    await sent_work(channel, sink, smarthost, 36, address="dave@example.org")
+    sink.recent["dave@example.org"] = 36
+    data = reply_message(subject="I'm fine", body="Fine", sender="Dave <dave@example.org>")
+    assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    await sink.wait(lambda: bool(sink.inbound))
+    assert [e.kind for e in sink.events if e.delivery_id == 36] == ["sent"]
 
 
 async def test_unmatched_reply_is_kept_as_unsolicited(mail_channel: ChannelFactory) -> None:
@@ -641,9 +652,7 @@ async def test_stop_hands_waiting_deliveries_back_to_the_dispatcher(
     assert retry.detail["smtp_reply"] == "421 4.3.2 Shutting down"
 
 
-async def test_logs_never_show_full_addresses(
-    mail_channel: ChannelFactory, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_logs_never_show_full_addresses(mail_channel: ChannelFactory, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="mail.log")  # aiosmtpd's own command log
     caplog.set_level(logging.INFO, logger="node.mail")
     channel, sink = await mail_channel()
@@ -680,9 +689,7 @@ async def test_unreachable_smarthost_makes_the_channel_not_ready(mail_channel: C
     assert channel.info().details["smarthostReachable"] is False
 
 
-async def test_large_reply_with_an_attachment_is_read(
-    mail_channel: ChannelFactory, smarthost: Smarthost
-) -> None:
+async def test_large_reply_with_an_attachment_is_read(mail_channel: ChannelFactory, smarthost: Smarthost) -> None:
     channel, sink = await mail_channel()
     _, original = await sent_work(channel, sink, smarthost, 34)
     msg = EmailMessage(policy=policy.SMTP)
