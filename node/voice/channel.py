@@ -8,8 +8,9 @@ waiting recipient holds no call slot and survives a restart; the dispatcher hand
 back with ``attempt`` + 1.
 
 Events reported per delivery (``ChannelEvent.kind``): calling, ringing, answered (state ANSWERED),
-busy, no_answer, failed (detail ``sip_code``), prompt_played, prompt_cut, key (detail ``digit``,
-``source`` rfc4733/inband), say_again, key_timeout, recipientOk / recipientNotOk (state RESPONDED),
+busy, no_answer, failed (detail ``sip_code``), media (negotiated ``codec``), prompt_played,
+prompt_cut, key (detail ``digit``, ``source`` rfc4733/inband), say_again, key_timeout,
+recipientOk / recipientNotOk (state RESPONDED),
 hung_up, call_timeout, lost, attempt_ended (with ``retry_after`` when another attempt follows) and
 the closing ``completed`` with ``final=True`` (state ANSWERED, RESPONDED or FAILED; detail
 ``outcome``, ``attempts``, ``response``, ``sip_code``).
@@ -254,25 +255,17 @@ class VoiceChannel(Channel):
     def validate_item(self, item: Mapping[str, Any], content: bytes | None, path: str) -> list[Problem]:
         out = [Problem(p, m) for p, m in ivr.problems(item.get("ivrControl"), f"{path}.ivrControl")]
         kind = (item.get("ivrControl") or {}).get("ivrType", "simple")
-        tags = [
-            str(a.get("contentTag")) for a in item.get("additionalContent") or [] if isinstance(a, Mapping)
-        ]
+        tags = [str(a.get("contentTag")) for a in item.get("additionalContent") or [] if isinstance(a, Mapping)]
         if kind == "replay":
             for tag in ivr.REPLAY_TAGS:
                 if tag not in tags:
-                    out.append(
-                        Problem(f"{path}.additionalContent", f"the replay IVR needs contentTag {tag!r}")
-                    )
+                    out.append(Problem(f"{path}.additionalContent", f"the replay IVR needs contentTag {tag!r}"))
         for i, tag in enumerate(tags):
             allowed = ivr.REPLAY_TAGS if kind == "replay" else ()
             if tag not in allowed:
-                out.append(
-                    Problem(f"{path}.additionalContent[{i}].contentTag", f"not used by the {kind} IVR")
-                )
+                out.append(Problem(f"{path}.additionalContent[{i}].contentTag", f"not used by the {kind} IVR"))
         if content is not None and item.get("voiceFormat"):
-            out.extend(
-                validate_prompt(item.get("voiceFormat"), content, item.get("tts"), path, self.media_config)
-            )
+            out.extend(validate_prompt(item.get("voiceFormat"), content, item.get("tts"), path, self.media_config))
         for i, add in enumerate(item.get("additionalContent") or []):
             if isinstance(add, Mapping) and add.get("content") is not None and add.get("voiceFormat"):
                 where = f"{path}.additionalContent[{i}]"
@@ -281,9 +274,7 @@ class VoiceChannel(Channel):
                 except MediaError as exc:
                     out.append(Problem(exc.path, str(exc)))
                     continue
-                out.extend(
-                    validate_prompt(add.get("voiceFormat"), data, add.get("tts"), where, self.media_config)
-                )
+                out.extend(validate_prompt(add.get("voiceFormat"), data, add.get("tts"), where, self.media_config))
         return out
 
     # ------------------------------------------------------------------ submit
@@ -292,9 +283,7 @@ class VoiceChannel(Channel):
         if work.alert_type == "inboundCall":
             number = _digits(str(work.params.get("telephoneNumber", "")))
             self._inbound.setdefault(number, []).append(work)
-            self._report(
-                work, "waiting_for_call", detail={"telephoneNumber": work.params.get("telephoneNumber")}
-            )
+            self._report(work, "waiting_for_call", detail={"telephoneNumber": work.params.get("telephoneNumber")})
             return
         if work.delivery_id in self._cancelled:
             return
@@ -315,18 +304,14 @@ class VoiceChannel(Channel):
         if work.delivery_id in self._cancelled:
             return  # cancelled while its prompts were prepared
         control = IvrControl.from_request(work.params.get("ivrControl"))
-        leg = _Leg(
-            work, IvrMachine(control, self._timeouts, first_attempt=work.attempt), prompts, inbound=False
-        )
+        leg = _Leg(work, IvrMachine(control, self._timeouts, first_attempt=work.attempt), prompts, inbound=False)
         self._feed(leg, Start())
 
     async def _prepare(self, work: DeliveryWork) -> dict[str, Path]:
         """WAV files for the main content and (replay) the pre/post/done prompts."""
         params = work.params
         voice_format = str(params.get("voiceFormat") or "tts")
-        main_content = (
-            work.text.encode("utf-8") if voice_format == "tts" and work.text is not None else work.content
-        )
+        main_content = work.text.encode("utf-8") if voice_format == "tts" and work.text is not None else work.content
         jobs: dict[str, tuple[str, bytes, Mapping[str, Any] | None]] = {
             "main": (voice_format, main_content, params.get("tts"))
         }
@@ -422,9 +407,7 @@ class VoiceChannel(Channel):
                 if action.name == "retry" and not leg.inbound:
                     return  # the retry_after of attempt_ended carries it to the dispatcher
                 loop = asyncio.get_running_loop()
-                leg.timers[action.name] = loop.call_later(
-                    action.seconds, self._feed, leg, TimerFired(action.name)
-                )
+                leg.timers[action.name] = loop.call_later(action.seconds, self._feed, leg, TimerFired(action.name))
             case CancelTimer():
                 self._cancel_timer(leg, action.name)
             case Report():
@@ -551,6 +534,14 @@ class VoiceChannel(Channel):
         if leg is None:
             return
         event: Event | None = None
+        if kind == "media":
+            detail = {
+                "codec": ev.get("codec"),
+                "clock_rate": ev.get("clock_rate"),
+                "event_pt": ev.get("event_pt"),
+            }
+            self._report(leg.work, "media", detail=detail)
+            return
         if kind == "ringing":
             event = ivr.Ringing()
         elif kind == "answered":
@@ -562,9 +553,7 @@ class VoiceChannel(Channel):
         elif kind == "ended":
             del self._legs[key]
             leg.call_key = None
-            event = CallEnded(
-                int(ev.get("code") or 0), bool(ev.get("by_remote")), str(ev.get("reason") or "")
-            )
+            event = CallEnded(int(ev.get("code") or 0), bool(ev.get("by_remote")), str(ev.get("reason") or ""))
         elif kind == "lost":
             self._legs.pop(key, None)
             leg.call_key = None
@@ -590,9 +579,7 @@ class VoiceChannel(Channel):
             code = 486 if self.config.inbound_unmatched == "busy" else 404
             self._sup.send(key, {"op": "hangup", "code": code})
             self._reports.put_nowait(
-                InboundMessage(
-                    "voice", caller, called, "", time.time(), {"kind": "inboundCall", "sip_code": code}
-                )
+                InboundMessage("voice", caller, called, "", time.time(), {"kind": "inboundCall", "sip_code": code})
             )
             log.info("incoming call from %s to %s matches no inboundCall alert", mask(caller), mask(called))
             return

@@ -37,9 +37,7 @@ class DialRule(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    match: str = Field(
-        ..., description="Regular expression matched at the start of the number, e.g. '\\+44'."
-    )
+    match: str = Field(..., description="Regular expression matched at the start of the number, e.g. '\\+44'.")
     replace: str = Field(..., description="Replacement, e.g. '90' (outside line 9, national 0).")
 
 
@@ -55,9 +53,7 @@ class VoiceConfig(BaseModel):
     realm: str = Field("*", description="Digest realm the credentials answer ('*' = any).")
     domain: str = Field("", description="SIP domain of the AOR; empty = registrar host.")
     proxy: str = Field("", description="Outbound proxy host[:port] for calls; empty = registrar or trunk.")
-    register_expiry_s: int = Field(
-        300, ge=60, le=86400, description="Registration expiry (RFC 3261 §10.2.1)."
-    )
+    register_expiry_s: int = Field(300, ge=60, le=86400, description="Registration expiry (RFC 3261 §10.2.1).")
     trunk: str = Field("", description="Trunk host[:port] addressed directly (used when registrar is empty).")
     transport: Literal["udp", "tcp"] = Field("udp", description="SIP transport.")
     bind_host: str = Field("127.0.0.1", description="Local address for SIP and RTP.")
@@ -81,9 +77,7 @@ class VoiceConfig(BaseModel):
         description="Codecs offered, in order of preference. The audio bridge runs at 8 kHz, so G.722 is "
         "negotiated but carries narrowband audio.",
     )
-    caller_id_from_sender: bool = Field(
-        True, description="Use the alert's sender as the caller id (From user)."
-    )
+    caller_id_from_sender: bool = Field(True, description="Use the alert's sender as the caller id (From user).")
     dial_plan: list[DialRule] = Field(
         default_factory=list, description="Rewrites of E.164 numbers before dialling; first match wins."
     )
@@ -92,17 +86,11 @@ class VoiceConfig(BaseModel):
         8, ge=1, le=400, description="Calls in progress at once; workers = ceil(calls / 4) (4 per worker)."
     )
     # --- time-outs
-    ring_timeout_s: float = Field(
-        45.0, gt=0, description="Cancel an outbound call not answered in this time."
-    )
+    ring_timeout_s: float = Field(45.0, gt=0, description="Cancel an outbound call not answered in this time.")
     key_wait_s: float = Field(10.0, gt=0, description="Wait for a key after the prompts have played.")
     max_call_s: float = Field(300.0, gt=0, description="Hang up any call lasting longer than this.")
-    retry_interval_s: float = Field(
-        60.0, ge=0, description="Wait between attempts of one recipient (ivrAttempts)."
-    )
-    worker_start_timeout_s: float = Field(
-        20.0, gt=0, description="A worker not ready in this time is restarted."
-    )
+    retry_interval_s: float = Field(60.0, ge=0, description="Wait between attempts of one recipient (ivrAttempts).")
+    worker_start_timeout_s: float = Field(20.0, gt=0, description="A worker not ready in this time is restarted.")
     # --- inbound
     inbound: bool = Field(True, description="Answer incoming calls for inboundCall alerts.")
     inbound_unmatched: Literal["reject", "busy"] = Field(

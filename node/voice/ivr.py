@@ -288,17 +288,7 @@ class Finished:
     sip_code: int | None = None
 
 
-Action = (
-    PlaceCall
-    | PlayPrompts
-    | StopPlayback
-    | HangUp
-    | StartTimer
-    | CancelTimer
-    | Report
-    | AttemptEnded
-    | Finished
-)
+Action = PlaceCall | PlayPrompts | StopPlayback | HangUp | StartTimer | CancelTimer | Report | AttemptEnded | Finished
 
 
 class Phase(enum.Enum):
@@ -428,9 +418,7 @@ class IvrMachine:
             if code in _NO_ANSWER:
                 actions.append(Report("no_answer", {"sip_code": code, "attempt": self.attempt}))
                 return actions + self._end_attempt("no_answer", code)
-            actions.append(
-                Report("failed", {"sip_code": code, "reason": event.reason, "attempt": self.attempt})
-            )
+            actions.append(Report("failed", {"sip_code": code, "reason": event.reason, "attempt": self.attempt}))
             return actions + self._end_attempt("failed", code)
         if self.phase is Phase.PLAYING and self._queue:
             actions.append(Report("prompt_cut", {"prompt": self._queue[0], "attempt": self.attempt}))

@@ -120,9 +120,7 @@ class Supervisor:
         """A worker that is not ready in time is killed; its reader then restarts it."""
         await asyncio.sleep(self.config.worker_start_timeout_s)
         if w.proc is proc and not w.ready and proc.returncode is None:
-            log.warning(
-                "voice worker %d not ready in %.0f s; killed", w.index, self.config.worker_start_timeout_s
-            )
+            log.warning("voice worker %d not ready in %.0f s; killed", w.index, self.config.worker_start_timeout_s)
             proc.kill()
 
     async def _read(self, w: WorkerHandle, proc: asyncio.subprocess.Process) -> None:

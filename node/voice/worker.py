@@ -27,6 +27,7 @@ Events (``ev``)::
     ringing   {call}
     answered  {call}
     ended     {call, code, reason, by_remote, connected}
+    media     {call, codec, clock_rate, event_pt}   audio flows (again, after a re-INVITE)
     prompt    {call, prompt}                 a prompt was played to its end
     digit     {call, digit, source}          source: rfc4733 | inband; each press once
     incoming  {call, from, to, ruri}         an incoming call waits for answer or hangup
@@ -547,6 +548,17 @@ class Worker:
                 st.player.startTransmit(st.media)
             else:
                 self._next_prompt(st)
+            try:
+                si = st.call.getStreamInfo(i)
+                self.emit(
+                    "media",
+                    call=key,
+                    codec=str(si.codecName),
+                    clock_rate=int(si.codecClockRate),
+                    event_pt=int(si.audRxEventPt),
+                )
+            except pj.Error as exc:
+                log.debug("no stream info for %s: %s", key, exc.reason)
             return
 
     def _drop_media(self, st: _CallState) -> None:
@@ -687,9 +699,7 @@ def _classes() -> tuple[type, type, type, type]:
         @_guard
         def onIncomingCall(self, prm: Any) -> None:
             msg = prm.rdata.wholeMsg
-            self.worker.incoming(
-                self, prm.callId, _header(msg, "From"), _header(msg, "To"), _request_uri(msg)
-            )
+            self.worker.incoming(self, prm.callId, _header(msg, "From"), _header(msg, "To"), _request_uri(msg))
 
     class Call(pj.Call):
         def __init__(self, worker: Worker, acc: Any, key: str, call_id: int = pj.PJSUA_INVALID_ID) -> None:

@@ -20,7 +20,8 @@ async def test_baresip_answers_and_presses_2(tmp_path: Path, baresip_phone: Any,
     silence = tmp_path / "silence.wav"
     sf.write(silence, np.zeros(8000 * 20, dtype=np.int16), 8000, subtype="PCM_16")
     phone = baresip_phone(silence)
-    ch, sink = await voice_channel(trunk=phone.hostport, key_wait_s=8)
+    # the node offers PCMU only: baresip (PCMA, PCMU) must answer with it
+    ch, sink = await voice_channel(trunk=phone.hostport, key_wait_s=8, codecs=["PCMU"])
     work = make_work("bob", params={"ivrControl": {"ivrRequireResponse": True}}, content=wav_bytes(1.0))
     await ch.submit(work)
     await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "answered")
@@ -30,5 +31,7 @@ async def test_baresip_answers_and_presses_2(tmp_path: Path, baresip_phone: Any,
     final = await sink.final(work.delivery_id)
     assert final.state is DeliveryState.RESPONDED, sink.kinds(work.delivery_id)
     assert final.detail["response"] == "2"
+    media = next(e for e in sink.of(work.delivery_id) if e.kind == "media")
+    assert media.detail["codec"] == "PCMU" and media.detail["clock_rate"] == 8000
     key = next(e for e in sink.of(work.delivery_id) if e.kind == "key")
     assert key.detail["source"] == "rfc4733"

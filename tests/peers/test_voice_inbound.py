@@ -17,9 +17,7 @@ def node_hostport(ch: Any) -> str:
     return f"127.0.0.1:{ch.info().details['workers'][0]['sipPort']}"
 
 
-async def test_inbound_call_from_a_recipient_answers_plays_and_takes_the_key(
-    sipp_uac: Any, voice_channel: Any
-) -> None:
+async def test_inbound_call_from_a_recipient_answers_plays_and_takes_the_key(sipp_uac: Any, voice_channel: Any) -> None:
     ch, sink = await voice_channel(trunk="127.0.0.1:9")
     work = make_work(
         "+441111111111",
@@ -29,9 +27,7 @@ async def test_inbound_call_from_a_recipient_answers_plays_and_takes_the_key(
     )
     await ch.submit(work)
     await sink.wait_for(lambda e: e.kind == "waiting_for_call")
-    uac = sipp_uac(
-        "uac_inbound.xml", node_hostport(ch), "+442000000001", 1, "-key", "caller", "+441111111111"
-    )
+    uac = sipp_uac("uac_inbound.xml", node_hostport(ch), "+442000000001", 1, "-key", "caller", "+441111111111")
     final = await sink.final(work.delivery_id)
     assert final.state is DeliveryState.RESPONDED
     assert final.detail["response"] == "2"
@@ -41,9 +37,7 @@ async def test_inbound_call_from_a_recipient_answers_plays_and_takes_the_key(
     assert uac.wait() == 0, uac.output()[-2000:]
 
 
-async def test_inbound_call_from_someone_else_is_reported_but_not_final(
-    sipp_uac: Any, voice_channel: Any
-) -> None:
+async def test_inbound_call_from_someone_else_is_reported_but_not_final(sipp_uac: Any, voice_channel: Any) -> None:
     ch, sink = await voice_channel(trunk="127.0.0.1:9")
     work = make_work(
         "+441111111111",

@@ -14,14 +14,10 @@ from tests.peers.sip import make_work, wav_bytes
 pytestmark = pytest.mark.peer
 
 
-async def test_killed_worker_is_restarted_and_its_call_placed_again(
-    sipp_uas: Any, voice_channel: Any
-) -> None:
+async def test_killed_worker_is_restarted_and_its_call_placed_again(sipp_uas: Any, voice_channel: Any) -> None:
     uas = sipp_uas("uas_press2.xml", 2)
     ch, sink = await voice_channel(trunk=uas.hostport, max_concurrent_calls=4)
-    work = make_work(
-        "+441234567800", params={"ivrControl": {"ivrRequireResponse": True}}, content=wav_bytes(3)
-    )
+    work = make_work("+441234567800", params={"ivrControl": {"ivrRequireResponse": True}}, content=wav_bytes(3))
     await ch.submit(work)
     await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "answered")
     ch._sup.kill_worker(0)
@@ -52,9 +48,7 @@ async def test_stop_hangs_up_calls_and_workers_exit_cleanly(sipp_uas: Any, voice
 async def test_tcp_transport(sipp_uas: Any, voice_channel: Any) -> None:
     uas = sipp_uas("uas_press2.xml", 1, "-t", "t1")
     ch, sink = await voice_channel(trunk=uas.hostport, transport="tcp")
-    work = make_work(
-        "+441234567802", params={"ivrControl": {"ivrRequireResponse": True}}, content=wav_bytes(3)
-    )
+    work = make_work("+441234567802", params={"ivrControl": {"ivrRequireResponse": True}}, content=wav_bytes(3))
     await ch.submit(work)
     final = await sink.final(work.delivery_id)
     assert final.state is DeliveryState.RESPONDED

@@ -52,9 +52,7 @@ def call_alert(**fields: Any) -> dict[str, Any]:
     }
 
 
-def test_replay_call_through_the_api(
-    run_node: Callable[..., RunningNode], sipp_uas: Callable[..., SippUas]
-) -> None:
+def test_replay_call_through_the_api(run_node: Callable[..., RunningNode], sipp_uas: Callable[..., SippUas]) -> None:
     uas = sipp_uas("uas_replay.xml")
     node = run_node(voice_config(uas.hostport))
     body = call_alert(
@@ -78,9 +76,7 @@ def test_bad_ivr_control_is_refused_with_paths(
     run_node: Callable[..., RunningNode], sipp_uas: Callable[..., SippUas]
 ) -> None:
     node = run_node(voice_config("127.0.0.1:9"))
-    resp = node.post(
-        "/api/json/sendalert", call_alert(ivrControl={"ivrType": "replay", "ivrAmOkDigits": "1"})
-    )
+    resp = node.post("/api/json/sendalert", call_alert(ivrControl={"ivrType": "replay", "ivrAmOkDigits": "1"}))
     text = resp.text
     assert resp.json()["success"] is False
     assert "alert[0].additionalContent" in text  # pre, post and done are missing

@@ -40,9 +40,7 @@ async def test_register_with_digest_and_call_through_the_proxy(
     assert (reg["registered"], reg["code"]) == (True, 200)
     assert 60 < reg["expires"] <= 120
     assert ch.ready()
-    work = make_work(
-        "+441234567890", params={"ivrControl": {"ivrRequireResponse": True}}, content=wav_bytes(3)
-    )
+    work = make_work("+441234567890", params={"ivrControl": {"ivrRequireResponse": True}}, content=wav_bytes(3))
     await ch.submit(work)
     final = await sink.final(work.delivery_id)
     assert final.state is DeliveryState.RESPONDED and final.detail["response"] == "2"
