@@ -24,6 +24,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -90,9 +91,7 @@ class _Capture:
         if self.failures:
             return self.failures.pop(0)
         transport = server.transport
-        tls = session.ssl is not None or (
-            transport is not None and transport.get_extra_info("ssl_object") is not None
-        )
+        tls = session.ssl is not None or (transport is not None and transport.get_extra_info("ssl_object") is not None)
         self.messages.append(
             Captured(
                 mail_from=envelope.mail_from or "",
@@ -122,9 +121,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -133,9 +130,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     cert_path, key_path = directory / "smarthost.crt", directory / "smarthost.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
 
@@ -355,9 +350,16 @@ def send_with_smtplib(
 
 
 def send_with_swaks(
-    port: int, *, mail_from: str, rcpt_to: str, headers: dict[str, str], body: str
+    port: int,
+    *,
+    mail_from: str,
+    rcpt_to: str,
+    headers: dict[str, str] | None = None,
+    body: str = "",
+    data: bytes | None = None,
 ) -> SmtpReply:
-    """Send with Debian's swaks (blocking). Returns the reply to the end of DATA (or the refusal)."""
+    """Send with Debian's swaks (blocking). Returns the reply to the end of DATA (or the refusal).
+    ``data`` sends those exact octets as the whole DATA section (swaks ``--data @file``)."""
     swaks = shutil.which("swaks")
     assert swaks, "swaks is not installed (Debian package swaks)"
     args: list[str] = [
@@ -372,17 +374,22 @@ def send_with_swaks(
         mail_from,
         "--to",
         rcpt_to,
-        "--body",
-        body,
         "--suppress-data",
         "--hide-informational",
     ]
-    for name, value in headers.items():
-        if name.lower() == "subject":
-            args += ["--header", f"Subject: {value}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if data is not None:
+            path = Path(tmp) / "data.eml"
+            path.write_bytes(data)
+            args += ["--data", f"@{path}"]
         else:
-            args += ["--add-header", f"{name}: {value}"]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+            args += ["--body", body]
+            for name, value in (headers or {}).items():
+                if name.lower() == "subject":
+                    args += ["--header", f"Subject: {value}"]
+                else:
+                    args += ["--add-header", f"{name}: {value}"]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     last: SmtpReply | None = None
     for line in proc.stdout.splitlines():
         # swaks marks server lines with "<-" (and "<**" for error replies)

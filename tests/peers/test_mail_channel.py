@@ -714,3 +714,24 @@ async def test_reply_that_cannot_be_stored_is_refused_temporarily_and_taken_agai
     code, text = await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}")
     assert (code, "already" in text) == (250, False)
     assert (await sink.event_for(35, "replied")).detail["text"] == "safe"
+
+
+async def test_swaks_malformed_8bit_and_oversized(mail_channel: ChannelFactory, smarthost: Smarthost) -> None:
+    channel, sink = await mail_channel(max_message_bytes=8192)
+    _, original = await sent_work(channel, sink, smarthost, 37)
+    port, rcpt = channel.listener_port, f"responses@{DOMAIN}"
+
+    async def swaks(data: bytes) -> int:
+        reply = await asyncio.to_thread(send_with_swaks, port, mail_from="person@example.org", rcpt_to=rcpt, data=data)
+        return reply.code
+
+    assert await swaks(b"no header section at all\r\n") == 554
+    assert await swaks(b"From: person@example.org\r\nContent-Type: multipart/mixed\r\n\r\n--x\r\n") == 250
+    big = b"From: person@example.org\r\nSubject: x\r\n\r\n" + (b"y" * 70 + b"\r\n") * 200
+    assert await swaks(big) == 552
+    # a line over 1,000 octets (RFC 5321 §4.5.3.1.6) is a syntax error, not a crash
+    assert await swaks(b"From: person@example.org\r\nSubject: x\r\n\r\n" + b"z" * 2000 + b"\r\n") == 500
+    eight_bit = f"From: person@example.org\r\nSubject: Re: Grüße {original['Subject']}\r\n\r\nja\r\n"
+    assert await swaks(eight_bit.encode()) == 250
+    assert (await sink.event_for(37, "replied")).detail["subject"].startswith("Re: Grüße Evacuate")
+    assert channel.ready()
