@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from node.errors import StoreError
+from node.errors import ChannelError, StoreError
 from node.jobs.channel import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
 from node.mail.channel import MailChannel
 from node.mail.config import MailConfig
@@ -735,3 +735,15 @@ async def test_swaks_malformed_8bit_and_oversized(mail_channel: ChannelFactory, 
     assert await swaks(eight_bit.encode()) == 250
     assert (await sink.event_for(37, "replied")).detail["subject"].startswith("Re: Grüße Evacuate")
     assert channel.ready()
+
+
+async def test_listener_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        channel = MailChannel(config=MailConfig(smarthost_host="127.0.0.1", listen_port=port))
+        with pytest.raises(ChannelError, match=f"cannot listen for mail on 127.0.0.1:{port}"):
+            await channel.start(MemorySink())
