@@ -52,7 +52,7 @@ class PlainFormatter(logging.Formatter):
         ids = " ".join(f"{k}={getattr(record, k)}" for k in _IDS if getattr(record, k, None) is not None)
         return f"{line} [{ids}]" if ids else line
 
-    def formatException(self, ei: object) -> str:  # noqa: N802 (logging's name)
+    def formatException(self, ei: object) -> str:
         return mask(super().formatException(ei))  # type: ignore[arg-type]
 
 

@@ -15,12 +15,14 @@ Given-up rows stay in the outbox marked dead; the events remain readable through
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -80,7 +82,7 @@ class CallbackSender:
         while True:
             now = self.clock()
             try:
-                rows = await self.store.read(lambda c: repo.outbox_due(c, now, 1000))
+                rows = await self.store.read(partial(repo.outbox_due, now=now, limit=1000))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -104,10 +106,8 @@ class CallbackSender:
             wait = 5.0 if next_at is None else min(5.0, max(0.05, next_at - self.clock()))
             if batches:
                 wait = min(wait, 0.05)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
     async def _post(self, sem: asyncio.Semaphore, url: str, batch: list[repo.OutboxRow], in_flight: set[int]) -> None:
         seqs = [r.event_seq for r in batch]
@@ -125,7 +125,7 @@ class CallbackSender:
                 error = await self._send(url, body, headers)
             if error is None:
                 self.sent += len(seqs)
-                await self.store.write(lambda c: repo.outbox_done(c, seqs))
+                await self.store.write(lambda c: repo.outbox_done(c, seqs), notify=False)
             else:
                 self.failures += 1
                 attempts = max(r.attempts for r in batch) + 1
@@ -133,7 +133,7 @@ class CallbackSender:
                 log.info("callback POST failed (%s), attempt %d, next in %.1fs", error, attempts,
                          next_at - self.clock())
                 await self.store.write(
-                    lambda c: repo.outbox_failed(c, seqs, next_at, error, self.config.max_attempts))
+                    lambda c: repo.outbox_failed(c, seqs, next_at, error, self.config.max_attempts), notify=False)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -9,10 +9,12 @@ of alerts past their lifetime, run here too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from node.config import Config
@@ -72,18 +74,18 @@ class Dispatcher:
                 handed = 0
             if handed == 0:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=poll if channel.free_capacity() else poll * 4)
-                except TimeoutError:
-                    pass
 
     async def _round(self, alert_type: str, channel: Channel) -> int:
         free = channel.free_capacity()
         if free <= 0:
             return 0
         now = self.clock()
+        if not await self.store.read(lambda c: repo.has_due(c, alert_type, now)):
+            return 0
         limit = min(free, self.config.dispatcher.batch)
-        due = await self.store.write(lambda c: repo.claim_due(c, self.cipher, alert_type, now, limit))
+        due = await self.store.write(lambda c: repo.claim_due(c, self.cipher, alert_type, now, limit), notify=False)
         deferred: dict[float, list[int]] = {}
         for d in due:
             later = self._quiet_until(d, now)
@@ -98,7 +100,7 @@ class Dispatcher:
                 await self.report(ChannelEvent(d.id, "failed", self.clock(), DeliveryState.FAILED,
                                                {"reason": f"channel error: {exc}"}, final=True))
         for at, ids in deferred.items():
-            await self.store.write(lambda c, at=at, ids=ids: repo.defer(c, ids, at, now))
+            await self.store.write(partial(repo.defer, ids=ids, due_at=at, now=now), notify=False)
         return len(due) - sum(len(v) for v in deferred.values())
 
     def _quiet_until(self, d: repo.DueDelivery, now: float) -> float | None:
@@ -171,12 +173,12 @@ class Dispatcher:
         while self._running:
             now = self.clock()
             try:
-                expired = await self.store.write(lambda c: repo.expire_due(c, self.cipher, now))
-                if expired:
+                if await self.store.read(partial(repo.has_expired, now=now)):
+                    expired = await self.store.write(partial(repo.expire_due, cipher=self.cipher, now=now))
                     log.info("%d deliveries expired", expired)
                 if now - last_purge > 60:
                     last_purge = now
-                    purged = await self.store.write(lambda c: repo.purge_expired(c, now))
+                    purged = await self.store.write(partial(repo.purge_expired, now=now), notify=False)
                     if purged:
                         log.info("purged %d alerts past their lifetime", purged)
             except asyncio.CancelledError:

@@ -34,8 +34,10 @@ def new_subject_ref() -> str:
     return "AN" + "".join(secrets.choice(_SUBJECT_ALPHABET) for _ in range(8))
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(12)  # 96 random bits: unguessable short links and reply references
+def new_tokens(count: int) -> list[str]:
+    """Per-recipient tokens: 96 random bits each (unguessable short links and reply references)."""
+    raw = secrets.token_bytes(12 * count)
+    return [base64.urlsafe_b64encode(raw[i : i + 12]).decode("ascii") for i in range(0, 12 * count, 12)]
 
 
 class Intake:
@@ -46,6 +48,17 @@ class Intake:
         self.cipher = cipher
         self.channels = channels
         self.clock = clock
+        self._queued: dict[str, int] = {}
+        self._queued_at = float("-inf")
+
+    async def queued(self) -> dict[str, int]:
+        """Deliveries waiting per alert type, counted at most once a second (a count over the queue
+        per request would grow with the queue); accepted work is added in between."""
+        now = self.clock()
+        if now - self._queued_at > 1.0:
+            self._queued = await self.store.read(repo.queued_counts)
+            self._queued_at = now
+        return self._queued
 
     # -- sendalert ---------------------------------------------------------------------------
     async def send_alert(self, req: SendAlertRequest) -> dict[str, Any]:
@@ -63,7 +76,7 @@ class Intake:
         )
         if problems:
             raise ApiError("the request is not valid", problems)
-        queued = await self.store.read(repo.queued_counts)
+        queued = await self.queued()
         results: list[dict[str, Any]] = []
         accepted_items: list[expand.PlannedItem] = []
         refused: list[Problem] = []
@@ -97,7 +110,10 @@ class Intake:
             raise ApiError("the request is not valid", channel_problems)
         if not accepted_items:
             raise ApiError("no alert item could be accepted", refused)
-        return await self._commit(req, plan, accepted_items, results, link, resolved, now)
+        answer = await self._commit(req, plan, accepted_items, results, link, resolved, now)
+        for alert_type, count in taken.items():
+            self._queued[alert_type] = self._queued.get(alert_type, 0) + count
+        return answer
 
     async def _resolve(self, req: SendAlertRequest, now: float) -> tuple[expand.Resolved, dict[str, Any] | None]:
         uuids: set[str] = set()
@@ -188,15 +204,16 @@ class Intake:
         new_items = [repo.NewItem(i.index, i.alert_type, i.tag, {**i.params, "voiceFormat": i.voice_format}
                                   if i.voice_format else i.params, i.content, i.requested, len(i.recipients))
                      for i in items]
-        deliveries = []
+        deliveries: list[repo.NewDelivery] = []
         for i in items:
             recipients = i.recipients
             if i.alert_type == "inboundCall" and not recipients:
                 # no expected callers named: one delivery stands for "whoever calls the number"
                 number = expand.normalize_phone(str(i.params.get("telephoneNumber", ""))) or ""
                 recipients = [expand.Recipient(number, None, {})]
-            deliveries.extend(repo.NewDelivery(i.index, i.alert_type, r.contact_id, r.address, dict(r.lookups),
-                                               new_token()) for r in recipients)
+            tokens = new_tokens(len(recipients))
+            deliveries.extend(repo.NewDelivery(i.index, i.alert_type, r.contact_id, r.address, dict(r.lookups), t)
+                              for r, t in zip(recipients, tokens, strict=True))
         link_expires = None
         if req.linkedAlerts is not None and link is None:
             lt = req.linkedAlerts.lifetime or self.config.limits.default_lifetime

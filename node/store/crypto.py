@@ -1,17 +1,16 @@
 """Encryption at rest for contact details (AES-256-GCM) and blind indexes for finding them.
 
 The key file holds 32 random bytes (hex), mode 0600. Two keys are derived from it with HKDF-SHA256:
-one encrypts, one computes the HMAC blind index that lets the node find a delivery by phone number
+one encrypts, one computes the keyed-hash blind index that lets the node find a delivery by phone number
 or e-mail address without storing either in clear.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import secrets
-from hashlib import sha256
+from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 
@@ -82,5 +81,7 @@ class Cipher:
         return json.loads(self.decrypt(blob))
 
     def index(self, value: str) -> str:
-        """Blind index: equal values give equal indexes, nothing else can be learnt from it."""
-        return hmac.new(self._index_key, value.strip().lower().encode("utf-8"), sha256).hexdigest()[:32]
+        """Blind index: equal values give equal indexes, nothing else can be learnt from it.
+        Keyed BLAKE2b (RFC 7693 §2.5 keyed mode is a MAC), 128 bits: as strong as a truncated
+        HMAC-SHA256 and several times cheaper for a 10,000-recipient alert."""
+        return blake2b(value.strip().lower().encode("utf-8"), key=self._index_key, digest_size=16).hexdigest()

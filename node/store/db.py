@@ -90,12 +90,13 @@ def _split_sql(sql: str) -> list[str]:
 
 
 class _Job:
-    __slots__ = ("fn", "future", "loop")
+    __slots__ = ("fn", "future", "loop", "notify")
 
-    def __init__(self, fn: WriteFn, future: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(self, fn: WriteFn, future: Any, loop: asyncio.AbstractEventLoop | None, notify: bool) -> None:
         self.fn = fn
         self.future = future
         self.loop = loop
+        self.notify = notify
 
 
 class Store:
@@ -141,24 +142,28 @@ class Store:
             self._read_conns.clear()
 
     def on_commit(self, hook: Callable[[], None]) -> None:
-        """Call ``hook`` (from the writer thread) after every commit; it must be cheap and thread-safe."""
+        """Call ``hook`` (from the writer thread) after a commit that holds a write made with
+        ``notify=True`` (new work, new events); it must be cheap and thread-safe."""
         self._commit_hooks.append(hook)
 
     # -- writing -----------------------------------------------------------------------------
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, notify: bool = True) -> T:
+        """Run ``fn`` in the writer's transaction; returns once it is committed. ``notify=False`` for
+        bookkeeping writes that give nobody new work (so the commit hooks are not woken by them)."""
         if self._closed:
             raise StoreError("store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(fn, future, loop))
+        self._queue.put(_Job(fn, future, loop, notify))
         return await future
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T], timeout: float | None = 60.0) -> T:
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T], timeout: float | None = 60.0, *,
+                   notify: bool = True) -> T:
         """For threads that are not the event loop (e.g. the smpplib thread)."""
         if self._closed:
             raise StoreError("store is closed")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put(_Job(fn, future, None))
+        self._queue.put(_Job(fn, future, None, notify))
         return future.result(timeout)
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
@@ -192,7 +197,7 @@ class Store:
                 conn.execute("SAVEPOINT job")
                 try:
                     value = job.fn(conn)
-                except Exception as exc:  # one job's failure must not sink the group
+                except Exception as exc:  # noqa: BLE001 (one job's failure must not sink the group)
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     results.append((job, False, exc))
@@ -208,11 +213,12 @@ class Store:
                 log.debug("rollback after failed commit also failed", exc_info=True)
             err = StoreError(f"commit failed: {exc}")
             results = [(job, False, err) for job in jobs]
-        for hook in self._commit_hooks:
-            try:
-                hook()
-            except Exception:
-                log.exception("commit hook failed")
+        if any(job.notify for job in jobs):
+            for hook in self._commit_hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("commit hook failed")
         for job, ok, value in results:
             _resolve(job, ok, value)
 

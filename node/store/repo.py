@@ -208,6 +208,26 @@ def requeue_in_progress(conn: sqlite3.Connection, cipher: Cipher, now: float) ->
     return len(rows)
 
 
+def has_due(conn: sqlite3.Connection, alert_type: str, now: float) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
+        " WHERE d.alert_type = ? AND d.state = 'queued' AND d.due_at <= ? AND a.status = 'running'"
+        " AND a.publish_at IS NOT NULL AND a.publish_at <= ? LIMIT 1",
+        (alert_type, now, now),
+    ).fetchone()
+    return row is not None
+
+
+def has_expired(conn: sqlite3.Connection, now: float) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
+        " WHERE d.state = 'queued' AND ((a.expires_at IS NOT NULL AND a.expires_at <= ?)"
+        " OR (a.end_at IS NOT NULL AND a.end_at <= ?)) LIMIT 1",
+        (now, now),
+    ).fetchone()
+    return row is not None
+
+
 def claim_due(conn: sqlite3.Connection, cipher: Cipher, alert_type: str, now: float,
               limit: int) -> list[DueDelivery]:
     """Move up to ``limit`` due deliveries of running alerts to in_progress and return them."""
@@ -260,7 +280,7 @@ def expire_due(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
         " OR (a.end_at IS NOT NULL AND a.end_at <= ?)) LIMIT 5000",
         (now, now),
     ).fetchall()
-    for delivery_id, alert_ref in rows:
+    for delivery_id, _alert_ref in rows:
         apply_event(conn, cipher, ChannelEvent(delivery_id, "expired", now, DeliveryState.EXPIRED,
                                                {"reason": "lifetime or end time reached"}, final=True))
     return len(rows)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import copy
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx

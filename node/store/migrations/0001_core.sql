@@ -1,5 +1,5 @@
 -- Core job tables. Contact details (addresses, lookups, request bodies, event details) are stored
--- encrypted (node/store/crypto.py); *_ix columns are HMAC blind indexes for look-ups.
+-- encrypted (node/store/crypto.py); *_ix columns are keyed-hash blind indexes for look-ups.
 
 CREATE TABLE alerts (
     alert_ref          TEXT PRIMARY KEY,
