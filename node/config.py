@@ -138,6 +138,9 @@ def _apply_override(tree: dict[str, Any], path: list[str], value: Any, problems:
             node[key] = value
             return
         if isinstance(node, dict) and key not in node:
+            if path[i + 1].isdigit():
+                problems.append(Problem(".".join(path), f"environment override: no list item {path[i + 1]!r}"))
+                return
             node[key] = {}
         node = node[key]
 
