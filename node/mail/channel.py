@@ -22,10 +22,11 @@ from typing import Any
 
 from node.errors import ChannelError, Problem, SmtpError
 from node.jobs.channel import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
-from node.mail.compose import MailIdentity, check_item, compose
+from node.mail.compose import Composed, MailIdentity, check_item, compose
 from node.mail.config import MailConfig
 from node.mail.inbound import InboundProcessor
 from node.mail.listener import InboundEnvelope, ReplyListener
+from node.mail.sending import Accepted, Outcome, Refused, Report, Wait, next_step
 from node.mail.smtp_client import SmarthostClient, mask_address
 from node.store.crypto import Cipher
 from node.store.db import Store
@@ -128,6 +129,13 @@ class MailChannel(Channel):
             except Exception:  # the sink itself failed: the delivery stays IN_PROGRESS for start-up
                 log.exception("e-mail delivery %d: could not report the failure", work.delivery_id)
 
+    async def _attempt(self, message: Composed) -> Outcome:
+        try:
+            result = await self._client.send(message)
+        except SmtpError as exc:
+            return Refused(reply=exc.smtp_reply, error=str(exc), permanent=exc.permanent)
+        return Accepted(reply=result.reply, message_id=message.message_id)
+
     async def _deliver_once(self, work: DeliveryWork) -> None:
         try:
             message = compose(work, self._identity, time.time())
@@ -143,65 +151,46 @@ class MailChannel(Channel):
                 )
             )
             return
-        waits = list(self._config.retry_backoff_s)
+        backoff, requeue = self._config.retry_backoff_s, self._config.requeue_after_s
         tries = 0
         while True:
             tries += 1
-            try:
-                result = await self._client.send(message)
-            except SmtpError as exc:
-                detail: dict[str, Any] = {"smtp_reply": exc.smtp_reply, "error": str(exc), "tries": tries}
-                if exc.permanent:
-                    log.info(
-                        "e-mail to %s refused: %s",
-                        mask_address(message.envelope_to),
-                        exc.smtp_reply,
-                        extra={"delivery_id": work.delivery_id},
-                    )
-                    await self._report(
-                        ChannelEvent(
-                            work.delivery_id,
-                            "failed",
-                            time.time(),
-                            state=DeliveryState.FAILED,
-                            detail=detail,
-                            final=True,
-                        )
-                    )
-                    return
-                if waits and self._state == "ready":
-                    wait = waits.pop(0)
-                    log.info(
-                        "e-mail delivery %d: temporary failure (%s), again in %.1f s",
-                        work.delivery_id,
-                        exc.smtp_reply or exc,
-                        wait,
-                    )
-                    self._retrying += 1
-                    try:
-                        # a stop ends the wait at once: the delivery goes back to the dispatcher
-                        await asyncio.wait_for(self._stopping.wait(), wait)
-                    except TimeoutError:
-                        continue
-                    finally:
-                        self._retrying -= 1
-                await self._report(
-                    ChannelEvent(
-                        work.delivery_id,
-                        "retry",
-                        time.time(),
-                        detail=detail,
-                        retry_after=self._config.requeue_after_s,
-                    )
+            outcome = await self._attempt(message)
+            step = next_step(outcome, tries, backoff, requeue, stopping=self._stopping.is_set())
+            if isinstance(step, Wait):
+                log.info(
+                    "e-mail delivery %d: temporary failure (%s), again in %.1f s",
+                    work.delivery_id,
+                    outcome.reply or (outcome.error if isinstance(outcome, Refused) else ""),
+                    step.seconds,
+                    extra={"delivery_id": work.delivery_id},
                 )
-                return
+                self._retrying += 1
+                try:
+                    # a stop ends the wait at once: the delivery goes back to the dispatcher
+                    await asyncio.wait_for(self._stopping.wait(), step.seconds)
+                except TimeoutError:
+                    continue
+                finally:
+                    self._retrying -= 1
+                step = next_step(outcome, tries, backoff, requeue, stopping=True)
+            assert isinstance(step, Report)
+            if step.state is DeliveryState.FAILED:
+                log.info(
+                    "e-mail to %s refused: %s",
+                    mask_address(message.envelope_to),
+                    outcome.reply,
+                    extra={"delivery_id": work.delivery_id},
+                )
             await self._report(
                 ChannelEvent(
                     work.delivery_id,
-                    "sent",
+                    step.kind,
                     time.time(),
-                    state=DeliveryState.SENT,
-                    detail={"smtp_reply": result.reply, "messageId": message.message_id, "tries": tries},
+                    state=step.state,
+                    detail=step.detail,
+                    retry_after=step.retry_after,
+                    final=step.final,
                 )
             )
             return
