@@ -150,3 +150,38 @@ def test_no_false_digits_on_two_minutes_of_speech_and_music() -> None:
     for chunk in (speech_chunk(0), speech_chunk(1), music_chunk(0), music_chunk(1)):
         for codec in CODECS.values():
             assert digits_of(codec(chunk)) == ""
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    digits=st.text(alphabet=DIGITS, min_size=1, max_size=4),
+    on_ms=st.floats(3.0, 22.9),
+    level=st.floats(-36.0, -3.0),
+    codec=st.sampled_from(list(CODECS)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_tones_shorter_than_23ms_are_never_digits(
+    digits: str, on_ms: float, level: float, codec: str, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    x = synth([Tone(d, on_ms, 60, level_dbm0=level) for d in digits], rng)
+    assert digits_of(CODECS[codec](x)) == ""
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    digit=st.sampled_from(DIGITS),
+    # Up to 6.5 %: further off, a tone nears the next DTMF frequency of its group (~10.5 % away).
+    dev=st.floats(0.035, 0.065),
+    sign=st.sampled_from([-1.0, 1.0]),
+    which=st.sampled_from(["low", "high", "both"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_tones_off_by_3_5_percent_or_more_are_never_digits(
+    digit: str, dev: float, sign: float, which: str, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    lo = sign * dev if which in ("low", "both") else 0.0
+    hi = sign * dev if which in ("high", "both") else 0.0
+    x = synth([Tone(digit, 100, 60, dev_low=lo, dev_high=hi)], rng)
+    assert digits_of(x) == ""
