@@ -27,9 +27,7 @@ def run(*argv: str) -> int:
 
 def test_tts_writes_a_prompt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "p.wav"
-    assert (
-        run("tts", "Press one to acknowledge", "-o", str(out), "--language", "en-US", "--gender", "male") == 0
-    )
+    assert run("tts", "Press one to acknowledge", "-o", str(out), "--language", "en-US", "--gender", "male") == 0
     info = sf.info(out)
     assert (info.samplerate, info.channels, info.subtype) == (8000, 1, "PCM_16")
     assert "espeak en-us+m3" in capsys.readouterr().out

@@ -139,10 +139,7 @@ CFG = MediaConfig(max_prompt_seconds=5.0, max_tts_chars=50)
 
 
 def test_valid_prompts_have_no_problems() -> None:
-    assert (
-        validate_prompt("tts", b"Fire in building 7", {"language": "en-GB", "gender": "FEMALE"}, "a", CFG)
-        == []
-    )
+    assert validate_prompt("tts", b"Fire in building 7", {"language": "en-GB", "gender": "FEMALE"}, "a", CFG) == []
     assert validate_prompt("TTS", b"Hallo", None, "a", CFG) == []
     assert validate_prompt("mp3", write("MP3", "MPEG_LAYER_III"), None, "a", CFG) == []
 
@@ -154,16 +151,12 @@ def test_tts_problems_name_their_field() -> None:
     assert [p.path for p in validate_prompt("tts", b"  ", None, "x", CFG)] == ["x.content"]
     assert [p.path for p in validate_prompt("tts", b"\xff\xfe", None, "x", CFG)] == ["x.content"]
     assert [p.path for p in validate_prompt("tts", b"a" * 51, None, "x", CFG)] == ["x.content"]
-    assert [p.path for p in validate_prompt("tts", b"a", {"engine": "festival"}, "x", CFG)] == [
-        "x.tts.engine"
-    ]
+    assert [p.path for p in validate_prompt("tts", b"a", {"engine": "festival"}, "x", CFG)] == ["x.tts.engine"]
 
 
 def test_audio_problems_name_the_content() -> None:
     assert [p.path for p in validate_prompt("wav", b"RIFF....", None, "it", CFG)] == ["it.content"]
     long_audio = write("WAV", "PCM_16")
-    assert validate_prompt("wav", long_audio, None, "it", MediaConfig(max_prompt_seconds=1.0))[0].path == (
-        "it.content"
-    )
+    assert validate_prompt("wav", long_audio, None, "it", MediaConfig(max_prompt_seconds=1.0))[0].path == ("it.content")
     assert [p.path for p in validate_prompt("wma", b"x", None, "it", CFG)] == ["it.voiceFormat"]
     assert [p.path for p in validate_prompt(None, b"x", None, "it", CFG)] == ["it.voiceFormat"]

@@ -62,9 +62,5 @@ def test_non_int16_is_refused() -> None:
 
 @given(st.binary(min_size=0, max_size=400).filter(lambda b: len(b) % 2 == 0))
 def test_round_trip_bytes_match_audioop(pcm: bytes) -> None:
-    assert g711.ulaw_decode_bytes(g711.ulaw_encode_bytes(pcm)) == audioop.ulaw2lin(
-        audioop.lin2ulaw(pcm, 2), 2
-    )
-    assert g711.alaw_decode_bytes(g711.alaw_encode_bytes(pcm)) == audioop.alaw2lin(
-        audioop.lin2alaw(pcm, 2), 2
-    )
+    assert g711.ulaw_decode_bytes(g711.ulaw_encode_bytes(pcm)) == audioop.ulaw2lin(audioop.lin2ulaw(pcm, 2), 2)
+    assert g711.alaw_decode_bytes(g711.alaw_encode_bytes(pcm)) == audioop.alaw2lin(audioop.lin2alaw(pcm, 2), 2)

@@ -121,9 +121,7 @@ def test_errors_name_the_field(cache: PromptCache) -> None:
         cache.prepare("mp3", b"not an mp3 at all" * 10, None, 8000, path="content")
     assert err.value.path == "content"
     with pytest.raises(MediaError, match="longer than"):
-        PromptCache(cache.directory, MediaConfig(max_prompt_seconds=0.2)).prepare(
-            "wav", wav_bytes(), None, 8000
-        )
+        PromptCache(cache.directory, MediaConfig(max_prompt_seconds=0.2)).prepare("wav", wav_bytes(), None, 8000)
     with pytest.raises(MediaError) as err:
         cache.prepare_additional([{"content": "Hi", "voiceFormat": "tts"}], 8000)
     assert err.value.path == "additionalContent[0].contentTag"
