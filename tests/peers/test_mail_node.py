@@ -19,7 +19,7 @@ pytestmark = pytest.mark.peer
 
 
 def mail_node(
-    run_node: Callable[..., RunningNode], smarthost: ThreadedSmarthost, tmp_path: Path
+    run_node: Callable[..., RunningNode], smarthost: ThreadedSmarthost, tmp_path: Path, **mail: Any
 ) -> tuple[RunningNode, int]:
     listen_port = free_port()
     data_dir = tmp_path / "mailnode"
@@ -33,6 +33,7 @@ def mail_node(
                 "listen_port": listen_port,
                 "domain": DOMAIN,
                 "retry_backoff_s": [0.1],
+                **mail,
             }
         },
         data_dir=data_dir,
@@ -94,9 +95,7 @@ def test_bad_email_fields_are_refused_with_their_path(
     run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
 ) -> None:
     node, _ = mail_node(run_node, threaded_smarthost, tmp_path)
-    resp = node.post(
-        "/api/json/sendalert", email_alert(["ann@example.org"], replyTo="responses@elsewhere.example")
-    )
+    resp = node.post("/api/json/sendalert", email_alert(["ann@example.org"], replyTo="responses@elsewhere.example"))
     assert resp.status_code == 400, resp.text
     assert "alert[0].replyTo" in resp.text
     assert not threaded_smarthost.messages
@@ -129,3 +128,18 @@ def test_bounce_fails_the_delivery_in_collectevents(
     assert bounced["state"] == "failed"
     assert bounced["recipient"] == "person@example.org"
     assert bounced["detail"]["status"] == "5.1.1"
+
+
+def test_temporary_refusals_are_retried_inside_and_through_the_dispatcher(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    # first refusal: retried after the channel's own back-off; second: the waits are used up, so the
+    # delivery goes back to the dispatcher (retry_after) and is submitted again, then accepted
+    threaded_smarthost.fail_next("451 4.3.0 Try again later", times=2)
+    node, _ = mail_node(run_node, threaded_smarthost, tmp_path, retry_backoff_s=[0.1], requeue_after_s=0.5)
+    assert node.post("/api/json/sendalert", email_alert(["later@example.org"])).status_code == 200
+    events = node.wait_events(lambda evs: any(e["event"] == "sent" for e in evs))
+    kinds = [e["event"] for e in events if e.get("recipient") == "later@example.org"]
+    assert kinds[-2:] == ["retry", "sent"], kinds
+    (captured,) = threaded_smarthost.wait_for(1)
+    assert captured.rcpt_tos == ["later@example.org"]
