@@ -62,7 +62,9 @@ def worker_init(config: VoiceConfig, index: int) -> dict[str, Any]:
         "trunk": config.trunk,
         "inbound": config.inbound,
         "max_calls": CALLS_PER_WORKER,
-        "log_level": 1,
+        # pjsua's own console: 0 = silent; its error lines carry SIP URIs (phone numbers) unmasked,
+        # and every failure reaches the node as an event anyway
+        "log_level": 0,
     }
 
 
