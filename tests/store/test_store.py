@@ -1,0 +1,83 @@
+"""The store: group commit isolates failing writes, migrations are recorded, contact details are
+encrypted at rest."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from node.errors import StoreError
+from node.store.crypto import Cipher, load_or_create_key
+from node.store.db import Store, migrations
+
+
+async def test_a_failing_write_rolls_back_only_itself(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.db")
+    store.open()
+    try:
+        await store.write(lambda c: c.execute("CREATE TABLE t (x INTEGER UNIQUE)"))
+
+        def insert(x: int):  # type: ignore[no-untyped-def]
+            return lambda c: c.execute("INSERT INTO t VALUES (?)", (x,)).rowcount
+
+        results = await asyncio.gather(*(store.write(insert(x)) for x in (1, 2, 2, 3)), return_exceptions=True)
+        assert [type(r).__name__ for r in results] == ["int", "int", "IntegrityError", "int"]
+        rows = await store.read(lambda c: [r[0] for r in c.execute("SELECT x FROM t ORDER BY x")])
+        assert rows == [1, 2, 3]
+    finally:
+        store.close()
+    with pytest.raises(StoreError):
+        await store.write(lambda c: None)
+
+
+def test_migrations_recorded_once(tmp_path: Path) -> None:
+    for _ in range(2):
+        store = Store(tmp_path / "a.db")
+        store.open()
+        store.close()
+    conn = sqlite3.connect(tmp_path / "a.db")
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == [n for n, _, _ in migrations()]
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_cipher_round_trip_and_tamper(tmp_path: Path) -> None:
+    key = load_or_create_key(tmp_path / "k")
+    cipher = Cipher(key)
+    blob = cipher.encrypt_str("+447700900123")
+    assert b"447700900123" not in blob
+    assert cipher.decrypt_str(blob) == "+447700900123"
+    assert cipher.encrypt_str("x") != cipher.encrypt_str("x")  # random nonces
+    assert cipher.index("A@Example.com ") == cipher.index("a@example.com")
+    with pytest.raises(StoreError):
+        cipher.decrypt(blob[:-1] + bytes([blob[-1] ^ 1]))
+    with pytest.raises(StoreError):
+        Cipher(load_or_create_key(tmp_path / "other")).decrypt(blob)
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    load_or_create_key(path)
+    path.chmod(0o644)
+    with pytest.raises(StoreError, match="chmod 600"):
+        load_or_create_key(path)
+
+
+def test_contact_details_encrypted_in_the_database_file(run_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.api.test_jobs import dead_links
+
+    node = run_node(dead_links(), data_dir=tmp_path / "n")
+    body = {"version": "latest", "clientRef": "enc",
+            "contactGroup": {"inlineContactGroup": {"name": "g", "contacts": [
+                {"id": "c1", "sms": "+447700900777", "lookups": {"firstname": "Zebediah"}}]}},
+            "alert": [{"alertType": "sms", "tag": "t", "content": "hi", "sender": "ALERTS",
+                       "recipients": ["+447700900555"], "contacts": ["c1"]}]}
+    assert node.post("/api/json/sendalert", body).status_code == 200
+    node.stop()
+    raw = b"".join(p.read_bytes() for p in (tmp_path / "n" / "data").glob("alertnode.db*"))
+    for secret in (b"447700900777", b"447700900555", b"Zebediah", "Zebediah".encode("utf-16-le")):
+        assert secret not in raw
+    assert b"c1" in raw  # the identifier is not secret (the reference keeps it in clear)
