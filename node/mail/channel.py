@@ -8,8 +8,9 @@ one (4yz, a lost connection, a time-out) is tried again after each wait of ``ret
 when those are used up the delivery goes back to the dispatcher: ``ChannelEvent(kind="retry",
 retry_after=requeue_after_s)`` with no state change.
 
-SENT is stored through the sink before the next step, so a restart never resends an accepted
-message; the channel keeps no other per-message state (replies are found by the token).
+SENT is stored through the sink as soon as the smarthost accepts, so after a crash only a message
+whose acceptance had not been stored yet is sent again (at least once, never lost). The channel keeps
+no other per-message state: replies and bounces find their delivery by its token.
 """
 
 from __future__ import annotations
