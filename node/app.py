@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,11 @@ from node.store.db import Store
 
 log = logging.getLogger(__name__)
 
+# Modules that extend the running node (metrics, status page, event routing). Each that exists has
+# ``async def attach(node: Node) -> None`` (called once the store and channels are up, before the HTTP
+# listeners start) and ``async def detach(node: Node) -> None`` (called after the listeners stopped).
+EXTENSIONS: tuple[str, ...] = ("node.ops.runtime", "node.jobs.events_runtime")
+
 # (config section, module, class): a channel is built when its section says it is configured.
 CHANNELS: tuple[tuple[str, str, str], ...] = (
     ("sms", "node.sms.channel", "SmsChannel"),
@@ -51,6 +57,16 @@ class Secrets:
     new_api_key: str | None
     callback_secret: bytes
     master_key: bytes
+
+
+def optional_module(name: str) -> Any:
+    """The module, or None when this build does not have it (its package is absent)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            return None
+        raise
 
 
 def load_secrets(config: Config, data_dir: Path) -> Secrets:
@@ -159,6 +175,16 @@ class Node:
         self.secrets: Secrets | None = None
         self._stop = asyncio.Event()
         self._watchdog: asyncio.Task[None] | None = None
+        self.cipher: Cipher | None = None
+        self.results: Results | None = None
+        self.intake: Intake | None = None
+        self.services: Services | None = None
+        # called for every event a channel reports (after it is stored); must be cheap, must not raise
+        self.event_listeners: list[Callable[[ChannelEvent], None]] = []
+        # extra FastAPI routers or callables extensions add to the control and public apps
+        self.control_hooks: list[Callable[[Any], None]] = []
+        self.public_hooks: list[Callable[[Any], None]] = []
+        self._extensions: list[Any] = []
 
     @property
     def unique_channels(self) -> list[Channel]:
@@ -174,17 +200,22 @@ class Node:
             # printed once, to the terminal or journal of the first start; only its hash is kept
             print(f"alertnode: generated API key (shown once, keep it): {self.secrets.new_api_key}", flush=True)
             print(f"alertnode: callback signing secret is in {self.data_dir / 'callback.secret'}", flush=True)
-        cipher = Cipher(self.secrets.master_key)
+        cipher = self.cipher = Cipher(self.secrets.master_key)
         self.store = Store(self.data_dir / "alertnode.db")
         self.store.open()
         self.channels = build_channels(self.config, self.store, cipher, self.data_dir)
         self.callbacks = CallbackSender(self.config.callbacks, self.store, cipher, self.secrets.callback_secret)
 
-        def on_event(_: ChannelEvent) -> None:
+        def on_event(event: ChannelEvent) -> None:
             if self.dispatcher is not None:
                 self.dispatcher.wake()
+            for listener in self.event_listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("event listener failed")
 
-        results = Results(self.store, cipher, on_event)
+        results = self.results = Results(self.store, cipher, on_event)
         self.dispatcher = Dispatcher(self.config, self.store, cipher, self.channels, results.report)
 
         def committed() -> None:
@@ -196,12 +227,22 @@ class Node:
             await channel.start(results)
         await self.dispatcher.start()
         await self.callbacks.start()
-        intake = Intake(self.config, self.store, cipher, self.channels)
-        services = Services(self.config, self.store, cipher, self.secrets.keys, intake, self.channels,
-                            self.started_at, readiness=self.readiness)
-        control = _Http(create_app(services), _listen(self.config.api.host, self.config.api.port), "control")
-        public = _Http(create_public_app(self.store, cipher, results),
-                       _listen(self.config.public.host, self.config.public.port), "public")
+        intake = self.intake = Intake(self.config, self.store, cipher, self.channels)
+        services = self.services = Services(self.config, self.store, cipher, self.secrets.keys, intake,
+                                            self.channels, self.started_at, readiness=self.readiness)
+        for name in EXTENSIONS:
+            module = optional_module(name)
+            if module is not None:
+                await module.attach(self)
+                self._extensions.append(module)
+        control_app = create_app(services)
+        public_app = create_public_app(self.store, cipher, results)
+        for hook in self.control_hooks:
+            hook(control_app)
+        for hook in self.public_hooks:
+            hook(public_app)
+        control = _Http(control_app, _listen(self.config.api.host, self.config.api.port), "control")
+        public = _Http(public_app, _listen(self.config.public.host, self.config.public.port), "public")
         self.http = [control, public]
         for server in self.http:
             await server.start()
@@ -258,6 +299,11 @@ class Node:
             self._watchdog.cancel()
         for server in self.http:
             await server.stop()
+        for module in reversed(self._extensions):
+            try:
+                await module.detach(self)
+            except Exception:
+                log.exception("extension %s did not detach cleanly", module.__name__)
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         grace = self.config.node.shutdown_grace_s

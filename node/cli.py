@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--config")
     p.set_defaults(func=cmd_backup)
-    for module in ("node.media.cli",):
+    for module in ("node.media.cli", "node.ops.cli"):
         try:
             mod = importlib.import_module(module)
         except ImportError:

@@ -18,8 +18,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from node.errors import ConfigError, Problem
+from node.jobs.events_config import EventsConfig
 from node.mail.config import MailConfig
 from node.media.config import MediaConfig
+from node.ops.config import OpsConfig
 from node.sms.config import SmsConfig
 from node.voice.config import VoiceConfig
 
@@ -106,6 +108,8 @@ class Config(Section):
     mail: MailConfig = Field(default_factory=MailConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    ops: OpsConfig = Field(default_factory=OpsConfig)
 
     def data_path(self) -> Path:
         if self.node.data_dir:
@@ -196,6 +200,8 @@ def cross_checks(cfg: Config) -> list[Problem]:
     problems.extend(cfg.mail.problems("mail"))
     problems.extend(cfg.voice.problems("voice"))
     problems.extend(cfg.media.problems("media"))
+    problems.extend(cfg.events.problems("events"))
+    problems.extend(cfg.ops.problems("ops"))
     return problems
 
 

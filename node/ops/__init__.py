@@ -1,0 +1,1 @@
+"""Operations: metrics, status page, doctor."""
