@@ -132,9 +132,7 @@ def check_item(item: Mapping[str, Any], content: bytes | None, path: str) -> lis
         if not isinstance(value, str):
             problems.append(Problem(f"{path}.{key}", "must be a string"))
         elif "@" in value:
-            problems.append(
-                Problem(f"{path}.{key}", "give only the left-hand part (no @); the node adds its domain")
-            )
+            problems.append(Problem(f"{path}.{key}", "give only the left-hand part (no @); the node adds its domain"))
         elif not valid_local_part(value):
             problems.append(
                 Problem(
@@ -179,15 +177,11 @@ def check_item(item: Mapping[str, Any], content: bytes | None, path: str) -> lis
                     try:
                         "".encode(charset)
                     except LookupError:
-                        problems.append(
-                            Problem(f"{path}.emailBodyContentType", f"unknown charset {charset!r}")
-                        )
+                        problems.append(Problem(f"{path}.emailBodyContentType", f"unknown charset {charset!r}"))
     boundary = item.get("multipartBoundary")
     if multipart:
         if not isinstance(boundary, str) or not boundary:
-            problems.append(
-                Problem(f"{path}.multipartBoundary", "is required when emailBodyIsMultipart is true")
-            )
+            problems.append(Problem(f"{path}.multipartBoundary", "is required when emailBodyIsMultipart is true"))
         elif not _BCHARS.match(boundary):
             problems.append(
                 Problem(
@@ -200,9 +194,7 @@ def check_item(item: Mapping[str, Any], content: bytes | None, path: str) -> lis
             delimiter = b"--" + boundary.encode("ascii")
             if not any(line.rstrip(b" \t") == delimiter for line in lines):
                 problems.append(
-                    Problem(
-                        f"{path}.content", f"multipart content has no delimiter line {delimiter.decode()!r}"
-                    )
+                    Problem(f"{path}.content", f"multipart content has no delimiter line {delimiter.decode()!r}")
                 )
             if not any(line.rstrip(b" \t") == delimiter + b"--" for line in lines):
                 problems.append(
@@ -322,9 +314,7 @@ def compose(work: DeliveryWork, identity: MailIdentity, now: float) -> Composed:
     recipient, smtputf8 = _recipient_address(work.address)
     lines = [
         b"Date: " + format_datetime(datetime.fromtimestamp(now, UTC)).encode("ascii") + b"\r\n",
-        b"From: "
-        + _own_address(_param(params, "sender") or identity.default_sender, domain).encode()
-        + b"\r\n",
+        b"From: " + _own_address(_param(params, "sender") or identity.default_sender, domain).encode() + b"\r\n",
     ]
     to_part = _param(params, "to")
     if to_part:
@@ -347,9 +337,7 @@ def compose(work: DeliveryWork, identity: MailIdentity, now: float) -> Composed:
     body = work.text if work.text is not None else work.content.decode("utf-8", errors="replace")
     boundary = _param(params, "multipartBoundary")
     multipart = params.get("emailBodyIsMultipart") is True and boundary is not None
-    block, eight_bit = _body_block(
-        body, _param(params, "emailBodyContentType"), str(boundary) if multipart else None
-    )
+    block, eight_bit = _body_block(body, _param(params, "emailBodyContentType"), str(boundary) if multipart else None)
     return Composed(
         envelope_from=verp_sender(identity, work.token),
         envelope_to=recipient,

@@ -38,18 +38,14 @@ class MailConfig(BaseModel):
 
     # -- the smarthost (outbound) ---------------------------------------------------------------
     smarthost_host: str = Field("", description="Smarthost address; empty = e-mail not configured.")
-    smarthost_port: int = Field(
-        25, ge=1, le=65535, description="Smarthost port (25, 587 submission, 465 TLS)."
-    )
+    smarthost_port: int = Field(25, ge=1, le=65535, description="Smarthost port (25, 587 submission, 465 TLS).")
     smarthost_tls: Literal["auto", "starttls", "implicit", "off"] = Field(
         "auto",
         description="auto: STARTTLS when the smarthost offers it; starttls: required (RFC 3207); "
         "implicit: TLS from the first byte (RFC 8314, port 465); off: never.",
     )
     smarthost_tls_verify: bool = Field(True, description="Verify the smarthost's certificate and host name.")
-    smarthost_ca_file: str = Field(
-        "", description="CA bundle for the smarthost's certificate; empty = system CAs."
-    )
+    smarthost_ca_file: str = Field("", description="CA bundle for the smarthost's certificate; empty = system CAs.")
     smarthost_username: str = Field("", description="SMTP AUTH user name (RFC 4954); empty = no AUTH.")
     smarthost_password: SecretStr = Field(
         SecretStr(""),
@@ -61,26 +57,18 @@ class MailConfig(BaseModel):
         gt=0,
         description="Time-out per SMTP command (RFC 5321 §4.5.3.2 suggests minutes; keep it bounded).",
     )
-    concurrency: int = Field(
-        4, ge=1, le=100, description="SMTP connections to the smarthost used in parallel."
-    )
+    concurrency: int = Field(4, ge=1, le=100, description="SMTP connections to the smarthost used in parallel.")
     queue_limit: int = Field(1000, ge=1, description="Messages the channel holds waiting for a connection.")
     retry_backoff_s: list[float] = Field(
         default_factory=lambda: [2.0, 10.0, 30.0],
         description="Waits before resending a message refused temporarily (4xx or lost connection); "
         "when they are used up the delivery goes back to the dispatcher with requeue_after_s.",
     )
-    requeue_after_s: float = Field(
-        300.0, gt=0, description="retry_after given to the dispatcher after the waits."
-    )
+    requeue_after_s: float = Field(300.0, gt=0, description="retry_after given to the dispatcher after the waits.")
 
     # -- addresses ------------------------------------------------------------------------------
-    domain: str = Field(
-        "alertnode.localdomain", description="Mail domain completing sender/to/replyTo parts."
-    )
-    default_sender: str = Field(
-        "alerts", description="Local part of From: when an alert item gives no sender."
-    )
+    domain: str = Field("alertnode.localdomain", description="Mail domain completing sender/to/replyTo parts.")
+    default_sender: str = Field("alerts", description="Local part of From: when an alert item gives no sender.")
     bounce_local_part: str = Field(
         "bounces",
         description="Envelope sender local part; each message uses <this>+<token>@domain (VERP) so bounces "
@@ -90,9 +78,7 @@ class MailConfig(BaseModel):
     # -- the reply listener (inbound) -----------------------------------------------------------
     listen_enabled: bool = Field(True, description="Run the SMTP listener for replies and bounces.")
     listen_host: str = Field("127.0.0.1", description="Listener address (loopback; put your MTA in front).")
-    listen_port: int = Field(
-        2525, ge=0, le=65535, description="Listener port (25 in production; 0 = any free)."
-    )
+    listen_port: int = Field(2525, ge=0, le=65535, description="Listener port (25 in production; 0 = any free).")
     reply_domains: list[str] = Field(
         default_factory=list,
         description="Domains the listener accepts mail for; empty = just `domain`. Anything else is refused "

@@ -45,9 +45,7 @@ _EVENTS: dict[InboundKind, tuple[str, DeliveryState | None, bool]] = {
 
 
 class InboundProcessor:
-    def __init__(
-        self, config: MailConfig, sink: EventSink, store: Store | None, cipher: Cipher | None
-    ) -> None:
+    def __init__(self, config: MailConfig, sink: EventSink, store: Store | None, cipher: Cipher | None) -> None:
         self._config = config
         self._sink = sink
         self._store = store
@@ -81,9 +79,7 @@ class InboundProcessor:
             return
         key = self._seen_key(message_id)
         try:
-            await self._store.write(
-                lambda c: c.execute("DELETE FROM mail_inbound_seen WHERE message_id = ?", (key,))
-            )
+            await self._store.write(lambda c: c.execute("DELETE FROM mail_inbound_seen WHERE message_id = ?", (key,)))
         except StoreError:
             log.warning("could not forget the claim of a failed inbound message")
 
@@ -107,9 +103,7 @@ class InboundProcessor:
             self.invalid += 1
             return NOT_A_MESSAGE
         # the claim (one commit) and the look-ups (reads) overlap: a reply costs two commits in all
-        claimed, delivery_id = await asyncio.gather(
-            self._claim(parsed.message_id, at), self._match(parsed, at)
-        )
+        claimed, delivery_id = await asyncio.gather(self._claim(parsed.message_id, at), self._match(parsed, at))
         if not claimed:
             self.duplicates += 1
             return DUPLICATE
@@ -120,9 +114,7 @@ class InboundProcessor:
             raise
         return OK
 
-    async def _record(
-        self, parsed: ParsedMail, envelope: InboundEnvelope, delivery_id: int | None, at: float
-    ) -> None:
+    async def _record(self, parsed: ParsedMail, envelope: InboundEnvelope, delivery_id: int | None, at: float) -> None:
         detail: dict[str, Any] = {"from": parsed.sender, "subject": parsed.subject, "receivedAt": at}
         if parsed.message_id:
             detail["messageId"] = parsed.message_id
@@ -158,7 +150,5 @@ class InboundProcessor:
             if parsed.kind is InboundKind.BOUNCE:
                 self.bounces += 1
             self.matched += 1
-            await self._sink.report(
-                ChannelEvent(delivery_id, kind, at, state=state, detail=detail, final=final)
-            )
+            await self._sink.report(ChannelEvent(delivery_id, kind, at, state=state, detail=detail, final=final))
             log.info("mail %s for delivery %d", kind, delivery_id, extra={"delivery_id": delivery_id})

@@ -57,9 +57,7 @@ _QUOTE_HEADERS = (
     re.compile(r"^\s*On\b.{0,400}\bwrote:\s*$", re.IGNORECASE | re.DOTALL),
     re.compile(r"^\s*Am\b.{0,400}\bschrieb\b.{0,200}:\s*$", re.IGNORECASE | re.DOTALL),
     re.compile(r"^\s*Le\b.{0,400}\ba [ée]crit\s?:\s*$", re.IGNORECASE | re.DOTALL),
-    re.compile(
-        r"^\s*-{2,}\s*(Original Message|Urspr[üu]ngliche Nachricht|Message d'origine)\s*-{2,}\s*$", re.I
-    ),
+    re.compile(r"^\s*-{2,}\s*(Original Message|Urspr[üu]ngliche Nachricht|Message d'origine)\s*-{2,}\s*$", re.I),
     re.compile(r"^\s*_{10,}\s*$"),
     re.compile(r"^\s*-{5,}\s*Forwarded message\s*-{5,}\s*$", re.IGNORECASE),
 )
@@ -310,9 +308,7 @@ def strip_quoted(text: str) -> str:
         if any(p.match(line) for p in _QUOTE_HEADERS):
             break
         # "On Mon, 1 Jan 2024, A <a@b>\nwrote:" — clients wrap the attribution line
-        if line.strip().lower().startswith(("on ", "am ", "le ")) and any(
-            p.match(joined) for p in _QUOTE_HEADERS
-        ):
+        if line.strip().lower().startswith(("on ", "am ", "le ")) and any(p.match(joined) for p in _QUOTE_HEADERS):
             break
         if _OUTLOOK_FROM.match(line) and i + 1 < len(lines) and _OUTLOOK_NEXT.match(lines[i + 1]):
             break
@@ -388,9 +384,7 @@ def _looks_like_bounce(envelope_from: str, sender: str, subject: str) -> bool:
     """A non-RFC 3464 bounce: from the null reverse-path (RFC 5321 §4.5.5) or a mailer daemon."""
     local = sender.partition("@")[0].lower()
     from_daemon = local in ("mailer-daemon", "postmaster")
-    failure_words = re.search(
-        r"undeliver|failure|failed|returned|not delivered|delivery status", subject, re.I
-    )
+    failure_words = re.search(r"undeliver|failure|failed|returned|not delivered|delivery status", subject, re.I)
     return (envelope_from in ("", "<>") or from_daemon) and bool(failure_words)
 
 
@@ -413,9 +407,7 @@ def parse_mail(
     if not msg.keys():
         return ParsedMail(InboundKind.INVALID, envelope_from, "", "", "", _dedupe(verp), None, defects)
 
-    is_report = msg.get_content_type() == "multipart/report" or bool(
-        _find_parts(msg, "message/delivery-status")
-    )
+    is_report = msg.get_content_type() == "multipart/report" or bool(_find_parts(msg, "message/delivery-status"))
     dsn = _dsn_fields(msg) if is_report else None
     if dsn is not None or (verp and _looks_like_bounce(envelope_from, sender, subject)):
         original = _original_headers(msg)

@@ -87,9 +87,7 @@ class SmarthostClient:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         cfg = self._config
-        start_tls: bool | None = {"auto": None, "starttls": True, "implicit": False, "off": False}[
-            cfg.smarthost_tls
-        ]
+        start_tls: bool | None = {"auto": None, "starttls": True, "implicit": False, "off": False}[cfg.smarthost_tls]
         smtp = aiosmtplib.SMTP(
             hostname=cfg.smarthost_host,
             port=cfg.smarthost_port,

@@ -74,9 +74,7 @@ def test_defaults_when_the_item_gives_no_parts() -> None:
 
 
 def test_parts_are_completed_with_the_domain() -> None:
-    msg = parse(
-        compose(work(sender="ops", to="undisclosed", replyTo="answers", subject="Hi"), IDENTITY, NOW).data
-    )
+    msg = parse(compose(work(sender="ops", to="undisclosed", replyTo="answers", subject="Hi"), IDENTITY, NOW).data)
     assert (str(msg["From"]), str(msg["To"]), str(msg["Reply-To"])) == (
         "ops@mail.example.net",
         "undisclosed@mail.example.net",
@@ -98,10 +96,7 @@ def test_international_recipient_needs_smtputf8() -> None:
 
 
 def test_multipart_content_goes_out_verbatim_with_crlf() -> None:
-    body = (
-        "preamble\n--b1\nContent-Type: text/plain\n\none\n"
-        "--b1\nContent-Type: text/html\n\n<i>two</i>\n--b1--\n"
-    )
+    body = "preamble\n--b1\nContent-Type: text/plain\n\none\n--b1\nContent-Type: text/html\n\n<i>two</i>\n--b1--\n"
     out = compose(work(text=body, emailBodyIsMultipart=True, multipartBoundary="b1"), IDENTITY, NOW)
     assert not out.eight_bit
     assert b"\n" not in out.data.replace(b"\r\n", b"")
@@ -176,9 +171,7 @@ def test_multipart_rules() -> None:
     body = b"--abc\r\nContent-Type: text/plain\r\n\r\nx\r\n--abc--\r\n"
     assert paths({"emailBodyIsMultipart": True, "multipartBoundary": "abc"}, body) == []
     assert paths({"emailBodyIsMultipart": True}, body) == ["alert[0].multipartBoundary"]
-    assert paths({"emailBodyIsMultipart": True, "multipartBoundary": "a" * 71}, body) == [
-        "alert[0].multipartBoundary"
-    ]
+    assert paths({"emailBodyIsMultipart": True, "multipartBoundary": "a" * 71}, body) == ["alert[0].multipartBoundary"]
     assert paths({"emailBodyIsMultipart": True, "multipartBoundary": "bad boundary "}, body) == [
         "alert[0].multipartBoundary"
     ]

@@ -21,9 +21,7 @@ def test_defaults() -> None:
 
 
 def test_reply_domains_replace_the_domain_for_the_listener() -> None:
-    cfg = MailConfig(
-        smarthost_host="mx", domain="alerts.example", reply_domains=["Replies.Example", "b.example"]
-    )
+    cfg = MailConfig(smarthost_host="mx", domain="alerts.example", reply_domains=["Replies.Example", "b.example"])
     assert cfg.configured
     assert cfg.accepted_domains() == ("replies.example", "b.example")
 

@@ -92,9 +92,7 @@ def dsn(action: str, original_headers: bytes, *, rfc822: bool = False) -> bytes:
     )
 
 
-ORIGINAL = (
-    b"Message-ID: <tokO.a1@node.example>\r\nSubject: Fire [ANREF-tokS]\r\nFrom: alerts@node.example\r\n"
-)
+ORIGINAL = b"Message-ID: <tokO.a1@node.example>\r\nSubject: Fire [ANREF-tokS]\r\nFrom: alerts@node.example\r\n"
 
 
 def test_rfc3464_bounce_names_its_delivery() -> None:
@@ -136,10 +134,7 @@ def test_headerless_input_is_invalid() -> None:
 
 
 def test_encoded_words_and_raw_8bit_headers_are_decoded() -> None:
-    encoded = (
-        b"From: =?utf-8?q?J=C3=B6rg?= <j@x.example>\r\n"
-        b"Subject: =?iso-8859-1?q?Gr=FC=DFe?= [R-t1]\r\n\r\nx\r\n"
-    )
+    encoded = b"From: =?utf-8?q?J=C3=B6rg?= <j@x.example>\r\nSubject: =?iso-8859-1?q?Gr=FC=DFe?= [R-t1]\r\n\r\nx\r\n"
     parsed = parse_mail(encoded, "", [])
     assert parsed.subject == "Grüße [R-t1]"
     assert parsed.sender == "j@x.example"

@@ -135,6 +135,19 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def _authenticator(credentials: tuple[str, str]) -> Callable[..., AuthResult]:
+    """aiosmtpd authenticator accepting exactly ``credentials`` (AUTH PLAIN or LOGIN)."""
+
+    def authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
+        if isinstance(auth_data, LoginPassword):
+            user, password = auth_data.login.decode(), auth_data.password.decode()
+            if (user, password) == credentials:
+                return AuthResult(success=True, auth_data=user)
+        return AuthResult(success=False, handled=False)
+
+    return authenticate
+
+
 class Smarthost:
     """An aiosmtpd smarthost in the running loop.
 
@@ -164,16 +177,6 @@ class Smarthost:
             self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._ssl.load_cert_chain(str(certificate[0]), str(certificate[1]))
 
-    def _authenticate(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-    ) -> AuthResult:
-        assert self.credentials is not None
-        if isinstance(auth_data, LoginPassword):
-            user, password = auth_data.login.decode(), auth_data.password.decode()
-            if (user, password) == self.credentials:
-                return AuthResult(success=True, auth_data=user)
-        return AuthResult(success=False, handled=False)
-
     @property
     def messages(self) -> list[Captured]:
         return self._capture.messages
@@ -198,7 +201,7 @@ class Smarthost:
             if self.tls == "starttls":
                 extra.update(tls_context=self._ssl, require_starttls=True)
             if self.credentials is not None:
-                extra.update(authenticator=self._authenticate, auth_required=True)
+                extra.update(authenticator=_authenticator(self.credentials), auth_required=True)
             session = SMTP(self._capture, hostname="smarthost.test", enable_SMTPUTF8=True, loop=loop, **extra)
             self._sessions.append(session)
             return session
@@ -271,12 +274,26 @@ class ThreadedSmarthost:
 
     host = "127.0.0.1"
 
-    def __init__(self, keep: bool = True) -> None:
+    def __init__(
+        self,
+        keep: bool = True,
+        *,
+        certificate: tuple[Path, Path] | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        """``certificate``: STARTTLS required with it; ``credentials``: AUTH required (after STARTTLS)."""
         self._capture = _Capture()
         self.keep = keep
         self.port = free_port()
+        extra: dict[str, Any] = {}
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(certificate[0]), str(certificate[1]))
+            extra.update(tls_context=context, require_starttls=True)
+        if credentials is not None:
+            extra.update(authenticator=_authenticator(credentials), auth_required=True)
         self._controller = Controller(
-            self._capture, hostname=self.host, port=self.port, server_hostname="smarthost.test"
+            self._capture, hostname=self.host, port=self.port, server_hostname="smarthost.test", **extra
         )
 
     @property

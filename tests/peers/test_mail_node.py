@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.nodeproc import API_KEY, RunningNode, free_port
-from tests.peers.smtp import ThreadedSmarthost, reply_message, send_with_smtplib
+from tests.peers.smtp import ThreadedSmarthost, make_certificate, reply_message, send_with_smtplib
 from tests.peers.test_mail_channel import dsn
 
 DOMAIN = "alertnode.test"
@@ -143,3 +143,36 @@ def test_temporary_refusals_are_retried_inside_and_through_the_dispatcher(
     assert kinds[-2:] == ["retry", "sent"], kinds
     (captured,) = threaded_smarthost.wait_for(1)
     assert captured.rcpt_tos == ["later@example.org"]
+
+
+def test_starttls_and_auth_with_the_password_from_the_environment(
+    run_node: Callable[..., RunningNode], tmp_path: Path
+) -> None:
+    cert = make_certificate(tmp_path)
+    smarthost = ThreadedSmarthost(certificate=cert, credentials=("alertnode", "pa55-word"))
+    smarthost.start()
+    try:
+        data_dir = tmp_path / "tlsnode"
+        data_dir.mkdir()
+        node = run_node(
+            {
+                "mail": {
+                    "smarthost_host": "127.0.0.1",
+                    "smarthost_port": smarthost.port,
+                    "smarthost_tls": "starttls",
+                    "smarthost_ca_file": str(cert[0]),
+                    "smarthost_username": "alertnode",
+                    "listen_port": free_port(),
+                    "domain": DOMAIN,
+                }
+            },
+            env={"ALERTNODE__mail__smarthost_password": "pa55-word"},
+            data_dir=data_dir,
+        )
+        assert node.post("/api/json/sendalert", email_alert(["ann@example.org"])).status_code == 200
+        (captured,) = smarthost.wait_for(1)
+        assert captured.tls and captured.user == "alertnode"
+        node.wait_events(lambda evs: any(e["event"] == "sent" for e in evs))
+        assert "pa55-word" not in "".join(node.output)
+    finally:
+        smarthost.stop()

@@ -130,9 +130,7 @@ class ReplySenders:
         self._go = ctx.Event()
         chunks = [messages[i::senders] for i in range(senders)]
         self._procs = [
-            ctx.Process(target=_send_replies, args=(port, chunk, rcpt, ready, self._go))
-            for chunk in chunks
-            if chunk
+            ctx.Process(target=_send_replies, args=(port, chunk, rcpt, ready, self._go)) for chunk in chunks if chunk
         ]
         for p in self._procs:
             p.start()
@@ -273,9 +271,7 @@ async def bare_aiosmtpd_replies(n: int, senders: int) -> float:
             return "250 OK"
 
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(Handler(), hostname=DOMAIN, loop=loop), host="127.0.0.1", port=0
-    )
+    server = await loop.create_server(lambda: SMTP(Handler(), hostname=DOMAIN, loop=loop), host="127.0.0.1", port=0)
     port = server.sockets[0].getsockname()[1]
     messages = [reply_bytes(f"Fire alarm [ANBENCH-benchtok{i:06d}]", "Safe", i) for i in range(n)]
     senders_ = await asyncio.to_thread(ReplySenders, port, messages, f"responses@{DOMAIN}", senders)
@@ -293,13 +289,8 @@ async def channel_replies(n: int, senders: int) -> float:
     sink = CountingSink(n)
     sink.tokens = {f"benchtok{i:06d}": i for i in range(n)}
     await channel.start(sink)
-    messages = [
-        reply_bytes(f"Fire alarm [ANBENCH-benchtok{i:06d}]", "Safe at the assembly point", i)
-        for i in range(n)
-    ]
-    senders_ = await asyncio.to_thread(
-        ReplySenders, channel.listener_port, messages, f"responses@{DOMAIN}", senders
-    )
+    messages = [reply_bytes(f"Fire alarm [ANBENCH-benchtok{i:06d}]", "Safe at the assembly point", i) for i in range(n)]
+    senders_ = await asyncio.to_thread(ReplySenders, channel.listener_port, messages, f"responses@{DOMAIN}", senders)
     start = time.perf_counter()
     senders_.go()
     await asyncio.wait_for(sink.done.wait(), 600)
@@ -371,9 +362,7 @@ def through_node(n: int, replies: int, concurrency: int, senders: int) -> dict[s
             senders_.go()
             senders_.join()
             results["node listener accepted replies/s"] = len(messages) / (time.perf_counter() - start)
-            node.wait_events(
-                lambda evs: sum(e["event"] == "replied" for e in evs) >= len(messages), timeout=600
-            )
+            node.wait_events(lambda evs: sum(e["event"] == "replied" for e in evs) >= len(messages), timeout=600)
             results["node replies → collectevents /s"] = len(messages) / (time.perf_counter() - start)
         finally:
             node.stop()
@@ -381,9 +370,7 @@ def through_node(n: int, replies: int, concurrency: int, senders: int) -> dict[s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipients", type=int, default=5000)
     parser.add_argument("--replies", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=4, help="smarthost connections")
@@ -391,10 +378,7 @@ def main() -> None:
     parser.add_argument("--no-node", action="store_true", help="skip the runs through the node subprocess")
     args = parser.parse_args()
     n, c = args.recipients, args.concurrency
-    print(
-        f"e-mail bench: {n} recipients, {c} smarthost connections, {args.replies} replies,"
-        f" {os.cpu_count()} CPUs"
-    )
+    print(f"e-mail bench: {n} recipients, {c} smarthost connections, {args.replies} replies, {os.cpu_count()} CPUs")
     smarthost = SmarthostProcess()
     try:
         bare = asyncio.run(bare_aiosmtplib(smarthost.port, n, c))
