@@ -11,7 +11,7 @@
 - ``send_with_smtplib`` / ``send_with_swaks``: send a message to the node's listener the way an MTA
   would, returning the SMTP reply code and text of the end of DATA (or of the command that failed).
 
-Import the fixture into a test module with ``from tests.peers.smtp import smarthost``.
+tests/conftest.py registers this module as a pytest plugin, so the fixtures need no import.
 """
 
 from __future__ import annotations
@@ -276,14 +276,12 @@ class ThreadedSmarthost:
 
     def __init__(
         self,
-        keep: bool = True,
         *,
         certificate: tuple[Path, Path] | None = None,
         credentials: tuple[str, str] | None = None,
     ) -> None:
         """``certificate``: STARTTLS required with it; ``credentials``: AUTH required (after STARTTLS)."""
         self._capture = _Capture()
-        self.keep = keep
         self.port = free_port()
         extra: dict[str, Any] = {}
         if certificate is not None:
