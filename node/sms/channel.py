@@ -34,7 +34,7 @@ from node.jobs.channel import (
     EventSink,
     InboundMessage,
 )
-from node.sms import gsm, mo, receipts, sender
+from node.sms import gsm, mo, pdu, receipts, sender
 from node.sms import session as s
 from node.sms.config import SmppLinkConfig, SmsConfig
 from node.sms.smpplib_adapter import BindParams, Inbound, LinkOutput, SmppThread
@@ -78,7 +78,7 @@ class _Message:
 class _Part:
     delivery_id: int
     part_no: int
-    fields: Mapping[str, Any]
+    body: bytes  # the submit_sm body, encoded once
 
 
 class _Link:
@@ -136,6 +136,8 @@ class SmsChannel(Channel):
         self._routes = sorted(config.routes, key=lambda r: len(r.prefix.lstrip("+")), reverse=True)
         self.resubmitted = 0
         self._stopping = False
+        self._busy = 0  # messages with parts queued on a link
+        self._to_enqueue: dict[str, list[tuple[int, int]]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, sink: EventSink) -> None:
@@ -156,17 +158,11 @@ class SmsChannel(Channel):
                 cfg.connect_timeout_s,
             )
             if cfg.bind_mode == "transceiver":
-                tx = SmppThread(
-                    cfg.name, "transceiver", bind, _session_config(cfg, True), self._fields, self._emit
-                )
+                tx = SmppThread(cfg.name, "transceiver", bind, _session_config(cfg, True), self._body, self._emit)
                 rx = None
             else:
-                tx = SmppThread(
-                    cfg.name, "transmitter", bind, _session_config(cfg, True), self._fields, self._emit
-                )
-                rx = SmppThread(
-                    cfg.name, "receiver", bind, _session_config(cfg, False), self._fields, self._emit
-                )
+                tx = SmppThread(cfg.name, "transmitter", bind, _session_config(cfg, True), self._body, self._emit)
+                rx = SmppThread(cfg.name, "receiver", bind, _session_config(cfg, False), self._body, self._emit)
             self._links[cfg.name] = _Link(cfg, tx, rx)
             self._reassemblers[cfg.name] = mo.Reassembler(
                 gsm.Charset(cfg.dcs0_charset), self.config.mo_reassembly_timeout_s
@@ -243,7 +239,7 @@ class SmsChannel(Channel):
     def free_capacity(self) -> int:
         if self._stopping or not self._links:
             return 0
-        return max(0, self.config.max_queue - sum(1 for m in self._messages.values() if m.waiting))
+        return max(0, self.config.max_queue - self._busy)
 
     def ready(self) -> bool:
         return any(link.bound for link in self._links.values())
@@ -276,7 +272,7 @@ class SmsChannel(Channel):
             state = s.LinkState.BOUND.value
         else:
             state = states[0].value
-        in_flight = sum(1 for m in self._messages.values() if m.waiting)
+        in_flight = self._busy
         return ChannelInfo(self.name, self.alert_types, state, self.config.max_queue, in_flight, details)
 
     def validate_item(self, item: Mapping[str, Any], content: bytes | None, path: str) -> list[Problem]:
@@ -332,7 +328,8 @@ class SmsChannel(Channel):
         if msg is not None and msg.waiting:
             log.warning("sms: delivery %d submitted while still queued; ignored", did)
             return
-        if msg is not None and msg.parts == len(gsm.frame(plan, concat, 0)) and len(msg.acked) >= msg.parts:
+        segments_needed = 1 if concat is gsm.Concat.PAYLOAD else plan.segments
+        if msg is not None and msg.parts == segments_needed and len(msg.acked) >= msg.parts:
             # acknowledged before a restart: report it again (idempotent) and keep tracking receipts
             await self._report(
                 ChannelEvent(
@@ -345,7 +342,6 @@ class SmsChannel(Channel):
             )
             return
         dest_index = self.cipher.index(dst.addr)
-        segments_needed = len(gsm.frame(plan, concat, 0))
         if msg is None or msg.parts != segments_needed:
             ref = None
             if plan.segments > 1 and concat is not gsm.Concat.PAYLOAD:
@@ -373,20 +369,23 @@ class SmsChannel(Channel):
                 continue
             fields = dict(common, esm_class=seg.esm_class, short_message=seg.short_message)
             if seg.sar is not None:
-                fields.update(
-                    sar_msg_ref_num=seg.sar[0], sar_total_segments=seg.sar[1], sar_segment_seqnum=seg.sar[2]
-                )
+                fields.update(sar_msg_ref_num=seg.sar[0], sar_total_segments=seg.sar[1], sar_segment_seqnum=seg.sar[2])
             cost = 1
             if seg.payload is not None:
                 fields["message_payload"] = seg.payload
                 cost = plan.segments  # the SMSC sends it as this many segments
             pid = next(self._part_ids)
-            self._parts[pid] = _Part(did, part_no, fields)
+            self._parts[pid] = _Part(did, part_no, pdu.submit_sm_body(fields))
+            if not msg.waiting:
+                self._busy += 1
             msg.waiting.add(pid)
             queue.append((pid, cost))
         if msg.acked:
             self.resubmitted += 1
-        link.tx.enqueue(queue)
+        # parts of all submissions of this event-loop turn go to the link thread in one hand-over
+        if not self._to_enqueue:
+            asyncio.get_running_loop().call_soon(self._hand_over)
+        self._to_enqueue.setdefault(cfg.name, []).extend(queue)
         if plan.segments > 1 and msg.ref is not None:
             ref_next = self._refs[dest_index]
             await self.store.write(
@@ -411,10 +410,26 @@ class SmsChannel(Channel):
                 return link
         return candidates[0] if candidates else None
 
-    def _fields(self, part_id: int) -> dict[str, Any] | None:
-        """Called on a link thread: the submit_sm fields of a part (None if it was dropped)."""
+    def _hand_over(self) -> None:
+        pending, self._to_enqueue = self._to_enqueue, {}
+        for name, parts in pending.items():
+            self._links[name].tx.enqueue(parts)
+
+    def _settle(self, msg: _Message, part_id: int | None) -> None:
+        """A queued part of ``msg`` is done (acknowledged or failed); None: all of them are."""
+        if not msg.waiting:
+            return
+        if part_id is None:
+            msg.waiting.clear()
+        else:
+            msg.waiting.discard(part_id)
+        if not msg.waiting:
+            self._busy -= 1
+
+    def _body(self, part_id: int) -> bytes | None:
+        """Called on a link thread: the submit_sm body of a part (None if it was dropped)."""
         part = self._parts.get(part_id)
-        return dict(part.fields) if part is not None else None
+        return part.body if part is not None else None
 
     def _emit(self, batch: list[LinkOutput]) -> None:
         """Called on a link thread."""
@@ -435,9 +450,7 @@ class SmsChannel(Channel):
         if status is not None:
             detail["smpp_status"] = status
             detail["smpp_status_name"] = status_name(status)
-        await self._report(
-            ChannelEvent(delivery_id, "failed", now, DeliveryState.FAILED, detail=detail, final=True)
-        )
+        await self._report(ChannelEvent(delivery_id, "failed", now, DeliveryState.FAILED, detail=detail, final=True))
 
     # -- link outputs ----------------------------------------------------------------------
     async def _consume(self) -> None:
@@ -466,7 +479,7 @@ class SmsChannel(Channel):
                 msg = self._messages.get(part.delivery_id)
                 if msg is None:
                     continue
-                msg.waiting.discard(action.part)
+                self._settle(msg, action.part)
                 mid = receipts.normalize_id(action.message_id)
                 msg.acked[part.part_no] = mid
                 self._by_msgid[mid] = (msg.delivery_id, part.part_no)
@@ -493,7 +506,7 @@ class SmsChannel(Channel):
                 msg = self._messages.get(part.delivery_id)
                 if msg is None or msg.state in ("failed", "delivered"):
                     continue
-                msg.waiting.discard(action.part)
+                self._settle(msg, action.part)
                 detail = {
                     "smpp_status": action.smpp_status,
                     "smpp_status_name": status_name(action.smpp_status),
@@ -505,11 +518,9 @@ class SmsChannel(Channel):
                     msg.state = "failed"
                     for pid in list(msg.waiting):  # the other parts are pointless now
                         self._parts.pop(pid, None)
-                    msg.waiting.clear()
+                    self._settle(msg, None)
                     events.append(
-                        ChannelEvent(
-                            msg.delivery_id, "failed", out.at, DeliveryState.FAILED, detail=detail, final=True
-                        )
+                        ChannelEvent(msg.delivery_id, "failed", out.at, DeliveryState.FAILED, detail=detail, final=True)
                     )
                 elif not msg.waiting:
                     events.append(
@@ -652,8 +663,7 @@ class SmsChannel(Channel):
         def find(conn: sqlite3.Connection) -> tuple[int, int] | None:
             for cand in cands:
                 row = conn.execute(
-                    "SELECT delivery_id, part_no FROM sms_part WHERE message_id = ? "
-                    "ORDER BY acked_at DESC LIMIT 1",
+                    "SELECT delivery_id, part_no FROM sms_part WHERE message_id = ? ORDER BY acked_at DESC LIMIT 1",
                     (cand,),
                 ).fetchone()
                 if row is not None:
@@ -698,15 +708,11 @@ class SmsChannel(Channel):
         if delivery_id is None:
             if self._sink is not None:
                 await self._sink.unsolicited(
-                    InboundMessage(
-                        "sms", message.source, message.destination, message.text, message.at, detail=detail
-                    )
+                    InboundMessage("sms", message.source, message.destination, message.text, message.at, detail=detail)
                 )
             log.info("sms: reply from %s matched no alert; kept as unsolicited", sender.mask(message.source))
             return
-        await self._report(
-            ChannelEvent(delivery_id, "replied", message.at, DeliveryState.RESPONDED, detail=detail)
-        )
+        await self._report(ChannelEvent(delivery_id, "replied", message.at, DeliveryState.RESPONDED, detail=detail))
 
     async def _correlate(self, message: mo.MoMessage) -> int | None:
         """The most recent live delivery to this number, preferring one sent from the address replied to."""
@@ -732,9 +738,7 @@ class SmsChannel(Channel):
             ).fetchone()
             sent_from = None
             if found is not None:
-                row = conn.execute(
-                    "SELECT sender FROM sms_message WHERE delivery_id = ?", (found,)
-                ).fetchone()
+                row = conn.execute("SELECT sender FROM sms_message WHERE delivery_id = ?", (found,)).fetchone()
                 sent_from = row[0] if row is not None else None
             return (int(own[0]) if own is not None else None), sent_from
 

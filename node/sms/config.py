@@ -18,9 +18,7 @@ class SmppLinkConfig(BaseModel):
     host: str = Field("127.0.0.1", description="SMSC address.")
     port: int = Field(2775, ge=1, le=65535, description="SMSC port.")
     system_id: str = Field(..., max_length=15, description="bind system_id (SMPP 3.4 §4.1.1: ≤ 15 octets).")
-    password: str = Field(
-        "", max_length=8, description="bind password (≤ 8 octets); prefer the env override."
-    )
+    password: str = Field("", max_length=8, description="bind password (≤ 8 octets); prefer the env override.")
     system_type: str = Field("", max_length=12, description="bind system_type (≤ 12 octets), often empty.")
     bind_mode: Literal["transceiver", "transmitter_receiver"] = Field(
         "transceiver",
@@ -29,9 +27,7 @@ class SmppLinkConfig(BaseModel):
     )
     addr_ton: int = Field(0, ge=0, le=6, description="bind addr_ton (SMPP 3.4 §5.2.5).")
     addr_npi: int = Field(0, ge=0, le=18, description="bind addr_npi (SMPP 3.4 §5.2.6).")
-    address_range: str = Field(
-        "", max_length=40, description="bind address_range (receiver routing), often empty."
-    )
+    address_range: str = Field("", max_length=40, description="bind address_range (receiver routing), often empty.")
     dest_addr_ton: int = Field(
         1,
         ge=0,
@@ -39,9 +35,7 @@ class SmppLinkConfig(BaseModel):
         description="TON for recipients written without '+' (numbers with '+' are always TON 1).",
     )
     dest_addr_npi: int = Field(1, ge=0, le=18, description="NPI for recipients written without '+'.")
-    service_type: str = Field(
-        "", max_length=5, description="submit_sm service_type (≤ 5 octets), often empty."
-    )
+    service_type: str = Field("", max_length=5, description="submit_sm service_type (≤ 5 octets), often empty.")
     window: int = Field(50, ge=1, le=1000, description="Most submit_sm outstanding without a submit_sm_resp.")
     throughput: float = Field(
         0.0,
@@ -54,9 +48,7 @@ class SmppLinkConfig(BaseModel):
         ge=1,
         description="Segments that may leave back to back after an idle period (token bucket size).",
     )
-    enquire_link_interval_s: float = Field(
-        30.0, gt=0, description="Seconds between enquire_link while bound."
-    )
+    enquire_link_interval_s: float = Field(30.0, gt=0, description="Seconds between enquire_link while bound.")
     enquire_link_timeout_s: float = Field(
         10.0, gt=0, description="An enquire_link unanswered this long means the link is dead: it is rebound."
     )
@@ -67,12 +59,8 @@ class SmppLinkConfig(BaseModel):
         "treated as not acknowledged and submitted again.",
     )
     connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect time-out.")
-    reconnect_initial_s: float = Field(
-        1.0, gt=0, description="First wait before reconnecting a dropped link."
-    )
-    reconnect_max_s: float = Field(
-        60.0, gt=0, description="Longest wait between reconnects (doubling back-off)."
-    )
+    reconnect_initial_s: float = Field(1.0, gt=0, description="First wait before reconnecting a dropped link.")
+    reconnect_max_s: float = Field(60.0, gt=0, description="Longest wait between reconnects (doubling back-off).")
     throttle_backoff_initial_s: float = Field(
         1.0,
         gt=0,
@@ -107,9 +95,7 @@ class SmppLinkConfig(BaseModel):
         "decimal, submit ids hex), 'hex' (the reverse), or 'auto' (as given, then converted; small ids "
         "valid in both forms can mismatch, so set it when the carrier is known).",
     )
-    registered_delivery: bool = Field(
-        True, description="Request delivery receipts (registered_delivery = 1)."
-    )
+    registered_delivery: bool = Field(True, description="Request delivery receipts (registered_delivery = 1).")
     validity_max_s: float = Field(
         0.0, ge=0, description="Cap on validity_period (0 = the alert's remaining lifetime, uncapped)."
     )
@@ -125,9 +111,7 @@ class SmsRoute(BaseModel):
 class SmsConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    links: list[SmppLinkConfig] = Field(
-        default_factory=list, description="SMSC binds; none = SMS not configured."
-    )
+    links: list[SmppLinkConfig] = Field(default_factory=list, description="SMSC binds; none = SMS not configured.")
     routes: list[SmsRoute] = Field(
         default_factory=list,
         description="Per destination prefix, the links to use in order (longest prefix wins; a bound link is "
@@ -136,8 +120,7 @@ class SmsConfig(BaseModel):
     default_sender: str = Field("", description="Sender used when an alert item gives none.")
     ack_keywords: list[str] = Field(
         default_factory=lambda: list(mo.DEFAULT_ACK),
-        description="Replies meaning 'acknowledged' (case, accents and punctuation ignored; the first word "
-        "counts).",
+        description="Replies meaning 'acknowledged' (case, accents and punctuation ignored; the first word counts).",
     )
     nack_keywords: list[str] = Field(
         default_factory=lambda: list(mo.DEFAULT_NACK), description="Replies meaning 'declined'."
@@ -150,9 +133,7 @@ class SmsConfig(BaseModel):
     max_queue: int = Field(
         20000, ge=1, description="Most deliveries the SMS channel holds before it stops taking more."
     )
-    temporary_retry_s: float = Field(
-        60.0, gt=0, description="retry_after reported for temporary SMPP failures."
-    )
+    temporary_retry_s: float = Field(60.0, gt=0, description="retry_after reported for temporary SMPP failures.")
 
     @property
     def configured(self) -> bool:
@@ -168,15 +149,11 @@ class SmsConfig(BaseModel):
         for i, link in enumerate(self.links):
             p = f"{prefix}.links.{i}"
             if link.enquire_link_timeout_s >= link.enquire_link_interval_s:
-                out.append(
-                    Problem(f"{p}.enquire_link_timeout_s", "must be shorter than enquire_link_interval_s")
-                )
+                out.append(Problem(f"{p}.enquire_link_timeout_s", "must be shorter than enquire_link_interval_s"))
             if link.reconnect_initial_s > link.reconnect_max_s:
                 out.append(Problem(f"{p}.reconnect_initial_s", "must not exceed reconnect_max_s"))
             if link.throttle_backoff_initial_s > link.throttle_backoff_max_s:
-                out.append(
-                    Problem(f"{p}.throttle_backoff_initial_s", "must not exceed throttle_backoff_max_s")
-                )
+                out.append(Problem(f"{p}.throttle_backoff_initial_s", "must not exceed throttle_backoff_max_s"))
             if 0 < link.throughput < link.throughput_burst:
                 out.append(Problem(f"{p}.throughput_burst", "must not exceed throughput"))
         for i, route in enumerate(self.routes):
@@ -192,7 +169,5 @@ class SmsConfig(BaseModel):
                 out.append(Problem(f"{prefix}.default_sender", str(exc)))
         overlap = {w.casefold() for w in self.ack_keywords} & {w.casefold() for w in self.nack_keywords}
         if overlap:
-            out.append(
-                Problem(f"{prefix}.nack_keywords", f"also acknowledgement keywords: {sorted(overlap)}")
-            )
+            out.append(Problem(f"{prefix}.nack_keywords", f"also acknowledgement keywords: {sorted(overlap)}"))
         return out

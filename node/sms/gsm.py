@@ -14,6 +14,7 @@ for an 8-bit UDH.
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -193,6 +194,7 @@ class Plan:
         return gsm_encode(chunk)
 
 
+@functools.lru_cache(maxsize=512)  # one alert's text goes to many recipients
 def plan(text: str, *, charset: Charset, dcs: int, concat: Concat, force_ucs2: bool = False) -> Plan:
     """Choose the alphabet and cut the text into segments.
 
@@ -225,6 +227,17 @@ class Segment:
 
 
 def frame(p: Plan, concat: Concat, ref: int) -> list[Segment]:
+    if p.segments == 1 or concat is Concat.PAYLOAD:
+        return list(_frame_single(p, concat))  # no reference in it: the same for every recipient
+    return _frame(p, concat, ref)
+
+
+@functools.lru_cache(maxsize=512)
+def _frame_single(p: Plan, concat: Concat) -> tuple[Segment, ...]:
+    return tuple(_frame(p, concat, 0))
+
+
+def _frame(p: Plan, concat: Concat, ref: int) -> list[Segment]:
     """The submit_sm contents for a plan. ``ref`` is the concatenation reference (used only when the
     plan has more than one segment): 0–255 for udh8, 0–65535 for udh16 and sar."""
     if concat is Concat.PAYLOAD:
@@ -239,9 +252,7 @@ def frame(p: Plan, concat: Concat, ref: int) -> list[Segment]:
             out.append(Segment(bytes([5, 0, 3, ref & 0xFF, total, seq]) + body, ESM_UDHI))
         elif concat is Concat.UDH16:
             out.append(
-                Segment(
-                    bytes([6, 8, 4]) + struct.pack(">H", ref & 0xFFFF) + bytes([total, seq]) + body, ESM_UDHI
-                )
+                Segment(bytes([6, 8, 4]) + struct.pack(">H", ref & 0xFFFF) + bytes([total, seq]) + body, ESM_UDHI)
             )
         else:
             out.append(Segment(body, 0, sar=(ref & 0xFFFF, total, seq)))

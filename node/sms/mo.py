@@ -83,9 +83,7 @@ class Reassembler:
         out = self.expire(part.at)
         c = part.concat
         if c is None or c.total <= 1:
-            out.append(
-                MoMessage(part.source, part.destination, self._text([part]), part.at, 1, True, part.link)
-            )
+            out.append(MoMessage(part.source, part.destination, self._text([part]), part.at, 1, True, part.link))
             return out
         key = (part.source, part.destination, c.ref, c.total)
         pending = self._pending.setdefault(key, _Pending(part.at, c.total))
@@ -106,9 +104,7 @@ class Reassembler:
     def _join(self, pending: _Pending, at: float, complete: bool) -> MoMessage:
         parts = [pending.parts[k] for k in sorted(pending.parts)]
         first = parts[0]
-        return MoMessage(
-            first.source, first.destination, self._text(parts), at, len(parts), complete, first.link
-        )
+        return MoMessage(first.source, first.destination, self._text(parts), at, len(parts), complete, first.link)
 
     def _text(self, parts: Iterable[MoPart]) -> str:
         parts = list(parts)

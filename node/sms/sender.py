@@ -41,9 +41,7 @@ def parse_sender(sender: str) -> Address:
     if _E164.match(s):
         return Address(TON_INTERNATIONAL, NPI_E164, s.lstrip("+"))
     if s.startswith("+") or s.isdigit():
-        raise ValueError(
-            "a numeric sender is an E.164 number (+ and 7 to 15 digits) or a 3 to 6 digit short code"
-        )
+        raise ValueError("a numeric sender is an E.164 number (+ and 7 to 15 digits) or a 3 to 6 digit short code")
     length = gsm.septet_length(s)
     if length is None:
         raise ValueError("an alphanumeric sender may only use GSM 03.38 characters")

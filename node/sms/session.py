@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from node.sms.status import ESME_ROK, SmppLinkFailure, SmppRejected, SmppThrottled, error_for
 
 MAX_SEQUENCE = 0x7FFFFFFF
+JITTER_CREDIT_S = 0.010
 
 
 class LinkState(enum.StrEnum):
@@ -444,9 +445,7 @@ class Session:
                 out.append(Failed(part.part, status, False, str(err)))
             else:
                 self._queue.appendleft(part)
-            pause = min(
-                self.config.throttle_initial * 2 ** (self._throttle_strikes - 1), self.config.throttle_max
-            )
+            pause = min(self.config.throttle_initial * 2 ** (self._throttle_strikes - 1), self.config.throttle_max)
             self._pause_until = max(self._pause_until, now + pause)
         elif isinstance(err, SmppLinkFailure):
             self._queue.appendleft(part)
@@ -504,7 +503,11 @@ class Session:
             return
         rate = self.config.rate
         if rate > 0 and self._refilled_at is not None:
-            self._tokens = min(self.config.burst, self._tokens + (now - self._refilled_at) * rate)
+            # the bucket holds ``burst`` plus up to 10 ms of credit (at most one segment), so a tick that comes a
+            # little late (scheduling jitter) does not lose sending time and the average rate stays the
+            # configured one
+            cap = self.config.burst + min(1.0, rate * JITTER_CREDIT_S)
+            self._tokens = min(cap, self._tokens + (now - self._refilled_at) * rate)
             self._refilled_at = now
         window = self.config.window
         while self._queue and len(self._inflight) < window:

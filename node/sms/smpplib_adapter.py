@@ -29,6 +29,7 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 
+from node.sms import pdu as fast
 from node.sms import session as s
 
 log = logging.getLogger(__name__)
@@ -92,14 +93,16 @@ class SmppThread:
         role: str,
         bind: BindParams,
         session_config: s.SessionConfig,
-        submit_fields: Callable[[int], dict[str, Any] | None],
+        submit_body: Callable[[int], bytes | None],
         emit: Callable[[list[LinkOutput]], None],
     ) -> None:
         self.name = name
         self.role = role
         self.bind = bind
         self.session = s.Session(session_config)
-        self._submit_fields = submit_fields
+        self._submit_body = submit_body
+        self._rbuf = bytearray()
+        self._wbuf: list[bytes] = []
         self._emit = emit
         self._commands: collections.deque[tuple[str, Any]] = collections.deque()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -176,6 +179,7 @@ class SmppThread:
                     self._act(sess.handle(s.Stop(), now), out)
                 elif kind == "kill":
                     stop_now = True
+            self._send_buffered(out)
             if stop_now or sess.state is s.LinkState.STOPPED:
                 self._flush(out)
                 return
@@ -200,6 +204,7 @@ class SmppThread:
             if sock is not None and sock in readable:
                 self._read_available(sock, out)
             self._act(sess.handle(s.Tick(), time.monotonic()), out)
+            self._send_buffered(out)
             self._flush(out)
 
     def _flush(self, out: list[LinkOutput]) -> None:
@@ -207,32 +212,44 @@ class SmppThread:
             self._emit(out)
 
     def _read_available(self, sock: socket.socket, out: list[LinkOutput]) -> None:
+        """Read what the socket has, frame it, and feed every whole PDU. submit_sm_resp is decoded
+        here directly (the hot path); every other PDU is parsed by smpplib."""
         client: Any = self._client
-        if client is None:
+        try:
+            data = sock.recv(1 << 16)
+        except (BlockingIOError, InterruptedError, TimeoutError):
             return
-        for _ in range(_MAX_READS_PER_ROUND):
-            if id(self._client) != id(client):  # the connection was dropped while reading
+        except OSError as exc:
+            self._act(self.session.handle(s.ConnectionLost(f"recv: {exc}"), time.monotonic()), out)
+            return
+        if not data:
+            self._act(self.session.handle(s.ConnectionLost("closed by peer"), time.monotonic()), out)
+            return
+        self._rbuf += data
+        try:
+            raws = fast.split(self._rbuf)
+        except ValueError as exc:
+            self._act(self.session.handle(s.ConnectionLost(f"broken framing: {exc}"), time.monotonic()), out)
+            return
+        for raw in raws:
+            if id(self._client) != id(client):  # the connection was dropped meanwhile
                 return
+            command_id, status, seq = fast.header(raw)
+            if command_id == fast.SUBMIT_SM_RESP:
+                mid = fast.submit_sm_resp_id(raw) if status == 0 else ""
+                self._act(self.session.handle(s.SubmitResp(seq, status, mid), time.monotonic()), out)
+                continue
             try:
-                pdu = client.read_pdu()
-            except (smpplib.exceptions.ConnectionError, OSError) as exc:
-                self._act(
-                    self.session.handle(s.ConnectionLost(str(exc) or "closed by peer"), time.monotonic()), out
-                )
-                return
+                parsed = smpplib.smpp.parse_pdu(raw, client=client, allow_unknown_opt_params=True)
             except Exception as exc:  # noqa: BLE001 - smpplib raises bare errors on PDUs it cannot parse
                 log.warning("link %s: unreadable PDU (%s); dropping the connection", self.name, exc)
-                self._act(
-                    self.session.handle(s.ConnectionLost(f"unreadable PDU: {exc}"), time.monotonic()), out
-                )
+                self._act(self.session.handle(s.ConnectionLost(f"unreadable PDU: {exc}"), time.monotonic()), out)
                 return
-            self._on_pdu(pdu, out)
-            try:
-                more, _, _ = select.select([sock], [], [], 0)
-            except (OSError, ValueError):
-                return
-            if not more:
-                return
+            if parsed is None:
+                log.warning("link %s: unknown command_id 0x%08x answered with generic_nack", self.name, command_id)
+                self._write_raw(fast.HEADER.pack(16, fast.GENERIC_NACK, 0x03, seq))  # ESME_RINVCMDID
+                continue
+            self._on_pdu(parsed, out)
 
     def _on_pdu(self, pdu: Any, out: list[LinkOutput]) -> None:
         now = time.monotonic()
@@ -295,11 +312,11 @@ class SmppThread:
                 case s.SendBind(sequence=seq):
                     self._send_bind(seq, out)
                 case s.SendSubmit(sequence=seq, part=part):
-                    fields = self._submit_fields(part)
-                    if fields is None:  # the channel forgot the part (expired or cancelled): answer locally
+                    body = self._submit_body(part)
+                    if body is None:  # the channel forgot the part (expired or cancelled): answer locally
                         self._act(self.session.handle(s.SubmitResp(seq, 0x08, ""), time.monotonic()), out)
                         continue
-                    self._send("submit_sm", seq, fields, out)
+                    self._write_raw(fast.submit_sm(seq, body))
                     self.submitted += 1
                 case s.SendEnquireLink(sequence=seq):
                     self._send("enquire_link", seq, {}, out)
@@ -344,15 +361,22 @@ class SmppThread:
                 client._socket = None
             self._act(self.session.handle(s.ConnectFailed(str(exc) or "refused"), time.monotonic()), out)
             return
+        # PDUs are small and answered one by one: Nagle's algorithm would hold them back (RFC 896)
+        with contextlib.suppress(OSError):
+            client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client = client
         self._act(self.session.handle(s.Connected(), time.monotonic()), out)
 
     def _close(self) -> None:
-        client, self._client = self._client, None
+        client = self._client
+        if client is not None and self._wbuf:  # e.g. an unbind_resp queued just before
+            with contextlib.suppress(OSError):
+                client._socket.sendall(b"".join(self._wbuf))
+        self._wbuf.clear()
+        self._rbuf.clear()
+        self._client = None
         if client is not None:
-            client.state = (
-                smpplib.consts.SMPP_CLIENT_STATE_OPEN
-            )  # avoid smpplib's "disconnecting bound" noise
+            client.state = smpplib.consts.SMPP_CLIENT_STATE_OPEN  # avoid smpplib's "disconnecting bound" noise
             try:
                 client.disconnect()
             except OSError:
@@ -391,11 +415,22 @@ class SmppThread:
         self._write(client, pdu, out)
 
     def _write(self, client: smpplib.client.Client, pdu: Any, out: list[LinkOutput]) -> None:
-        sock = client._socket
-        if sock is None:
+        self._write_raw(pdu.generate())
+
+    def _write_raw(self, data: bytes) -> None:
+        """Queue bytes for the current connection; :meth:`_send_buffered` writes them in one go."""
+        if self._client is not None:
+            self._wbuf.append(data)
+
+    def _send_buffered(self, out: list[LinkOutput]) -> None:
+        client = self._client
+        if not self._wbuf or client is None:
+            self._wbuf.clear()
             return
+        data = b"".join(self._wbuf)
+        self._wbuf.clear()
         try:
-            sock.sendall(pdu.generate())
+            client._socket.sendall(data)
         except OSError as exc:
             self._act(self.session.handle(s.ConnectionLost(f"send: {exc}"), time.monotonic()), out)
 

@@ -59,9 +59,7 @@ def part_seq(row: dict[str, Any]) -> int:
 
 
 def parts_to(smsc: Smsc, dest: str) -> list[dict[str, Any]]:
-    return sorted(
-        (r for r in smsc.submits() if r["dest"] == dest), key=lambda r: (r["t"] // 1000, part_seq(r))
-    )
+    return sorted((r for r in smsc.submits() if r["dest"] == dest), key=lambda r: (r["t"] // 1000, part_seq(r)))
 
 
 def user_data(row: dict[str, Any]) -> bytes:
@@ -139,9 +137,7 @@ async def test_reply_flows_back_as_response(smsc: Smsc, start_channel: Start) ->
     assert ev.state is DeliveryState.RESPONDED
     assert ev.detail["text"] == "Yes!" and ev.detail["ack"] is True and ev.detail["link"] == "a"
     # a reply nobody was sent anything to is kept as unsolicited
-    code, _ = await asyncio.to_thread(
-        smsc.mo, to="447700100100", **{"from": "447700999999"}, text="who is this?"
-    )
+    code, _ = await asyncio.to_thread(smsc.mo, to="447700100100", **{"from": "447700999999"}, text="who is this?")
     await sink.wait(lambda: bool(sink.inbound))
     assert sink.inbound[0].text == "who is this?" and sink.inbound[0].sender == "+447700999999"
 
@@ -164,9 +160,7 @@ async def test_euro_at_the_part_boundary_arrives_intact(smsc: Smsc, start_channe
 
 
 @pytest.mark.parametrize("concatenation", ["udh8", "udh16", "sar", "payload"])
-async def test_emoji_text_goes_as_ucs2_in_three_parts(
-    smsc: Smsc, start_channel: Start, concatenation: str
-) -> None:
+async def test_emoji_text_goes_as_ucs2_in_three_parts(smsc: Smsc, start_channel: Start, concatenation: str) -> None:
     text = "ECHO " + "x" * 61 + "😀" + "y" * 60 + "🚒" * 10 + " end"
     ch, sink = await start_channel(smsc.link(concatenation=concatenation))
     await bound(ch)
@@ -237,9 +231,7 @@ async def test_prefix_route_fails_over_to_the_bound_link(smsc: Smsc, start_chann
         "system_id": "x",
         "reconnect_initial_s": 5,
     }
-    ch, sink = await start_channel(
-        dead, smsc.link("live"), routes=[{"prefix": "+44", "links": ["dead", "live"]}]
-    )
+    ch, sink = await start_channel(dead, smsc.link("live"), routes=[{"prefix": "+44", "links": ["dead", "live"]}])
     await bound(ch)
     await ch.submit(work(11, "+447700900011", "via the live link"))
     await sink.wait(lambda: bool(sink.of(11, "delivered")))

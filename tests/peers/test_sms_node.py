@@ -36,9 +36,7 @@ def test_sms_delivered_failed_and_replied_through_the_api(
 ) -> None:
     smsc = smsc_factory(reject_prefix="447999")  # the API takes only real E.164 numbers
     node = run_node({"sms": {"links": [smsc.link(dcs0_charset="latin1")]}})
-    resp = node.post(
-        "/api/json/sendalert", sms_alert(["+447700900001", "+447999000001", "+447700900002"], "Gas leak")
-    )
+    resp = node.post("/api/json/sendalert", sms_alert(["+447700900001", "+447999000001", "+447700900002"], "Gas leak"))
     assert resp.status_code == 200, resp.text
     assert resp.json()["success"] is True
 
@@ -67,9 +65,7 @@ def test_sms_delivered_failed_and_replied_through_the_api(
 
 def test_invalid_sender_is_refused_with_its_path(run_node: Callable[..., RunningNode], smsc: Smsc) -> None:
     node = run_node({"sms": {"links": [smsc.link()]}})
-    resp = node.post(
-        "/api/json/sendalert", sms_alert(["+447700900001"], "x", sender="THIS SENDER IS TOO LONG")
-    )
+    resp = node.post("/api/json/sendalert", sms_alert(["+447700900001"], "x", sender="THIS SENDER IS TOO LONG"))
     body = resp.json()
     assert body["success"] is False
     assert "alert[0].sender" in str(body)

@@ -63,9 +63,7 @@ async def test_smsc_killed_mid_run_and_restarted(smsc: Smsc, tmp_path: Path) -> 
     assert len(accepted) == COUNT
     twice = {d: n for d, n in accepted.items() if n > 1}
     requeued = ch.info().details["a"]["transceiver"]["requeued"]
-    print(
-        f"\nkilled after {killed_after} submit_sm; sent twice: {len(twice)}; requeued by the node: {requeued}"
-    )
+    print(f"\nkilled after {killed_after} submit_sm; sent twice: {len(twice)}; requeued by the node: {requeued}")
     # only what was outstanding at the kill can have gone twice: at most one window
     assert len(twice) <= requeued <= WINDOW
     assert max(twice.values(), default=1) <= 2

@@ -76,22 +76,16 @@ def test_170_chars_with_euro_at_the_boundary() -> None:
 
 def test_sizes_per_concatenation() -> None:
     text = "x" * 161
-    assert [
-        len(c) for c in gsm.plan(text, charset=gsm.Charset.GSM, dcs=0, concat=gsm.Concat.UDH8).chunks
-    ] == [
+    assert [len(c) for c in gsm.plan(text, charset=gsm.Charset.GSM, dcs=0, concat=gsm.Concat.UDH8).chunks] == [
         153,
         8,
     ]
-    assert [
-        len(c) for c in gsm.plan(text, charset=gsm.Charset.GSM, dcs=0, concat=gsm.Concat.UDH16).chunks
-    ] == [
+    assert [len(c) for c in gsm.plan(text, charset=gsm.Charset.GSM, dcs=0, concat=gsm.Concat.UDH16).chunks] == [
         152,
         9,
     ]
     emoji = "😀" * 36  # 72 code units
-    assert [
-        len(c) for c in gsm.plan(emoji, charset=gsm.Charset.GSM, dcs=0, concat=gsm.Concat.UDH8).chunks
-    ] == [
+    assert [len(c) for c in gsm.plan(emoji, charset=gsm.Charset.GSM, dcs=0, concat=gsm.Concat.UDH8).chunks] == [
         33,
         3,
     ]  # 67 units is odd: the pair that would straddle goes whole into part 2

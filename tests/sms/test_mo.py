@@ -8,9 +8,7 @@ from hypothesis import strategies as st
 from node.sms import gsm, mo
 
 
-def part(
-    body: bytes, concat: mo.Concat | None, at: float = 0.0, dcs: int = 0, src: str = "+4477"
-) -> mo.MoPart:
+def part(body: bytes, concat: mo.Concat | None, at: float = 0.0, dcs: int = 0, src: str = "+4477") -> mo.MoPart:
     return mo.MoPart(src, "12345", dcs, body, concat, at)
 
 

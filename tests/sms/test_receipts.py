@@ -8,9 +8,7 @@ from hypothesis import strategies as st
 from node.sms import receipts
 from node.sms.receipts import Outcome
 
-TEXT = (
-    b"id:1a2B sub:001 dlvrd:001 submit date:2611231900 done date:2611231901 stat:DELIVRD err:000 text:Hello"
-)
+TEXT = b"id:1a2B sub:001 dlvrd:001 submit date:2611231900 done date:2611231901 stat:DELIVRD err:000 text:Hello"
 
 
 def test_text_form() -> None:

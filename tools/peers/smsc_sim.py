@@ -8,7 +8,8 @@ SMPP side (default 127.0.0.1:42775):
       dest starting 997 -> reject ESME_RTHROTTLED
       dest starting 998 -> accepted, DLR stat:UNDELIV err:001
       dest starting 996 -> never answered (the submit_sm_resp never comes; --hold-prefix changes it)
-      text starting ECHO -> accepted, and the text is sent back as an MO deliver_sm (same esm_class,
+      text starting ECHO -> accepted, and the text is sent back as an MO deliver_sm (parts of a
+                            concatenated text are collected until all are in, then echoed in order; same esm_class,
                             data_coding and SAR/message_payload TLVs, so concatenated texts come back
                             concatenated)
   * --log FILE: one JSON line per submit_sm (flushed at once, so it survives a kill -9):
@@ -68,7 +69,7 @@ class Sim:
         }
         self.bg = set()
         self.held = []  # submit events deliberately never answered
-        self.echo_refs = set()
+        self.echo_parts = {}  # (src, dst, ref, total) -> {seq: part} of concatenated texts
         # line-buffered and open for the whole run, so every line is on disk before a kill -9
         self.log = open(args.log, "a", buffering=1, encoding="utf-8") if args.log else None  # noqa: SIM115
 
@@ -164,44 +165,45 @@ class Sim:
                 smpp34.TLV_MESSAGE_PAYLOAD,
             ):
                 tlvs.append(smpp34.Tlv(t.tag, t.value))
-        udh = ev.esm_class & 0x40
-        text = sm[1 + sm[0] :] if (udh and sm) else (sm or payload)
-        sar = {t.tag: t.value for t in ev.tlvs if t.tag in (smpp34.TLV_SAR_MSG_REF_NUM,)}
-        sar_key = (ev.source_addr, ev.destination_addr, "sar", sar.get(smpp34.TLV_SAR_MSG_REF_NUM))
-        starts_echo = text[:4] == b"ECHO" or text[:8] == "ECHO".encode("utf-16-be")
-        if sar and starts_echo:
-            self.echo_refs.add(sar_key)
-        elif sar and sar_key in self.echo_refs:
-            starts_echo = True
-        if udh and sm and starts_echo:
-            ies = sm[1 : 1 + sm[0]]
-            if ies and ies[0] == 0:
-                self.echo_refs.add((ev.source_addr, ev.destination_addr, ies[2]))
-            elif ies and ies[0] == 8:
-                self.echo_refs.add((ev.source_addr, ev.destination_addr, (ies[2] << 8) | ies[3]))
-        if starts_echo or (udh and sm and self.echoing(ev)):
-            self.spawn(
-                self.send_mo(
-                    ev.session_id,
-                    src=dest,
-                    dst=ev.source_addr,
-                    body=sm,
-                    dcs=ev.data_coding,
-                    esm=ev.esm_class & 0x40,
-                    tlvs=tlvs,
-                )
-            )
+        self.maybe_echo(ev, sm, payload, tlvs)
 
-    def echoing(self, ev):
-        # later parts of a concatenated ECHO text: echo every part whose message's first part said ECHO
-        sm = ev.short_message
-        ies = sm[1 : 1 + sm[0]]
-        key = None
-        if len(ies) >= 5 and ies[0] == 0:
-            key = (ev.source_addr, ev.destination_addr, ies[2])
-        elif len(ies) >= 6 and ies[0] == 8:
-            key = (ev.source_addr, ev.destination_addr, (ies[2] << 8) | ies[3])
-        return key is not None and key in self.echo_refs
+    def maybe_echo(self, ev, sm, payload, tlvs):
+        """Echo texts starting with ECHO back as MO. Parts of a concatenated text are collected until all
+        are in (an SMSC may see them out of order), then echoed in order if part 1 starts with ECHO."""
+        udh = ev.esm_class & 0x40
+        total = seq = ref = None
+        if udh and sm:
+            ies = sm[1 : 1 + sm[0]]
+            if len(ies) >= 5 and ies[0] == 0:
+                ref, total, seq = ies[2], ies[3], ies[4]
+            elif len(ies) >= 6 and ies[0] == 8:
+                ref, total, seq = (ies[2] << 8) | ies[3], ies[4], ies[5]
+        else:
+            sar = {t.tag: t.value for t in ev.tlvs}
+            if smpp34.TLV_SAR_MSG_REF_NUM in sar:
+                ref = int.from_bytes(sar[smpp34.TLV_SAR_MSG_REF_NUM], "big")
+                total = sar[smpp34.TLV_SAR_TOTAL_SEGMENTS][0]
+                seq = sar[smpp34.TLV_SAR_SEGMENT_SEQNUM][0]
+        part = (sm, ev.data_coding, ev.esm_class & 0x40, tlvs)
+        if total is None or total <= 1:
+            parts = [part]
+        else:
+            key = (ev.source_addr, ev.destination_addr, ref, total)
+            got = self.echo_parts.setdefault(key, {})
+            got[seq] = part
+            if len(got) < total:
+                return
+            del self.echo_parts[key]
+            parts = [got[k] for k in sorted(got)]
+        first = parts[0][0]
+        text = first[1 + first[0] :] if (parts[0][2] and first) else (first or payload)
+        if not (text[:4] == b"ECHO" or text[:8] == "ECHO".encode("utf-16-be")):
+            return
+        self.spawn(self.echo(ev.session_id, ev.destination_addr, ev.source_addr, parts))
+
+    async def echo(self, session_id, src, dst, parts):
+        for body, dcs, esm, tlvs in parts:
+            await self.send_mo(session_id, src=src, dst=dst, body=body, dcs=dcs, esm=esm, tlvs=tlvs)
 
     async def send_dlr(self, ev, msgid, stat):
         if self.args.dlr_delay_ms:
@@ -319,8 +321,7 @@ class Sim:
                 code, obj = 404, {"error": "use /mo or /stats"}
             body = json.dumps(obj).encode()
             writer.write(
-                b"HTTP/1.0 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                % (code, len(body))
+                b"HTTP/1.0 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (code, len(body))
                 + body
             )
             await writer.drain()
@@ -348,9 +349,7 @@ def main():
     ap.add_argument("--throttle-prefix", default="997", help="destinations answered ESME_RTHROTTLED")
     ap.add_argument("--undeliv-prefix", default="998", help="destinations accepted with an UNDELIV receipt")
     ap.add_argument("--id-format", choices=("hex", "dec"), default="hex")
-    ap.add_argument(
-        "--id-start", type=int, default=1, help="first message id (a restarted SMSC may use another)"
-    )
+    ap.add_argument("--id-start", type=int, default=1, help="first message id (a restarted SMSC may use another)")
     ap.add_argument("--receipt-id-format", choices=("same", "hex", "dec"), default="same")
     args = ap.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
