@@ -230,6 +230,44 @@ def create_app(svc: Services) -> FastAPI:
             await channel.cancel(found)
         return JSONResponse({"success": True, "alertRef": alertRef, "cancelledDeliveries": len(found)})
 
+    async def set_hold(request: Request, alertRef: str, hold: bool) -> JSONResponse:
+        require_key(request)
+
+        wanted, allowed = ("on_hold", "running") if hold else ("running", "on_hold")
+
+        def change(conn: Any) -> tuple[bool, str] | None:
+            row = repo.get_alert_row(conn, alertRef)
+            if row is None:
+                return None
+            if row["status"] != allowed:
+                return False, str(row["status"])
+            conn.execute("UPDATE alerts SET status = ? WHERE alert_ref = ?", (wanted, alertRef))
+            repo.insert_event(conn, svc.cipher, alertRef, None, "held" if hold else "resumed", None, svc.clock(), {},
+                              final=False)
+            return True, wanted
+
+        found = await svc.store.write(change)
+        if found is None:
+            raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
+        changed, status = found
+        if not changed:
+            verb = "hold" if hold else "resume"
+            raise ApiError(f"the alert is {status}", [Problem("alertRef", f"cannot {verb} an alert that is {status}")],
+                           409)
+        return JSONResponse({"success": True, "alertRef": alertRef, "status": status})
+
+    @app.post("/api/json/alerts/{alertRef}/hold", tags=["jobs"],
+              responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+    async def hold(request: Request, alertRef: str) -> JSONResponse:
+        """Put an alert on hold: nothing more is sent until it is resumed (in-flight work finishes)."""
+        return await set_hold(request, alertRef, True)
+
+    @app.post("/api/json/alerts/{alertRef}/resume", tags=["jobs"],
+              responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+    async def resume(request: Request, alertRef: str) -> JSONResponse:
+        """Resume an alert that is on hold."""
+        return await set_hold(request, alertRef, False)
+
     @app.get("/healthz", tags=["node"], include_in_schema=True)
     async def healthz() -> Response:
         """The process is alive."""

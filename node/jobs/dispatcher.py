@@ -133,8 +133,12 @@ class Dispatcher:
         if not is_audio:
             text = self._body(params, content, d.lookups)
             lk = params.get("lookups") or {}
-            if text is not None and (lk.get("performLookups") or lk.get("shortlink")):
-                text = lookups.render(text, self._context(d, item, now))
+            if lk.get("performLookups") or lk.get("shortlink"):
+                ctx = self._context(d, item, now)
+                if text is not None:
+                    text = lookups.render(text, ctx)
+                if "subject" in params:
+                    params = {**params, "subject": lookups.render(str(params["subject"]), ctx)}
         return DeliveryWork(
             delivery_id=d.id, alert_ref=d.alert_ref, client_ref=d.client_ref, item_index=item.idx, tag=item.tag,
             alert_type=item.alert_type, address=d.address, contact_id=d.contact_id, token=d.token,

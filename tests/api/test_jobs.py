@@ -186,3 +186,19 @@ def test_scheduled_alert_waits_for_its_schedule_url(run_node) -> None:  # type: 
         assert c.get(f"/api/json/alerts/{resp['alertRef']}").json()["status"] == "running"
         bad = c.put(resp["schedule_url"], json={"publish_delay": "soon"})
         assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "publish_delay"
+
+
+def test_hold_and_resume(run_node) -> None:  # type: ignore[no-untyped-def]
+    node: RunningNode = run_node(dead_links())
+    ref = node.post("/api/json/sendalert", sms_alert(1)).json()["alertRef"]
+    with node.client() as c:
+        assert c.post(f"/api/json/alerts/{ref}/hold").json()["status"] == "on_hold"
+        assert c.get(f"/api/json/alerts/{ref}").json()["status"] == "on_hold"
+        assert c.post(f"/api/json/alerts/{ref}/hold").status_code == 409
+        assert c.post(f"/api/json/alerts/{ref}/resume").json()["status"] == "running"
+        assert c.post(f"/api/json/alerts/{ref}/cancel").status_code == 200
+        assert c.post(f"/api/json/alerts/{ref}/resume").status_code == 409
+        assert c.get(f"/api/json/alerts/{ref}").json()["status"] == "cancelled"
+        assert c.post("/api/json/alerts/nope/hold").status_code == 404
+    kinds = [e["event"] for e in node.events(alertRef=ref)["events"]]
+    assert kinds[:3] == ["accepted", "held", "resumed"] and "cancelled" in kinds

@@ -24,7 +24,8 @@ class MemoryChannel(Channel):
     name = "memory"
     alert_types = ("sms",)
 
-    def __init__(self, capacity: int = 100) -> None:
+    def __init__(self, capacity: int = 100, alert_type: str = "sms") -> None:
+        self.alert_types = (alert_type,)
         self.capacity = capacity
         self.works: list[DeliveryWork] = []
         self.sink: EventSink | None = None
@@ -55,9 +56,9 @@ class Rig:
         self.cipher = Cipher(b"k" * 32)
         self.channel = channel
         self.results = Results(self.store, self.cipher)
-        self.intake = Intake(self.config, self.store, self.cipher, {"sms": channel}, clock=clock)
-        self.dispatcher = Dispatcher(self.config, self.store, self.cipher, {"sms": channel}, self.results.report,
-                                     clock=clock)
+        channels = {channel.alert_types[0]: channel}
+        self.intake = Intake(self.config, self.store, self.cipher, channels, clock=clock)
+        self.dispatcher = Dispatcher(self.config, self.store, self.cipher, channels, self.results.report, clock=clock)
 
     async def send(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self.intake.send_alert(SendAlertRequest.model_validate(body))
@@ -179,5 +180,19 @@ async def test_lifetime_expires_then_purges(tmp_path: Path) -> None:
                                                for t in ("alerts", "items", "deliveries", "events", "outbox")])
         assert left == [0, 0, 0, 0, 0]
         assert await rig.store.read(lambda c: repo.get_alert_row(c, ref)) is None
+    finally:
+        rig.close()
+
+
+async def test_email_subject_gets_lookups_too(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, MemoryChannel(alert_type="email"))
+    try:
+        await rig.send({"version": "latest", "clientRef": "x", "alert": [
+            {"alertType": "email", "tag": "t", "content": "Body for {recipient}", "subject": "For {recipient}",
+             "recipients": ["ann@example.org"], "lookups": {"performLookups": True, "uniqueLookups": True}}]})
+        await rig.run_until(lambda: len(rig.channel.works) == 1)
+        work = rig.channel.works[0]
+        assert work.params["subject"] == "For ann@example.org"
+        assert work.text == "Body for ann@example.org"
     finally:
         rig.close()
