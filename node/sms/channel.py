@@ -351,31 +351,20 @@ class SmsChannel(Channel):
             self._messages[did] = msg
         else:
             msg.link = cfg.name
-        common = {
-            "service_type": cfg.service_type,
-            "source_addr_ton": src.ton,
-            "source_addr_npi": src.npi,
-            "source_addr": src.addr,
-            "dest_addr_ton": dst.ton,
-            "dest_addr_npi": dst.npi,
-            "destination_addr": dst.addr,
-            "registered_delivery": 1 if cfg.registered_delivery else 0,
-            "validity_period": validity_period(work.expires_at, now, cfg.validity_max_s),
-            "data_coding": plan.data_coding,
-        }
+        head = pdu.source_part(cfg.service_type, src.ton, src.npi, src.addr) + pdu.dest_part(dst.ton, dst.npi, dst.addr)
+        validity = validity_period(work.expires_at, now, cfg.validity_max_s)
+        rd = 1 if cfg.registered_delivery else 0
         queue: list[tuple[int, int]] = []
         for part_no, seg in enumerate(gsm.frame(plan, concat, msg.ref or 0), start=1):
             if part_no in msg.acked:
                 continue
-            fields = dict(common, esm_class=seg.esm_class, short_message=seg.short_message)
-            if seg.sar is not None:
-                fields.update(sar_msg_ref_num=seg.sar[0], sar_total_segments=seg.sar[1], sar_segment_seqnum=seg.sar[2])
-            cost = 1
-            if seg.payload is not None:
-                fields["message_payload"] = seg.payload
-                cost = plan.segments  # the SMSC sends it as this many segments
+            sar = seg.sar or (None, None, None)
+            body = head + pdu.content_part(
+                seg.esm_class, validity, rd, plan.data_coding, seg.short_message, *sar, seg.payload or b""
+            )
+            cost = plan.segments if seg.payload is not None else 1  # the SMSC sends a payload as that many
             pid = next(self._part_ids)
-            self._parts[pid] = _Part(did, part_no, pdu.submit_sm_body(fields))
+            self._parts[pid] = _Part(did, part_no, body)
             if not msg.waiting:
                 self._busy += 1
             msg.waiting.add(pid)

@@ -10,6 +10,7 @@ Pure: bytes in, bytes out.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -37,33 +38,65 @@ def _cstr(value: str | None, field: str) -> bytes:
 
 def submit_sm_body(fields: Mapping[str, Any]) -> bytes:
     """The body of a submit_sm (everything after the header) for the fields the node sets."""
-    sm: bytes = fields.get("short_message") or b""
-    out = bytearray()
-    out += _cstr(fields.get("service_type"), "service_type")
-    out += bytes((fields.get("source_addr_ton") or 0, fields.get("source_addr_npi") or 0))
-    out += _cstr(fields.get("source_addr"), "source_addr")
-    out += bytes((fields.get("dest_addr_ton") or 0, fields.get("dest_addr_npi") or 0))
-    out += _cstr(fields.get("destination_addr"), "destination_addr")
-    out += bytes((fields.get("esm_class") or 0, fields.get("protocol_id") or 0, fields.get("priority_flag") or 0))
-    out += b"\0"  # schedule_delivery_time: immediate
-    out += _cstr(fields.get("validity_period"), "validity_period")
-    out += bytes(
-        (
+    return (
+        source_part(
+            fields.get("service_type") or "",
+            fields.get("source_addr_ton") or 0,
+            fields.get("source_addr_npi") or 0,
+            fields.get("source_addr") or "",
+        )
+        + dest_part(
+            fields.get("dest_addr_ton") or 0, fields.get("dest_addr_npi") or 0, fields.get("destination_addr") or ""
+        )
+        + content_part(
+            fields.get("esm_class") or 0,
+            fields.get("validity_period") or "",
             fields.get("registered_delivery") or 0,
-            fields.get("replace_if_present_flag") or 0,
             fields.get("data_coding") or 0,
-            fields.get("sm_default_msg_id") or 0,
-            len(sm),
+            fields.get("short_message") or b"",
+            fields.get("sar_msg_ref_num"),
+            fields.get("sar_total_segments"),
+            fields.get("sar_segment_seqnum"),
+            fields.get("message_payload") or b"",
         )
     )
-    out += sm
-    if fields.get("sar_msg_ref_num") is not None:
-        out += struct.pack(">HHH", TAG_SAR_MSG_REF_NUM, 2, fields["sar_msg_ref_num"])
-    if fields.get("sar_total_segments") is not None:
-        out += struct.pack(">HHB", TAG_SAR_TOTAL_SEGMENTS, 1, fields["sar_total_segments"])
-    if fields.get("sar_segment_seqnum") is not None:
-        out += struct.pack(">HHB", TAG_SAR_SEGMENT_SEQNUM, 1, fields["sar_segment_seqnum"])
-    payload = fields.get("message_payload")
+
+
+@functools.lru_cache(maxsize=64)
+def source_part(service_type: str, ton: int, npi: int, addr: str) -> bytes:
+    """service_type … source_addr: the same for every message of an alert item."""
+    return _cstr(service_type, "service_type") + bytes((ton, npi)) + _cstr(addr, "source_addr")
+
+
+def dest_part(ton: int, npi: int, addr: str) -> bytes:
+    return bytes((ton, npi)) + _cstr(addr, "destination_addr")
+
+
+@functools.lru_cache(maxsize=1024)
+def content_part(
+    esm_class: int,
+    validity_period: str,
+    registered_delivery: int,
+    data_coding: int,
+    short_message: bytes,
+    sar_ref: int | None = None,
+    sar_total: int | None = None,
+    sar_seq: int | None = None,
+    payload: bytes = b"",
+) -> bytes:
+    """esm_class … the TLVs: the same for every recipient of a one-part text (protocol_id, priority_flag,
+    replace_if_present_flag and sm_default_msg_id are 0; schedule_delivery_time is empty: now)."""
+    out = bytearray((esm_class, 0, 0))
+    out += b"\0"
+    out += _cstr(validity_period, "validity_period")
+    out += bytes((registered_delivery, 0, data_coding, 0, len(short_message)))
+    out += short_message
+    if sar_ref is not None:
+        out += struct.pack(">HHH", TAG_SAR_MSG_REF_NUM, 2, sar_ref)
+    if sar_total is not None:
+        out += struct.pack(">HHB", TAG_SAR_TOTAL_SEGMENTS, 1, sar_total)
+    if sar_seq is not None:
+        out += struct.pack(">HHB", TAG_SAR_SEGMENT_SEQNUM, 1, sar_seq)
     if payload:
         out += struct.pack(">HH", TAG_MESSAGE_PAYLOAD, len(payload)) + payload
     return bytes(out)

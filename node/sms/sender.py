@@ -7,6 +7,7 @@ codes, TON 5 alphanumeric with NPI 0. An alphanumeric originator is at most 11 G
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ class Address:
     addr: str
 
 
+@functools.lru_cache(maxsize=256)  # an alert item has one sender for all its recipients
 def parse_sender(sender: str) -> Address:
     """The source address for ``sender``; raises ValueError saying what is wrong."""
     s = sender.strip()

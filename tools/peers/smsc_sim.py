@@ -43,6 +43,7 @@ GSM_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ`¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
+ECHO_UCS2 = "ECHO".encode("utf-16-be")
 MSG_STATE = {"DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5, "ACCEPTD": 6, "UNKNOWN": 7, "REJECTD": 8}
 
 
@@ -153,6 +154,8 @@ class Sim:
         if rd == 1 or (rd == 2 and failed):
             self.spawn(self.send_dlr(ev, rid, "UNDELIV" if failed else "DELIVRD"))
         sm = ev.short_message
+        if not ev.esm_class & 0x40 and sm and sm[:4] != b"ECHO" and sm[:8] != ECHO_UCS2 and not ev.tlvs:
+            return  # the common case, kept cheap: a plain single text that is not an echo request
         payload = b""
         tlvs = []
         for t in ev.tlvs:
