@@ -108,6 +108,7 @@ def _session_config(cfg: SmppLinkConfig, can_submit: bool) -> s.SessionConfig:
         throttle_initial=cfg.throttle_backoff_initial_s,
         throttle_max=cfg.throttle_backoff_max_s,
         max_throttle_retries=cfg.max_throttle_retries,
+        max_timeouts=cfg.submit_timeout_retries,
         can_submit=can_submit,
     )
 
@@ -523,7 +524,6 @@ class SmsChannel(Channel):
                         )
                     )
             elif isinstance(action, s.Requeued):
-                self.resubmitted += 0  # resubmission is counted per link thread (session.requeued_total)
                 log.info(
                     "sms link %s: %d part(s) will be submitted again: %s",
                     out.link,

@@ -58,6 +58,12 @@ class SmppLinkConfig(BaseModel):
         description="Seconds to wait for bind_resp or submit_sm_resp; a submit_sm unanswered this long is "
         "treated as not acknowledged and submitted again.",
     )
+    submit_timeout_retries: int = Field(
+        5,
+        ge=0,
+        description="Times a submit_sm left unanswered (response_timeout_s) is submitted again before the "
+        "message fails temporarily (retried later by the dispatcher).",
+    )
     connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect time-out.")
     reconnect_initial_s: float = Field(1.0, gt=0, description="First wait before reconnecting a dropped link.")
     reconnect_max_s: float = Field(60.0, gt=0, description="Longest wait between reconnects (doubling back-off).")

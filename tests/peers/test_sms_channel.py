@@ -268,3 +268,44 @@ async def test_restart_resubmits_only_unacknowledged(smsc: Smsc, store: Store, t
         assert again == ["9960000021"]  # only the unacknowledged one went again
     finally:
         await ch2.stop(0.5)
+
+
+async def test_unanswered_submit_is_resubmitted_then_retried_later(smsc: Smsc, start_channel: Start) -> None:
+    ch, sink = await start_channel(smsc.link(response_timeout_s=0.2, submit_timeout_retries=2), temporary_retry_s=7)
+    await bound(ch)
+    await ch.submit(work(30, "+9960000030", "into the void"))  # the simulator never answers 996…
+    await sink.wait(lambda: bool(sink.of(30)))
+    [ev] = sink.of(30)
+    assert ev.kind == "retry" and ev.retry_after == 7 and ev.detail["reason"] == "no submit_sm_resp"
+    assert len(parts_to(smsc, "9960000030")) == 3  # first try + 2 resubmissions
+    assert ch.info().details["a"]["transceiver"]["requeued"] == 2
+
+
+async def test_reply_goes_to_the_alert_sent_from_the_address_replied_to(smsc: Smsc, start_channel: Start) -> None:
+    ch, sink = await start_channel(smsc.link(dcs0_charset="latin1", registered_delivery=False))
+    await bound(ch)
+    number = "+447700900031"
+    sink.sent(number, 31)
+    await ch.submit(work(31, number, "From the fire desk", sender="+447700100101"))
+    sink.sent(number, 32)  # more recent, but from another sender
+    await ch.submit(work(32, number, "From the IT desk", sender="+447700100102"))
+    await sink.wait(lambda: bool(sink.of(31, "sent")) and bool(sink.of(32, "sent")))
+    code, _ = await asyncio.to_thread(smsc.mo, to="447700100101", **{"from": number[1:]}, text="ack")
+    assert code == 200
+    await sink.wait(lambda: bool(sink.of(31, "replied")))
+    assert not sink.of(32, "replied")
+
+
+async def test_long_emoji_reply_is_reassembled(smsc: Smsc, start_channel: Start) -> None:
+    ch, sink = await start_channel(smsc.link())
+    await bound(ch)
+    number = "+447700900033"
+    sink.sent(number, 33)
+    await ch.submit(work(33, number, "Are you safe?", sender="+447700100100"))
+    await sink.wait(lambda: bool(sink.of(33, "sent")))
+    text = "Yes 👍 " + "all good here, " * 6 + "🚒" * 5
+    code, info = await asyncio.to_thread(smsc.mo, to="447700100100", **{"from": number[1:]}, text=text)
+    assert code == 200 and info["parts"] >= 2 and info["data_coding"] == 8
+    await sink.wait(lambda: bool(sink.of(33, "replied")))
+    [ev] = sink.of(33, "replied")
+    assert ev.detail["text"] == text and ev.detail["ack"] is True and ev.detail["parts"] == info["parts"]

@@ -127,3 +127,12 @@ def test_decode_data_codings() -> None:
     assert gsm.decode("é".encode("latin-1"), 3, gsm.Charset.GSM) == "é"
     assert gsm.decode("😀".encode("utf-16-be"), 8, gsm.Charset.GSM) == "😀"
     assert gsm.decode(b"\x1b", 0, gsm.Charset.GSM) == ""
+
+
+def test_validity_period_is_the_alert_expiry_in_smpp_absolute_form() -> None:
+    from node.sms.channel import validity_period
+
+    # 2026-11-23 19:00:00 UTC
+    assert validity_period(1795460400.0, 1795450000.0, 0) == "261123190000000+"
+    assert validity_period(None, 1795450000.0, 0) == ""
+    assert validity_period(1795460400.0, 1795450000.0, 600) == "261123161640000+"  # capped at now + 600 s
