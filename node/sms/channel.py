@@ -44,6 +44,7 @@ from node.store.db import Store
 
 log = logging.getLogger(__name__)
 
+REASSEMBLY_SWEEP_S = 10.0
 ESME_RX_T_APPN = 0x64  # SMPP 3.4 §5.1.3: ESME receiver temporary error (ask the SMSC to redeliver)
 
 
@@ -238,8 +239,8 @@ class SmsChannel(Channel):
 
     # -- the Channel interface -------------------------------------------------------------
     def free_capacity(self) -> int:
-        if self._stopping or not self._links:
-            return 0
+        if self._stopping or not self.ready():
+            return 0  # while no link is bound, work waits in the store (durable), not in memory
         return max(0, self.config.max_queue - self._busy)
 
     def ready(self) -> bool:
@@ -445,7 +446,12 @@ class SmsChannel(Channel):
     # -- link outputs ----------------------------------------------------------------------
     async def _consume(self) -> None:
         while True:
-            batches = [await self._inbox.get()]
+            try:
+                first = await asyncio.wait_for(self._inbox.get(), REASSEMBLY_SWEEP_S)
+            except TimeoutError:
+                await self._sweep_replies()
+                continue
+            batches = [first]
             while not self._inbox.empty():
                 batches.append(self._inbox.get_nowait())
             try:
@@ -680,6 +686,16 @@ class SmsChannel(Channel):
         reassembler = self._reassemblers.get(item.link, self._reassembler)
         for message in reassembler.feed(part):
             await self._on_reply(message)
+
+    async def _sweep_replies(self) -> None:
+        """Hand out concatenated replies whose missing parts never came (kept, flagged incomplete)."""
+        now = time.time()
+        for reassembler in self._reassemblers.values():
+            for message in reassembler.expire(now):
+                try:
+                    await self._on_reply(message)
+                except Exception:  # the next sweep must still run
+                    log.exception("sms: handling an incomplete reply failed")
 
     async def _on_reply(self, message: mo.MoMessage) -> None:
         ack = self._replies.parse(message.text)
