@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import importlib.util
 import logging
 import re
 import time
@@ -80,6 +81,10 @@ from node.voice.ivr import (
 from node.voice.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
+
+if importlib.util.find_spec("pjsua2") is None:
+    # the app reports this as "this build has no voice channel" when voice is enabled
+    raise ImportError("pjsua2 is not installed: pip install 'alertnode[voice]' (PyPI pjsua2-python)")
 
 _RESPONSE_KINDS = {"recipientOk", "recipientNotOk"}
 

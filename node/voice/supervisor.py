@@ -152,6 +152,8 @@ class Supervisor:
         elif kind == "log":
             log.log(int(ev.get("level", logging.WARNING)), "voice worker %d: %s", w.index, ev.get("message"))
             return
+        elif kind == "fatal":
+            log.error("voice worker %d cannot start: %s", w.index, ev.get("message"))
         elif kind == "reg":
             w.registered = bool(ev.get("active"))
             w.reg_detail = {k: ev.get(k) for k in ("code", "reason", "expires")}

@@ -32,6 +32,8 @@ Events (``ev``)::
     digit     {call, digit, source}          source: rfc4733 | inband; each press once
     incoming  {call, from, to, ruri}         an incoming call waits for answer or hangup
     error     {call?, message}               a command could not be carried out
+    fatal     {message}                      the endpoint could not start; the process exits
+    log       {level, message}               a log record of this process
     bye       {}                             the library is destroyed; the process exits
 
 Threads (DESIGN.md, "pjsua2 facts measured here"): ``threadCnt=0`` and ``mainThreadOnly`` make
@@ -359,7 +361,14 @@ class Worker:
     # ------------------------------------------------------------------ main loop
 
     def run(self, commands: TextIO) -> None:
-        self.start()
+        import pjsua2 as pj
+
+        try:
+            self.start()
+        except pj.Error as exc:
+            # e.g. the SIP port is taken: say why before exiting, the supervisor logs it
+            self.emit("fatal", message=f"{exc.title}: {exc.reason}")
+            raise SystemExit(1) from exc
         reader = threading.Thread(target=self._read_commands, args=(commands,), daemon=True)
         reader.start()
         deadline: float | None = None
@@ -519,7 +528,10 @@ class Worker:
             del self._calls[key]
             self._dedup.pop(key, None)
             self._inband.drop(key)
-            self._graveyard.append(st.call)
+            # The Call object must die now, when this callback returns (pjsua2 allows deleting the
+            # call in its DISCONNECTED callback), not later: pjsua frees the call id at once, a new
+            # call may get the same id, and ~Call of a late-deleted object clears the user data of
+            # *that* id, after which the new call's callbacks never reach us (seen with 4 slots).
 
     def media_state(self, key: str) -> None:
         """Idempotent: a codec-lock re-INVITE fires this again for the same (or a new) slot."""

@@ -83,3 +83,43 @@ async def test_cancel_hangs_up_a_ringing_call_without_result(sipp_uas: Any, voic
     await ch.submit(work)  # a late hand-over of a cancelled delivery is dropped
     assert ch.free_capacity() == 4
     assert await asyncio.to_thread(uas.wait) == 0
+
+
+async def test_worker_that_cannot_bind_its_sip_port_says_why(caplog: pytest.LogCaptureFixture, tmp_path: Any) -> None:
+    import socket
+
+    from node.voice.channel import VoiceChannel
+    from node.voice.config import VoiceConfig
+    from tests.peers.sip import MemorySink, free_rtp_base
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        cfg = VoiceConfig(
+            enabled=True,
+            trunk="127.0.0.1:9",
+            sip_port_base=port,
+            rtp_port_base=free_rtp_base(40),
+            max_concurrent_calls=4,
+        )
+        ch = VoiceChannel(config=cfg, data_dir=tmp_path)
+        caplog.set_level("ERROR", logger="node.voice.supervisor")
+        await ch.start(MemorySink())
+        try:
+            assert not await ch.wait_ready(3)
+            assert any("cannot start" in r.getMessage() for r in caplog.records)
+            assert ch.free_capacity() == 0 and not ch.ready()
+        finally:
+            await ch.stop(5)
+
+
+async def test_more_calls_than_slots_wait_for_a_free_one(sipp_uas: Any, voice_channel: Any) -> None:
+    uas = sipp_uas("uas_busy.xml", 6)
+    ch, sink = await voice_channel(trunk=uas.hostport, max_concurrent_calls=4)
+    works = [make_work(f"+4412345678{i:02d}") for i in range(6)]
+    for w in works:
+        await ch.submit(w)  # the dispatcher would stop at free_capacity(); the channel copes anyway
+    assert ch.free_capacity() == 0
+    finals = [await sink.final(w.delivery_id) for w in works]
+    assert all(f.detail["outcome"] == "busy" for f in finals)
+    assert await asyncio.to_thread(uas.wait) == 0
