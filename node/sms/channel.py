@@ -15,6 +15,7 @@ store and reports them to the sink. Ordering that makes restarts safe:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -139,6 +140,8 @@ class SmsChannel(Channel):
         self.resubmitted = 0
         self._stopping = False
         self._busy = 0  # messages with parts queued on a link
+        self._outbox: collections.deque[list[LinkOutput]] = collections.deque()  # filled by link threads
+        self._wake_pending = False
         self._to_enqueue: dict[str, list[tuple[int, int]]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -185,6 +188,7 @@ class SmsChannel(Channel):
                 t.kill()
                 await asyncio.to_thread(t.join, 5.0)
         # everything the threads said before they ended is stored and reported before we return
+        self._drain_outbox()
         await self._inbox.put([])
         await self._inbox.join()
         if self._consumer is not None:
@@ -423,14 +427,24 @@ class SmsChannel(Channel):
         return part.body if part is not None else None
 
     def _emit(self, batch: list[LinkOutput]) -> None:
-        """Called on a link thread."""
+        """Called on a link thread. Wakes the event loop only when no wake-up is pending already: at high
+        rates one wake-up carries the outputs of many link-thread rounds."""
         loop = self._loop
         if loop is None:
             return
+        self._outbox.append(batch)
+        if self._wake_pending:
+            return
+        self._wake_pending = True
         try:
-            loop.call_soon_threadsafe(self._inbox.put_nowait, batch)
+            loop.call_soon_threadsafe(self._drain_outbox)
         except RuntimeError:
-            log.warning("sms: event loop closed; %d link output(s) lost", len(batch))
+            log.warning("sms: event loop closed; link outputs lost")
+
+    def _drain_outbox(self) -> None:
+        self._wake_pending = False  # first: a batch appended from now on schedules its own wake-up
+        while self._outbox:
+            self._inbox.put_nowait(self._outbox.popleft())
 
     async def _report(self, event: ChannelEvent) -> None:
         if self._sink is not None:

@@ -65,7 +65,7 @@ def open_store(path: Path) -> Store:
 
 
 def cipher() -> Cipher:
-    return Cipher(b"k" * 32 if os.environ.get("SMS_TEST_FIXED_KEY") else os.urandom(32))
+    return Cipher(os.urandom(32))
 
 
 def work(
