@@ -214,3 +214,14 @@ async def test_caller_id_from_the_alerts_sender(tmp_path: Path, sipp_uas: Any, v
     assert final.state is DeliveryState.ANSWERED
     assert await asyncio.to_thread(uas.wait) == 0, uas.output()[-2000:]
     assert "caller id from=sip:+441000000001@ pai=sip:+441000000001@" in log.read_text()
+
+
+async def test_one_press_sent_both_ways_is_reported_once(sipp_uas: Any, voice_channel: Any) -> None:
+    uas = sipp_uas("uas_both_ways.xml")
+    ch, sink = await voice_channel(trunk=uas.hostport)
+    work = make_work("+441234567812", content=wav_bytes(2.5))
+    await ch.submit(work)
+    await sink.final(work.delivery_id)
+    keys = [e.detail for e in sink.of(work.delivery_id) if e.kind == "key"]
+    assert [k["digit"] for k in keys] == ["2"], keys
+    assert await asyncio.to_thread(uas.wait) == 0
