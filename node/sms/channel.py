@@ -19,7 +19,6 @@ import collections
 import contextlib
 import itertools
 import logging
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,11 +32,11 @@ from node.jobs.channel import (
     DeliveryState,
     DeliveryWork,
     EventSink,
-    InboundMessage,
 )
-from node.sms import gsm, mo, pdu, receipts, sender
+from node.sms import gsm, pdu, receipts, repo, sender
 from node.sms import session as s
 from node.sms.config import SmppLinkConfig, SmsConfig
+from node.sms.replies import Replies
 from node.sms.smpplib_adapter import BindParams, Inbound, LinkOutput, SmppThread
 from node.sms.status import ESME_ROK, status_name
 from node.store.crypto import Cipher
@@ -73,7 +72,20 @@ class _Message:
     delivered: set[int] = field(default_factory=set)
     state: str = "submitting"
     waiting: set[int] = field(default_factory=set)  # part ids queued on a link
-    reported_sent: bool = False
+
+    def row(self) -> repo.MessageRow:
+        state = "sent" if self.state == "sent" else "submitting"
+        return repo.MessageRow(
+            self.delivery_id,
+            self.link,
+            self.dest_index,
+            self.sender,
+            self.parts,
+            self.ref,
+            state,
+            self.submitted_at,
+            self.expires_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -133,9 +145,7 @@ class SmsChannel(Channel):
         self._refs: dict[str, int] = {}
         self._part_ids = itertools.count(1)
         self._consumer: asyncio.Task[None] | None = None
-        self._reassembler = mo.Reassembler(gsm.Charset.GSM, config.mo_reassembly_timeout_s)
-        self._reassemblers: dict[str, mo.Reassembler] = {}
-        self._replies = mo.ReplyParser(config.ack_keywords, config.nack_keywords)
+        self._replies: Replies | None = None
         self._routes = sorted(config.routes, key=lambda r: len(r.prefix.lstrip("+")), reverse=True)
         self.resubmitted = 0
         self._stopping = False
@@ -147,6 +157,7 @@ class SmsChannel(Channel):
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
+        self._replies = Replies(self.config, self.store, self.cipher, sink)
         self._loop = asyncio.get_running_loop()
         self._inbox = asyncio.Queue()
         await self._load()
@@ -169,9 +180,6 @@ class SmsChannel(Channel):
                 tx = SmppThread(cfg.name, "transmitter", bind, _session_config(cfg, True), self._body, self._emit)
                 rx = SmppThread(cfg.name, "receiver", bind, _session_config(cfg, False), self._body, self._emit)
             self._links[cfg.name] = _Link(cfg, tx, rx)
-            self._reassemblers[cfg.name] = mo.Reassembler(
-                gsm.Charset(cfg.dcs0_charset), self.config.mo_reassembly_timeout_s
-            )
         self._consumer = asyncio.create_task(self._consume(), name="sms-consumer")
         for link in self._links.values():
             for thread in link.threads():
@@ -199,46 +207,32 @@ class SmsChannel(Channel):
 
     async def _load(self) -> None:
         """Messages still open from before a restart, and the reference counters."""
-
-        def load(conn: sqlite3.Connection) -> tuple[list[Any], list[Any], list[Any]]:
-            msgs = conn.execute(
-                "SELECT delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at "
-                "FROM sms_message WHERE state IN ('submitting', 'sent')"
-            ).fetchall()
-            parts = conn.execute(
-                "SELECT p.delivery_id, p.part_no, p.message_id, p.state FROM sms_part p "
-                "JOIN sms_message m USING (delivery_id) WHERE m.state IN ('submitting', 'sent')"
-            ).fetchall()
-            refs = conn.execute("SELECT dest_index, next_ref FROM sms_udh_ref").fetchall()
-            return msgs, parts, refs
-
-        msgs, parts, refs = await self.store.read(load)
+        state = await self.store.read(repo.load_open)
         now = time.time()
-        for r in msgs:
-            if r["expires_at"] is not None and r["expires_at"] < now:
+        for r in state.messages:
+            if r.expires_at is not None and r.expires_at < now:
                 continue
-            self._messages[r["delivery_id"]] = _Message(
-                r["delivery_id"],
-                r["link"],
-                r["dest_index"],
-                r["sender"],
-                r["parts"],
-                r["ref"],
-                r["expires_at"],
-                r["submitted_at"],
-                state=r["state"],
-                reported_sent=r["state"] == "sent",
+            self._messages[r.delivery_id] = _Message(
+                r.delivery_id,
+                r.link,
+                r.dest_index,
+                r.sender,
+                r.parts,
+                r.ref,
+                r.expires_at,
+                r.submitted_at,
+                state=r.state,
             )
-        for r in parts:
-            m = self._messages.get(r["delivery_id"])
+        for p in state.parts:
+            m = self._messages.get(p.delivery_id)
             if m is None:
                 continue
-            m.acked[r["part_no"]] = r["message_id"]
-            if r["state"] == "delivered":
-                m.delivered.add(r["part_no"])
-            self._by_msgid[r["message_id"]] = (m.delivery_id, r["part_no"])
-        self._refs = {r["dest_index"]: r["next_ref"] for r in refs}
-        if msgs:
+            m.acked[p.part_no] = p.message_id
+            if p.state == "delivered":
+                m.delivered.add(p.part_no)
+            self._by_msgid[p.message_id] = (m.delivery_id, p.part_no)
+        self._refs = state.refs
+        if self._messages:
             log.info("sms: %d message(s) still open from before the restart", len(self._messages))
 
     # -- the Channel interface -------------------------------------------------------------
@@ -383,13 +377,7 @@ class SmsChannel(Channel):
         self._to_enqueue.setdefault(cfg.name, []).extend(queue)
         if plan.segments > 1 and msg.ref is not None:
             ref_next = self._refs[dest_index]
-            await self.store.write(
-                lambda c: c.execute(
-                    "INSERT INTO sms_udh_ref (dest_index, next_ref) VALUES (?, ?) "
-                    "ON CONFLICT (dest_index) DO UPDATE SET next_ref = excluded.next_ref",
-                    (dest_index, ref_next),
-                )
-            )
+            await self.store.write(lambda c: repo.save_ref(c, dest_index, ref_next))
 
     # -- helpers ---------------------------------------------------------------------------
     def _route(self, address: str) -> _Link | None:
@@ -463,7 +451,8 @@ class SmsChannel(Channel):
             try:
                 first = await asyncio.wait_for(self._inbox.get(), REASSEMBLY_SWEEP_S)
             except TimeoutError:
-                await self._sweep_replies()
+                if self._replies is not None:
+                    await self._replies.sweep()
                 continue
             batches = [first]
             while not self._inbox.empty():
@@ -553,7 +542,9 @@ class SmsChannel(Channel):
             elif isinstance(action, Inbound):
                 inbound.append(action)
         if acked_rows:
-            await self.store.write(lambda c: _write_acks(c, acked_rows))
+            messages = {m.delivery_id: m.row() for m, _, _, _ in acked_rows}
+            parts = [repo.PartRow(m.delivery_id, no, mid, "acked", at) for m, no, mid, at in acked_rows]
+            await self.store.write(lambda c: repo.save_acks(c, messages.values(), parts))
         if events:
             await asyncio.gather(*(self._report(e) for e in events))
         if inbound:
@@ -562,8 +553,7 @@ class SmsChannel(Channel):
     async def _on_inbound(self, items: list[Inbound]) -> None:
         """Receipts of a batch are stored in one write and reported together; each deliver_sm is
         answered only after that. Replies (rare) go one by one."""
-        part_rows: list[tuple[str, str, str, int, int]] = []
-        msg_rows: list[tuple[str, int]] = []
+        updates: list[repo.ReceiptUpdate] = []
         events: list[ChannelEvent] = []
         answers: list[tuple[Inbound, int]] = []
         replies: list[Inbound] = []
@@ -572,7 +562,7 @@ class SmsChannel(Channel):
                 replies.append(item)
                 continue
             try:
-                event = await self._on_receipt(item, part_rows, msg_rows)
+                event = await self._on_receipt(item, updates)
             except Exception:  # ask the SMSC to send it again rather than lose it
                 log.exception("sms: handling a receipt from link %s failed", item.link)
                 answers.append((item, ESME_RX_T_APPN))
@@ -580,18 +570,9 @@ class SmsChannel(Channel):
             if event is not None:
                 events.append(event)
             answers.append((item, ESME_ROK))
-        if part_rows or msg_rows:
-
-            def write(conn: sqlite3.Connection) -> None:
-                conn.executemany(
-                    "UPDATE sms_part SET state = ?, receipt_stat = ?, receipt_err = ? "
-                    "WHERE delivery_id = ? AND part_no = ?",
-                    part_rows,
-                )
-                conn.executemany("UPDATE sms_message SET state = ? WHERE delivery_id = ?", msg_rows)
-
+        if updates:
             try:
-                await self.store.write(write)
+                await self.store.write(lambda c: repo.save_receipts(c, updates))
             except Exception:
                 log.exception("sms: storing receipts failed; asking the SMSC to resend them")
                 answers = [(item, ESME_RX_T_APPN) for item, _ in answers]
@@ -603,7 +584,8 @@ class SmsChannel(Channel):
         for item in replies:
             status = ESME_ROK
             try:
-                await self._on_mo(item)
+                if self._replies is not None:
+                    await self._replies.feed(item)
             except Exception:
                 log.exception("sms: handling a reply from link %s failed", item.link)
                 status = ESME_RX_T_APPN
@@ -615,9 +597,7 @@ class SmsChannel(Channel):
             thread = link.rx if link.rx is not None and item.link_role == "receiver" else link.tx
             thread.respond(item.sequence, status)
 
-    async def _on_receipt(
-        self, item: Inbound, part_rows: list[tuple[str, str, str, int, int]], msg_rows: list[tuple[str, int]]
-    ) -> ChannelEvent | None:
+    async def _on_receipt(self, item: Inbound, updates: list[repo.ReceiptUpdate]) -> ChannelEvent | None:
         rc = receipts.parse(
             item.short_message or item.message_payload or b"", item.receipted_message_id, item.message_state
         )
@@ -634,7 +614,8 @@ class SmsChannel(Channel):
             if found is not None:
                 break
         if found is None:
-            found = await self._find_part(rc.message_id, mode)
+            cands = receipts.id_candidates(rc.message_id, mode)
+            found = await self.store.read(lambda c: repo.find_part(c, cands))
         if found is None:
             log.warning("sms: receipt for unknown message id %s on link %s", rc.message_id, item.link)
             return None
@@ -643,19 +624,20 @@ class SmsChannel(Channel):
         if msg is None:
             return None
         detail = {"stat": rc.stat, "err": rc.err, "link": item.link, "part": part_no}
-        delivered = rc.outcome is receipts.Outcome.DELIVERED
-        part_rows.append(("delivered" if delivered else "failed", rc.stat, rc.err, delivery_id, part_no))
-        if delivered:
+        if rc.outcome is receipts.Outcome.DELIVERED:
             msg.delivered.add(part_no)
-            if len(msg.delivered) < msg.parts:
+            done = len(msg.delivered) >= msg.parts
+            updates.append(
+                repo.ReceiptUpdate(delivery_id, part_no, "delivered", rc.stat, rc.err, "delivered" if done else None)
+            )
+            if not done:
                 return None
             msg.state = "delivered"
-            msg_rows.append(("delivered", delivery_id))
             self._forget(msg)
             return ChannelEvent(delivery_id, "delivered", item.at, DeliveryState.DELIVERED, detail=detail)
+        updates.append(repo.ReceiptUpdate(delivery_id, part_no, "failed", rc.stat, rc.err, "failed"))
         was_failed = msg.state == "failed"
         msg.state = "failed"
-        msg_rows.append(("failed", delivery_id))
         self._forget(msg)
         if was_failed:
             return None
@@ -665,134 +647,3 @@ class SmsChannel(Channel):
         for mid in msg.acked.values():
             self._by_msgid.pop(mid, None)
         self._messages.pop(msg.delivery_id, None)
-
-    async def _find_part(self, message_id: str, mode: str) -> tuple[int, int] | None:
-        cands = receipts.id_candidates(message_id, mode)
-
-        def find(conn: sqlite3.Connection) -> tuple[int, int] | None:
-            for cand in cands:
-                row = conn.execute(
-                    "SELECT delivery_id, part_no FROM sms_part WHERE message_id = ? ORDER BY acked_at DESC LIMIT 1",
-                    (cand,),
-                ).fetchone()
-                if row is not None:
-                    return int(row[0]), int(row[1])
-            return None
-
-        return await self.store.read(find)
-
-    async def _on_mo(self, item: Inbound) -> None:
-        body = item.short_message or item.message_payload or b""
-        concat = None
-        if item.esm_class & gsm.ESM_UDHI:
-            concat, body = mo.split_udh(body)
-        elif item.sar is not None:
-            concat = mo.Concat(*item.sar)
-        part = mo.MoPart(
-            sender.to_e164(item.source_addr, item.source_addr_ton),
-            item.destination_addr,
-            item.data_coding,
-            body,
-            concat,
-            item.at,
-            item.link,
-        )
-        reassembler = self._reassemblers.get(item.link, self._reassembler)
-        for message in reassembler.feed(part):
-            await self._on_reply(message)
-
-    async def _sweep_replies(self) -> None:
-        """Hand out concatenated replies whose missing parts never came (kept, flagged incomplete)."""
-        now = time.time()
-        for reassembler in self._reassemblers.values():
-            for message in reassembler.expire(now):
-                try:
-                    await self._on_reply(message)
-                except Exception:  # the next sweep must still run
-                    log.exception("sms: handling an incomplete reply failed")
-
-    async def _on_reply(self, message: mo.MoMessage) -> None:
-        ack = self._replies.parse(message.text)
-        detail = {
-            "text": message.text,
-            "ack": ack is True,
-            "declined": ack is False,
-            "from": message.source,
-            "to": message.destination,
-            "link": message.link,
-            "parts": message.parts,
-            "complete": message.complete,
-        }
-        delivery_id = await self._correlate(message)
-        if delivery_id is None:
-            if self._sink is not None:
-                await self._sink.unsolicited(
-                    InboundMessage("sms", message.source, message.destination, message.text, message.at, detail=detail)
-                )
-            log.info("sms: reply from %s matched no alert; kept as unsolicited", sender.mask(message.source))
-            return
-        await self._report(ChannelEvent(delivery_id, "replied", message.at, DeliveryState.RESPONDED, detail=detail))
-
-    async def _correlate(self, message: mo.MoMessage) -> int | None:
-        """The most recent live delivery to this number, preferring one sent from the address replied to."""
-        if self._sink is None:
-            return None
-        candidates = [message.source]
-        if not message.source.startswith("+") and message.source.isdigit():
-            candidates.append("+" + message.source)
-        found = None
-        for addr in candidates:
-            found = await self._sink.find_recent("sms", addr, message.at)
-            if found is not None:
-                break
-        digits = message.source.lstrip("+")
-        dest_index = self.cipher.index(digits)
-        to = message.destination.lstrip("+")
-
-        def mine(conn: sqlite3.Connection) -> tuple[int | None, str | None]:
-            own = conn.execute(
-                "SELECT delivery_id FROM sms_message WHERE dest_index = ? AND ltrim(sender, '+') = ? "
-                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY submitted_at DESC LIMIT 1",
-                (dest_index, to, message.at),
-            ).fetchone()
-            sent_from = None
-            if found is not None:
-                row = conn.execute("SELECT sender FROM sms_message WHERE delivery_id = ?", (found,)).fetchone()
-                sent_from = row[0] if row is not None else None
-            return (int(own[0]) if own is not None else None), sent_from
-
-        own, sent_from = await self.store.read(mine)
-        if found is not None and (sent_from is None or sent_from.lstrip("+") == to):
-            return found
-        return own if own is not None else found
-
-
-def _write_acks(conn: sqlite3.Connection, rows: list[tuple[_Message, int, str, float]]) -> None:
-    seen: dict[int, _Message] = {}
-    for msg, _, _, _ in rows:
-        seen[msg.delivery_id] = msg
-    conn.executemany(
-        "INSERT INTO sms_message "
-        "(delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO UPDATE SET state = excluded.state, "
-        "link = excluded.link",
-        [
-            (
-                m.delivery_id,
-                m.link,
-                m.dest_index,
-                m.sender,
-                m.parts,
-                m.ref,
-                "sent" if m.state == "sent" else "submitting",
-                m.submitted_at,
-                m.expires_at,
-            )
-            for m in seen.values()
-        ],
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO sms_part (delivery_id, part_no, message_id, state, acked_at) "
-        "VALUES (?, ?, ?, 'acked', ?)",
-        [(m.delivery_id, part_no, mid, at) for m, part_no, mid, at in rows],
-    )

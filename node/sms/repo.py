@@ -1,0 +1,135 @@
+"""The SMS channel's tables (migration 0010_sms.sql): typed repository functions.
+
+Each function takes a sqlite3 connection and is run by the store (``store.write(fn)`` on its one
+writer, ``store.read(fn)`` on a reader); none opens a connection or commits itself.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    delivery_id: int
+    link: str
+    dest_index: str
+    sender: str
+    parts: int
+    ref: int | None
+    state: str  # submitting | sent | delivered | failed
+    submitted_at: float
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
+class PartRow:
+    delivery_id: int
+    part_no: int
+    message_id: str
+    state: str  # acked | delivered | failed
+    acked_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReceiptUpdate:
+    delivery_id: int
+    part_no: int
+    state: str  # delivered | failed
+    stat: str
+    err: str
+    message_state: str | None  # the message's new state, when this receipt settles it
+
+
+@dataclass(frozen=True)
+class OpenState:
+    messages: list[MessageRow]
+    parts: list[PartRow]
+    refs: dict[str, int]
+
+
+def load_open(conn: sqlite3.Connection) -> OpenState:
+    """Messages not settled yet (resubmission after a restart, receipts still to come) with their
+    acknowledged parts, and the per-destination concatenation reference counters."""
+    messages = [
+        MessageRow(*row)
+        for row in conn.execute(
+            "SELECT delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at "
+            "FROM sms_message WHERE state IN ('submitting', 'sent')"
+        )
+    ]
+    parts = [
+        PartRow(*row)
+        for row in conn.execute(
+            "SELECT p.delivery_id, p.part_no, p.message_id, p.state, p.acked_at FROM sms_part p "
+            "JOIN sms_message m USING (delivery_id) WHERE m.state IN ('submitting', 'sent')"
+        )
+    ]
+    refs = {str(r[0]): int(r[1]) for r in conn.execute("SELECT dest_index, next_ref FROM sms_udh_ref")}
+    return OpenState(messages, parts, refs)
+
+
+def save_ref(conn: sqlite3.Connection, dest_index: str, next_ref: int) -> None:
+    conn.execute(
+        "INSERT INTO sms_udh_ref (dest_index, next_ref) VALUES (?, ?) "
+        "ON CONFLICT (dest_index) DO UPDATE SET next_ref = excluded.next_ref",
+        (dest_index, next_ref),
+    )
+
+
+def save_acks(conn: sqlite3.Connection, messages: Iterable[MessageRow], parts: Iterable[PartRow]) -> None:
+    """Acknowledged parts (submit_sm_resp status 0) and their messages, in one go."""
+    conn.executemany(
+        "INSERT INTO sms_message "
+        "(delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (delivery_id) DO UPDATE SET state = excluded.state, link = excluded.link",
+        [
+            (m.delivery_id, m.link, m.dest_index, m.sender, m.parts, m.ref, m.state, m.submitted_at, m.expires_at)
+            for m in messages
+        ],
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO sms_part (delivery_id, part_no, message_id, state, acked_at) VALUES (?, ?, ?, ?, ?)",
+        [(p.delivery_id, p.part_no, p.message_id, p.state, p.acked_at) for p in parts],
+    )
+
+
+def save_receipts(conn: sqlite3.Connection, updates: Iterable[ReceiptUpdate]) -> None:
+    updates = list(updates)
+    conn.executemany(
+        "UPDATE sms_part SET state = ?, receipt_stat = ?, receipt_err = ? WHERE delivery_id = ? AND part_no = ?",
+        [(u.state, u.stat, u.err, u.delivery_id, u.part_no) for u in updates],
+    )
+    conn.executemany(
+        "UPDATE sms_message SET state = ? WHERE delivery_id = ?",
+        [(u.message_state, u.delivery_id) for u in updates if u.message_state is not None],
+    )
+
+
+def find_part(conn: sqlite3.Connection, message_ids: Iterable[str]) -> tuple[int, int] | None:
+    """(delivery_id, part_no) of the most recent part acknowledged under the first id that matches."""
+    for mid in message_ids:
+        row = conn.execute(
+            "SELECT delivery_id, part_no FROM sms_part WHERE message_id = ? ORDER BY acked_at DESC LIMIT 1", (mid,)
+        ).fetchone()
+        if row is not None:
+            return int(row[0]), int(row[1])
+    return None
+
+
+def latest_from(conn: sqlite3.Connection, dest_index: str, sender: str, at: float) -> int | None:
+    """The most recent live message to this destination sent from ``sender`` (reply correlation)."""
+    row = conn.execute(
+        "SELECT delivery_id FROM sms_message WHERE dest_index = ? AND ltrim(sender, '+') = ? "
+        "AND (expires_at IS NULL OR expires_at > ?) ORDER BY submitted_at DESC LIMIT 1",
+        (dest_index, sender.lstrip("+"), at),
+    ).fetchone()
+    return int(row[0]) if row is not None else None
+
+
+def sender_of(conn: sqlite3.Connection, delivery_id: int) -> str | None:
+    row = conn.execute("SELECT sender FROM sms_message WHERE delivery_id = ?", (delivery_id,)).fetchone()
+    return str(row[0]) if row is not None else None
