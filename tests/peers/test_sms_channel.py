@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -309,3 +310,28 @@ async def test_long_emoji_reply_is_reassembled(smsc: Smsc, start_channel: Start)
     await sink.wait(lambda: bool(sink.of(33, "replied")))
     [ev] = sink.of(33, "replied")
     assert ev.detail["text"] == text and ev.detail["ack"] is True and ev.detail["parts"] == info["parts"]
+
+
+async def test_hung_smsc_is_detected_by_enquire_link_and_the_link_recovers(
+    smsc: Smsc, start_channel: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="node.sms")
+    ch, sink = await start_channel(
+        smsc.link(enquire_link_interval_s=0.3, enquire_link_timeout_s=0.2, reconnect_initial_s=0.1, reconnect_max_s=0.2)
+    )
+    await bound(ch)
+    smsc.pause()
+    try:
+        for _ in range(200):
+            details = ch.info().details["a"]["transceiver"]
+            if details["state"] != "bound":
+                break
+            await asyncio.sleep(0.02)
+        assert details["state"] in ("backing_off", "binding")
+        assert any("backing_off: enquire_link unanswered" in r.getMessage() for r in caplog.records)
+        assert not ch.ready() and ch.free_capacity() == 0
+    finally:
+        smsc.resume()
+    await bound(ch)
+    await ch.submit(work(40, "+447700900040", "back again"))
+    await sink.wait(lambda: bool(sink.of(40, "delivered")))
