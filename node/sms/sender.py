@@ -22,7 +22,7 @@ NPI_E164 = 1
 
 ALNUM_MAX = 11
 _E164 = re.compile(r"^\+?[1-9][0-9]{6,14}$")  # ITU-T E.164 §6: at most 15 digits
-_SHORT_CODE = re.compile(r"^[0-9]{3,6}$")
+_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")  # as the API accepts them (node/jobs/expand.py)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def parse_sender(sender: str) -> Address:
     if _E164.match(s):
         return Address(TON_INTERNATIONAL, NPI_E164, s.lstrip("+"))
     if s.startswith("+") or s.isdigit():
-        raise ValueError("a numeric sender is an E.164 number (+ and 7 to 15 digits) or a 3 to 6 digit short code")
+        raise ValueError("a numeric sender is an E.164 number (+ and 7 to 15 digits) or a 3 to 8 digit short code")
     length = gsm.septet_length(s)
     if length is None:
         raise ValueError("an alphanumeric sender may only use GSM 03.38 characters")

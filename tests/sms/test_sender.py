@@ -53,3 +53,8 @@ def test_sender_parser_only_raises_value_error(value: str) -> None:
     except ValueError:
         return
     assert addr.ton in (1, 3, 5) and addr.addr
+
+
+def test_short_codes_up_to_eight_digits_like_the_api() -> None:
+    assert sender.parse_sender("12345678") == Address(3, 0, "12345678")
+    assert sender.parse_sender("123456789") == Address(1, 1, "123456789")  # longer: an E.164 number without '+'
