@@ -72,6 +72,7 @@ class _Message:
     delivered: set[int] = field(default_factory=set)
     state: str = "submitting"
     waiting: set[int] = field(default_factory=set)  # part ids queued on a link
+    retry: dict[str, Any] | None = None  # why a part failed for now, reported once no part is waiting
 
     def row(self) -> repo.MessageRow:
         state = "sent" if self.state == "sent" else "submitting"
@@ -483,6 +484,8 @@ class SmsChannel(Channel):
                 msg.acked[part.part_no] = mid
                 self._by_msgid[mid] = (msg.delivery_id, part.part_no)
                 acked_rows.append((msg, part.part_no, mid, out.at))
+                if not msg.waiting and msg.retry is not None and len(msg.acked) < msg.parts:
+                    events.append(self._retry_event(msg, out.at))  # an earlier part failed for now
                 if len(msg.acked) >= msg.parts and msg.state == "submitting":
                     msg.state = "sent"
                     events.append(
@@ -521,17 +524,12 @@ class SmsChannel(Channel):
                     events.append(
                         ChannelEvent(msg.delivery_id, "failed", out.at, DeliveryState.FAILED, detail=detail, final=True)
                     )
-                elif not msg.waiting:
-                    events.append(
-                        ChannelEvent(
-                            msg.delivery_id,
-                            "retry",
-                            out.at,
-                            None,
-                            detail=detail,
-                            retry_after=self.config.temporary_retry_s,
-                        )
-                    )
+                else:
+                    # the delivery goes back to the dispatcher once no part of it is left on a link; the
+                    # next submit sends only the parts not acknowledged
+                    msg.retry = detail
+                    if not msg.waiting:
+                        events.append(self._retry_event(msg, out.at))
             elif isinstance(action, s.Requeued):
                 log.info(
                     "sms link %s: %d part(s) will be submitted again: %s",
@@ -549,6 +547,12 @@ class SmsChannel(Channel):
             await asyncio.gather(*(self._report(e) for e in events))
         if inbound:
             await self._on_inbound(inbound)
+
+    def _retry_event(self, msg: _Message, at: float) -> ChannelEvent:
+        detail, msg.retry = msg.retry or {}, None
+        return ChannelEvent(
+            msg.delivery_id, "retry", at, None, detail=detail, retry_after=self.config.temporary_retry_s
+        )
 
     async def _on_inbound(self, items: list[Inbound]) -> None:
         """Receipts of a batch are stored in one write and reported together; each deliver_sm is

@@ -335,3 +335,20 @@ async def test_hung_smsc_is_detected_by_enquire_link_and_the_link_recovers(
     await bound(ch)
     await ch.submit(work(40, "+447700900040", "back again"))
     await sink.wait(lambda: bool(sink.of(40, "delivered")))
+
+
+async def test_multipart_retry_is_reported_once_and_resent_with_the_same_reference(
+    smsc: Smsc, start_channel: Start
+) -> None:
+    ch, sink = await start_channel(smsc.link(response_timeout_s=0.2, submit_timeout_retries=0))
+    await bound(ch)
+    item = work(41, "+9960000041", "z" * 200)  # two parts, never answered
+    await ch.submit(item)
+    await sink.wait(lambda: bool(sink.of(41)))
+    await asyncio.sleep(0.3)
+    assert [e.kind for e in sink.of(41)] == ["retry"]
+    await ch.submit(item)  # what the dispatcher does after retry_after
+    await sink.wait(lambda: len(sink.of(41)) == 2)
+    rows = smsc.submits()
+    refs = [bytes.fromhex(r["sm"])[3] for r in rows if r["dest"] == "9960000041"]
+    assert len(refs) == 4 and len(set(refs)) == 1  # the same concatenation reference both times
