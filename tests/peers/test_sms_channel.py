@@ -352,3 +352,33 @@ async def test_multipart_retry_is_reported_once_and_resent_with_the_same_referen
     rows = smsc.submits()
     refs = [bytes.fromhex(r["sm"])[3] for r in rows if r["dest"] == "9960000041"]
     assert len(refs) == 4 and len(set(refs)) == 1  # the same concatenation reference both times
+
+
+@pytest.mark.parametrize(
+    ("link_options", "dcs", "encoded"),
+    [
+        ({}, 0, gsm.gsm_encode("Grüße, 5 €")),
+        ({"dcs0_charset": "latin1"}, 8, "Grüße, 5 €".encode("utf-16-be")),  # € is not Latin-1
+        ({"data_coding": "latin1"}, 8, "Grüße, 5 €".encode("utf-16-be")),
+        ({"data_coding": "ucs2"}, 8, "Grüße, 5 €".encode("utf-16-be")),
+    ],
+)
+async def test_data_coding_per_link(
+    smsc: Smsc, start_channel: Start, link_options: dict[str, Any], dcs: int, encoded: bytes
+) -> None:
+    ch, sink = await start_channel(smsc.link(**link_options))
+    await bound(ch)
+    await ch.submit(work(42, "+447700900042", "Grüße, 5 €"))
+    await ch.submit(work(43, "+447700900043", "Grüße"))
+    await sink.wait(lambda: bool(sink.of(42, "sent")) and bool(sink.of(43, "sent")))
+    [row] = parts_to(smsc, "447700900042")
+    assert row["dcs"] == dcs and bytes.fromhex(row["sm"]) == encoded
+    [plain] = parts_to(smsc, "447700900043")
+    expected = {
+        "default": (0, gsm.gsm_encode("Grüße")),
+        "latin1": (3, "Grüße".encode("latin-1")),
+        "ucs2": (8, "Grüße".encode("utf-16-be")),
+    }[link_options.get("data_coding", "default")]
+    if link_options.get("dcs0_charset") == "latin1":
+        expected = (0, "Grüße".encode("latin-1"))
+    assert (plain["dcs"], bytes.fromhex(plain["sm"])) == expected
