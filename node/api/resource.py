@@ -48,6 +48,13 @@ def build(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, now: float, 
                              (row["link_ref"],)).fetchone()
         if first and first[0] != alert_ref:
             links["linkFirst"] = {"href": f"/api/json/alerts/{first[0]}"}
+    # events coalesced into this alert and who sent them (tables of node/jobs/events_runtime.py)
+    coalesced = conn.execute("SELECT COALESCE(SUM(coalesced), 0) FROM event_storms WHERE alert_ref = ?",
+                             (alert_ref,)).fetchone()[0]
+    originators = [r[0] for r in conn.execute(
+        "SELECT originator FROM event_originators WHERE alert_ref = ? ORDER BY first_at, originator", (alert_ref,))]
+    if originators:
+        links["originators"] = [{"href": f"urn:alertnode:originator:{o}", "name": o} for o in originators]
     resource: dict[str, Any] = {
         "_links": links,
         "EID": alert_ref,
@@ -60,7 +67,8 @@ def build(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, now: float, 
         "expiresAt": _iso(row["expires_at"]) if row["expires_at"] is not None else None,
         "linkRef": row["link_ref"],
         "emailSubjectRef": row["email_subject_ref"],
-        "numCoalesced": 0,
+        "numCoalesced": int(coalesced),
+        "numOriginators": len(originators),
         "read": responded > 0,
         "counts": {
             "targeted": targeted,

@@ -1,0 +1,1 @@
+"""Tests of event routing and storm control (node/jobs/events*.py)."""
