@@ -1,5 +1,5 @@
-"""The two PDUs on the hot path, encoded and decoded directly (SMPP 3.4 §4.4.1 submit_sm, §4.4.2
-submit_sm_resp); every other PDU goes through smpplib.
+"""The PDUs on the hot path, encoded and decoded directly (SMPP 3.4 §4.4.1 submit_sm, §4.4.2
+submit_sm_resp, §4.6.2 deliver_sm_resp); every other PDU goes through smpplib.
 
 Why: smpplib builds a submit_sm by walking ~45 parameters per PDU (~230 µs here), which alone caps a
 link below the node's throughput floor. The bytes produced here are identical to smpplib's for the
@@ -19,6 +19,7 @@ HEADER = struct.Struct(">LLLL")  # command_length, command_id, command_status, s
 SUBMIT_SM = 0x00000004
 SUBMIT_SM_RESP = 0x80000004
 GENERIC_NACK = 0x80000000
+DELIVER_SM_RESP = 0x80000005
 
 # SMPP 3.4 §5.3.2 TLV tags used in submit_sm, in the order smpplib writes them
 TAG_SAR_MSG_REF_NUM = 0x020C
@@ -104,6 +105,11 @@ def content_part(
 
 def submit_sm(sequence: int, body: bytes) -> bytes:
     return HEADER.pack(16 + len(body), SUBMIT_SM, 0, sequence) + body
+
+
+def deliver_sm_resp(sequence: int, status: int) -> bytes:
+    """§4.6.2: the message_id is unused and sent empty (one NUL)."""
+    return HEADER.pack(17, DELIVER_SM_RESP, status, sequence) + b"\0"
 
 
 def split(buffer: bytearray) -> list[bytes]:

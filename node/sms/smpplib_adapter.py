@@ -174,7 +174,7 @@ class SmppThread:
                 elif kind == "enqueue":
                     self._act(sess.handle(s.Enqueue(value), now), out)
                 elif kind == "respond":
-                    self._send_resp("deliver_sm_resp", value[0], value[1], out)
+                    self._write_raw(fast.deliver_sm_resp(value[0], value[1]))
                 elif kind == "stop":
                     self._act(sess.handle(s.Stop(), now), out)
                 elif kind == "kill":

@@ -69,6 +69,13 @@ def test_submit_sm_resp_decoding_matches_smpplib(message_id: str, seq: int) -> N
     assert pdu.submit_sm_resp_id(raw) == message_id
 
 
+@given(st.integers(1, 0x7FFFFFFF), st.sampled_from([0, 0x08, 0x64]))
+def test_deliver_sm_resp_equals_smpplib(seq: int, status: int) -> None:
+    resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=_Seq(), status=status)
+    resp.sequence = seq
+    assert pdu.deliver_sm_resp(seq, status) == bytes(resp.generate())
+
+
 def test_error_resp_without_body() -> None:
     raw = pdu.HEADER.pack(16, pdu.SUBMIT_SM_RESP, 0x0B, 7)
     assert pdu.header(raw) == (pdu.SUBMIT_SM_RESP, 0x0B, 7) and pdu.submit_sm_resp_id(raw) == ""
