@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -78,11 +79,10 @@ def _open_storm(conn: sqlite3.Connection, dedup_ix: str) -> events.OpenStorm | N
     return events.OpenStorm(row[0], row[1], row[2], row[3])
 
 
-def _coalesce(conn: sqlite3.Connection, storm_id: str, alert_ref: str, originator: str, now: float) -> int:
-    conn.execute("UPDATE event_storms SET coalesced = coalesced + 1, last_at = ? WHERE storm_id = ?",
+def _coalesce(conn: sqlite3.Connection, storm_id: str, alert_ref: str, originator: str, now: float) -> None:
+    conn.execute("UPDATE event_storms SET coalesced = coalesced + 1, last_at = MAX(last_at, ?) WHERE storm_id = ?",
                  (now, storm_id))
     _add_originator(conn, alert_ref, originator, now)
-    return int(conn.execute("SELECT coalesced FROM event_storms WHERE storm_id = ?", (storm_id,)).fetchone()[0])
 
 
 def _add_originator(conn: sqlite3.Connection, alert_ref: str, originator: str, now: float) -> None:
@@ -130,6 +130,8 @@ class EventsRuntime:
         self.intake = node.intake
         self.services = node.services
         self.clock = clock
+        # open storms by dedup index: this process is the only writer of event_storms, so the cache is exact
+        self._storms: dict[str, events.OpenStorm] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._task: asyncio.Task[None] | None = None
 
@@ -214,22 +216,29 @@ class EventsRuntime:
                 "event", f"no routing rule matches {event.event!r} and events.default_route is not set")])
         dedup_ix = self.cipher.index(route.name + "\x1e" + events.dedup_key(self.config, event))
         lock = self._lock(dedup_ix)
+        answer: dict[str, Any] = {"success": True, "route": route.name, "channel": event.channel or route.name}
         async with lock:
             now = self.clock()
-            open_storm = await self.store.read(lambda c: _open_storm(c, dedup_ix))
+            open_storm = self._storms.get(dedup_ix)
+            if open_storm is None:
+                open_storm = await self.store.read(lambda c: _open_storm(c, dedup_ix))
             decision = events.decide_storm(open_storm, now, self.config.dedup_window_s)
-            answer: dict[str, Any] = {"success": True, "route": route.name, "channel": event.channel or route.name}
-            if decision.action is events.StormAction.COALESCE:
-                storm = decision.storm
-                assert storm is not None and storm.alert_ref is not None
-                alert_ref = storm.alert_ref
-                count = await self.store.write(lambda c: _coalesce(c, storm.storm_id, alert_ref, originator, now))
-                answer.update(alertRef=alert_ref, coalesced=True, numCoalesced=count, warnings=[])
+            if decision.action is not events.StormAction.COALESCE:
+                self._storms.pop(dedup_ix, None)
+                storm_id = (decision.storm.storm_id if decision.action is events.StormAction.RETRY_PENDING
+                            and decision.storm is not None else str(uuid.uuid4()))
+                answer.update(await self._new_alert(route, event, originator, dedup_ix, storm_id, now))
                 return answer
-            storm_id = (decision.storm.storm_id if decision.action is events.StormAction.RETRY_PENDING
-                        and decision.storm is not None else str(uuid.uuid4()))
-            answer.update(await self._new_alert(route, event, originator, dedup_ix, storm_id, now))
-            return answer
+            storm = decision.storm
+            assert storm is not None and storm.alert_ref is not None
+            # the count is decided here, under the lock; the increments of concurrent events are written
+            # outside it, so they share the store's group commits instead of queuing one by one
+            count = storm.coalesced + 1
+            self._storms[dedup_ix] = dataclasses.replace(storm, coalesced=count)
+        alert_ref = storm.alert_ref
+        await self.store.write(lambda c: _coalesce(c, storm.storm_id, alert_ref, originator, now))
+        answer.update(alertRef=alert_ref, coalesced=True, numCoalesced=count, warnings=[])
+        return answer
 
     async def _target(self, route: RouteConfig, now: float) -> tuple[events.Target, str]:
         inline = self.config.contact_groups.get(route.contact_group)
@@ -317,6 +326,7 @@ class EventsRuntime:
                              (alert_ref, due, escalation_blob))
 
         await self.store.write(record)
+        self._storms[dedup_ix] = events.OpenStorm(storm_id, alert_ref, now, 0)
         log.info("event %r routed by %s: alert %s to %d contact(s)", event.event, route.name, alert_ref, len(allowed))
         out: dict[str, Any] = {"alertRef": alert_ref, "coalesced": False, "numCoalesced": 0, "warnings": warnings}
         if caps.suppressed:
@@ -351,6 +361,9 @@ class EventsRuntime:
                     last_housekeeping = now
                     window_s = self.config.cap_window_min * 60.0
                     await self.store.write(functools.partial(_housekeeping, now=now, cap_window_s=window_s))
+                    horizon = now - self.config.dedup_window_s
+                    for ix in [ix for ix, st in self._storms.items() if st.opened_at < horizon]:
+                        self._storms.pop(ix, None)
             except Exception:
                 log.exception("events: escalation or housekeeping round failed")
             await asyncio.sleep(ESCALATION_POLL_S)
