@@ -224,6 +224,10 @@ class Worker:
         self._frames: collections.deque[tuple[str, bytes]] = collections.deque()
         self._calls: dict[str, _CallState] = {}
         self._graveyard: list[Any] = []
+        self._dead_calls: list[Any] = []
+        self._taps: list[Any] = []
+        self._free_taps: list[Any] = []
+        self._quarantine: list[Any] = []
         self._dedup: dict[str, DigitDeduper] = {}
         self._stop = False
         self._inbound_seq = 0
@@ -299,6 +303,7 @@ class Worker:
             with contextlib.suppress(pj.Error):
                 ep.codecSetPriority(_CODEC_IDS[name], 250 - rank)
         ep.libStart()
+        self._make_taps()
         self._acc = self._make_account(None)
         self.emit("ready", sip_port=int(sip_port))
 
@@ -374,6 +379,8 @@ class Worker:
         deadline: float | None = None
         while True:
             self._ep.libHandleEvents(_LOOP_WAIT_MS)
+            # dead Call objects go before any command can place a call that reuses their ids
+            self._bury_calls()
             while self._commands:
                 cmd = self._commands.popleft()
                 try:
@@ -480,6 +487,11 @@ class Worker:
 
         self._inbound_seq += 1
         key = f"in{os.getpid()}-{self._inbound_seq}"
+        # A call that ended in this same round of events may have had this id: deleting its object
+        # now would hang up the new call, so it is kept (harmless) until libDestroy.
+        for old in [c for c in self._dead_calls if c.getId() == call_id]:
+            self._dead_calls.remove(old)
+            self._quarantine.append(old)
         call = _Call(self, acc, key, call_id)
         st = self._calls[key] = _CallState(key, call, outbound=False)
         prm = pj.CallOpParam()
@@ -517,6 +529,7 @@ class Worker:
                 code = 487  # RFC 3261 §15: a cancelled INVITE ends with 487
             self._stop_player(st)
             self._drop_media(st)
+            self._release_tap(st)
             self.emit(
                 "ended",
                 call=key,
@@ -528,10 +541,11 @@ class Worker:
             del self._calls[key]
             self._dedup.pop(key, None)
             self._inband.drop(key)
-            # The Call object must die now, when this callback returns (pjsua2 allows deleting the
-            # call in its DISCONNECTED callback), not later: pjsua frees the call id at once, a new
-            # call may get the same id, and ~Call of a late-deleted object clears the user data of
-            # *that* id, after which the new call's callbacks never reach us (seen with 4 slots).
+            # Not deleted inside its own callback (the SWIG director would touch it afterwards:
+            # segfaults under load). It must die before a new call can take its id, though:
+            # pjsua frees the id now, and ~Call of a late-deleted object clears the user data of
+            # (and hangs up) whatever call has that id by then. See _bury and incoming().
+            self._dead_calls.append(st.call)
 
     def media_state(self, key: str) -> None:
         """Idempotent: a codec-lock re-INVITE fires this again for the same (or a new) slot."""
@@ -549,13 +563,12 @@ class Worker:
             self._drop_media(st)
             st.media = st.call.getAudioMedia(i)
             st.media_slot = mi.audioConfSlot
-            if st.tap is None:
+            if st.tap is None and self._free_taps:
                 self._inband.attach(key)
-                st.tap = _Tap(self, key)
-                fmt = pj.MediaFormatAudio()
-                fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, PTIME_MS * 1000, 16)
-                st.tap.createPort(f"tap-{key}", fmt)
-            st.media.startTransmit(st.tap)
+                st.tap = self._free_taps.pop()
+                st.tap.key = key
+            if st.tap is not None:
+                st.media.startTransmit(st.tap)
             if st.player is not None:
                 st.player.startTransmit(st.media)
             else:
@@ -581,6 +594,25 @@ class Worker:
                 st.media.stopTransmit(st.tap)
         st.media = None
         st.media_slot = -1
+
+    def _release_tap(self, st: _CallState) -> None:
+        """The tap goes back to the pool. Taps are made once and live until the conference clock
+        has stopped: deleting a port the media thread may be calling into crashes the process."""
+        if st.tap is not None:
+            st.tap.key = None
+            self._free_taps.append(st.tap)
+            st.tap = None
+
+    def _make_taps(self) -> None:
+        import pjsua2 as pj
+
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, PTIME_MS * 1000, 16)
+        for i in range(int(self.cfg.get("max_calls", 4))):
+            tap = _Tap(self, None)
+            tap.createPort(f"tap{i}", fmt)
+            self._taps.append(tap)
+        self._free_taps = list(self._taps)
 
     # ------------------------------------------------------------------ prompts
 
@@ -653,6 +685,10 @@ class Worker:
         if self._graveyard:
             self._graveyard.clear()
 
+    def _bury_calls(self) -> None:
+        if self._dead_calls:
+            self._dead_calls.clear()
+
     def _release_media(self) -> None:
         for st in list(self._calls.values()):
             self._stop_player(st)
@@ -660,8 +696,16 @@ class Worker:
 
     def _destroy(self) -> None:
         self._release_media()  # in a helper so that no loop variable outlives libDestroy
+        # stop the conference clock (no sound device, not even the null one) before any port is
+        # deleted: no media-thread callback can then run into a port being destroyed
+        with contextlib.suppress(Exception):
+            self._ep.audDevManager().setNoDev()
+        self._taps.clear()
+        self._free_taps.clear()
         self._calls.clear()
         self._graveyard.clear()
+        self._dead_calls.clear()
+        self._quarantine.clear()
         for acc in [*self._caller_accounts.values(), self._acc]:
             if acc is not None:
                 with contextlib.suppress(Exception):
@@ -744,14 +788,15 @@ def _classes() -> tuple[type, type, type, type]:
                 log.exception("onEof2 failed")
 
     class Tap(pj.AudioMediaPort):
-        def __init__(self, worker: Worker, key: str) -> None:
+        def __init__(self, worker: Worker, key: str | None) -> None:
             super().__init__()
             self.worker, self.key = worker, key
 
         def onFrameReceived(self, frame: Any) -> None:
             try:
-                if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
-                    self.worker.on_frame(self.key, frame.buf)
+                key = self.key
+                if key is not None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
+                    self.worker.on_frame(key, frame.buf)
             except Exception:  # media thread: never let anything escape
                 log.exception("onFrameReceived failed")
 
