@@ -23,6 +23,7 @@ from node.jobs.events_config import EscalationConfig, EventsConfig, RouteConfig
 # {title} {message} {link} {event} {channel} {tags} {data.KEY[.SUB]}: anything else in braces is left for the
 # per-contact lookups the dispatcher applies ({firstname}, {datetime}, ...)
 _FIELD = re.compile(r"\{(title|message|link|event|channel|tags|data(?:\.[^{}\s.]+)+)\}")
+_FIELD_AND_SEPARATOR = re.compile(_FIELD.pattern + r"(?:[ \t]*[:;,\-][ \t]*|[ \t]+)?")
 _ADDRESS_FIELD = {"sms": "sms", "email": "email", "call": "call"}
 
 
@@ -71,12 +72,16 @@ def field_value(event: Event, name: str) -> str:
 
 
 def render(template: str, event: Event) -> str:
-    """The template with the event's fields filled in; missing fields become empty, spaces are tidied."""
-    text = _FIELD.sub(lambda m: field_value(event, m.group(1)), template)
-    # a missing title or link leaves ": " or a trailing blank behind: trim those, keep inner line breaks
-    lines = [re.sub(r"[ \t]{2,}", " ", line).strip() for line in text.splitlines()]
-    text = "\n".join(lines).strip()
-    return text[2:].lstrip() if text.startswith(": ") else text
+    """The template with the event's fields filled in. A field the event lacks is dropped from the template
+    with the separator after it (``{title}: `` without a title) and line ends are trimmed; the event's own
+    text is inserted as it is."""
+
+    def drop_empty(m: re.Match[str]) -> str:
+        return "" if not field_value(event, m.group(1)) else m.group(0)
+
+    trimmed = _FIELD_AND_SEPARATOR.sub(drop_empty, template)
+    trimmed = "\n".join(line.rstrip() for line in trimmed.splitlines()).strip()
+    return _FIELD.sub(lambda m: field_value(event, m.group(1)), trimmed)
 
 
 def dedup_key(config: EventsConfig, event: Event) -> str:
