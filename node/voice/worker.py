@@ -69,6 +69,7 @@ FRAME_SAMPLES = 160
 PTIME_MS = 20
 _CODEC_IDS = {"PCMA": "PCMA/8000", "PCMU": "PCMU/8000", "G722": "G722/16000"}
 _LOOP_WAIT_MS = 10
+_BURY_AFTER_S = 0.1
 
 
 def _vector_reader() -> Callable[[Any], bytes]:
@@ -223,7 +224,8 @@ class Worker:
         self._media_events: collections.deque[tuple[str, str, int, str]] = collections.deque()
         self._frames: collections.deque[tuple[str, bytes]] = collections.deque()
         self._calls: dict[str, _CallState] = {}
-        self._graveyard: list[Any] = []
+        # (object, when): players and failed calls, deleted a little later (see _bury)
+        self._graveyard: list[tuple[Any, float]] = []
         self._dead_calls: list[Any] = []
         self._taps: list[Any] = []
         self._free_taps: list[Any] = []
@@ -459,7 +461,7 @@ class Worker:
             call.makeCall(uri, prm)
         except pj.Error as exc:
             del self._calls[key]
-            self._graveyard.append(call)
+            self._graveyard.append((call, time.monotonic()))
             # PJSIP_ERRNO_FROM_SIP_STATUS(code) = 170000 + code (pjsip/sip_errno.h); any other local
             # failure (bad URI, no transport) is reported as 500, the reason text says which
             code = exc.status - 170000 if 170100 <= exc.status < 170700 else 500
@@ -628,7 +630,7 @@ class Worker:
             player.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
             player.startTransmit(st.media)
         except pj.Error as exc:
-            self._graveyard.append(player)
+            self._graveyard.append((player, time.monotonic()))
             self.emit("error", call=st.key, message=f"prompt {name}: {exc.reason}")
             return
         st.player = player
@@ -643,7 +645,7 @@ class Worker:
             with contextlib.suppress(pj.Error):
                 st.player.stopTransmit(st.media)
         # destroyed later in the main loop: never inside a media callback
-        self._graveyard.append(st.player)
+        self._graveyard.append((st.player, time.monotonic()))
         st.player = None
         st.playing = None
         st.generation += 1
@@ -682,8 +684,11 @@ class Worker:
             self.digit(key, digit, "inband")
 
     def _bury(self) -> None:
+        # A stopped player is no longer read by the conference, but an onEof2 upcall that began
+        # just before may still be running on the media thread: wait a few ticks before deleting.
         if self._graveyard:
-            self._graveyard.clear()
+            cutoff = time.monotonic() - _BURY_AFTER_S
+            self._graveyard = [(obj, t) for obj, t in self._graveyard if t > cutoff]
 
     def _bury_calls(self) -> None:
         if self._dead_calls:
