@@ -9,7 +9,7 @@ back with ``attempt`` + 1.
 
 Events reported per delivery (``ChannelEvent.kind``): calling, ringing, answered (state ANSWERED),
 busy, no_answer, failed (detail ``sip_code``), media (negotiated ``codec``), prompt_played,
-prompt_cut, key (detail ``digit``, ``source`` rfc4733/inband), say_again, key_timeout,
+prompt_cut, prompt_error, key (detail ``digit``, ``source`` rfc4733/inband), say_again, key_timeout,
 recipientOk / recipientNotOk (state RESPONDED),
 hung_up, call_timeout, lost, attempt_ended (with ``retry_after`` when another attempt follows) and
 the closing ``completed`` with ``final=True`` (state ANSWERED, RESPONDED or FAILED; detail
@@ -202,7 +202,7 @@ class VoiceChannel(Channel):
             self._cache.close()
         await self._reports.put(None)
         if self._reporter is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._reporter, timeout=grace)
 
     async def cancel(self, delivery_ids: list[int]) -> None:
@@ -287,7 +287,9 @@ class VoiceChannel(Channel):
     async def submit(self, work: DeliveryWork) -> None:
         if work.alert_type == "inboundCall":
             number = _digits(str(work.params.get("telephoneNumber", "")))
-            self._inbound.setdefault(number, []).append(work)
+            waiting = self._inbound.setdefault(number, [])
+            waiting[:] = [w for w in waiting if w.delivery_id != work.delivery_id]  # handed over again
+            waiting.append(work)
             self._report(work, "waiting_for_call", detail={"telephoneNumber": work.params.get("telephoneNumber")})
             return
         if work.delivery_id in self._cancelled:
@@ -377,10 +379,15 @@ class VoiceChannel(Channel):
         except Exception:
             log.exception("IVR machine failed on %s", type(event).__name__)
             actions = [HangUp()]
-        for action in actions:
-            if leg.done:
-                break  # handed back or finished: later actions (a retry timer) are moot
-            self._do(leg, action)
+        try:
+            for action in actions:
+                if leg.done:
+                    break  # handed back or finished: later actions (a retry timer) are moot
+                self._do(leg, action)
+        except Exception:  # a bug here must not strand the call: end it, its CallEnded follows
+            log.exception("voice: carrying out the IVR's actions failed")
+            if leg.call_key and self._sup is not None:
+                self._sup.send(leg.call_key, {"op": "hangup"})
 
     def _do(self, leg: _Leg, action: Action) -> None:
         sup = self._sup
@@ -439,18 +446,21 @@ class VoiceChannel(Channel):
                 self._finish(leg, action)
 
     def _place(self, leg: _Leg, attempt: int) -> None:
+        self._report(leg.work, "calling", detail={"attempt": attempt})
+        if not self._try_place(leg):
+            self._waiting.append(leg)  # placed when a slot frees (a call ends, a worker starts)
+
+    def _try_place(self, leg: _Leg) -> bool:
         assert self._sup is not None
         self._seq += 1
-        key = f"d{leg.work.delivery_id}a{attempt}n{self._seq}"
-        leg.call_key = key
-        self._legs[key] = leg
+        key = f"d{leg.work.delivery_id}a{leg.machine.attempt}n{self._seq}"
         number = rewrite_number(leg.work.address, list(self.config.dial_plan))
         caller = str(leg.work.params.get("sender") or "") if self.config.caller_id_from_sender else ""
-        self._report(leg.work, "calling", detail={"attempt": attempt})
         if not self._sup.place(key, self._uri(number), caller):
-            del self._legs[key]
-            leg.call_key = None
-            self._waiting.append(leg)
+            return False
+        leg.call_key = key
+        self._legs[key] = leg
+        return True
 
     def _uri(self, number: str) -> str:
         cfg = self.config
@@ -462,15 +472,9 @@ class VoiceChannel(Channel):
         assert self._sup is not None
         while self._waiting and self._sup.free_slots() > 0:
             leg = self._waiting.popleft()
-            self._seq += 1
-            key = f"d{leg.work.delivery_id}a{leg.machine.attempt}n{self._seq}"
-            number = rewrite_number(leg.work.address, list(self.config.dial_plan))
-            caller = str(leg.work.params.get("sender") or "") if self.config.caller_id_from_sender else ""
-            if not self._sup.place(key, self._uri(number), caller):
+            if not self._try_place(leg):
                 self._waiting.appendleft(leg)
                 return
-            leg.call_key = key
-            self._legs[key] = leg
 
     def _cancel_timer(self, leg: _Leg, name: str) -> None:
         handle = leg.timers.pop(name, None)
@@ -539,6 +543,13 @@ class VoiceChannel(Channel):
         if leg is None:
             return
         event: Event | None = None
+        if kind == "prompt_error":
+            # the callee would hear silence until the call time-out: end the call instead
+            log.error("voice: prompt %s cannot be played: %s", ev.get("prompt"), ev.get("message"))
+            self._report(leg.work, "prompt_error", detail={"prompt": ev.get("prompt"), "reason": ev.get("message")})
+            if self._sup is not None:
+                self._sup.send(key, {"op": "hangup"})
+            return
         if kind == "media":
             detail = {
                 "codec": ev.get("codec"),

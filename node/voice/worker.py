@@ -29,6 +29,7 @@ Events (``ev``)::
     ended     {call, code, reason, by_remote, connected}
     media     {call, codec, clock_rate, event_pt}   audio flows (again, after a re-INVITE)
     prompt    {call, prompt}                 a prompt was played to its end
+    prompt_error {call, prompt, message}     a prompt file could not be played
     digit     {call, digit, source}          source: rfc4733 | inband; each press once
     incoming  {call, from, to, ruri}         an incoming call waits for answer or hangup
     error     {call?, message}               a command could not be carried out
@@ -631,7 +632,7 @@ class Worker:
             player.startTransmit(st.media)
         except pj.Error as exc:
             self._graveyard.append((player, time.monotonic()))
-            self.emit("error", call=st.key, message=f"prompt {name}: {exc.reason}")
+            self.emit("prompt_error", call=st.key, prompt=name, message=exc.reason)
             return
         st.player = player
         st.playing = name

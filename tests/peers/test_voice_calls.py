@@ -225,3 +225,16 @@ async def test_one_press_sent_both_ways_is_reported_once(sipp_uas: Any, voice_ch
     keys = [e.detail for e in sink.of(work.delivery_id) if e.kind == "key"]
     assert [k["digit"] for k in keys] == ["2"], keys
     assert await asyncio.to_thread(uas.wait) == 0
+
+
+async def test_unplayable_prompt_ends_the_call(sipp_uas: Any, voice_channel: Any) -> None:
+    uas = sipp_uas("uas_hangup.xml")  # would hang up after 1 s; the node must hang up first
+    ch, sink = await voice_channel(trunk=uas.hostport)
+    work = make_work("+441234567813", params={"ivrControl": {"ivrRequireFullPlay": True}}, content=b"RIFF garbage")
+    await ch.submit(work)
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.FAILED and final.detail["outcome"] == "not_full_play"
+    err = next(e for e in sink.of(work.delivery_id) if e.kind == "prompt_error")
+    assert err.detail["prompt"] == "main"
+    assert "hung_up" not in sink.kinds(work.delivery_id)  # the node hung up, not the callee
+    uas.proc.terminate()  # its BYE never got to go out: SIPp counts the call failed
