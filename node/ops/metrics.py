@@ -1,0 +1,229 @@
+"""Prometheus metrics of the running node, in a registry of its own (never the global one).
+
+Three sources, each read where it is cheapest:
+
+* counters fed by every :class:`~node.jobs.channel.ChannelEvent` a channel reports (``observe``);
+* store counts (alerts, deliveries, callback outbox) read once per scrape (:func:`store_counts`, run
+  through ``Store.read`` by the route, then handed to the collector);
+* channel state from ``Channel.info()`` at scrape time (links, registration, calls, SMTP counters).
+
+Numbers a channel does not expose in ``info()`` are not invented here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from node.jobs.channel import ChannelEvent, ChannelInfo
+
+# SMPP 3.4 §5.1.3 command_status ESME_RTHROTTLED
+ESME_RTHROTTLED = 0x58
+SMPP_LINK_STATES = ("unbound", "binding", "bound", "backing_off", "unbinding", "stopped")
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    alerts: Mapping[str, int] = field(default_factory=dict)
+    """alert status -> count"""
+    deliveries: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(alert_type, state) -> count"""
+    outbox_pending: int = 0
+    outbox_dead: int = 0
+    inbound_unmatched: int = 0
+
+
+def store_counts(conn: sqlite3.Connection) -> StoreCounts:
+    alerts = {str(s): int(n) for s, n in conn.execute("SELECT status, count(*) FROM alerts GROUP BY status")}
+    deliveries = {
+        (str(t), str(s)): int(n)
+        for t, s, n in conn.execute("SELECT alert_type, state, count(*) FROM deliveries GROUP BY alert_type, state")
+    }
+    pending, dead = conn.execute(
+        "SELECT coalesce(sum(dead = 0), 0), coalesce(sum(dead != 0), 0) FROM outbox"
+    ).fetchone()
+    inbound = conn.execute("SELECT count(*) FROM inbound").fetchone()[0]
+    return StoreCounts(alerts, deliveries, int(pending), int(dead), int(inbound))
+
+
+@dataclass
+class Snapshot:
+    """What the collector yields on the next scrape (set by the route just before generating)."""
+
+    counts: StoreCounts = field(default_factory=StoreCounts)
+    channels: Sequence[tuple[ChannelInfo, bool]] = ()
+    callbacks_sent: int = 0
+    callbacks_failures: int = 0
+    uptime_s: float = 0.0
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+class _StateCollector(Collector):
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self._snapshot()
+        up = GaugeMetricFamily("alertnode_uptime_seconds", "Seconds since the node started.")
+        up.add_metric([], snap.uptime_s)
+        yield up
+        alerts = GaugeMetricFamily("alertnode_alerts", "Alerts in the store by status.", labels=["status"])
+        for status, n in sorted(snap.counts.alerts.items()):
+            alerts.add_metric([status], n)
+        yield alerts
+        deliveries = GaugeMetricFamily(
+            "alertnode_deliveries", "Deliveries (one per recipient) in the store by alert type and state.",
+            labels=["alert_type", "state"],
+        )
+        for (alert_type, state), n in sorted(snap.counts.deliveries.items()):
+            deliveries.add_metric([alert_type, state], n)
+        yield deliveries
+        queue = GaugeMetricFamily("alertnode_callback_queue", "Callback events waiting to be sent.")
+        queue.add_metric([], snap.counts.outbox_pending)
+        yield queue
+        dead = GaugeMetricFamily("alertnode_callback_dead", "Callback events given up on.")
+        dead.add_metric([], snap.counts.outbox_dead)
+        yield dead
+        sent = CounterMetricFamily("alertnode_callbacks_sent", "Callback events delivered since start.")
+        sent.add_metric([], snap.callbacks_sent)
+        yield sent
+        failures = CounterMetricFamily("alertnode_callback_failures", "Failed callback POSTs since start.")
+        failures.add_metric([], snap.callbacks_failures)
+        yield failures
+        inbound = GaugeMetricFamily("alertnode_inbound_unmatched", "Inbound messages that matched no delivery.")
+        inbound.add_metric([], snap.counts.inbound_unmatched)
+        yield inbound
+        yield from _channel_metrics(snap.channels)
+
+
+def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[Metric]:
+    ready = GaugeMetricFamily("alertnode_channel_ready", "1 when the channel can deliver now.", labels=["channel"])
+    in_flight = GaugeMetricFamily("alertnode_channel_in_flight", "Deliveries inside the channel.", labels=["channel"])
+    capacity = GaugeMetricFamily("alertnode_channel_capacity", "Deliveries the channel holds at most.",
+                                 labels=["channel"])
+    link_state = GaugeMetricFamily("alertnode_smpp_link_state", "1 for the SMPP link thread's current state.",
+                                   labels=["link", "role", "state"])
+    link_up = GaugeMetricFamily("alertnode_smpp_link_bound", "1 when the SMPP link thread is bound.",
+                                labels=["link", "role"])
+    submitted = CounterMetricFamily("alertnode_smpp_submitted", "submit_sm sent on the link thread since start.",
+                                    labels=["link", "role"])
+    acked = CounterMetricFamily("alertnode_smpp_acked", "submit_sm answered with success since start.",
+                                labels=["link", "role"])
+    queued = GaugeMetricFamily("alertnode_smpp_queued",
+                               "Segments on the link thread: waiting plus awaiting submit_sm_resp.",
+                               labels=["link", "role"])
+    requeued = CounterMetricFamily("alertnode_smpp_requeued", "Segments put back for another submit since start.",
+                                   labels=["link", "role"])
+    sip_reg = GaugeMetricFamily("alertnode_sip_registered", "1 when the SIP registration is in force.")
+    calls = GaugeMetricFamily("alertnode_calls_active", "Calls in progress on the voice workers.")
+    smtp_out = CounterMetricFamily("alertnode_smtp_out", "Messages handed to the smarthost since start, by result.",
+                                   labels=["result"])
+    smtp_in = CounterMetricFamily("alertnode_smtp_in", "Messages at the SMTP listener since start, by result.",
+                                  labels=["result"])
+    smarthost = GaugeMetricFamily("alertnode_smtp_smarthost_reachable",
+                                  "1 when the smarthost answered the last attempt.")
+    seen = {"sip": False, "calls": False, "smtp": False}
+    for info, ok in channels:
+        ready.add_metric([info.name], 1.0 if ok else 0.0)
+        in_flight.add_metric([info.name], info.in_flight)
+        capacity.add_metric([info.name], info.capacity)
+        details = info.details
+        if info.name == "sms":
+            for link, d in details.items():
+                if not isinstance(d, Mapping):
+                    continue
+                for role, t in d.items():
+                    if not isinstance(t, Mapping) or "state" not in t:
+                        continue
+                    state = str(t["state"])
+                    for st in sorted({*SMPP_LINK_STATES, state}):
+                        link_state.add_metric([link, role, st], 1.0 if st == state else 0.0)
+                    link_up.add_metric([link, role], 1.0 if state == "bound" else 0.0)
+                    for fam, key in ((submitted, "submitted"), (acked, "acked"), (queued, "queued"),
+                                     (requeued, "requeued")):
+                        value = _num(t.get(key))
+                        if value is not None:
+                            fam.add_metric([link, role], value)
+        elif info.name == "voice":
+            reg = details.get("registration")
+            if isinstance(reg, Mapping):
+                sip_reg.add_metric([], 1.0 if reg.get("registered") else 0.0)
+                seen["sip"] = True
+            workers = details.get("workers")
+            if isinstance(workers, list):
+                calls.add_metric([], sum(int(w.get("calls", 0)) for w in workers if isinstance(w, Mapping)))
+                seen["calls"] = True
+        elif info.name == "mail":
+            seen["smtp"] = True
+            for key in ("sent", "failed"):
+                value = _num(details.get(key))
+                if value is not None:
+                    smtp_out.add_metric([key], value)
+            reach = _num(details.get("smarthostReachable"))
+            if reach is not None:
+                smarthost.add_metric([], reach)
+            listener = details.get("listener")
+            if isinstance(listener, Mapping):
+                for key in ("received", "refusedRelay", "errors", "matched", "unsolicited", "bounces",
+                            "duplicates", "invalid"):
+                    value = _num(listener.get(key))
+                    if value is not None:
+                        smtp_in.add_metric([key], value)
+    yield from (ready, in_flight, capacity, link_state, link_up, submitted, acked, queued, requeued)
+    if seen["sip"]:
+        yield sip_reg
+    if seen["calls"]:
+        yield calls
+    if seen["smtp"]:
+        yield from (smtp_out, smtp_in, smarthost)
+
+
+class OpsMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.snapshot = Snapshot()
+        self.events = Counter("alertnode_channel_events", "Events reported by channels, by kind and new state.",
+                              ["kind", "state"], registry=self.registry)
+        self.receipts = Counter("alertnode_sms_receipts", "SMS delivery receipts that settled a message, by stat.",
+                                ["stat"], registry=self.registry)
+        self.throttled = Counter(
+            "alertnode_sms_throttled_reports",
+            "SMS deliveries reported failed or retried because the SMSC answered ESME_RTHROTTLED "
+            "(throttled segments the link retried by itself are not counted here).",
+            registry=self.registry,
+        )
+        self.dtmf = Counter("alertnode_dtmf_digits", "DTMF digits received in calls, by source (rfc4733, inband).",
+                            ["source"], registry=self.registry)
+        self.call_outcomes = Counter("alertnode_call_outcomes", "Finished call deliveries, by outcome.",
+                                     ["outcome"], registry=self.registry)
+        self.registry.register(_StateCollector(lambda: self.snapshot))
+
+    def observe(self, event: ChannelEvent) -> None:
+        """Called for every stored channel event; cheap and never raises on odd details."""
+        detail = event.detail if isinstance(event.detail, Mapping) else {}
+        self.events.labels(event.kind, event.state.value if event.state is not None else "").inc()
+        if "stat" in detail and event.kind in ("delivered", "failed"):
+            self.receipts.labels(str(detail.get("stat"))).inc()
+        if detail.get("smpp_status") == ESME_RTHROTTLED:
+            self.throttled.inc()
+        if event.kind == "key":
+            self.dtmf.labels(str(detail.get("source", "unknown"))).inc()
+        if event.kind == "completed" and event.final:
+            self.call_outcomes.labels(str(detail.get("outcome", "unknown"))).inc()
+
+    def render(self, snapshot: Snapshot) -> bytes:
+        self.snapshot = snapshot
+        return generate_latest(self.registry)
