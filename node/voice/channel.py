@@ -538,7 +538,12 @@ class VoiceChannel(Channel):
             return
         if kind == "error":
             log.warning("voice worker error on %s: %s", key or "-", ev.get("message"))
-            return
+            if key in self._legs and ev.get("message") == "no such call":
+                # the worker has no such call (any more): end it here too, or the IVR waits forever
+                ev = {"ev": "ended", "call": key, "code": 500, "reason": "call unknown to its worker"}
+                kind = "ended"
+            else:
+                return
         leg = self._legs.get(key)
         if leg is None:
             return

@@ -160,7 +160,7 @@ class Supervisor:
         elif kind == "incoming" and key:
             w.calls.add(key)
             self._owner[key] = w
-        elif kind == "ended" and key:
+        elif (kind == "ended" or (kind == "error" and ev.get("message") == "no such call")) and key:
             w.calls.discard(key)
             self._owner.pop(key, None)
         try:

@@ -416,7 +416,14 @@ class Worker:
             return
         key = str(cmd.get("call", ""))
         if op == "call":
-            self._place(key, str(cmd["uri"]), str(cmd.get("caller") or ""))
+            try:
+                self._place(key, str(cmd["uri"]), str(cmd.get("caller") or ""))
+            except Exception as exc:  # e.g. the per-caller account cannot be made: the call failed
+                log.exception("worker: placing a call failed")
+                failed = self._calls.pop(key, None)
+                if failed is not None:
+                    self._graveyard.append((failed.call, time.monotonic()))
+                self.emit("ended", call=key, code=500, reason=str(exc), by_remote=False, connected=False)
             return
         st = self._calls.get(key)
         if st is None:
