@@ -137,6 +137,17 @@ def contacts_of(group: ContactGroup, sets: Sequence[str]) -> tuple[list[Contact]
     return [c for c in group.contacts if c.id in wanted], missing
 
 
+def reachable(contacts: Sequence[Contact], alert_types: Sequence[str]) -> tuple[list[Contact], list[str]]:
+    """Contacts with an address for at least one of the alert types, and warnings naming what is missing."""
+    warnings = []
+    for alert_type in alert_types:
+        without = sum(1 for c in contacts if not getattr(c, _ADDRESS_FIELD[alert_type]))
+        if without:
+            warnings.append(f"{without} contact(s) have no {alert_type} address")
+    found = [c for c in contacts if any(getattr(c, _ADDRESS_FIELD[t]) for t in alert_types)]
+    return found, warnings
+
+
 @dataclass(frozen=True)
 class CapDecision:
     allowed: tuple[str, ...]
@@ -239,6 +250,17 @@ def plan_escalation(route: RouteConfig, escalation: EscalationConfig, event: Eve
                                "linkedAlerts": {"linkRef": link_ref, "linkOnlyIfRefAlreadyExists": True},
                                "alert": items}
     return AlertPlan(request, tuple(warnings))
+
+
+def escalation_needed(request: Mapping[str, Any], responded: Mapping[str, frozenset[str]]) -> bool:
+    """Whether a planned follow-up still has someone to reach: a contact who has not responded in one of the
+    ways its item's previouslySeen names (the intake would otherwise create an alert without recipients)."""
+    for item in request.get("alert", []):
+        seen_text = item.get("linkedAlertModifiers", {}).get("except", {}).get("previouslySeen", "")
+        seen = {s.strip() for s in seen_text.split(",") if s.strip()}
+        if any(not (responded.get(cid, frozenset()) & seen) for cid in item.get("contacts", [])):
+            return True
+    return False
 
 
 def _client_ref(route: RouteConfig) -> str:

@@ -264,16 +264,18 @@ class EventsRuntime:
     async def _new_alert(self, route: RouteConfig, event: events.Event, originator: str, dedup_ix: str,
                          storm_id: str, now: float) -> dict[str, Any]:
         target, group_key = await self._target(route, now)
-        keys = {c.id: f"{group_key}/{c.id}" for c in target.contacts}
+        contacts, warnings = events.reachable(target.contacts, route.alert_types)
+        if not contacts:
+            raise ApiError("no contact of the route can be reached", [Problem(
+                f"events.routes.{route.name}", "no contact has an address for any of its alert types")], 409)
+        keys = {c.id: f"{group_key}/{c.id}" for c in contacts}
         window_s = self.config.cap_window_min * 60.0
         history: dict[str, list[float]] = {}
         if self.config.cap_per_contact > 0:
             by_key = await self.store.read(lambda c: _contact_history(c, list(keys.values()), now - window_s))
             history = {cid: by_key.get(key, []) for cid, key in keys.items()}
-        caps = events.apply_caps([c.id for c in target.contacts], history, now, self.config.cap_per_contact,
-                                 window_s)
-        allowed = [c for c in target.contacts if c.id in set(caps.allowed)]
-        warnings: list[str] = []
+        caps = events.apply_caps([c.id for c in contacts], history, now, self.config.cap_per_contact, window_s)
+        allowed = [c for c in contacts if c.id in set(caps.allowed)]
         if caps.suppressed:
             warnings.append(f"{len(caps.suppressed)} contact(s) suppressed by the per-contact cap "
                             f"({self.config.cap_per_contact} per {self.config.cap_window_min:g} min)")
@@ -289,10 +291,7 @@ class EventsRuntime:
         link_ref = f"ev-{storm_id}" if escalation is not None else None
         plan = events.plan_alert(route, event, events.Target(target.group_ref, tuple(allowed)), unique_id=storm_id,
                                  link_ref=link_ref, link_lifetime=self.config.link_lifetime)
-        if plan is None:
-            raise ApiError("no contact of the route can be reached", [Problem(
-                f"events.routes.{route.name}", "no contact has an address for any of its alert types")], 409)
-        warnings.extend(plan.warnings)
+        assert plan is not None  # every allowed contact has an address for one of the route's types
         follow_up = None
         if escalation is not None and link_ref is not None:
             follow_up = events.plan_escalation(route, escalation, event, allowed, unique_id=f"{storm_id}-esc",
@@ -374,6 +373,13 @@ class EventsRuntime:
             " ORDER BY due_at LIMIT 100", (now,)).fetchall())
         for row_id, first_ref, blob in due:
             body = self.cipher.decrypt_json(blob)
+            link_ref = str(body["linkedAlerts"]["linkRef"])
+            responded = await self.store.read(functools.partial(repo.responded_in_link, link_ref=link_ref))
+            if not events.escalation_needed(body, responded):
+                log.info("escalation of %s not needed: every contact has responded", first_ref)
+                await self.store.write(functools.partial(_escalation_done, row_id=row_id, now=now,
+                                                         outcome="not sent: every contact has responded"))
+                continue
             try:
                 result = await self.intake.send_alert(self._request(body))
                 outcome = f"alert {result['alertRef']}"
