@@ -19,6 +19,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -376,9 +377,6 @@ class SmsChannel(Channel):
         if not self._to_enqueue:
             asyncio.get_running_loop().call_soon(self._hand_over)
         self._to_enqueue.setdefault(cfg.name, []).extend(queue)
-        if plan.segments > 1 and msg.ref is not None:
-            ref_next = self._refs[dest_index]
-            await self.store.write(lambda c: repo.save_ref(c, dest_index, ref_next))
 
     # -- helpers ---------------------------------------------------------------------------
     def _route(self, address: str) -> _Link | None:
@@ -542,7 +540,15 @@ class SmsChannel(Channel):
         if acked_rows:
             messages = {m.delivery_id: m.row() for m, _, _, _ in acked_rows}
             parts = [repo.PartRow(m.delivery_id, no, mid, "acked", at) for m, no, mid, at in acked_rows]
-            await self.store.write(lambda c: repo.save_acks(c, messages.values(), parts))
+            # reference counters go with the acks: no extra commit per multi-part submission
+            refs = {m.dest_index: self._refs[m.dest_index] for m, _, _, _ in acked_rows if m.ref is not None}
+
+            def save(conn: sqlite3.Connection) -> None:
+                repo.save_acks(conn, messages.values(), parts)
+                for dest_index, next_ref in refs.items():
+                    repo.save_ref(conn, dest_index, next_ref)
+
+            await self.store.write(save)
         if events:
             await asyncio.gather(*(self._report(e) for e in events))
         if inbound:

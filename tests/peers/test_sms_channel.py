@@ -382,3 +382,27 @@ async def test_data_coding_per_link(
     if link_options.get("dcs0_charset") == "latin1":
         expected = (0, "Grüße".encode("latin-1"))
     assert (plain["dcs"], bytes.fromhex(plain["sm"])) == expected
+
+
+async def test_concatenation_references_run_per_destination_across_restarts(smsc: Smsc, store: Store) -> None:
+    key = cipher()
+    cfg = sms_config(smsc.link(registered_delivery=False))
+    long_text = "r" * 200
+    for round_ in range(2):
+        sink = MemorySink()
+        ch = SmsChannel(config=cfg, store=store, cipher=key)
+        await ch.start(sink)
+        try:
+            await bound(ch)
+            base = 50 + 10 * round_
+            await ch.submit(work(base, "+447700900050", long_text))
+            await ch.submit(work(base + 1, "+447700900050", long_text))
+            await ch.submit(work(base + 2, "+447700900051", long_text))
+            await sink.wait(lambda b=base, k=sink: all(k.of(b + i, "sent") for i in range(3)))
+        finally:
+            await ch.stop(1.0)
+    refs = {
+        dest: sorted({bytes.fromhex(r["sm"])[3] for r in smsc.submits() if r["dest"] == dest})
+        for dest in ("447700900050", "447700900051")
+    }
+    assert refs == {"447700900050": [0, 1, 2, 3], "447700900051": [0, 1]}
