@@ -202,7 +202,9 @@ def _items(route: RouteConfig, event: Event, contacts: Sequence[Contact], alert_
                 item["sender"] = route.sms_sender
         elif alert_type == "email":
             item["sender"] = route.email_sender
-            item["subject"] = (render(route.subject, event) or event.event or "alert")[:998]
+            # one header line (RFC 5322 §2.2): line breaks from the event's title become spaces
+            subject = " ".join((render(route.subject, event) or event.event or "alert").split())
+            item["subject"] = subject[:998] or "alert"
             if route.email_reply_to is not None:
                 item["replyTo"] = route.email_reply_to
         else:

@@ -394,6 +394,11 @@ class EventsRuntime:
 async def attach(node: Node) -> None:
     runtime = EventsRuntime(node)
     node.control_hooks.append(runtime.routes)
+    cfg = node.config.events
+    info = {"enabled": cfg.enabled, "routes": [r.name for r in cfg.routes], "defaultRoute": cfg.default_route,
+            "dedupWindowSeconds": cfg.dedup_window_s, "capPerContact": cfg.cap_per_contact}
+    if node.services is not None:
+        node.services.extra_info["events"] = lambda: info
     runtime.start()
     node._events_runtime = runtime  # type: ignore[attr-defined]
 

@@ -166,6 +166,33 @@ def test_plan_alert_is_a_valid_sendalert_with_items_per_type() -> None:
                              "2 contact(s) have no call address")
 
 
+def test_subject_is_one_line() -> None:
+    r = RouteConfig.model_validate(route("m", ["m"], alert_types=["email"], subject="{title}"))
+    group = ContactGroup.model_validate(GROUP)
+    target = events.Target({"inlineContactGroup": GROUP}, tuple(group.contacts))
+    plan = events.plan_alert(r, Event("m", title="Bad\r\nBcc: x@example.org"), target, unique_id="u",
+                             link_ref=None, link_lifetime="1d")
+    assert plan is not None and plan.request["alert"][0]["subject"] == "Bad Bcc: x@example.org"
+    plan = events.plan_alert(r, Event("m"), target, unique_id="u", link_ref=None, link_lifetime="1d")
+    assert plan is not None and plan.request["alert"][0]["subject"] == "alert"
+
+
+def test_reachable_contacts_and_warnings() -> None:
+    contacts = ContactGroup.model_validate(GROUP).contacts
+    found, warnings = events.reachable(contacts, ["call"])
+    assert [c.id for c in found] == ["c"] and warnings == ["2 contact(s) have no call address"]
+    found, warnings = events.reachable(contacts, ["sms", "email"])
+    assert [c.id for c in found] == ["a", "b", "c"]
+    assert warnings == ["1 contact(s) have no sms address", "1 contact(s) have no email address"]
+
+
+def test_escalation_needed_only_while_someone_has_not_responded() -> None:
+    body = {"alert": [{"contacts": ["a", "b"], "linkedAlertModifiers": {"except": {"previouslySeen": "sms,email"}}}]}
+    assert events.escalation_needed(body, {})
+    assert events.escalation_needed(body, {"a": frozenset({"sms"}), "b": frozenset({"shortlink"})})
+    assert not events.escalation_needed(body, {"a": frozenset({"sms"}), "b": frozenset({"email", "sms"})})
+
+
 def test_plan_without_reachable_contacts_is_none() -> None:
     r = RouteConfig.model_validate(route("x", ["x"], alert_types=["call"]))
     contacts = tuple(c for c in ContactGroup.model_validate(GROUP).contacts if c.id != "c")

@@ -75,6 +75,9 @@ def test_events_are_routed_by_glob_to_sets_and_channels(
                    "cap_per_contact": 1, "cap_window_min": 60},
     }, data_dir=data_dir)
 
+    info = node.post("/api/json/getinfo", {}).json()["events"]
+    assert info["routes"] == ["ci", "db-down", "fallback", "site"] and info["defaultRoute"] == "fallback"
+
     # ci.* → e-mail to the set "ci" (p3, whose locale picks the German body)
     ci = post(node, event_body(event="ci.deploy.failed", title="CI", message="deploy of web failed",
                                link="https://ci.example/1", data={"plan": "pro"}))
