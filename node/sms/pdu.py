@@ -1,5 +1,5 @@
 """The PDUs on the hot path, encoded and decoded directly (SMPP 3.4 §4.4.1 submit_sm, §4.4.2
-submit_sm_resp, §4.6.2 deliver_sm_resp); every other PDU goes through smpplib.
+submit_sm_resp, §4.6.1 deliver_sm, §4.6.2 deliver_sm_resp); every other PDU goes through smpplib.
 
 Why: smpplib builds a submit_sm by walking ~45 parameters per PDU (~230 µs here), which alone caps a
 link below the node's throughput floor. The bytes produced here are identical to smpplib's for the
@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 HEADER = struct.Struct(">LLLL")  # command_length, command_id, command_status, sequence_number (§3.2)
@@ -141,3 +142,91 @@ def submit_sm_resp_id(raw: bytes) -> str:
     body = raw[16:]
     end = body.find(b"\0")
     return (body if end < 0 else body[:end]).decode("latin-1")
+
+
+DELIVER_SM = 0x00000005
+TAG_RECEIPTED_MESSAGE_ID = 0x001E
+TAG_MESSAGE_STATE = 0x0427
+
+
+@dataclass(frozen=True)
+class DeliverSm:
+    """The fields of a deliver_sm (§4.6.1) the node uses."""
+
+    source_addr_ton: int
+    source_addr: str
+    destination_addr: str
+    esm_class: int
+    data_coding: int
+    short_message: bytes
+    message_payload: bytes | None
+    receipted_message_id: bytes | None
+    message_state: int | None
+    sar: tuple[int, int, int] | None
+
+
+def _take_cstr(raw: bytes, pos: int) -> tuple[bytes, int]:
+    end = raw.index(b"\0", pos)  # ValueError when the NUL is missing
+    return raw[pos:end], end + 1
+
+
+def parse_deliver_sm(raw: bytes) -> DeliverSm:
+    """Decode a whole deliver_sm PDU; raises ValueError if it is malformed. Unknown TLVs are skipped
+    (§3.2.4: an ESME ignores optional parameters it does not know)."""
+    pos = 16
+    _, pos = _take_cstr(raw, pos)  # service_type
+    if pos + 2 > len(raw):
+        raise ValueError("deliver_sm too short")
+    src_ton = raw[pos]
+    pos += 2  # source_addr_ton, source_addr_npi
+    src, pos = _take_cstr(raw, pos)
+    pos += 2  # dest_addr_ton, dest_addr_npi
+    dst, pos = _take_cstr(raw, pos)
+    if pos + 3 > len(raw):
+        raise ValueError("deliver_sm too short")
+    esm_class = raw[pos]
+    pos += 3  # esm_class, protocol_id, priority_flag
+    _, pos = _take_cstr(raw, pos)  # schedule_delivery_time
+    _, pos = _take_cstr(raw, pos)  # validity_period
+    if pos + 5 > len(raw):
+        raise ValueError("deliver_sm too short")
+    data_coding = raw[pos + 2]
+    sm_length = raw[pos + 4]
+    pos += 5  # registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length
+    short_message = raw[pos : pos + sm_length]
+    if len(short_message) != sm_length:
+        raise ValueError("short_message runs past the PDU")
+    pos += sm_length
+    payload = receipted = None
+    state = sar_ref = sar_total = sar_seq = None
+    while pos + 4 <= len(raw):
+        tag, length = struct.unpack_from(">HH", raw, pos)
+        value = raw[pos + 4 : pos + 4 + length]
+        if len(value) != length:
+            raise ValueError(f"TLV 0x{tag:04x} runs past the PDU")
+        pos += 4 + length
+        if tag == TAG_MESSAGE_PAYLOAD:
+            payload = value
+        elif tag == TAG_RECEIPTED_MESSAGE_ID:
+            receipted = value.rstrip(b"\0")
+        elif tag == TAG_MESSAGE_STATE and length == 1:
+            state = value[0]
+        elif tag == TAG_SAR_MSG_REF_NUM and length == 2:
+            sar_ref = int.from_bytes(value, "big")
+        elif tag == TAG_SAR_TOTAL_SEGMENTS and length == 1:
+            sar_total = value[0]
+        elif tag == TAG_SAR_SEGMENT_SEQNUM and length == 1:
+            sar_seq = value[0]
+    sar = (sar_ref, sar_total, sar_seq or 0) if sar_ref is not None and sar_total else None
+    return DeliverSm(
+        src_ton,
+        src.decode("latin-1"),
+        dst.decode("latin-1"),
+        esm_class,
+        data_coding,
+        short_message,
+        payload,
+        receipted,
+        state,
+        sar,
+    )

@@ -239,6 +239,32 @@ class SmppThread:
                 mid = fast.submit_sm_resp_id(raw) if status == 0 else ""
                 self._act(self.session.handle(s.SubmitResp(seq, status, mid), time.monotonic()), out)
                 continue
+            if command_id == fast.DELIVER_SM:
+                try:
+                    dsm = fast.parse_deliver_sm(raw)
+                except ValueError as exc:
+                    log.warning("link %s: malformed deliver_sm (%s) answered ESME_RINVMSGLEN", self.name, exc)
+                    self._write_raw(fast.deliver_sm_resp(seq, 0x01))
+                    continue
+                inbound = Inbound(
+                    self.name,
+                    self.role,
+                    seq,
+                    time.time(),
+                    dsm.source_addr,
+                    dsm.source_addr_ton,
+                    dsm.destination_addr,
+                    dsm.esm_class,
+                    dsm.data_coding,
+                    dsm.short_message,
+                    dsm.message_payload,
+                    dsm.receipted_message_id,
+                    dsm.message_state,
+                    dsm.sar,
+                )
+                out.append(LinkOutput(self.name, inbound, time.time()))
+                self._act(self.session.handle(s.PduReceived(), time.monotonic()), out)
+                continue
             try:
                 parsed = smpplib.smpp.parse_pdu(raw, client=client, allow_unknown_opt_params=True)
             except Exception as exc:  # noqa: BLE001 - smpplib raises bare errors on PDUs it cannot parse
