@@ -128,9 +128,7 @@ def _sipp(tmp_path: Path, args: list[str], scenario: str, port: int, media_port:
         *args,
     ]
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(cmd, cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     uas = SippUas(scenario, port, media_port, proc, log)
     # SIPp binds its socket before reading the scenario's first message; give it a moment to bind
     deadline = time.monotonic() + 5
@@ -392,9 +390,7 @@ def baresip_phone(tmp_path: Path) -> Iterator[Callable[..., Baresip]]:
         rtp = free_rtp_base(20)
         d = tmp_path / f"baresip-{port}"
         d.mkdir()
-        (d / "accounts").write_text(
-            f"<sip:bob@{HOST}:{port}>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU\n"
-        )
+        (d / "accounts").write_text(f"<sip:bob@{HOST}:{port}>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU\n")
         (d / "config").write_text(
             f"sip_listen\t\t{HOST}:{port}\nnet_interface\t\t{HOST}\naudio_player\t\taubridge,nil\n"
             f"audio_source\t\taufile,{audio_wav}\naudio_alert\t\taubridge,nil\n"
@@ -478,9 +474,7 @@ class MemorySink:
         return await self.wait_for(lambda e: e.delivery_id == delivery_id and e.final, timeout)
 
     async def attempt_end(self, delivery_id: int, timeout: float = 30) -> ChannelEvent:
-        return await self.wait_for(
-            lambda e: e.delivery_id == delivery_id and e.kind == "attempt_ended", timeout
-        )
+        return await self.wait_for(lambda e: e.delivery_id == delivery_id and e.kind == "attempt_ended", timeout)
 
 
 class _suppress_timeout:

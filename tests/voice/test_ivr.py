@@ -402,9 +402,7 @@ events = st.one_of(
 
 
 @given(st.sampled_from(["simple", "replay"]), st.integers(1, 3), st.lists(events, max_size=60))
-def test_any_sequence_finishes_at_most_once_and_never_exceeds_attempts(
-    kind: str, n: int, seq: list[Any]
-) -> None:
+def test_any_sequence_finishes_at_most_once_and_never_exceeds_attempts(kind: str, n: int, seq: list[Any]) -> None:
     m = machine(ivrType=kind, ivrAttempts=n)
     finishes = 0
     for i, ev in enumerate(seq):
