@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.nodeproc import API_KEY, RunningNode
-from tests.peers.sip import SippUas, free_rtp_base
+from tests.peers.sip import SippUas, free_rtp_base, free_udp_port
 
 pytestmark = pytest.mark.peer
 
@@ -85,3 +85,29 @@ def test_bad_ivr_control_is_refused_with_paths(
     resp = node.post("/api/json/sendalert", body)
     assert resp.json()["success"] is False
     assert "alert[0].content" in resp.text  # audio that does not decode (the channel's validate_item)
+
+
+def test_inbound_call_through_the_api(run_node: Callable[..., RunningNode], sipp_uac: Callable[..., SippUas]) -> None:
+    sip_port = free_udp_port()
+    config = voice_config("127.0.0.1:9")
+    config["voice"]["sip_port_base"] = sip_port
+    node = run_node(config)
+    item = {
+        "alertType": "inboundCall",
+        "tag": "in-1",
+        "telephoneNumber": "+442000000009",
+        "recipients": ["+447700900002"],
+        "content": "Call received. Press any key.",
+        "contentEncoding": "utf8",
+        "voiceFormat": "tts",
+    }
+    body = {"version": "latest", "apiKey": API_KEY, "clientRef": "voice-in", "lifetime": "1h", "alert": [item]}
+    resp = node.post("/api/json/sendalert", body)
+    assert resp.status_code == 200 and resp.json()["success"] is True, resp.text
+    node.wait_events(lambda evs: any(e["event"] == "waiting_for_call" for e in evs), timeout=30)
+    uac = sipp_uac("uac_inbound.xml", f"127.0.0.1:{sip_port}", "+442000000009", 1, "-key", "caller", "+447700900002")
+    events = node.wait_events(lambda evs: any(e.get("final") for e in evs), timeout=60)
+    [final] = [e for e in events if e.get("final")]
+    assert final["state"] == "responded"
+    assert final["detail"]["response"] == "2" and final["detail"]["caller"] == "+447700900002"
+    assert uac.wait() == 0, uac.output()[-2000:]
