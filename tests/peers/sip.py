@@ -29,15 +29,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from node.jobs.channel import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
-from node.voice.channel import VoiceChannel
 from node.voice.config import VoiceConfig
+
+if TYPE_CHECKING:
+    from node.voice.channel import VoiceChannel
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP_DIR = ROOT / "tools" / "peers" / "sipp"
@@ -546,6 +548,9 @@ def make_work(
 
 @pytest.fixture
 async def voice_channel(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    # imported here: this plugin is loaded for the whole suite, the channel needs pjsua2
+    from node.voice.channel import VoiceChannel
+
     channels: list[VoiceChannel] = []
 
     async def start(real_prompts: bool = False, **overrides: Any) -> tuple[VoiceChannel, MemorySink]:
