@@ -122,3 +122,37 @@ def test_node_notifies_ready_watchdog_and_stopping(
         assert node.stop() == 0
         rest = _messages(sock, lambda got: "STOPPING=1" in got)
         assert set(rest) <= {"WATCHDOG=1", "STOPPING=1"}
+
+
+_MDWE_PROBE = """
+import ctypes, io, sys, wave
+buf = io.BytesIO()
+with wave.open(buf, "wb") as w:  # stdlib: no cffi callback may exist before the switch
+    w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000); w.writeframes(bytes(1600))
+wav = buf.getvalue()
+if sys.argv[1] == "on":
+    libc = ctypes.CDLL(None, use_errno=True)
+    # prctl(PR_SET_MDWE = 65, PR_MDWE_REFUSE_EXEC_GAIN = 1): what MemoryDenyWriteExecute=yes enforces
+    if libc.prctl(65, 1, 0, 0, 0) != 0:
+        print("no-mdwe"); sys.exit(3)
+from node.media.decode import probe
+try:
+    probe(wav, "wav", max_seconds=10)
+except MemoryError:
+    print("memoryerror"); sys.exit(2)
+print("decoded")
+"""
+
+
+def test_audio_decoding_needs_write_execute_memory() -> None:
+    """Why the unit has no MemoryDenyWriteExecute=yes: uploaded audio is decoded from memory through
+    soundfile's cffi callbacks, which need W+X pages. If this starts passing under MDWE, turn it on."""
+    def run(mode: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", _MDWE_PROBE, mode], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    assert run("off").stdout.strip() == "decoded"
+    under = run("on")
+    if under.returncode == 3:
+        pytest.fail("this kernel has no PR_SET_MDWE (Linux >= 6.3 needed for this check)")
+    assert under.stdout.strip() == "memoryerror", under.stdout + under.stderr
