@@ -134,6 +134,7 @@ class EventsRuntime:
         self._storms: dict[str, events.OpenStorm] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._task: asyncio.Task[None] | None = None
+        self._cap_lock = asyncio.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -227,7 +228,10 @@ class EventsRuntime:
                 self._storms.pop(dedup_ix, None)
                 storm_id = (decision.storm.storm_id if decision.action is events.StormAction.RETRY_PENDING
                             and decision.storm is not None else str(uuid.uuid4()))
-                answer.update(await self._new_alert(route, event, originator, dedup_ix, storm_id, now))
+                # with a cap, alerts for different keys are opened one at a time: each must see the contacts
+                # the one before it recorded, or two concurrent events could both pass the cap
+                async with self._cap_lock if self.config.cap_per_contact > 0 else contextlib.nullcontext():
+                    answer.update(await self._new_alert(route, event, originator, dedup_ix, storm_id, now))
                 return answer
             storm = decision.storm
             assert storm is not None and storm.alert_ref is not None

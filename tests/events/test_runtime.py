@@ -4,6 +4,7 @@ escalations to contacts who have not responded, housekeeping."""
 
 from __future__ import annotations
 
+import asyncio
 import types
 from pathlib import Path
 from typing import Any
@@ -156,5 +157,16 @@ async def test_caps_and_housekeeping(tmp_path: Path) -> None:
 
         await rig.store.write(lambda c: _housekeeping(c, rig.clock.now + 601, 600))
         assert await rig.rows("SELECT contact FROM event_contacted") == []
+    finally:
+        rig.store.close()
+
+
+async def test_concurrent_events_cannot_pass_the_cap_together(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, cap_per_contact=1, cap_window_min=10)
+    try:
+        answers = await asyncio.gather(*(rig.send(dedup_key=f"k{i}") for i in range(5)))
+        assert sum("alertRef" in a for a in answers) == 1
+        assert sorted(tuple(a.get("suppressedContacts", ())) for a in answers) == [()] + [("a", "b")] * 4
+        assert await rig.rows("SELECT COUNT(*) FROM alerts") == [(1,)]
     finally:
         rig.store.close()
