@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import itertools
 import logging
 import sqlite3
@@ -56,7 +57,12 @@ def validity_period(expires_at: float | None, now: float, cap: float) -> str:
     end = expires_at if expires_at is not None else now + cap
     if cap > 0:
         end = min(end, now + cap)
-    return time.strftime("%y%m%d%H%M%S", time.gmtime(end)) + "000+"
+    return _smpp_time(int(end))
+
+
+@functools.lru_cache(maxsize=256)  # every recipient of an alert shares its expiry
+def _smpp_time(epoch: int) -> str:
+    return time.strftime("%y%m%d%H%M%S", time.gmtime(epoch)) + "000+"
 
 
 @dataclass
