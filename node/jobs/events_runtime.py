@@ -176,6 +176,9 @@ class EventsRuntime:
 
     async def _parse(self, request: Request) -> tuple[str, EventRequest]:
         limit = self.node.config.api.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
         body = await request.body()
         if len(body) > limit:
             raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
