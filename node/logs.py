@@ -1,17 +1,46 @@
 """Logging set-up for the entry point: plain or JSON lines to stderr, phone numbers and e-mail
-addresses masked in every line (a filter on the handler, so no module can leak them)."""
+addresses masked in every line (a filter on the handler, so no module can leak them).
+
+Correlation ids (``alert_ref``, ``delivery_id``, ``call_id``, ``message_id``, ``link``) go on a line
+either per call, ``log.info("sent", extra={"delivery_id": 7})``, or for everything logged inside a
+block, including asyncio tasks started in it (they copy the context)::
+
+    with log_ids(alert_ref=ref, delivery_id=work.delivery_id):
+        ...
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import re
 import sys
 import time
+import types
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 _PHONE = re.compile(r"(?<![\w+])\+?\d[\d ]{6,14}\d(?!\w)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
 _IDS = ("alert_ref", "delivery_id", "call_id", "message_id", "link")
+_NO_IDS: Mapping[str, Any] = types.MappingProxyType({})
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("alertnode_log_ids", default=_NO_IDS)
+
+
+@contextlib.contextmanager
+def log_ids(**ids: Any) -> Iterator[None]:
+    """Put these ids on every line logged inside the block (nested blocks add to the outer ids)."""
+    unknown = set(ids) - set(_IDS)
+    if unknown:
+        raise ValueError(f"unknown log ids {sorted(unknown)}; known: {_IDS}")
+    token = _CONTEXT.set(types.MappingProxyType(
+        {**_CONTEXT.get(), **{k: v for k, v in ids.items() if v is not None}}))
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
 
 
 def mask(text: str) -> str:
@@ -20,9 +49,18 @@ def mask(text: str) -> str:
 
 
 class MaskingFilter(logging.Filter):
+    """Masks the message and fills in the context's ids the call did not give itself."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask(record.getMessage())
+        try:
+            text = record.getMessage()
+        except (TypeError, ValueError):  # wrong %-args: log what we have rather than lose the line
+            text = f"{record.msg!s} {record.args!r}"
+        record.msg = mask(text)
         record.args = None
+        for key, value in _CONTEXT.get().items():
+            if getattr(record, key, None) is None:
+                setattr(record, key, value)
         return True
 
 
@@ -40,15 +78,19 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = mask(self.formatException(record.exc_info))
-        return json.dumps(out, ensure_ascii=False)
+        if record.stack_info:
+            out["stack"] = mask(self.formatStack(record.stack_info))
+        # one line per record, whatever the message holds (journald splits lines into entries)
+        return json.dumps(out, ensure_ascii=False, default=str)
 
 
 class PlainFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # the ids end the first line, before any traceback
+        line = super().formatMessage(record)
         ids = " ".join(f"{k}={getattr(record, k)}" for k in _IDS if getattr(record, k, None) is not None)
         return f"{line} [{ids}]" if ids else line
 
