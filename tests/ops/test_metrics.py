@@ -1,0 +1,109 @@
+"""The metrics collector without a node: event counters, channel details of every channel kind (as
+their ``info()`` reports them), store counts from a migrated store, and the status page's queries."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from node.jobs.channel import ChannelEvent, ChannelInfo, DeliveryState
+from node.ops.metrics import ESME_RTHROTTLED, OpsMetrics, Snapshot, StoreCounts, store_counts
+from node.ops.runtime import latest_alerts
+from node.store.db import migrate
+
+
+def samples(body: bytes) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for s in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out
+
+
+def test_events_feed_counters() -> None:
+    m = OpsMetrics()
+    m.observe(ChannelEvent(1, "key", 1.0, None, {"digit": "2", "source": "rfc4733"}))
+    m.observe(ChannelEvent(1, "key", 1.0, None, {"digit": "2", "source": "inband"}))
+    m.observe(ChannelEvent(1, "key", 1.0, None, {"digit": "5", "source": "inband"}))
+    m.observe(ChannelEvent(1, "completed", 2.0, DeliveryState.RESPONDED, {"outcome": "recipientOk"}, final=True))
+    m.observe(ChannelEvent(2, "delivered", 2.0, DeliveryState.DELIVERED, {"stat": "DELIVRD", "err": "000"}))
+    m.observe(ChannelEvent(3, "failed", 2.0, DeliveryState.FAILED, {"stat": "UNDELIV"}, final=True))
+    m.observe(ChannelEvent(4, "retry", 2.0, None, {"smpp_status": ESME_RTHROTTLED}, retry_after=60))
+    m.observe(ChannelEvent(5, "odd", 2.0, None, {"source": object()}))  # never raises on odd details
+    s = samples(m.render(Snapshot()))
+    assert s['alertnode_dtmf_digits_total{source="inband"}'] == 2
+    assert s['alertnode_dtmf_digits_total{source="rfc4733"}'] == 1
+    assert s['alertnode_call_outcomes_total{outcome="recipientOk"}'] == 1
+    assert s['alertnode_sms_receipts_total{stat="DELIVRD"}'] == 1
+    assert s['alertnode_sms_receipts_total{stat="UNDELIV"}'] == 1
+    assert s["alertnode_sms_throttled_reports_total"] == 1
+    assert s['alertnode_channel_events_total{kind="retry",state=""}'] == 1
+
+
+def test_channel_details_of_sms_voice_and_mail() -> None:
+    sms = ChannelInfo("sms", ("sms",), "bound", 100, 3, {
+        "a": {"host": "h", "port": 1, "bindMode": "transmitter_receiver",
+              "transmitter": {"state": "bound", "submitted": 10, "acked": 9, "queued": 1, "requeued": 0},
+              "receiver": {"state": "backing_off", "submitted": 0, "acked": 0, "queued": 0, "requeued": 0}},
+    })
+    voice = ChannelInfo("voice", ("call", "inboundCall"), "ready", 8, 2, {
+        "workers": [{"index": 0, "calls": 2}, {"index": 1, "calls": 1}],
+        "registration": {"registered": True}, "waitingInbound": 0,
+    })
+    mail = ChannelInfo("mail", ("email",), "ready", 50, 0, {
+        "sent": 7, "failed": 1, "smarthostReachable": False,
+        "listener": {"received": 4, "refusedRelay": 1, "errors": 0, "matched": 3},
+    })
+    counts = StoreCounts({"running": 2}, {("sms", "queued"): 5, ("call", "answered"): 1}, 3, 1, 0)
+    s = samples(OpsMetrics().render(Snapshot(counts, [(sms, True), (voice, True), (mail, False)], 11, 2, 5.0)))
+    assert s['alertnode_smpp_link_state{link="a",role="receiver",state="backing_off"}'] == 1
+    assert s['alertnode_smpp_link_state{link="a",role="receiver",state="bound"}'] == 0
+    assert s['alertnode_smpp_link_bound{link="a",role="transmitter"}'] == 1
+    assert s['alertnode_smpp_submitted_total{link="a",role="transmitter"}'] == 10
+    assert s["alertnode_sip_registered"] == 1 and s["alertnode_calls_active"] == 3
+    assert s['alertnode_smtp_out_total{result="sent"}'] == 7
+    assert s['alertnode_smtp_in_total{result="received"}'] == 4
+    assert s["alertnode_smtp_smarthost_reachable"] == 0
+    assert s['alertnode_channel_ready{channel="mail"}'] == 0
+    assert s['alertnode_deliveries{alert_type="sms",state="queued"}'] == 5
+    assert s["alertnode_callback_queue"] == 3 and s["alertnode_callback_dead"] == 1
+    assert s["alertnode_callbacks_sent_total"] == 11 and s["alertnode_callback_failures_total"] == 2
+
+
+def test_no_voice_or_mail_metrics_without_those_channels() -> None:
+    s = samples(OpsMetrics().render(Snapshot()))
+    assert "alertnode_sip_registered" not in s and "alertnode_calls_active" not in s
+    assert not any(k.startswith("alertnode_smtp") for k in s)
+
+
+def _db(tmp_path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    migrate(conn)
+    return conn
+
+
+def _alert(conn: sqlite3.Connection, ref: str, at: float, states: list[str]) -> None:
+    conn.execute("INSERT INTO alerts (alert_ref, client_ref, created_at, status, request, response) "
+                 "VALUES (?, ?, ?, 'running', x'00', '{}')", (ref, f"client-{ref}", at))
+    item = conn.execute("INSERT INTO items (alert_ref, idx, alert_type, tag, params, requested, accepted) "
+                        "VALUES (?, 0, 'sms', 't', x'00', 1, 1)", (ref,)).lastrowid
+    for i, st in enumerate(states):
+        conn.execute("INSERT INTO deliveries (alert_ref, item_id, alert_type, address, address_ix, token, state, "
+                     "due_at, updated_at) VALUES (?, ?, 'sms', x'00', 'ix', ?, ?, 0, 0)", (ref, item, f"{ref}{i}", st))
+
+
+def test_store_counts_and_latest_alerts(tmp_path: Path) -> None:
+    conn = _db(tmp_path)
+    assert store_counts(conn) == StoreCounts({}, {}, 0, 0, 0)
+    _alert(conn, "A", 1.0, ["queued", "delivered", "delivered"])
+    _alert(conn, "B", 2.0, ["in_progress"])
+    counts = store_counts(conn)
+    assert counts.alerts == {"running": 2}
+    assert counts.deliveries == {("sms", "queued"): 1, ("sms", "delivered"): 2, ("sms", "in_progress"): 1}
+    latest = latest_alerts(conn, 1)
+    assert [a["alertRef"] for a in latest] == ["B"] and latest[0]["deliveries"] == {"in_progress": 1}
+    [a, _b] = sorted(latest_alerts(conn, 10), key=lambda x: x["alertRef"])
+    assert a["deliveries"] == {"delivered": 2, "queued": 1} and a["clientRef"] == "client-A"
