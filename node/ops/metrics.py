@@ -135,7 +135,9 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
                                   labels=["result"])
     smarthost = GaugeMetricFamily("alertnode_smtp_smarthost_reachable",
                                   "1 when the smarthost answered the last attempt.")
-    seen = {"sip": False, "calls": False, "smtp": False}
+    cache = CounterMetricFamily("alertnode_prompt_cache", "Prompt cache look-ups since start, by result.",
+                                labels=["result"])
+    seen = {"sip": False, "calls": False, "smtp": False, "cache": False}
     for info, ok in channels:
         ready.add_metric([info.name], 1.0 if ok else 0.0)
         in_flight.add_metric([info.name], info.in_flight)
@@ -166,6 +168,13 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
             if isinstance(workers, list):
                 calls.add_metric([], sum(int(w.get("calls", 0)) for w in workers if isinstance(w, Mapping)))
                 seen["calls"] = True
+            prompts = details.get("promptCache")  # {"hits": n, "misses": n} once the voice channel reports it
+            if isinstance(prompts, Mapping):
+                for key in ("hits", "misses"):
+                    value = _num(prompts.get(key))
+                    if value is not None:
+                        cache.add_metric([key], value)
+                        seen["cache"] = True
         elif info.name == "mail":
             seen["smtp"] = True
             for key in ("sent", "failed"):
@@ -189,6 +198,8 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
         yield calls
     if seen["smtp"]:
         yield from (smtp_out, smtp_in, smarthost)
+    if seen["cache"]:
+        yield cache
 
 
 class OpsMetrics:

@@ -51,7 +51,7 @@ def test_channel_details_of_sms_voice_and_mail() -> None:
     })
     voice = ChannelInfo("voice", ("call", "inboundCall"), "ready", 8, 2, {
         "workers": [{"index": 0, "calls": 2}, {"index": 1, "calls": 1}],
-        "registration": {"registered": True}, "waitingInbound": 0,
+        "registration": {"registered": True}, "waitingInbound": 0, "promptCache": {"hits": 4, "misses": 2},
     })
     mail = ChannelInfo("mail", ("email",), "ready", 50, 0, {
         "sent": 7, "failed": 1, "smarthostReachable": False,
@@ -64,6 +64,7 @@ def test_channel_details_of_sms_voice_and_mail() -> None:
     assert s['alertnode_smpp_link_bound{link="a",role="transmitter"}'] == 1
     assert s['alertnode_smpp_submitted_total{link="a",role="transmitter"}'] == 10
     assert s["alertnode_sip_registered"] == 1 and s["alertnode_calls_active"] == 3
+    assert s['alertnode_prompt_cache_total{result="hits"}'] == 4
     assert s['alertnode_smtp_out_total{result="sent"}'] == 7
     assert s['alertnode_smtp_in_total{result="received"}'] == 4
     assert s["alertnode_smtp_smarthost_reachable"] == 0
@@ -76,6 +77,7 @@ def test_channel_details_of_sms_voice_and_mail() -> None:
 def test_no_voice_or_mail_metrics_without_those_channels() -> None:
     s = samples(OpsMetrics().render(Snapshot()))
     assert "alertnode_sip_registered" not in s and "alertnode_calls_active" not in s
+    assert not any(k.startswith("alertnode_prompt_cache") for k in s)
     assert not any(k.startswith("alertnode_smtp") for k in s)
 
 
