@@ -4,8 +4,12 @@ and the status JSON (and a wrong password keeps the node not ready)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import time
+import wave
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -73,3 +77,50 @@ def test_sip_registration_in_readiness_metrics_and_status(
     code, body = readyz(bad)
     assert code == 503 and body["channels"]["voice"]["ready"] is False
     assert metrics(bad)["alertnode_sip_registered"] == 0
+
+
+def _wav(seconds: float, rate: int = 8000) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(int(seconds * rate) * 2))
+    return buf.getvalue()
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_sigterm_to_the_node_alone_hangs_up_the_call_and_stops_its_workers(
+    run_node: Callable[..., RunningNode], sipp_uas: Callable[..., SippUas]
+) -> None:
+    """What KillMode=mixed does: SIGTERM reaches only the node's main process, which must end its calls
+    (SIPp gets its BYE) and its voice workers by itself."""
+    uas = sipp_uas("uas_press2.xml")
+    node = run_node(voice(trunk=uas.hostport))
+    item = {"alertType": "call", "tag": "call-1", "sender": "+447700100100", "recipients": ["+447700900002"],
+            "content": base64.b64encode(_wav(20)).decode(), "contentEncoding": "base64", "voiceFormat": "wav"}
+    resp = node.post("/api/json/sendalert", {"version": "latest", "apiKey": API_KEY, "clientRef": "ops-term",
+                                             "lifetime": "1h", "alert": [item]})
+    assert resp.status_code == 200 and resp.json()["success"] is True, resp.text
+    # the key comes during the 20 s prompt; SIPp then waits for the node's BYE
+    node.wait_events(lambda evs: any(e["event"] == "key" for e in evs), timeout=60)
+    assert node.proc is not None
+    workers = _children(node.proc.pid)
+    assert workers, "no voice worker processes"
+    assert node.stop() == 0  # SIGTERM to the main process only
+    assert uas.wait() == 0, uas.output()[-2000:]  # SIPp got its BYE
+    assert not [w for w in workers if _alive(w)]
