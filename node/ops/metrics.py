@@ -39,8 +39,22 @@ class StoreCounts:
     inbound_unmatched: int = 0
 
 
-def store_counts(conn: sqlite3.Connection) -> StoreCounts:
-    alerts = {str(s): int(n) for s, n in conn.execute("SELECT status, count(*) FROM alerts GROUP BY status")}
+# an alert's status as the alert resource derives it (node/api/resource.py alert_status): open
+# deliveries are those queued or in progress
+_ALERT_STATUS_SQL = """
+SELECT CASE
+         WHEN a.status IN ('cancelled', 'on_hold') THEN a.status
+         WHEN a.publish_at IS NULL OR a.publish_at > ? THEN 'scheduled'
+         WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_ref = a.alert_ref
+                      AND d.state IN ('queued', 'in_progress')) THEN 'running'
+         ELSE 'completed'
+       END AS derived, count(*)
+FROM alerts a GROUP BY derived
+"""
+
+
+def store_counts(conn: sqlite3.Connection, now: float) -> StoreCounts:
+    alerts = {str(s): int(n) for s, n in conn.execute(_ALERT_STATUS_SQL, (now,))}
     deliveries = {
         (str(t), str(s)): int(n)
         for t, s, n in conn.execute("SELECT alert_type, state, count(*) FROM deliveries GROUP BY alert_type, state")
@@ -80,7 +94,8 @@ class _StateCollector(Collector):
         up = GaugeMetricFamily("alertnode_uptime_seconds", "Seconds since the node started.")
         up.add_metric([], snap.uptime_s)
         yield up
-        alerts = GaugeMetricFamily("alertnode_alerts", "Alerts in the store by status.", labels=["status"])
+        alerts = GaugeMetricFamily("alertnode_alerts", "Alerts in the store by status (scheduled, running, on_hold, "
+                                   "cancelled, completed).", labels=["status"])
         for status, n in sorted(snap.counts.alerts.items()):
             alerts.add_metric([status], n)
         yield alerts

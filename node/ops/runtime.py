@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from node import __version__
+from node.api.resource import alert_status
 from node.errors import ApiError, Problem
 from node.ops import status_page
 from node.ops.metrics import OpsMetrics, Snapshot, StoreCounts, store_counts
@@ -30,19 +31,25 @@ log = logging.getLogger(__name__)
 _STATE: dict[int, OpsMetrics] = {}
 
 
-def latest_alerts(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
-    """The newest alerts with their delivery counts by state (no contact data)."""
-    rows = conn.execute(
-        "SELECT alert_ref, client_ref, created_at, status FROM alerts ORDER BY created_at DESC, rowid DESC LIMIT ?",
+def latest_alerts(conn: sqlite3.Connection, limit: int, now: float) -> list[dict[str, Any]]:
+    """The newest alerts with their status (as the alert resource derives it) and delivery counts by
+    state; no contact data."""
+    cur = conn.cursor()
+    cur.row_factory = sqlite3.Row
+    rows = cur.execute(
+        "SELECT alert_ref, client_ref, created_at, status, publish_at FROM alerts "
+        "ORDER BY created_at DESC, rowid DESC LIMIT ?",
         (limit,),
     ).fetchall()
     out: list[dict[str, Any]] = []
-    for ref, client_ref, created, status in rows:
+    for row in rows:
         counts = dict(conn.execute(
-            "SELECT state, count(*) FROM deliveries WHERE alert_ref = ? GROUP BY state ORDER BY state", (ref,)
+            "SELECT state, count(*) FROM deliveries WHERE alert_ref = ? GROUP BY state ORDER BY state",
+            (row["alert_ref"],),
         ).fetchall())
-        out.append({"alertRef": ref, "clientRef": client_ref, "createdAt": created, "status": status,
-                    "deliveries": counts})
+        open_count = counts.get("queued", 0) + counts.get("in_progress", 0)
+        out.append({"alertRef": row["alert_ref"], "clientRef": row["client_ref"], "createdAt": row["created_at"],
+                    "status": alert_status(row, open_count, now), "deliveries": counts})
     return out
 
 
@@ -77,7 +84,8 @@ def _check_key(node: Node, request: Request) -> None:
 
 async def _snapshot(node: Node) -> Snapshot:
     assert node.store is not None
-    counts = await node.store.read(store_counts)
+    now = time.time()
+    counts = await node.store.read(lambda c: store_counts(c, now))
     channels = [(ch.info(), ch.ready()) for ch in node.unique_channels]
     cb = node.callbacks
     return Snapshot(counts, channels, cb.sent if cb else 0, cb.failures if cb else 0, time.time() - node.started_at)
@@ -108,7 +116,8 @@ def router(node: Node, metrics: OpsMetrics) -> APIRouter:
             _check_key(node, request)
             assert node.store is not None
             snap = await _snapshot(node)
-            alerts = await node.store.read(lambda c: latest_alerts(c, cfg.status_alerts))
+            now = time.time()
+            alerts = await node.store.read(lambda c: latest_alerts(c, cfg.status_alerts, now))
             cb = node.callbacks
             body = {
                 "version": __version__,

@@ -87,9 +87,10 @@ def _db(tmp_path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _alert(conn: sqlite3.Connection, ref: str, at: float, states: list[str]) -> None:
-    conn.execute("INSERT INTO alerts (alert_ref, client_ref, created_at, status, request, response) "
-                 "VALUES (?, ?, ?, 'running', x'00', '{}')", (ref, f"client-{ref}", at))
+def _alert(conn: sqlite3.Connection, ref: str, at: float, states: list[str], publish_at: float | None = 0.0,
+           status: str = "running") -> None:
+    conn.execute("INSERT INTO alerts (alert_ref, client_ref, created_at, status, publish_at, request, response) "
+                 "VALUES (?, ?, ?, ?, ?, x'00', '{}')", (ref, f"client-{ref}", at, status, publish_at))
     item = conn.execute("INSERT INTO items (alert_ref, idx, alert_type, tag, params, requested, accepted) "
                         "VALUES (?, 0, 'sms', 't', x'00', 1, 1)", (ref,)).lastrowid
     for i, st in enumerate(states):
@@ -99,13 +100,18 @@ def _alert(conn: sqlite3.Connection, ref: str, at: float, states: list[str]) -> 
 
 def test_store_counts_and_latest_alerts(tmp_path: Path) -> None:
     conn = _db(tmp_path)
-    assert store_counts(conn) == StoreCounts({}, {}, 0, 0, 0)
+    assert store_counts(conn, 10.0) == StoreCounts({}, {}, 0, 0, 0)
     _alert(conn, "A", 1.0, ["queued", "delivered", "delivered"])
     _alert(conn, "B", 2.0, ["in_progress"])
-    counts = store_counts(conn)
-    assert counts.alerts == {"running": 2}
-    assert counts.deliveries == {("sms", "queued"): 1, ("sms", "delivered"): 2, ("sms", "in_progress"): 1}
-    latest = latest_alerts(conn, 1)
-    assert [a["alertRef"] for a in latest] == ["B"] and latest[0]["deliveries"] == {"in_progress": 1}
-    [a, _b] = sorted(latest_alerts(conn, 10), key=lambda x: x["alertRef"])
-    assert a["deliveries"] == {"delivered": 2, "queued": 1} and a["clientRef"] == "client-A"
+    _alert(conn, "C", 3.0, ["delivered", "failed"])
+    _alert(conn, "D", 4.0, ["queued"], publish_at=None)
+    _alert(conn, "E", 5.0, ["queued"], status="cancelled")
+    counts = store_counts(conn, 10.0)
+    assert counts.alerts == {"running": 2, "completed": 1, "scheduled": 1, "cancelled": 1}
+    assert counts.deliveries == {("sms", "queued"): 3, ("sms", "delivered"): 3, ("sms", "in_progress"): 1,
+                                 ("sms", "failed"): 1}
+    latest = latest_alerts(conn, 1, 10.0)
+    assert [a["alertRef"] for a in latest] == ["E"] and latest[0]["status"] == "cancelled"
+    by_ref = {a["alertRef"]: a for a in latest_alerts(conn, 10, 10.0)}
+    assert by_ref["A"]["deliveries"] == {"delivered": 2, "queued": 1} and by_ref["A"]["clientRef"] == "client-A"
+    assert [by_ref[r]["status"] for r in "ABCD"] == ["running", "running", "completed", "scheduled"]
