@@ -40,7 +40,7 @@ from node.sms import session as s
 from node.sms.config import SmppLinkConfig, SmsConfig
 from node.sms.replies import Replies
 from node.sms.smpplib_adapter import BindParams, Inbound, LinkOutput, SmppThread
-from node.sms.status import ESME_ROK, status_name
+from node.sms.status import ESME_RINVEXPIRY, ESME_ROK, status_name
 from node.store.crypto import Cipher
 from node.store.db import Store
 
@@ -101,6 +101,7 @@ class _Part:
     delivery_id: int
     part_no: int
     body: bytes  # the submit_sm body, encoded once
+    expires_at: float | None
 
 
 class _Link:
@@ -372,7 +373,7 @@ class SmsChannel(Channel):
             )
             cost = plan.segments if seg.payload is not None else 1  # the SMSC sends a payload as that many
             pid = next(self._part_ids)
-            self._parts[pid] = _Part(did, part_no, body)
+            self._parts[pid] = _Part(did, part_no, body, work.expires_at)
             if not msg.waiting:
                 self._busy += 1
             msg.waiting.add(pid)
@@ -415,9 +416,12 @@ class SmsChannel(Channel):
             self._busy -= 1
 
     def _body(self, part_id: int) -> bytes | None:
-        """Called on a link thread: the submit_sm body of a part (None if it was dropped)."""
+        """Called on a link thread: the submit_sm body of a part; None if it was dropped or its alert
+        expired while it waited (a stale alert is never sent)."""
         part = self._parts.get(part_id)
-        return part.body if part is not None else None
+        if part is None or (part.expires_at is not None and part.expires_at <= time.time()):
+            return None
+        return part.body
 
     def _emit(self, batch: list[LinkOutput]) -> None:
         """Called on a link thread. Wakes the event loop only when no wake-up is pending already: at high
@@ -520,14 +524,24 @@ class SmsChannel(Channel):
                     "link": out.link,
                     "part": part.part_no,
                 }
+                expired = (
+                    action.smpp_status == ESME_RINVEXPIRY and msg.expires_at is not None and msg.expires_at <= out.at
+                )
                 if action.permanent:
                     msg.state = "failed"
                     for pid in list(msg.waiting):  # the other parts are pointless now
                         self._parts.pop(pid, None)
                     self._settle(msg, None)
-                    events.append(
-                        ChannelEvent(msg.delivery_id, "failed", out.at, DeliveryState.FAILED, detail=detail, final=True)
-                    )
+                    if expired:
+                        events.append(
+                            ChannelEvent(msg.delivery_id, "expired", out.at, DeliveryState.EXPIRED, final=True)
+                        )
+                    else:
+                        events.append(
+                            ChannelEvent(
+                                msg.delivery_id, "failed", out.at, DeliveryState.FAILED, detail=detail, final=True
+                            )
+                        )
                 else:
                     # the delivery goes back to the dispatcher once no part of it is left on a link; the
                     # next submit sends only the parts not acknowledged

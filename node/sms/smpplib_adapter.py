@@ -31,6 +31,7 @@ import smpplib.smpp
 
 from node.sms import pdu as fast
 from node.sms import session as s
+from node.sms.status import ESME_RINVEXPIRY
 
 log = logging.getLogger(__name__)
 
@@ -339,8 +340,8 @@ class SmppThread:
                     self._send_bind(seq, out)
                 case s.SendSubmit(sequence=seq, part=part):
                     body = self._submit_body(part)
-                    if body is None:  # the channel forgot the part (expired or cancelled): answer locally
-                        self._act(self.session.handle(s.SubmitResp(seq, 0x08, ""), time.monotonic()), out)
+                    if body is None:  # expired while queued, or dropped: answered here, never sent
+                        self._act(self.session.handle(s.SubmitResp(seq, ESME_RINVEXPIRY, ""), time.monotonic()), out)
                         continue
                     self._write_raw(fast.submit_sm(seq, body))
                     self.submitted += 1

@@ -406,3 +406,16 @@ async def test_concatenation_references_run_per_destination_across_restarts(smsc
         for dest in ("447700900050", "447700900051")
     }
     assert refs == {"447700900050": [0, 1, 2, 3], "447700900051": [0, 1]}
+
+
+async def test_alert_expiring_while_queued_is_never_sent(smsc: Smsc, start_channel: Start) -> None:
+    ch, sink = await start_channel(smsc.link(throughput=1))  # one segment a second
+    await bound(ch)
+    for i in range(4):
+        await ch.submit(work(60 + i, f"+4477009006{i}", "stale soon", expires_in=1.5))
+    await sink.wait(lambda: all(sink.of(60 + i) for i in range(4)))
+    kinds = [sink.of(60 + i)[0].kind for i in range(4)]
+    assert kinds[0] == "sent" and kinds[-1] == "expired"
+    sent = sum(1 for k in kinds if k == "sent")
+    assert kinds == ["sent"] * sent + ["expired"] * (4 - sent)
+    assert len([r for r in smsc.submits() if r["dest"].startswith("4477009006")]) == sent
