@@ -190,7 +190,7 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
                     if value is not None:
                         cache.add_metric([key], value)
                         seen["cache"] = True
-        elif info.name == "mail":
+        elif info.name in ("email", "mail"):
             seen["smtp"] = True
             for key in ("sent", "failed"):
                 value = _num(details.get(key))

@@ -47,7 +47,7 @@ function linkText(ch){
   if (ch.name === "voice") { const r = ch.details.registration;
     return (r ? "registration: <span class='"+cls(r.registered)+"'>"+(r.registered?"registered":"not registered")+"</span>" : "trunk mode")+
       "; workers: "+(ch.details.workers||[]).map(w => (w.ready?"ready":"starting")+" ("+w.calls+" calls)").join(", "); }
-  if (ch.name === "mail") return "smarthost "+esc(ch.details.smarthost)+": <span class='"+cls(ch.details.smarthostReachable)+"'>"+
+  if (ch.name === "email") return "smarthost "+esc(ch.details.smarthost)+": <span class='"+cls(ch.details.smarthostReachable)+"'>"+
       (ch.details.smarthostReachable?"reachable":"not reachable")+"</span>, sent "+esc(ch.details.sent)+", failed "+esc(ch.details.failed)+
       (ch.details.lastError?", last error: "+esc(ch.details.lastError):"");
   return "<code>"+esc(JSON.stringify(ch.details))+"</code>";

@@ -53,7 +53,7 @@ def test_channel_details_of_sms_voice_and_mail() -> None:
         "workers": [{"index": 0, "calls": 2}, {"index": 1, "calls": 1}],
         "registration": {"registered": True}, "waitingInbound": 0, "promptCache": {"hits": 4, "misses": 2},
     })
-    mail = ChannelInfo("mail", ("email",), "ready", 50, 0, {
+    mail = ChannelInfo("email", ("email",), "ready", 50, 0, {
         "sent": 7, "failed": 1, "smarthostReachable": False,
         "listener": {"received": 4, "refusedRelay": 1, "errors": 0, "matched": 3},
     })
@@ -68,7 +68,7 @@ def test_channel_details_of_sms_voice_and_mail() -> None:
     assert s['alertnode_smtp_out_total{result="sent"}'] == 7
     assert s['alertnode_smtp_in_total{result="received"}'] == 4
     assert s["alertnode_smtp_smarthost_reachable"] == 0
-    assert s['alertnode_channel_ready{channel="mail"}'] == 0
+    assert s['alertnode_channel_ready{channel="email"}'] == 0
     assert s['alertnode_deliveries{alert_type="sms",state="queued"}'] == 5
     assert s["alertnode_callback_queue"] == 3 and s["alertnode_callback_dead"] == 1
     assert s["alertnode_callbacks_sent_total"] == 11 and s["alertnode_callback_failures_total"] == 2

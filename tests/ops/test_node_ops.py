@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.nodeproc import API_KEY, RunningNode
+from tests.nodeproc import API_KEY, RunningNode, free_port
 from tests.peers.smsc import Smsc
 
 pytestmark = pytest.mark.peer
@@ -206,3 +206,30 @@ def test_metrics_key_and_switches(run_node: Callable[..., RunningNode]) -> None:
     # nothing configured: the status JSON says so rather than failing
     status = httpx.get(f"{node.url}/api/ops/status", headers=node.headers, timeout=10, trust_env=False).json()
     assert status["channels"] == [] and status["callsActive"] is None and status["alerts"] == []
+
+
+def test_mail_metrics_follow_smtp_out_and_in(run_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    from tests.peers.smtp import ThreadedSmarthost, send_with_smtplib
+
+    smarthost = ThreadedSmarthost()
+    smarthost.start()
+    try:
+        listen = free_port()
+        node = run_node({"mail": {"smarthost_host": "127.0.0.1", "smarthost_port": smarthost.port,
+                                  "smarthost_tls": "off", "listen_port": listen, "domain": "alerts.example.net"}})
+        item = {"alertType": "email", "tag": "mail-1", "content": "Metrics mail", "contentEncoding": "utf8",
+                "subject": "Metrics", "sender": "alerts", "recipients": ["ann@example.org"]}
+        resp = node.post("/api/json/sendalert", {"version": "latest", "apiKey": API_KEY, "clientRef": "ops-mail",
+                                                 "lifetime": "1h", "alert": [item]})
+        assert resp.status_code == 200 and resp.json()["success"] is True, resp.text
+        node.wait_events(lambda evs: any(e["event"] == "sent" for e in evs))
+        wait_until(lambda: metrics(node).get('alertnode_smtp_out_total{result="sent"}') == 1.0, what="smtp out")
+        relay = send_with_smtplib(listen, b"Subject: x\r\n\r\nx\r\n", rcpt_to="someone@example.com")
+        assert relay.code == 550
+        wait_until(lambda: metrics(node).get('alertnode_smtp_in_total{result="refusedRelay"}') == 1.0,
+                   what="smtp in refused relay")
+        after = metrics(node)
+        assert after["alertnode_smtp_smarthost_reachable"] == 1.0
+        assert after['alertnode_channel_ready{channel="email"}'] == 1.0
+    finally:
+        smarthost.stop()
