@@ -10,6 +10,7 @@ STARTTLS/AUTH when configured) at the smarthost.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import smtplib
@@ -17,6 +18,7 @@ import socket
 import sqlite3
 import ssl
 import time
+import urllib.request
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -135,6 +137,45 @@ def check_smpp_link(index: int, link: SmppLinkConfig, timeout: float) -> Finding
     finally:
         with contextlib.suppress(Exception):
             client.disconnect()
+
+
+def _node_answers(host: str, port: int, timeout: float) -> bool:
+    """Whether an alertnode control listener answers /healthz there (the node is running)."""
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)  # noqa: S104
+    url_host = f"[{target}]" if ":" in target else target
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    try:
+        with opener.open(f"http://{url_host}:{port}/healthz", timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def check_listener(name: str, key: str, host: str, port: int, control: tuple[str, int], timeout: float) -> Finding:
+    """Can the node bind this listening address? In use by the running node is fine."""
+    label = f"{name} listener {host}:{port}"
+    if port == 0:
+        return Finding(label, True, "any free port (chosen at start)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except PermissionError:
+            return Finding(label, False, f"this user may not bind port {port} (below 1024)",
+                           "under systemd install systemd/port25.conf as a drop-in (grants CAP_NET_BIND_SERVICE only); "
+                           f"or use a port above 1023 in {key} and forward to it")
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                if _node_answers(*control, timeout):
+                    return Finding(label, True, "in use by the running alertnode")
+                return Finding(label, False, f"port {port} is in use by another program",
+                               f"find it with `ss -ltnp 'sport = :{port}'` and stop it, or change {key}")
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return Finding(label, False, f"{host} is not an address of this machine",
+                               f"set {key.replace('port', 'host')} to an address of this machine (or 127.0.0.1)")
+            return Finding(label, False, f"cannot listen there ({exc.strerror})", f"check {key}")
+    return Finding(label, True, "free")
 
 
 def _hostport(value: str, default_port: int) -> tuple[str, int]:
@@ -291,6 +332,12 @@ def check_smarthost(cfg: MailConfig, timeout: float) -> Finding:
 def run(cfg: Config) -> list[Finding]:
     timeout = cfg.ops.doctor_timeout_s
     out = check_data_dir(cfg)
+    control = (cfg.api.host, cfg.api.port)
+    out.append(check_listener("control API", "api.port", cfg.api.host, cfg.api.port, control, timeout))
+    out.append(check_listener("public", "public.port", cfg.public.host, cfg.public.port, control, timeout))
+    if cfg.mail.configured and cfg.mail.listen_enabled:
+        out.append(check_listener("SMTP", "mail.listen_port", cfg.mail.listen_host, cfg.mail.listen_port, control,
+                                  timeout))
     for i, link in enumerate(cfg.sms.links):
         out.append(check_smpp_link(i, link, timeout))
     if cfg.voice.configured:

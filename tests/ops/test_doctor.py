@@ -3,6 +3,7 @@ simulator, kamailio with digest auth (ivr1/s3cret), an SMTP smarthost; and the S
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from node.ops import sipprobe
-from tests.nodeproc import free_port, to_toml
+from tests.nodeproc import API_KEY, RunningNode, free_port, merge, to_toml
 from tests.peers.sip import Kamailio
 from tests.peers.smsc import Smsc
 from tests.peers.smtp import ThreadedSmarthost
@@ -24,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def doctor(tmp_path: Path, config: dict[str, Any]) -> tuple[int, str]:
-    tree = {"node": {"data_dir": str(tmp_path / "data")}, "ops": {"doctor_timeout_s": 2.0}, **config}
+    tree = merge({"node": {"data_dir": str(tmp_path / "data")}, "ops": {"doctor_timeout_s": 2.0},
+                  "api": {"port": 0}, "public": {"port": 0}}, config)
     path = tmp_path / "alertnode.toml"
     path.write_text(to_toml(tree), encoding="utf-8")
     res = subprocess.run([sys.executable, "-m", "node.cli", "doctor", "--config", str(path)],
@@ -127,3 +129,19 @@ def test_parse_response_reads_compact_headers() -> None:
     assert resp is not None and resp.code == 401 and resp.header("call-id") == "abc"
     assert sipprobe.parse_challenge(resp.header("www-authenticate") or "")["nonce"] == "n"
     assert sipprobe.parse_response(b"REGISTER sip:x SIP/2.0\r\n\r\n") is None
+
+
+def test_listener_ports_in_use(tmp_path: Path, run_node: Callable[..., RunningNode]) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen(1)
+        taken = other.getsockname()[1]
+        code, out = doctor(tmp_path, {"public": {"port": taken}})
+    assert code == 1, out
+    assert f"PROBLEM  public listener 127.0.0.1:{taken}: port {taken} is in use by another program" in out
+    assert "or change public.port" in out
+
+    node = run_node({})
+    port = int(node.url.rsplit(":", 1)[1])
+    code, out = doctor(tmp_path, {"api": {"port": port, "api_keys": [API_KEY]}})
+    assert f"ok       control API listener 127.0.0.1:{port}: in use by the running alertnode" in out, out
