@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from node import __version__
 from node.api.resource import alert_status
 from node.errors import ApiError, Problem
+from node.logs import mask
 from node.ops import status_page
 from node.ops.metrics import OpsMetrics, Snapshot, StoreCounts, store_counts
 
@@ -51,6 +52,18 @@ def latest_alerts(conn: sqlite3.Connection, limit: int, now: float) -> list[dict
         out.append({"alertRef": row["alert_ref"], "clientRef": row["client_ref"], "createdAt": row["created_at"],
                     "status": alert_status(row, open_count, now), "deliveries": counts})
     return out
+
+
+def _masked(value: Any) -> Any:
+    """Channel details with any phone number or e-mail address in their texts masked (a last error may
+    quote a recipient)."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, Mapping):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
 
 
 def _calls_active(node: Node) -> int | None:
@@ -124,7 +137,8 @@ def router(node: Node, metrics: OpsMetrics) -> APIRouter:
                 "now": time.time(),
                 "uptimeSeconds": snap.uptime_s,
                 "readiness": await node.readiness(),
-                "channels": [{**info.as_dict(), "ready": ok} for info, ok in snap.channels],
+                "channels": [{**info.as_dict(), "details": _masked(info.details), "ready": ok}
+                             for info, ok in snap.channels],
                 "callsActive": _calls_active(node),
                 "queues": _queues(snap.counts),
                 "callbacks": {"queued": snap.counts.outbox_pending, "dead": snap.counts.outbox_dead,

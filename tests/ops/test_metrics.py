@@ -115,3 +115,11 @@ def test_store_counts_and_latest_alerts(tmp_path: Path) -> None:
     by_ref = {a["alertRef"]: a for a in latest_alerts(conn, 10, 10.0)}
     assert by_ref["A"]["deliveries"] == {"delivered": 2, "queued": 1} and by_ref["A"]["clientRef"] == "client-A"
     assert [by_ref[r]["status"] for r in "ABCD"] == ["running", "running", "completed", "scheduled"]
+
+
+def test_status_details_are_masked() -> None:
+    from node.ops.runtime import _masked
+
+    details = {"lastError": "550 ann.smith@example.org unknown", "n": 3, "x": ["+447700900123", {"y": None}]}
+    out = _masked(details)
+    assert out == {"lastError": "550 a***@example.org unknown", "n": 3, "x": ["+447***23", {"y": None}]}
