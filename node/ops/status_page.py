@@ -42,7 +42,7 @@ function rows(id, html){document.querySelector("#"+id+" tbody").innerHTML = html
 function linkText(ch){
   if (ch.name === "sms") return Object.entries(ch.details).map(([n,l]) => esc(n)+" "+esc(l.host)+":"+esc(l.port)+": "+
     Object.entries(l).filter(([,t]) => t && typeof t === "object").map(([r,t]) =>
-      esc(r)+" <span class='"+cls(t.state==="bound")+"'>"+esc(t.state)+"</span>"+(t.reason?" ("+esc(t.reason)+")":"")+
+      esc(r)+" <span class='"+cls(t.state==="bound")+"'>"+esc(t.state)+"</span>"+(t.reason && t.reason !== t.state?" ("+esc(t.reason)+")":"")+
       ", submitted "+esc(t.submitted)+", acked "+esc(t.acked)).join("; ")).join("<br>");
   if (ch.name === "voice") { const r = ch.details.registration;
     return (r ? "registration: <span class='"+cls(r.registered)+"'>"+(r.registered?"registered":"not registered")+"</span>" : "trunk mode")+

@@ -22,6 +22,7 @@ import pytest
 
 from tests.nodeproc import API_KEY, RunningNode, free_port
 from tests.peers.smsc import Smsc
+from tests.peers.smtp import ThreadedSmarthost
 
 pytestmark = pytest.mark.peer
 
@@ -119,8 +120,12 @@ def _chromium(args: list[str], timeout: float = 90) -> subprocess.CompletedProce
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def test_status_page_renders_the_live_state_in_chromium(run_node: Callable[..., RunningNode], smsc: Smsc) -> None:
-    node = run_node({"sms": {"links": [smsc.link()]}})
+def test_status_page_renders_the_live_state_in_chromium(
+    run_node: Callable[..., RunningNode], smsc: Smsc, threaded_smarthost: ThreadedSmarthost
+) -> None:
+    node = run_node({"sms": {"links": [smsc.link()]},
+                     "mail": {"smarthost_host": "127.0.0.1", "smarthost_port": threaded_smarthost.port,
+                              "smarthost_tls": "off", "listen_port": 0, "domain": "alerts.example.net"}})
     wait_until(lambda: readyz(node)[0] == 200, what="ready")
     resp = node.post("/api/json/sendalert", sms_alert(["+447700900011", "+447700900012"], "Status page",
                                                       client_ref="status-page-e2e"))
@@ -137,6 +142,8 @@ def test_status_page_renders_the_live_state_in_chromium(run_node: Callable[..., 
     row = re.search(r"<tr data-channel=\"sms\">(.*?)</tr>", html, re.S)
     assert row is not None, html[-3000:]
     assert ">bound<" in row.group(1) and "submitted 2" in row.group(1)
+    mail_row = re.search(r"<tr data-channel=\"email\">(.*?)</tr>", html, re.S)
+    assert mail_row is not None and ">reachable<" in mail_row.group(1)
     alert_row = re.search(rf"<tr data-alert=\"{alert_ref}\">(.*?)</tr>", html, re.S)
     assert alert_row is not None and "status-page-e2e" in alert_row.group(1)
     assert "delivered 2" in alert_row.group(1) and ">completed<" in alert_row.group(1)
