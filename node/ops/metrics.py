@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 from node.jobs.channel import ChannelEvent, ChannelInfo
@@ -142,6 +142,16 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
                                labels=["link", "role"])
     requeued = CounterMetricFamily("alertnode_smpp_requeued", "Segments put back for another submit since start.",
                                    labels=["link", "role"])
+    # the next three appear once the SMS channel's info() reports them per link thread ("inFlight",
+    # "window", "throttled", "submitLatency": {"count", "sum"}); nothing is derived when it does not
+    window_used = GaugeMetricFamily("alertnode_smpp_window_used", "submit_sm awaiting their submit_sm_resp.",
+                                    labels=["link", "role"])
+    window_size = GaugeMetricFamily("alertnode_smpp_window_size", "Most submit_sm outstanding at once.",
+                                    labels=["link", "role"])
+    throttled = CounterMetricFamily("alertnode_smpp_throttled", "ESME_RTHROTTLED answers on the link since start.",
+                                    labels=["link", "role"])
+    latency = SummaryMetricFamily("alertnode_smpp_submit_latency_seconds",
+                                  "Time from submit_sm to its submit_sm_resp.", labels=["link", "role"])
     sip_reg = GaugeMetricFamily("alertnode_sip_registered", "1 when the SIP registration is in force.")
     calls = GaugeMetricFamily("alertnode_calls_active", "Calls in progress on the voice workers.")
     smtp_out = CounterMetricFamily("alertnode_smtp_out", "Messages handed to the smarthost since start, by result.",
@@ -170,10 +180,16 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
                         link_state.add_metric([link, role, st], 1.0 if st == state else 0.0)
                     link_up.add_metric([link, role], 1.0 if state == "bound" else 0.0)
                     for fam, key in ((submitted, "submitted"), (acked, "acked"), (queued, "queued"),
-                                     (requeued, "requeued")):
+                                     (requeued, "requeued"), (window_used, "inFlight"), (window_size, "window"),
+                                     (throttled, "throttled")):
                         value = _num(t.get(key))
                         if value is not None:
                             fam.add_metric([link, role], value)
+                    lat = t.get("submitLatency")
+                    if isinstance(lat, Mapping):
+                        count, total = _num(lat.get("count")), _num(lat.get("sum"))
+                        if count is not None and total is not None:
+                            latency.add_metric([link, role], int(count), total)
         elif info.name == "voice":
             reg = details.get("registration")
             if isinstance(reg, Mapping):
@@ -207,6 +223,7 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
                     if value is not None:
                         smtp_in.add_metric([key], value)
     yield from (ready, in_flight, capacity, link_state, link_up, submitted, acked, queued, requeued)
+    yield from (fam for fam in (window_used, window_size, throttled, latency) if fam.samples)
     if seen["sip"]:
         yield sip_reg
     if seen["calls"]:

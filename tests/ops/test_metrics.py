@@ -123,3 +123,18 @@ def test_status_details_are_masked() -> None:
     details = {"lastError": "550 ann.smith@example.org unknown", "n": 3, "x": ["+447700900123", {"y": None}]}
     out = _masked(details)
     assert out == {"lastError": "550 a***@example.org unknown", "n": 3, "x": ["+447***23", {"y": None}]}
+
+
+def test_link_window_throttle_and_latency_only_when_the_channel_reports_them() -> None:
+    plain = ChannelInfo("sms", ("sms",), "bound", 10, 0, {"a": {"transceiver": {"state": "bound", "submitted": 1}}})
+    s = samples(OpsMetrics().render(Snapshot(channels=[(plain, True)])))
+    assert not any(k.startswith(("alertnode_smpp_window", "alertnode_smpp_throttled", "alertnode_smpp_submit_latency"))
+                   for k in s)
+    rich = ChannelInfo("sms", ("sms",), "bound", 10, 0, {"a": {"transceiver": {
+        "state": "bound", "inFlight": 7, "window": 50, "throttled": 2, "submitLatency": {"count": 4, "sum": 0.2}}}})
+    s = samples(OpsMetrics().render(Snapshot(channels=[(rich, True)])))
+    labels = '{link="a",role="transceiver"}'
+    assert s["alertnode_smpp_window_used" + labels] == 7 and s["alertnode_smpp_window_size" + labels] == 50
+    assert s["alertnode_smpp_throttled_total" + labels] == 2
+    assert s["alertnode_smpp_submit_latency_seconds_count" + labels] == 4
+    assert s["alertnode_smpp_submit_latency_seconds_sum" + labels] == 0.2
