@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.nodeproc import API_KEY, RunningNode, free_port
+from tests.ops.cdp import Chromium
 from tests.peers.smsc import Smsc
 from tests.peers.smtp import ThreadedSmarthost
 
@@ -240,3 +241,33 @@ def test_mail_metrics_follow_smtp_out_and_in(run_node: Callable[..., RunningNode
         assert after['alertnode_channel_ready{channel="email"}'] == 1.0
     finally:
         smarthost.stop()
+
+
+def test_status_page_refreshes_itself(run_node: Callable[..., RunningNode], smsc: Smsc) -> None:
+    """One page load, kept open: the page follows the link going down and coming back, and a new alert
+    appears, without being reloaded."""
+    node = run_node({"sms": {"links": [smsc.link(reconnect_initial_s=0.2, reconnect_max_s=0.5)]},
+                     "ops": {"status_refresh_s": 0.5}})
+    wait_until(lambda: readyz(node)[0] == 200, what="ready")
+    browser = Chromium()
+    try:
+        browser.open(f"{node.url}/status#key={API_KEY}")
+        ready = "document.getElementById('readyState') && document.getElementById('readyState').textContent"
+        assert browser.wait_for(f"{ready} === 'READY'")
+        loads = browser.evaluate("performance.getEntriesByType('navigation').length")
+        smsc.kill()
+        assert browser.wait_for(f"{ready} === 'NOT READY'")
+        assert browser.evaluate("document.querySelector('tr[data-channel=sms] td.state').textContent") != "bound"
+        smsc.restart()
+        assert browser.wait_for(f"{ready} === 'READY'")
+        resp = node.post("/api/json/sendalert", sms_alert(["+447700900031"], "Live", client_ref="live-row"))
+        ref = resp.json()["alertRef"]
+        row = f"document.querySelector('tr[data-alert=\"{ref}\"] td.progress')"
+        assert "delivered 1" in browser.wait_for(f"{row} && {row}.textContent.includes('delivered') && "
+                                                 f"{row}.textContent")
+        assert browser.evaluate("performance.getEntriesByType('navigation').length") == loads  # never reloaded
+        assert browser.evaluate("location.hash") == ""  # the key left the address bar
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.screenshot(ARTIFACTS / "status-page-live.png")
+    finally:
+        browser.close()
