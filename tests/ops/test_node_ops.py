@@ -271,3 +271,17 @@ def test_status_page_refreshes_itself(run_node: Callable[..., RunningNode], smsc
         browser.screenshot(ARTIFACTS / "status-page-live.png")
     finally:
         browser.close()
+
+
+def test_throttling_reported_by_the_sms_channel_is_counted(
+    run_node: Callable[..., RunningNode], smsc_factory: Callable[..., Smsc]
+) -> None:
+    smsc = smsc_factory(throttle_prefix="447997")
+    link = smsc.link(max_throttle_retries=1, throttle_backoff_initial_s=0.05, throttle_backoff_max_s=0.1)
+    node = run_node({"sms": {"links": [link]}})
+    wait_until(lambda: readyz(node)[0] == 200, what="ready")
+    assert metrics(node)["alertnode_sms_throttled_reports_total"] == 0
+    resp = node.post("/api/json/sendalert", sms_alert(["+447997000001"], "Throttled"))
+    assert resp.status_code == 200 and resp.json()["success"] is True, resp.text
+    wait_until(lambda: metrics(node)["alertnode_sms_throttled_reports_total"] >= 1, what="a throttling report")
+    assert metrics(node)['alertnode_channel_events_total{kind="retry",state=""}'] >= 1
