@@ -285,3 +285,18 @@ def test_throttling_reported_by_the_sms_channel_is_counted(
     assert resp.status_code == 200 and resp.json()["success"] is True, resp.text
     wait_until(lambda: metrics(node)["alertnode_sms_throttled_reports_total"] >= 1, what="a throttling report")
     assert metrics(node)['alertnode_channel_events_total{kind="retry",state=""}'] >= 1
+
+
+def test_callback_queue_and_failures(run_node: Callable[..., RunningNode], smsc: Smsc) -> None:
+    dead = free_port()  # the callback receiver is down: events wait in the outbox and POSTs fail
+    node = run_node({"sms": {"links": [smsc.link()]},
+                     "callbacks": {"initial_backoff_s": 0.1, "max_backoff_s": 0.2, "max_attempts": 1000}})
+    body = sms_alert(["+447700900041"], "Callback")
+    body["callbackURL"] = f"http://127.0.0.1:{dead}/hook"
+    resp = node.post("/api/json/sendalert", body)
+    assert resp.status_code == 200 and resp.json()["success"] is True, resp.text
+    node.wait_events(lambda evs: any(e["event"] == "delivered" for e in evs))
+    wait_until(lambda: metrics(node)["alertnode_callback_failures_total"] >= 2, what="failed callback POSTs")
+    samples = metrics(node)
+    assert samples["alertnode_callback_queue"] >= 2  # at least sent and delivered wait
+    assert samples["alertnode_callbacks_sent_total"] == 0 and samples["alertnode_callback_dead"] == 0
