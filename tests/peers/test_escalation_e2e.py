@@ -25,51 +25,100 @@ pytestmark = pytest.mark.peer
 DOMAIN = "alertnode.test"
 SENDER = "+447700100100"
 CONTACTS = [
-    {"id": f"p{i}", "sms": f"+4477009001{i:02d}", "email": f"p{i}@example.org", "call": f"+4477009002{i:02d}",
-     "lookups": {"firstname": name}}
+    {
+        "id": f"p{i}",
+        "sms": f"+4477009001{i:02d}",
+        "email": f"p{i}@example.org",
+        "call": f"+4477009002{i:02d}",
+        "lookups": {"firstname": name},
+    }
     for i, name in enumerate(["Ann", "Bob", "Cy", "Dee"], start=1)
 ]
 
 
 def test_escalation_calls_only_who_has_not_answered(
-    run_node: Callable[..., RunningNode], smsc: Smsc, threaded_smarthost: ThreadedSmarthost,
-    sipp_uas: Callable[..., SippUas], tmp_path: Path,
+    run_node: Callable[..., RunningNode],
+    smsc: Smsc,
+    threaded_smarthost: ThreadedSmarthost,
+    sipp_uas: Callable[..., SippUas],
+    tmp_path: Path,
 ) -> None:
     uas = sipp_uas("uas_press2.xml")
     listen_port, public_port = free_port(), free_port()
     secret = "escalation-secret"
     with Receiver() as receiver:
-        node = run_node({
-            "public": {"port": public_port, "base_url": f"http://127.0.0.1:{public_port}"},
-            "callbacks": {"secret": secret, "batch_size": 20},
-            "sms": {"links": [smsc.link(dcs0_charset="latin1")]},
-            "mail": {"smarthost_host": "127.0.0.1", "smarthost_port": threaded_smarthost.port,
-                     "smarthost_tls": "off", "listen_port": listen_port, "domain": DOMAIN,
-                     "retry_backoff_s": [0.1]},
-            "voice": {"enabled": True, "trunk": uas.hostport, "sip_port_base": 0,
-                      "rtp_port_base": free_rtp_base(40), "max_concurrent_calls": 4, "key_wait_s": 8,
-                      "retry_interval_s": 1},
-        }, data_dir=tmp_path / "node")
-        first = node.post("/api/json/sendalert", {
-            "version": "latest", "clientRef": "drill-1", "callbackURL": receiver.url,
-            "linkedAlerts": {"linkRef": "drill-2026", "lifetime": "1d"},
-            "contactGroup": {"inlineContactGroup": {"name": "site", "contacts": CONTACTS,
-                                                    "sets": [{"name": "team", "ids": ["p1", "p2", "p3", "p4"]}]}},
-            "alert": [
-                {"alertType": "sms", "tag": "sms", "sender": SENDER, "contactSets": ["team"],
-                 "content": "Hi {firstname}, drill at 14:00. Reply OK.", "lookups": {"performLookups": True}},
-                {"alertType": "email", "tag": "mail", "contactSets": ["team"], "subject": "Drill",
-                 "sender": "alerts", "replyTo": "responses",
-                 "content": "Hi {firstname}, drill at 14:00. Confirm: {shortlink}",
-                 "lookups": {"shortlink": {"reference": "drill", "url": "http://127.0.0.1:9/onward"}}},
-            ]})
+        node = run_node(
+            {
+                "public": {"port": public_port, "base_url": f"http://127.0.0.1:{public_port}"},
+                "callbacks": {"secret": secret, "batch_size": 20},
+                "sms": {"links": [smsc.link(dcs0_charset="latin1")]},
+                "mail": {
+                    "smarthost_host": "127.0.0.1",
+                    "smarthost_port": threaded_smarthost.port,
+                    "smarthost_tls": "off",
+                    "listen_port": listen_port,
+                    "domain": DOMAIN,
+                    "retry_backoff_s": [0.1],
+                },
+                "voice": {
+                    "enabled": True,
+                    "trunk": uas.hostport,
+                    "sip_port_base": 0,
+                    "rtp_port_base": free_rtp_base(40),
+                    "max_concurrent_calls": 4,
+                    "key_wait_s": 8,
+                    "retry_interval_s": 1,
+                },
+            },
+            data_dir=tmp_path / "node",
+        )
+        first = node.post(
+            "/api/json/sendalert",
+            {
+                "version": "latest",
+                "clientRef": "drill-1",
+                "callbackURL": receiver.url,
+                "linkedAlerts": {"linkRef": "drill-2026", "lifetime": "1d"},
+                "contactGroup": {
+                    "inlineContactGroup": {
+                        "name": "site",
+                        "contacts": CONTACTS,
+                        "sets": [{"name": "team", "ids": ["p1", "p2", "p3", "p4"]}],
+                    }
+                },
+                "alert": [
+                    {
+                        "alertType": "sms",
+                        "tag": "sms",
+                        "sender": SENDER,
+                        "contactSets": ["team"],
+                        "content": "Hi {firstname}, drill at 14:00. Reply OK.",
+                        "lookups": {"performLookups": True},
+                    },
+                    {
+                        "alertType": "email",
+                        "tag": "mail",
+                        "contactSets": ["team"],
+                        "subject": "Drill",
+                        "sender": "alerts",
+                        "replyTo": "responses",
+                        "content": "Hi {firstname}, drill at 14:00. Confirm: {shortlink}",
+                        "lookups": {"shortlink": {"reference": "drill", "url": "http://127.0.0.1:9/onward"}},
+                    },
+                ],
+            },
+        )
         assert first.status_code == 200, first.text
         ref1 = first.json()["alertRef"]
         assert [a["sentCount"] for a in first.json()["alerts"]] == [4, 4]
 
-        node.wait_events(lambda evs: sum(e["event"] == "delivered" for e in evs) >= 4
-                         and sum(e["event"] == "sent" and e.get("alertType") == "email" for e in evs) >= 4,
-                         timeout=60)
+        node.wait_events(
+            lambda evs: (
+                sum(e["event"] == "delivered" for e in evs) >= 4
+                and sum(e["event"] == "sent" and e.get("alertType") == "email" for e in evs) >= 4
+            ),
+            timeout=60,
+        )
         mails = {m.rcpt_tos[0]: m.message for m in threaded_smarthost.wait_for(4)}
 
         # p1 replies by SMS
@@ -77,44 +126,72 @@ def test_escalation_calls_only_who_has_not_answered(
         assert code == 200
         # p2 replies by e-mail
         bob = mails["p2@example.org"]
-        reply = reply_message(subject=f"Re: {bob['Subject']}", body="On my way.\n\n> Hi Bob\n",
-                              sender="Bob <p2@example.org>", to=f"responses@{DOMAIN}")
-        assert send_with_smtplib(listen_port, reply, mail_from="p2@example.org",
-                                 rcpt_to=f"responses@{DOMAIN}").code == 250
+        reply = reply_message(
+            subject=f"Re: {bob['Subject']}",
+            body="On my way.\n\n> Hi Bob\n",
+            sender="Bob <p2@example.org>",
+            to=f"responses@{DOMAIN}",
+        )
+        assert (
+            send_with_smtplib(listen_port, reply, mail_from="p2@example.org", rcpt_to=f"responses@{DOMAIN}").code == 250
+        )
         # p3 clicks the short link in its e-mail
         body = mails["p3@example.org"].get_body(preferencelist=("plain",)).get_content()
         link = re.search(r"http://127\.0\.0\.1:\d+/s/[A-Za-z0-9_\-]+", body)
         assert link, body
-        click = httpx.get(link.group(0), headers={"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac "
-                          "OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"},
-                          follow_redirects=False, trust_env=False)
+        click = httpx.get(
+            link.group(0),
+            headers={
+                "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac "
+                "OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+            },
+            follow_redirects=False,
+            trust_env=False,
+        )
         assert click.status_code == 302
         onward = httpx.URL(click.headers["location"])
         assert onward.params["recipient"] == "p3@example.org" and onward.params["reference"] == "drill"
         assert httpx.get(f"http://127.0.0.1:{public_port}/s/unknown-token-123", trust_env=False).status_code == 404
 
-        events = node.wait_events(lambda evs: sum(e["state"] == "responded" for e in evs if "state" in e) >= 3,
-                                  timeout=60)
+        events = node.wait_events(
+            lambda evs: sum(e["state"] == "responded" for e in evs if "state" in e) >= 3, timeout=60
+        )
         responded = {e["contact"]: e for e in events if e.get("state") == "responded"}
         assert set(responded) == {"p1", "p2", "p3"}
         assert responded["p1"]["event"] == "replied" and responded["p2"]["event"] == "replied"
         assert responded["p3"]["event"] == "clicked"
         assert responded["p3"]["detail"]["os"].startswith("iOS")
 
-        second = node.post("/api/json/sendalert", {
-            "version": "latest", "clientRef": "drill-2", "callbackURL": receiver.url,
-            "linkedAlerts": {"linkRef": "drill-2026", "linkOnlyIfRefAlreadyExists": True},
-            "alert": [{"alertType": "call", "tag": "call", "sender": SENDER, "contactSets": ["team"],
-                       "content": "Drill. Press 2 to confirm.", "contentEncoding": "utf8", "voiceFormat": "tts",
-                       "ivrControl": {"ivrRequireResponse": True},
-                       "linkedAlertModifiers": {"except": {"previouslySeen": "sms,email,shortlink"}}}]})
+        second = node.post(
+            "/api/json/sendalert",
+            {
+                "version": "latest",
+                "clientRef": "drill-2",
+                "callbackURL": receiver.url,
+                "linkedAlerts": {"linkRef": "drill-2026", "linkOnlyIfRefAlreadyExists": True},
+                "alert": [
+                    {
+                        "alertType": "call",
+                        "tag": "call",
+                        "sender": SENDER,
+                        "contactSets": ["team"],
+                        "content": "Drill. Press 2 to confirm.",
+                        "contentEncoding": "utf8",
+                        "voiceFormat": "tts",
+                        "ivrControl": {"ivrRequireResponse": True},
+                        "linkedAlertModifiers": {"except": {"previouslySeen": "sms,email,shortlink"}},
+                    }
+                ],
+            },
+        )
         assert second.status_code == 200, second.text
         ref2 = second.json()["alertRef"]
         item = second.json()["alerts"][0]
         assert item["requestedCount"] == 4 and item["sentCount"] == 1
 
-        events = node.wait_events(lambda evs: any(e.get("alertRef") == ref2 and e.get("final") for e in evs),
-                                  timeout=90)
+        events = node.wait_events(
+            lambda evs: any(e.get("alertRef") == ref2 and e.get("final") for e in evs), timeout=90
+        )
         final = [e for e in events if e.get("alertRef") == ref2 and e.get("final")]
         assert len(final) == 1
         assert final[0]["contact"] == "p4" and final[0]["recipient"] == CONTACTS[3]["call"]
@@ -138,6 +215,7 @@ def test_escalation_calls_only_who_has_not_answered(
         assert sorted(e["seq"] for e in got) == sorted(e["seq"] for e in collected)
         for request in receiver.requests:
             headers = {k.lower(): v for k, v in request["headers"].items()}
-            assert verify(secret.encode(), headers["x-alertnode-timestamp"], request["body"],
-                          headers["x-alertnode-signature"])
+            assert verify(
+                secret.encode(), headers["x-alertnode-timestamp"], request["body"], headers["x-alertnode-signature"]
+            )
         assert {e["alertRef"] for e in got} == {ref1, ref2}
