@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -109,6 +109,9 @@ class InboundMessage:
 class EventSink(Protocol):
     async def report(self, event: ChannelEvent) -> None:
         """Store the event (durably) before returning."""
+
+    async def report_many(self, events: Sequence[ChannelEvent]) -> None:
+        """Store several events (durably, in one transaction) before returning; in their order."""
 
     async def unsolicited(self, message: InboundMessage) -> None:
         """Store an inbound message that matched no delivery."""

@@ -4,8 +4,9 @@ queued for the alert's callback in the same transaction."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from node.errors import StoreError
 from node.jobs.channel import ChannelEvent, InboundMessage
 from node.store import repo
 from node.store.crypto import Cipher
@@ -29,6 +30,32 @@ class Results:
             return
         if self.on_event is not None:
             self.on_event(event)
+
+    async def report_many(self, events: Sequence[ChannelEvent]) -> None:
+        """One write for a batch (an SMPP window's acks): one transaction, one wake-up of the event loop."""
+        if not events:
+            return
+        batch = list(events)
+        try:
+            seqs = await self.store.write(lambda c: [repo.apply_event(c, self.cipher, e) for e in batch])
+        except StoreError:
+            raise
+        except Exception:  # one bad event must not take the others with it: store them one by one
+            log.exception("a batch of %d events failed; storing them one by one", len(batch))
+            failed: Exception | None = None
+            for event in batch:
+                try:
+                    await self.report(event)
+                except Exception as exc:  # noqa: BLE001 (re-raised below, after the others are stored)
+                    failed = failed or exc
+            if failed is not None:
+                raise failed from None
+            return
+        for event, seq in zip(batch, seqs, strict=True):
+            if seq is None:
+                log.warning("event %s for unknown delivery %s dropped", event.kind, event.delivery_id)
+            elif self.on_event is not None:
+                self.on_event(event)
 
     async def unsolicited(self, message: InboundMessage) -> None:
         row_id = await self.store.write(lambda c: repo.insert_inbound(c, self.cipher, message))

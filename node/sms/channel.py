@@ -569,8 +569,8 @@ class SmsChannel(Channel):
                     repo.save_ref(conn, dest_index, next_ref)
 
             await self.store.write(save)
-        if events:
-            await asyncio.gather(*(self._report(e) for e in events))
+        if events and self._sink is not None:
+            await self._sink.report_many(events)
         if inbound:
             await self._on_inbound(inbound)
 
@@ -607,8 +607,8 @@ class SmsChannel(Channel):
                 log.exception("sms: storing receipts failed; asking the SMSC to resend them")
                 answers = [(item, ESME_RX_T_APPN) for item, _ in answers]
                 events = []
-        if events:
-            await asyncio.gather(*(self._report(e) for e in events))
+        if events and self._sink is not None:
+            await self._sink.report_many(events)
         for item, status in answers:
             self._answer(item, status)
         for item in replies:

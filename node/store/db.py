@@ -219,8 +219,18 @@ class Store:
                     hook()
                 except Exception:
                     log.exception("commit hook failed")
-        for job, ok, value in results:
-            _resolve(job, ok, value)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
+        for result in results:
+            loop = result[0].loop
+            if loop is None:
+                _settle(*result)
+            else:
+                by_loop.setdefault(loop, []).append(result)
+        for loop, settled in by_loop.items():  # one wake-up per event loop for the whole group
+            try:
+                loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:
+                log.debug("event loop closed before %d write results could be delivered", len(settled))
 
     # -- reading -----------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
@@ -262,24 +272,16 @@ class Store:
             src.close()
 
 
-def _resolve(job: _Job, ok: bool, value: Any) -> None:
+def _settle(job: _Job, ok: bool, value: Any) -> None:
     fut = job.future
-    if job.loop is None:
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
+    if fut.done():  # an awaiting task was cancelled
         return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
 
-    def settle() -> None:
-        if fut.done():
-            return
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
 
-    try:
-        job.loop.call_soon_threadsafe(settle)
-    except RuntimeError:
-        log.debug("event loop closed before a write result could be delivered")
+def _settle_all(results: list[tuple[_Job, bool, Any]]) -> None:
+    for result in results:
+        _settle(*result)

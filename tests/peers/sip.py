@@ -26,7 +26,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -438,6 +438,10 @@ class MemorySink:
         self.events: list[ChannelEvent] = []
         self.inbound: list[InboundMessage] = []
         self._changed = asyncio.Event()
+
+    async def report_many(self, events: Sequence[ChannelEvent]) -> None:
+        for event in events:
+            await self.report(event)
 
     async def report(self, event: ChannelEvent) -> None:
         self.events.append(event)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,10 @@ class MemorySink:
 
     def sent(self, address: str, delivery_id: int) -> None:
         self.sent_to.setdefault(address, []).append((delivery_id, time.time()))
+
+    async def report_many(self, events: Sequence[ChannelEvent]) -> None:
+        for event in events:
+            await self.report(event)
 
     async def report(self, event: ChannelEvent) -> None:
         self.events.append(event)

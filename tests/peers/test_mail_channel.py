@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -46,6 +46,10 @@ class MemorySink:
         self.recent: dict[str, int] = {}
         self.fail_reports = 0
         self._changed = asyncio.Event()
+
+    async def report_many(self, events: Sequence[ChannelEvent]) -> None:
+        for event in events:
+            await self.report(event)
 
     async def report(self, event: ChannelEvent) -> None:
         if self.fail_reports:

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ class Sink:
         self.max_live = 0
         self.done = asyncio.Event()
         self.expected = 0
+
+    async def report_many(self, events: Sequence[ChannelEvent]) -> None:
+        for event in events:
+            await self.report(event)
 
     async def report(self, event: ChannelEvent) -> None:
         now = time.monotonic()

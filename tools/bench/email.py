@@ -21,6 +21,7 @@ what is measured.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 # This file is called email.py (by the project's layout); run as a script its folder comes first on
 # sys.path and would hide the standard library's email package, so take that entry out first.
@@ -165,6 +166,10 @@ class CountingSink:
         self.other = 0
         self.tokens: dict[str, int] = {}
         self.done = asyncio.Event()
+
+    async def report_many(self, events: Sequence[ChannelEvent]) -> None:
+        for event in events:
+            await self.report(event)
 
     async def report(self, event: ChannelEvent) -> None:
         if event.kind == "sent":
