@@ -104,6 +104,7 @@ class OpenStorm:
     alert_ref: str | None  # None: the alert's creation was begun and not recorded (crash in between)
     opened_at: float
     coalesced: int
+    cancelled: bool = False  # its alert was cancelled: the next event of the key opens a new one
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ class StormDecision:
 
 def decide_storm(open_storm: OpenStorm | None, now: float, window_s: float) -> StormDecision:
     """Coalesce while the key's alert was opened less than ``window_s`` ago (a fixed window from the first
-    event, so a storm that never stops still alerts again once per window)."""
-    if open_storm is None or window_s <= 0 or now - open_storm.opened_at >= window_s:
+    event, so a storm that never stops still alerts again once per window) and has not been cancelled."""
+    if open_storm is None or window_s <= 0 or now - open_storm.opened_at >= window_s or open_storm.cancelled:
         return StormDecision(StormAction.NEW_ALERT)
     if open_storm.alert_ref is None:
         return StormDecision(StormAction.RETRY_PENDING, open_storm)

@@ -72,11 +72,17 @@ def originator_of(api_key: str) -> str:
 
 
 def _open_storm(conn: sqlite3.Connection, dedup_ix: str) -> events.OpenStorm | None:
-    row = conn.execute("SELECT storm_id, alert_ref, opened_at, coalesced FROM event_storms WHERE dedup_ix = ?"
-                       " ORDER BY opened_at DESC LIMIT 1", (dedup_ix,)).fetchone()
+    row = conn.execute("SELECT s.storm_id, s.alert_ref, s.opened_at, s.coalesced, a.status FROM event_storms s"
+                       " LEFT JOIN alerts a ON a.alert_ref = s.alert_ref WHERE s.dedup_ix = ?"
+                       " ORDER BY s.opened_at DESC LIMIT 1", (dedup_ix,)).fetchone()
     if row is None:
         return None
-    return events.OpenStorm(row[0], row[1], row[2], row[3])
+    return events.OpenStorm(row[0], row[1], row[2], row[3], cancelled=row[4] == "cancelled")
+
+
+def _alert_cancelled(conn: sqlite3.Connection, alert_ref: str) -> bool:
+    row = conn.execute("SELECT status FROM alerts WHERE alert_ref = ?", (alert_ref,)).fetchone()
+    return row is not None and row[0] == "cancelled"
 
 
 def _coalesce(conn: sqlite3.Connection, storm_id: str, alert_ref: str, originator: str, now: float) -> None:
@@ -226,6 +232,10 @@ class EventsRuntime:
             open_storm = self._storms.get(dedup_ix)
             if open_storm is None:
                 open_storm = await self.store.read(lambda c: _open_storm(c, dedup_ix))
+            elif open_storm.alert_ref is not None:  # cached: its alert may have been cancelled since
+                ref = open_storm.alert_ref
+                if await self.store.read(lambda c: _alert_cancelled(c, ref)):
+                    open_storm = dataclasses.replace(open_storm, cancelled=True)
             decision = events.decide_storm(open_storm, now, self.config.dedup_window_s)
             if decision.action is not events.StormAction.COALESCE:
                 self._storms.pop(dedup_ix, None)

@@ -125,6 +125,8 @@ def test_storm_decisions_over_time() -> None:
     pending = OpenStorm("s2", None, 100.0, 0)
     decision = events.decide_storm(pending, 101.0, 300)
     assert decision.action is StormAction.RETRY_PENDING and decision.storm == pending
+    cancelled = OpenStorm("s3", "alert-3", 100.0, 2, cancelled=True)
+    assert events.decide_storm(cancelled, 101.0, 300).action is StormAction.NEW_ALERT
 
 
 def test_contacts_of_sets() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from node.api import resource
+from node.api import resource, routes
 from node.api.auth import KeyRing
 from node.api.models import SendAlertRequest
 from node.config import build
@@ -84,6 +84,21 @@ async def test_dedup_window_opens_a_new_alert_after_it_passes(rig: Rig) -> None:
     assert first_alert["_links"]["originators"] == [{"href": f"urn:alertnode:originator:{originator_of('k')}",
                                                      "name": originator_of("k")}]
     assert (await rig.alert(third["alertRef"]))["numCoalesced"] == 0
+
+
+async def test_a_cancelled_alert_absorbs_no_more_events(rig: Rig) -> None:
+    first = await rig.send()
+    assert (await rig.send())["coalesced"] is True  # the storm is cached in memory from here on
+    ref = first["alertRef"]
+    assert await rig.store.write(lambda c: routes._cancel(c, rig.cipher, ref, rig.clock.now)) is not None
+    rig.clock.now += 1
+    again = await rig.send()
+    assert again["coalesced"] is False and again["alertRef"] != ref
+    assert (await rig.send())["alertRef"] == again["alertRef"]
+    # read from the store (as after a restart): the cancelled storm is passed over too
+    restarted = EventsRuntime(rig.runtime.node, clock=rig.clock)
+    answer = await restarted.handle(events.Event("m", event="disk.full"), originator_of("k"))
+    assert answer["coalesced"] is True and answer["alertRef"] == again["alertRef"]
 
 
 async def test_a_storm_begun_but_not_recorded_is_repaired_without_a_second_alert(rig: Rig) -> None:
