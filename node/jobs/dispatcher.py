@@ -149,8 +149,12 @@ class Dispatcher:
     def _context(self, d: repo.DueDelivery, item: repo.ItemRow, now: float) -> lookups.LookupContext:
         lk = item.params.get("lookups") or {}
         shortlink = lk.get("shortlink") or {}
+        sender = str(item.params.get("sender") or "")
+        if item.alert_type == "email":  # the item names only the local part; {sender} is the whole address
+            mail = self.config.mail
+            sender = f"{sender or mail.default_sender}@{mail.domain}"
         return lookups.LookupContext(
-            now=now, recipient=d.address, sender=str(item.params.get("sender", "")), alert_ref=d.alert_ref,
+            now=now, recipient=d.address, sender=sender, alert_ref=d.alert_ref,
             reference=str(shortlink.get("reference") or d.client_ref), alert_type=item.alert_type,
             shortlink=f"{self.config.public.base_url}/s/{d.token}", contact=d.lookups,
         )

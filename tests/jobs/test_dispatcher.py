@@ -196,3 +196,21 @@ async def test_email_subject_gets_lookups_too(tmp_path: Path) -> None:
         assert work.text == "Body for ann@example.org"
     finally:
         rig.close()
+
+
+async def test_sender_lookup_of_an_email_is_the_whole_address(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, MemoryChannel(alert_type="email"))
+    try:
+        await rig.send({"version": "latest", "clientRef": "r", "alert": [
+            {"alertType": "email", "tag": "t", "sender": "duty", "subject": "From {sender}",
+             "content": "Reply to {sender}, {recipient}.", "recipients": ["ann@example.org"],
+             "lookups": {"performLookups": True, "uniqueLookups": True}},
+            {"alertType": "email", "tag": "u", "subject": "x", "content": "{sender}",
+             "recipients": ["bob@example.org"], "lookups": {"performLookups": True}}]})
+        await rig.run_until(lambda: len(rig.channel.works) == 2)
+        by_tag = {w.tag: w for w in rig.channel.works}
+        assert by_tag["t"].text == "Reply to duty@alertnode.localdomain, ann@example.org."
+        assert by_tag["t"].params["subject"] == "From duty@alertnode.localdomain"
+        assert by_tag["u"].text == "alerts@alertnode.localdomain"  # no sender: the configured default
+    finally:
+        rig.close()
