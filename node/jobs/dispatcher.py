@@ -20,6 +20,7 @@ from typing import Any
 from node.config import Config
 from node.jobs import lookups, quiet
 from node.jobs.channel import Channel, ChannelEvent, DeliveryState, DeliveryWork
+from node.logs import log_ids
 from node.store import repo
 from node.store.crypto import Cipher
 from node.store.db import Store
@@ -92,13 +93,14 @@ class Dispatcher:
             if later is not None:
                 deferred.setdefault(later, []).append(d.id)
                 continue
-            work = await self._work(d, now)
-            try:
-                await channel.submit(work)
-            except Exception as exc:
-                log.exception("channel %s refused delivery %d", channel.name, d.id)
-                await self.report(ChannelEvent(d.id, "failed", self.clock(), DeliveryState.FAILED,
-                                               {"reason": f"channel error: {exc}"}, final=True))
+            with log_ids(alert_ref=d.alert_ref, delivery_id=d.id):
+                work = await self._work(d, now)
+                try:
+                    await channel.submit(work)
+                except Exception as exc:
+                    log.exception("channel %s refused delivery %d", channel.name, d.id)
+                    await self.report(ChannelEvent(d.id, "failed", self.clock(), DeliveryState.FAILED,
+                                                   {"reason": f"channel error: {exc}"}, final=True))
         for at, ids in deferred.items():
             await self.store.write(partial(repo.defer, ids=ids, due_at=at, now=now), notify=False)
         return len(due) - sum(len(v) for v in deferred.values())

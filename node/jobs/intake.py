@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import secrets
 import sqlite3
 import time
@@ -28,6 +29,8 @@ from node.store.crypto import Cipher
 from node.store.db import Store
 
 _SUBJECT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: read aloud and retyped
+
+log = logging.getLogger(__name__)
 
 
 def new_subject_ref() -> str:
@@ -232,7 +235,12 @@ class Intake:
                                  group.model_dump(mode="json"), now, link_expires)
             return response
 
-        return await self.store.write(write)
+        answer = await self.store.write(write)
+        if answer is response:  # not the first answer again for a repeated uniqueId
+            pending = "" if publish_at is not None and publish_at <= now else " (not yet published)"
+            log.info("alert accepted: %d item(s), %d deliveries%s", len(new_items), len(deliveries), pending,
+                     extra={"alert_ref": alert_ref})
+        return answer
 
     # -- storecontent ------------------------------------------------------------------------
     async def store_content(self, req: StoreContentRequest) -> dict[str, Any]:

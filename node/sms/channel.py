@@ -647,7 +647,8 @@ class SmsChannel(Channel):
             cands = receipts.id_candidates(rc.message_id, mode)
             found = await self.store.read(lambda c: repo.find_part(c, cands))
         if found is None:
-            log.warning("sms: receipt for unknown message id %s on link %s", rc.message_id, item.link)
+            log.warning("sms: receipt for unknown message id %s on link %s", rc.message_id, item.link,
+                        extra={"message_id": rc.message_id, "link": item.link})
             return None
         delivery_id, part_no = found
         msg = self._messages.get(delivery_id)

@@ -29,6 +29,7 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 
+from node.logs import log_ids
 from node.sms import pdu as fast
 from node.sms import session as s
 from node.sms.status import ESME_RINVEXPIRY
@@ -153,7 +154,8 @@ class SmppThread:
     # -- the thread ------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            self._loop()
+            with log_ids(link=self.name):
+                self._loop()
         except Exception:  # the thread must never die silently with messages in it
             log.exception("smpp link %s (%s) thread failed", self.name, self.role)
         finally:

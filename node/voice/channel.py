@@ -46,6 +46,7 @@ from node.jobs.channel import (
     EventSink,
     InboundMessage,
 )
+from node.logs import log_ids
 from node.media.config import MediaConfig
 from node.media.decode import validate_prompt
 from node.media.prompts import PromptCache, content_bytes
@@ -126,6 +127,11 @@ class _Leg:
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     done: bool = False
     cancelled: bool = False
+
+
+def _leg_ids(leg: _Leg) -> contextlib.AbstractContextManager[None]:
+    return log_ids(alert_ref=leg.work.alert_ref or None, delivery_id=leg.work.delivery_id or None,
+                   call_id=leg.call_key)
 
 
 class VoiceChannel(Channel):
@@ -374,6 +380,10 @@ class VoiceChannel(Channel):
     def _feed(self, leg: _Leg, event: Event) -> None:
         if leg.done:
             return
+        with _leg_ids(leg):
+            self._feed_machine(leg, event)
+
+    def _feed_machine(self, leg: _Leg, event: Event) -> None:
         try:
             actions = leg.machine.handle(event, time.monotonic())
         except Exception:
@@ -550,7 +560,8 @@ class VoiceChannel(Channel):
         event: Event | None = None
         if kind == "prompt_error":
             # the callee would hear silence until the call time-out: end the call instead
-            log.error("voice: prompt %s cannot be played: %s", ev.get("prompt"), ev.get("message"))
+            with _leg_ids(leg):
+                log.error("voice: prompt %s cannot be played: %s", ev.get("prompt"), ev.get("message"))
             self._report(leg.work, "prompt_error", detail={"prompt": ev.get("prompt"), "reason": ev.get("message")})
             if self._sup is not None:
                 self._sup.send(key, {"op": "hangup"})

@@ -111,7 +111,7 @@ def test_node_json_logs_are_masked(run_node: Callable[..., RunningNode], smsc: o
     assert isinstance(smsc, Smsc)
     # a link that cannot bind: the node logs about it; every stderr line must be one JSON object
     node = run_node({"node": {"log_format": "json", "log_level": "DEBUG"}, "sms": {"links": [smsc.link()]}})
-    node.post("/api/json/sendalert", {
+    answer = node.post("/api/json/sendalert", {
         "version": "latest", "clientRef": "logs", "lifetime": "1h",
         "alert": [{"alertType": "sms", "tag": "t", "content": "hi", "contentEncoding": "utf8",
                    "sender": "+447700100100", "recipients": ["+447700900555"]}],
@@ -122,3 +122,8 @@ def test_node_json_logs_are_masked(run_node: Callable[..., RunningNode], smsc: o
     assert "447700900555" not in text
     parsed = [json.loads(line) for line in node.output if line.startswith("{")]
     assert parsed and all({"ts", "level", "logger", "msg"} <= set(p) for p in parsed)
+    # ids: the intake's line names the alert; every line of the SMPP link's thread names the link
+    accepted = [p for p in parsed if p["msg"].startswith("alert accepted")]
+    assert [p.get("alert_ref") for p in accepted] == [answer.json()["alertRef"]]
+    link_lines = [p for p in parsed if p["logger"].startswith(("node.sms.smpplib_adapter", "smpplib"))]
+    assert link_lines and all(p.get("link") == smsc.link()["name"] for p in link_lines)
