@@ -37,7 +37,7 @@ class Results:
             return
         batch = list(events)
         try:
-            seqs = await self.store.write(lambda c: [repo.apply_event(c, self.cipher, e) for e in batch])
+            seqs = await self.store.write(lambda c: repo.apply_events(c, self.cipher, batch))
         except StoreError:
             raise
         except Exception:  # one bad event must not take the others with it: store them one by one

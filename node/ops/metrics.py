@@ -252,12 +252,17 @@ class OpsMetrics:
                             ["source"], registry=self.registry)
         self.call_outcomes = Counter("alertnode_call_outcomes", "Finished call deliveries, by outcome.",
                                      ["outcome"], registry=self.registry)
+        self._event_children: dict[tuple[str, str], Any] = {}
         self.registry.register(_StateCollector(lambda: self.snapshot))
 
     def observe(self, event: ChannelEvent) -> None:
         """Called for every stored channel event; cheap and never raises on odd details."""
         detail = event.detail if isinstance(event.detail, Mapping) else {}
-        self.events.labels(event.kind, event.state.value if event.state is not None else "").inc()
+        key = (event.kind, event.state.value if event.state is not None else "")
+        child = self._event_children.get(key)
+        if child is None:  # labels() looks the child up under a lock: once per kind and state is enough
+            child = self._event_children[key] = self.events.labels(*key)
+        child.inc()
         if "stat" in detail and event.kind in ("delivered", "failed"):
             self.receipts.labels(str(detail.get("stat"))).inc()
         if detail.get("smpp_status") == ESME_RTHROTTLED:

@@ -289,18 +289,29 @@ def expire_due(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
 # -- events --------------------------------------------------------------------------------------
 
 
+def _alert_for_events(conn: sqlite3.Connection, alert_ref: str) -> tuple[Any, ...] | None:
+    row = conn.execute("SELECT callback_url, notification, notification_type FROM alerts WHERE alert_ref = ?",
+                       (alert_ref,)).fetchone()
+    return tuple(row) if row is not None else None
+
+
+def _visible(alert: tuple[Any, ...] | None, kind: str, state: str | None, *, final: bool, notify: bool) -> bool:
+    """Whether an event reaches collectevents and the callback (the alert's notification settings)."""
+    if not (notify and alert is not None and alert[1]):
+        return False
+    ntype = alert[2]
+    if ntype == "final":
+        return final
+    if ntype == "responses":
+        return kind in RESPONSE_KINDS or state == DeliveryState.RESPONDED.value
+    return True
+
+
 def insert_event(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, delivery_id: int | None, kind: str,
                  state: str | None, at: float, detail: dict[str, Any], *, final: bool,
                  notify: bool = True) -> int:
-    alert = conn.execute("SELECT callback_url, notification, notification_type FROM alerts WHERE alert_ref = ?",
-                         (alert_ref,)).fetchone()
-    visible = bool(notify and alert is not None and alert[1])
-    if visible and alert is not None:
-        ntype = alert[2]
-        if ntype == "final":
-            visible = final
-        elif ntype == "responses":
-            visible = kind in RESPONSE_KINDS or state == DeliveryState.RESPONDED.value
+    alert = _alert_for_events(conn, alert_ref)
+    visible = _visible(alert, kind, state, final=final, notify=notify)
     cur = conn.execute(
         "INSERT INTO events (alert_ref, delivery_id, kind, state, at, final, notify, data) VALUES (?,?,?,?,?,?,?,?)",
         (alert_ref, delivery_id, kind, state, at, int(final), int(visible),
@@ -315,33 +326,73 @@ def insert_event(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, deliv
 
 def apply_event(conn: sqlite3.Connection, cipher: Cipher, event: ChannelEvent) -> int | None:
     """Record a channel's event and move the delivery's state. None if the delivery is unknown."""
-    row = conn.execute("SELECT alert_ref, state, alert_type FROM deliveries WHERE id = ?",
-                       (event.delivery_id,)).fetchone()
-    if row is None:
-        return None
-    alert_ref, current, alert_type = row[0], DeliveryState(row[1]), row[2]
-    new_state: DeliveryState | None = None
-    if event.retry_after is not None and current in (DeliveryState.IN_PROGRESS, DeliveryState.SENT):
-        conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ? WHERE id = ?",
-                     (event.at + event.retry_after, event.at, event.delivery_id))
-        new_state = DeliveryState.QUEUED
-    elif event.retry_after is None and event.state is not None and (
-        STATE_RANK[event.state] >= STATE_RANK[current] or current is DeliveryState.IN_PROGRESS
-    ):
-        new_state = event.state
-        via = ""
-        if event.state is DeliveryState.RESPONDED:
-            via = "shortlink" if event.kind == "clicked" else alert_type
-            if alert_type == "inboundCall":
-                via = "call"
-        conn.execute(
-            "UPDATE deliveries SET state = ?, updated_at = ?,"
-            " responded_via = CASE WHEN ? = '' OR instr(responded_via, ',' || ? || ',') > 0 THEN responded_via"
-            " ELSE responded_via || ',' || ? || ',' END WHERE id = ?",
-            (new_state.value, event.at, via, via, via, event.delivery_id),
-        )
-    return insert_event(conn, cipher, alert_ref, event.delivery_id, event.kind,
-                        new_state.value if new_state else None, event.at, dict(event.detail), final=event.final)
+    return apply_events(conn, cipher, [event])[0]
+
+
+_CHUNK = 500  # bound variables per IN (...) query
+
+
+def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[ChannelEvent]) -> list[int | None]:
+    """:func:`apply_event` for a batch, in order, with the statements a batch can share shared: the
+    deliveries and their alerts are read once, the events and callbacks written with one statement each.
+    Each event's seq (None for an unknown delivery) in the order given."""
+    ids = sorted({e.delivery_id for e in events})
+    deliveries: dict[int, list[Any]] = {}
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        for row in conn.execute(f"SELECT id, alert_ref, state, alert_type FROM deliveries WHERE id IN "
+                                f"({','.join('?' * len(chunk))})", chunk):
+            deliveries[row[0]] = [row[1], DeliveryState(row[2]), row[3]]
+    alerts: dict[str, tuple[Any, ...] | None] = {}
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    seq = int(row[0]) if row is not None else 0  # AUTOINCREMENT: never below a purged event's seq
+    seqs: list[int | None] = []
+    event_rows: list[tuple[Any, ...]] = []
+    outbox_rows: list[tuple[Any, ...]] = []
+    for event in events:
+        found = deliveries.get(event.delivery_id)
+        if found is None:
+            seqs.append(None)
+            continue
+        alert_ref, current, alert_type = found
+        new_state: DeliveryState | None = None
+        if event.retry_after is not None and current in (DeliveryState.IN_PROGRESS, DeliveryState.SENT):
+            conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ? WHERE id = ?",
+                         (event.at + event.retry_after, event.at, event.delivery_id))
+            new_state = DeliveryState.QUEUED
+        elif event.retry_after is None and event.state is not None and (
+            STATE_RANK[event.state] >= STATE_RANK[current] or current is DeliveryState.IN_PROGRESS
+        ):
+            new_state = event.state
+            via = ""
+            if event.state is DeliveryState.RESPONDED:
+                via = "shortlink" if event.kind == "clicked" else alert_type
+                if alert_type == "inboundCall":
+                    via = "call"
+            conn.execute(
+                "UPDATE deliveries SET state = ?, updated_at = ?,"
+                " responded_via = CASE WHEN ? = '' OR instr(responded_via, ',' || ? || ',') > 0 THEN responded_via"
+                " ELSE responded_via || ',' || ? || ',' END WHERE id = ?",
+                (new_state.value, event.at, via, via, via, event.delivery_id),
+            )
+        if new_state is not None:
+            found[1] = new_state  # a later event of the batch for this delivery sees it
+        if alert_ref not in alerts:
+            alerts[alert_ref] = _alert_for_events(conn, alert_ref)
+        alert = alerts[alert_ref]
+        state = new_state.value if new_state else None
+        visible = _visible(alert, event.kind, state, final=event.final, notify=True)
+        seq += 1
+        event_rows.append((seq, alert_ref, event.delivery_id, event.kind, state, event.at, int(event.final),
+                           int(visible), cipher.encrypt_json(dict(event.detail)) if event.detail else None))
+        if visible and alert is not None and alert[0]:
+            outbox_rows.append((seq, alert[0], event.at))
+        seqs.append(seq)
+    conn.executemany("INSERT INTO events (seq, alert_ref, delivery_id, kind, state, at, final, notify, data)"
+                     " VALUES (?,?,?,?,?,?,?,?,?)", event_rows)
+    if outbox_rows:
+        conn.executemany("INSERT INTO outbox (event_seq, url, next_at) VALUES (?,?,?)", outbox_rows)
+    return seqs
 
 
 def insert_inbound(conn: sqlite3.Connection, cipher: Cipher, msg: InboundMessage) -> int:

@@ -81,3 +81,63 @@ def test_contact_details_encrypted_in_the_database_file(run_node, tmp_path: Path
     for secret in (b"447700900777", b"447700900555", b"Zebediah", "Zebediah".encode("utf-16-le")):
         assert secret not in raw
     assert b"c1" in raw  # the identifier is not secret (the reference keeps it in clear)
+
+
+def _alert(conn: sqlite3.Connection, cipher: Cipher, ref: str, n: int, callback: str | None) -> list[int]:
+    from node.store import repo
+
+    alert = repo.NewAlert(ref, "c", None, 1.0, 1.0, "running", None, None, None, callback, True, "all", None, None,
+                          None, {}, {})
+    item = repo.NewItem(0, "sms", "t", {}, b"hi", n, n)
+    deliveries = [repo.NewDelivery(0, "sms", None, f"+4477009000{i:02d}", {}, f"tok-{ref}-{i}") for i in range(n)]
+    repo.insert_alert(conn, cipher, alert, [item], deliveries, 1.0)
+    return [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE alert_ref = ? ORDER BY id", (ref,))]
+
+
+def test_a_batch_of_events_is_applied_in_order_as_one_by_one_would(tmp_path: Path) -> None:
+    from node.jobs.channel import ChannelEvent, DeliveryState
+    from node.store import repo
+
+    cipher = Cipher(b"k" * 32)
+    store = Store(tmp_path / "a.db")
+    store.open()
+    try:
+        def batch(conn: sqlite3.Connection) -> tuple[list[int | None], list[tuple[object, ...]], list[int]]:
+            a = _alert(conn, cipher, "A", 2, "http://127.0.0.1:9/cb")
+            b = _alert(conn, cipher, "B", 1, None)
+            # the newest events are purged: their seqs must never be handed out again
+            top = conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+            conn.execute("DELETE FROM events WHERE seq = ?", (top,))
+            seqs = repo.apply_events(conn, cipher, [
+                ChannelEvent(a[0], "sent", 2.0, DeliveryState.SENT, {"parts": 1}),
+                ChannelEvent(999, "sent", 2.0, DeliveryState.SENT),                        # unknown delivery
+                ChannelEvent(a[0], "delivered", 3.0, DeliveryState.DELIVERED, final=True),
+                ChannelEvent(a[1], "sent", 3.0, DeliveryState.SENT),
+                ChannelEvent(a[1], "retry", 3.0, None, {"reason": "throttled"}, retry_after=5.0),
+                ChannelEvent(b[0], "replied", 4.0, DeliveryState.RESPONDED, {"text": "OK"}, final=True),
+                ChannelEvent(a[0], "sent", 5.0, DeliveryState.SENT),                        # late: no step back
+            ])
+            assert seqs[0] is not None and seqs[0] > top
+            rows = [tuple(r) for r in conn.execute("SELECT id, state, due_at, responded_via FROM deliveries"
+                                                   " ORDER BY id")]
+            outbox = [r[0] for r in conn.execute("SELECT event_seq FROM outbox WHERE event_seq > ? ORDER BY event_seq",
+                                                 (top,))]
+            return seqs, rows, outbox
+
+        seqs, rows, outbox = store.write_sync(batch)
+        first = seqs[0]
+        assert first is not None
+        assert seqs == [first, None, first + 1, first + 2, first + 3, first + 4, first + 5]
+        assert rows[0][1] == "delivered" and rows[1][1:3] == ("queued", 8.0) and rows[2][1] == "responded"
+        assert rows[2][3] == ",sms,"
+        assert outbox == [first, first + 1, first + 2, first + 3, first + 5]  # alert B has no callbackURL
+
+        def events(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+            return [(r.seq, r.kind, r.state, r.detail) for r in repo.events_since(conn, cipher, first - 1, 100)]
+
+        got = store.read_sync(events)
+        assert [(g[1], g[2]) for g in got] == [("sent", "sent"), ("delivered", "delivered"), ("sent", "sent"),
+                                               ("retry", "queued"), ("replied", "responded"), ("sent", None)]
+        assert got[0][3] == {"parts": 1} and got[4][3] == {"text": "OK"}
+    finally:
+        store.close()
