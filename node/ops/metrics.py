@@ -142,8 +142,8 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
                                labels=["link", "role"])
     requeued = CounterMetricFamily("alertnode_smpp_requeued", "Segments put back for another submit since start.",
                                    labels=["link", "role"])
-    # the next three appear once the SMS channel's info() reports them per link thread ("inFlight",
-    # "window", "throttled", "submitLatency": {"count", "sum"}); nothing is derived when it does not
+    # from the SMS channel's info() per link thread ("inFlight", "window", "throttled", "submitLatency":
+    # {"count", "sum"}); left out, not derived, for a channel that does not report them
     window_used = GaugeMetricFamily("alertnode_smpp_window_used", "submit_sm awaiting their submit_sm_resp.",
                                     labels=["link", "role"])
     window_size = GaugeMetricFamily("alertnode_smpp_window_size", "Most submit_sm outstanding at once.",
@@ -199,7 +199,7 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
             if isinstance(workers, list):
                 calls.add_metric([], sum(int(w.get("calls", 0)) for w in workers if isinstance(w, Mapping)))
                 seen["calls"] = True
-            prompts = details.get("promptCache")  # {"hits": n, "misses": n} once the voice channel reports it
+            prompts = details.get("promptCache")  # {"hits": n, "misses": n}
             if isinstance(prompts, Mapping):
                 for key in ("hits", "misses"):
                     value = _num(prompts.get(key))

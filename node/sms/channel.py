@@ -267,6 +267,10 @@ class SmsChannel(Channel):
                     "acked": t.acked,
                     "queued": t.queued,
                     "requeued": t.session.requeued_total,
+                    "inFlight": t.session.in_flight,
+                    "window": t.session.config.window,
+                    "throttled": t.session.throttled_total,
+                    "submitLatency": {"count": t.session.latency_count, "sum": round(t.session.latency_sum, 6)},
                 }
                 states.append(t.state)
             details[name] = {

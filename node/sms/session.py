@@ -276,6 +276,9 @@ class Session:
         self._unbind_deadline = 0.0
         self._stopping = False
         self.requeued_total = 0
+        self.throttled_total = 0  # ESME_RTHROTTLED / ESME_RMSGQFUL answers
+        self.latency_count = 0  # submit_sm answered by a submit_sm_resp, and the seconds they took in all
+        self.latency_sum = 0.0
 
     # -- queries ---------------------------------------------------------------------------
     @property
@@ -432,13 +435,16 @@ class Session:
         entry = self._inflight.pop(seq, None)
         if entry is None:
             return  # late answer to a part that timed out and was requeued: the resubmission decides
-        part, _ = entry
+        part, sent_at = entry
+        self.latency_count += 1
+        self.latency_sum += max(0.0, now - sent_at)
         if status == ESME_ROK:
             self._throttle_strikes = 0
             out.append(Acked(part.part, mid))
             return
         err = error_for(status)
         if isinstance(err, SmppThrottled):
+            self.throttled_total += 1
             self._throttle_strikes += 1
             part.throttled += 1
             if part.throttled > self.config.max_throttle_retries:

@@ -251,6 +251,8 @@ class VoiceChannel(Channel):
             if self.config.registers:
                 details["registration"] = self._sup.registration()
         details["waitingInbound"] = sum(len(v) for v in self._inbound.values())
+        if self._cache is not None:
+            details["promptCache"] = {"hits": self._cache.hits, "misses": self._cache.misses}
         state = "disabled" if not self.config.enabled else ("ready" if self.ready() else "starting")
         return ChannelInfo(
             self.name,

@@ -109,6 +109,12 @@ def test_metrics_change_as_a_test_alert_runs(run_node: Callable[..., RunningNode
     assert after['alertnode_channel_events_total{kind="delivered",state="delivered"}'] == 3.0
     assert after['alertnode_sms_receipts_total{stat="DELIVRD"}'] == 3.0
     assert after['alertnode_channel_in_flight{channel="sms"}'] >= 0.0
+    labels = '{link="a",role="transceiver"}'
+    assert after["alertnode_smpp_window_size" + labels] == smsc.link().get("window", 50)  # the default
+    assert after["alertnode_smpp_window_used" + labels] == 0.0  # all three answered
+    assert after["alertnode_smpp_submit_latency_seconds_count" + labels] == 3.0
+    assert 0.0 < after["alertnode_smpp_submit_latency_seconds_sum" + labels] < 10.0
+    assert after["alertnode_smpp_throttled_total" + labels] == 0.0
 
 
 def _chromium(args: list[str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -284,7 +290,10 @@ def test_throttling_reported_by_the_sms_channel_is_counted(
     resp = node.post("/api/json/sendalert", sms_alert(["+447997000001"], "Throttled"))
     assert resp.status_code == 200 and resp.json()["success"] is True, resp.text
     wait_until(lambda: metrics(node)["alertnode_sms_throttled_reports_total"] >= 1, what="a throttling report")
-    assert metrics(node)['alertnode_channel_events_total{kind="retry",state=""}'] >= 1
+    after = metrics(node)
+    assert after['alertnode_channel_events_total{kind="retry",state=""}'] >= 1
+    # the link counts every ESME_RTHROTTLED answer: the first and the one retry at least
+    assert after['alertnode_smpp_throttled_total{link="a",role="transceiver"}'] >= 2
 
 
 def test_callback_queue_and_failures(run_node: Callable[..., RunningNode], smsc: Smsc) -> None:

@@ -50,6 +50,9 @@ def test_call_with_a_key_press_moves_the_voice_metrics(
     assert after['alertnode_channel_events_total{kind="answered",state="answered"}'] == 1
     assert after['alertnode_deliveries{alert_type="call",state="' + final["state"] + '"}'] == 1
     assert after["alertnode_calls_active"] == 0
+    # the prompt was synthesized once for this call: a look-up that missed (hits come with repeats)
+    assert after['alertnode_prompt_cache_total{result="misses"}'] >= 1
+    assert 'alertnode_prompt_cache_total{result="hits"}' in after
     assert uas.wait() == 0, uas.output()[-2000:]
 
 

@@ -153,6 +153,10 @@ def test_throttled_pauses_doubling_and_retries() -> None:
     [e] = of(sess.handle(s.Tick(), 6.3), s.SendSubmit)
     acts = sess.handle(s.SubmitResp(e.sequence, ESME_RTHROTTLED, ""), 6.4)
     assert of(acts, s.Failed) == [s.Failed(1, ESME_RTHROTTLED, False, of(acts, s.Failed)[0].reason)]
+    # what the metrics show: four throttled answers; five answers in all, waited for 0.1+0.2+0.1+0.1+0.1 s
+    assert sess.throttled_total == 4
+    assert sess.latency_count == 5 and abs(sess.latency_sum - 0.6) < 1e-9
+    assert sess.in_flight == 0
 
 
 def test_permanent_and_temporary_errors() -> None:
