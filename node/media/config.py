@@ -37,6 +37,13 @@ class MediaConfig(BaseModel):
     prompt_cache_dir: str = Field(
         "prompts", description="Prompt cache directory; relative paths are under the data directory."
     )
+    prompt_cache_max_mb: float = Field(
+        1024.0, ge=0, description="Size the prompt cache is kept under; the least recently used prompts go first "
+        "(0 = no limit)."
+    )
+    prompt_cache_keep_s: float = Field(
+        3600.0, ge=0, description="A prompt used this recently is never evicted (a call may be about to play it)."
+    )
     default_language: str = Field("en-GB", description="TTS language when the tts block names none.")
 
     def problems(self, prefix: str) -> list[Problem]:

@@ -29,8 +29,10 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -164,11 +166,51 @@ class PromptCache:
 
     def _lookup(self, key: str, rate: int) -> Path | None:
         f = self._file(key, rate)
-        if f.is_file():
-            with self._lock:
-                self.hits += 1
-            return f
-        return None
+        try:
+            os.utime(f)  # its modification time is its last use: eviction goes by it
+        except FileNotFoundError:
+            return None
+        with self._lock:
+            self.hits += 1
+        return f
+
+    def _evict(self, keep: Path) -> int:
+        """Delete the least recently used prompts (all clock rates of one together) until the cache is under
+        90 % of its limit; a prompt used within ``prompt_cache_keep_s`` (and ``keep``, just stored) stays.
+        Returns how many prompts went."""
+        limit = self._config.prompt_cache_max_mb * 1024 * 1024
+        if limit <= 0:
+            return 0
+        prompts: dict[str, list[Any]] = {}  # key -> [last use, bytes, files]
+        total = 0
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if not entry.name.endswith(".wav") or entry.name.startswith(".tmp-"):
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                total += st.st_size
+                found = prompts.setdefault(entry.name.rsplit("-", 1)[0], [0.0, 0, []])
+                found[0] = max(found[0], st.st_mtime)
+                found[1] += st.st_size
+                found[2].append(Path(entry.path))
+        if total <= limit:
+            return 0
+        prompts.pop(keep.name.rsplit("-", 1)[0], None)
+        newest_allowed = time.time() - self._config.prompt_cache_keep_s
+        removed = 0
+        for last_use, size, files in sorted(prompts.values(), key=lambda p: p[0]):
+            if total <= 0.9 * limit or last_use > newest_allowed:
+                break
+            for f in files:
+                f.unlink(missing_ok=True)
+            total -= size
+            removed += 1
+        if removed:
+            log.info("prompt cache: %d prompt(s) evicted, %.1f MB left", removed, total / 1024 / 1024)
+        return removed
 
     def _store(self, key: str, pcm: Mapping[int, npt.NDArray[np.int16]], rate: int) -> Path:
         for r, samples in pcm.items():
@@ -183,7 +225,10 @@ class PromptCache:
         with self._lock:
             self.misses += 1
         log.debug("prompt %s stored at %s Hz", key[:12], ",".join(str(r) for r in pcm))
-        return self._file(key, rate)
+        stored = self._file(key, rate)
+        with self._lock:  # one eviction scan at a time
+            self._evict(stored)
+        return stored
 
 
 def content_bytes(item: Mapping[str, object], path: str) -> bytes:

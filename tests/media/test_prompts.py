@@ -155,3 +155,33 @@ def test_config_problems_name_the_key() -> None:
     assert MediaConfig().problems("media") == []
     problems = MediaConfig(default_language="xx-XX", prompt_cache_dir=" ").problems("media")
     assert [p.path for p in problems] == ["media.default_language", "media.prompt_cache_dir"]
+
+
+def test_cache_evicts_least_recently_used_prompts_beyond_its_size(tmp_path: Path) -> None:
+    import os
+
+    cache = PromptCache(tmp_path, MediaConfig(prompt_cache_max_mb=0.06, prompt_cache_keep_s=60))
+    try:
+        one = cache.prepare("wav", wav_bytes(0.5), None, 8000)
+        two = cache.prepare("wav", wav_bytes(0.51), None, 8000)
+        for i, path in enumerate((one, two)):  # both last used long ago, `one` first
+            for f in tmp_path.glob(path.name.rsplit("-", 1)[0] + "-*.wav"):
+                os.utime(f, (1_000_000 + i, 1_000_000 + i))
+        assert cache.prepare("wav", wav_bytes(0.5), None, 8000) == one  # a hit makes `one` recent again
+        three = cache.prepare("wav", wav_bytes(0.52), None, 8000)  # over 0.06 MB: the least recently used goes
+        assert one.exists() and three.exists() and not two.exists()
+        assert not list(tmp_path.glob(two.name.rsplit("-", 1)[0] + "-*"))  # its 16 kHz file went with it
+        assert sum(f.stat().st_size for f in tmp_path.glob("*.wav")) <= 0.06 * 1024 * 1024
+        misses = cache.misses
+        assert cache.prepare("wav", wav_bytes(0.51), None, 8000) == two and cache.misses == misses + 1
+    finally:
+        cache.close()
+
+
+def test_recently_used_prompts_are_kept_even_over_the_limit(tmp_path: Path) -> None:
+    cache = PromptCache(tmp_path, MediaConfig(prompt_cache_max_mb=0.01, prompt_cache_keep_s=3600))
+    try:
+        paths = [cache.prepare("wav", wav_bytes(0.5 + i / 100), None, 8000) for i in range(3)]
+        assert all(p.exists() for p in paths)  # a call may be about to play any of them
+    finally:
+        cache.close()
