@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -276,10 +277,13 @@ def _settle(job: _Job, ok: bool, value: Any) -> None:
     fut = job.future
     if fut.done():  # an awaiting task was cancelled
         return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+    # a future cancelled between the check and here (write_sync's from another thread) must never
+    # raise into the writer thread
+    with contextlib.suppress(asyncio.InvalidStateError, concurrent.futures.InvalidStateError):
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
 
 
 def _settle_all(results: list[tuple[_Job, bool, Any]]) -> None:
