@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class Receiver:
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, delay_s: float = 0.0) -> None:
         self.fail_first = fail_first
+        self.delay_s = delay_s
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         receiver = self
@@ -23,6 +25,8 @@ class Receiver:
                     receiver.requests.append({"headers": dict(self.headers), "body": body,
                                               "failed": n < receiver.fail_first})
                 code = 500 if n < receiver.fail_first else 200
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

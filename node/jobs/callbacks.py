@@ -78,8 +78,22 @@ class CallbackSender:
     async def _run(self) -> None:
         sem = asyncio.Semaphore(self.config.concurrency)
         in_flight: set[int] = set()
+        # A batch leaves ``in_flight`` when its outcome is committed, but an outbox read that began
+        # before that commit still shows the rows as due. ``released`` remembers, for each such
+        # sequence number, the read generation current when it was released: rows of a read of the
+        # same or an earlier generation are skipped, so a delivered event is never posted twice.
+        released: dict[int, int] = {}
         pending: set[asyncio.Task[None]] = set()
+        generation = 0
+
+        def release(seqs: list[int]) -> None:
+            in_flight.difference_update(seqs)
+            for seq in seqs:
+                released[seq] = generation
+
         while True:
+            generation += 1
+            read_generation = generation
             now = self.clock()
             try:
                 rows = await self.store.read(partial(repo.outbox_due, now=now, limit=1000))
@@ -90,15 +104,18 @@ class CallbackSender:
                 rows = []
             batches: dict[str, list[repo.OutboxRow]] = {}
             for row in rows:
-                if row.event_seq in in_flight:
+                if row.event_seq in in_flight or released.get(row.event_seq, 0) >= read_generation:
                     continue
                 batch = batches.setdefault(row.url, [])
                 if len(batch) < self.config.batch_size:
                     batch.append(row)
+            # what was released before this read began is reflected in it: forget it
+            for seq in [s for s, g in released.items() if g < read_generation]:
+                del released[seq]
             for url, batch in batches.items():
                 seqs = [r.event_seq for r in batch]
                 in_flight.update(seqs)
-                task = asyncio.create_task(self._post(sem, url, batch, in_flight))
+                task = asyncio.create_task(self._post(sem, url, batch, release))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             self._wake.clear()
@@ -109,7 +126,8 @@ class CallbackSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    async def _post(self, sem: asyncio.Semaphore, url: str, batch: list[repo.OutboxRow], in_flight: set[int]) -> None:
+    async def _post(self, sem: asyncio.Semaphore, url: str, batch: list[repo.OutboxRow],
+                    release: Callable[[list[int]], None]) -> None:
         seqs = [r.event_seq for r in batch]
         try:
             async with sem:
@@ -139,7 +157,7 @@ class CallbackSender:
         except Exception:
             log.exception("callback delivery crashed")
         finally:
-            in_flight.difference_update(seqs)
+            release(seqs)
             self._wake.set()
 
     async def _send(self, url: str, body: bytes, headers: dict[str, Any]) -> str | None:
