@@ -183,10 +183,12 @@ class SmsChannel(Channel):
                 cfg.connect_timeout_s,
             )
             if cfg.bind_mode == "transceiver":
-                tx = SmppThread(cfg.name, "transceiver", bind, _session_config(cfg, True), self._body, self._emit)
+                tx = SmppThread(cfg.name, "transceiver", bind, _session_config(cfg, True), self._body, self._emit,
+                                coalesce_s=cfg.io_coalesce_ms / 1000)
                 rx = None
             else:
-                tx = SmppThread(cfg.name, "transmitter", bind, _session_config(cfg, True), self._body, self._emit)
+                tx = SmppThread(cfg.name, "transmitter", bind, _session_config(cfg, True), self._body, self._emit,
+                                coalesce_s=cfg.io_coalesce_ms / 1000)
                 rx = SmppThread(cfg.name, "receiver", bind, _session_config(cfg, False), self._body, self._emit)
             self._links[cfg.name] = _Link(cfg, tx, rx)
         self._consumer = asyncio.create_task(self._consume(), name="sms-consumer")

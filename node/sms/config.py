@@ -64,6 +64,14 @@ class SmppLinkConfig(BaseModel):
         description="Times a submit_sm left unanswered (response_timeout_s) is submitted again before the "
         "message fails temporarily (retried later by the dispatcher).",
     )
+    io_coalesce_ms: float = Field(
+        2.0,
+        ge=0,
+        le=100,
+        description="While submits are in flight, answers are read and the next submits sent at most once per "
+        "this many milliseconds, so one wake-up carries several PDUs (0: at each answer). Adds at most this "
+        "much to a submit's round trip; an idle link sends at once.",
+    )
     connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect time-out.")
     reconnect_initial_s: float = Field(1.0, gt=0, description="First wait before reconnecting a dropped link.")
     reconnect_max_s: float = Field(60.0, gt=0, description="Longest wait between reconnects (doubling back-off).")

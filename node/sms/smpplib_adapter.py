@@ -97,8 +97,11 @@ class SmppThread:
         session_config: s.SessionConfig,
         submit_body: Callable[[int], bytes | None],
         emit: Callable[[list[LinkOutput]], None],
+        coalesce_s: float = 0.0,
     ) -> None:
         self.name = name
+        self._coalesce = coalesce_s
+        self._cycle_at = 0.0
         self.role = role
         self.bind = bind
         self.session = s.Session(session_config)
@@ -118,6 +121,7 @@ class SmppThread:
         self.state_since = time.time()
         self.submitted = 0
         self.acked = 0
+        self.reads = 0  # socket reads that brought data (PDUs per read shows the I/O coalescing)
 
     # -- called from other threads ---------------------------------------------------------
     def start(self) -> None:
@@ -188,6 +192,17 @@ class SmppThread:
                 return
             now = time.monotonic()
             deadline = sess.deadline()
+            if self._coalesce and sess.in_flight and not out:
+                # Interrupt moderation: while submits are in flight, answers are read (and the freed
+                # window refilled) at most once per coalesce period, so one wake-up, one recv and one
+                # send carry several PDUs instead of one each. A timer due sooner is not delayed.
+                pause = self._cycle_at + self._coalesce - now
+                if deadline is not None:
+                    pause = min(pause, deadline - now)
+                if pause > 0:
+                    time.sleep(pause)
+                    now = time.monotonic()
+            self._cycle_at = now
             timeout = 1.0 if deadline is None else max(0.0, min(1.0, deadline - now))
             if out:
                 timeout = 0.0
@@ -228,6 +243,7 @@ class SmppThread:
         if not data:
             self._act(self.session.handle(s.ConnectionLost("closed by peer"), time.monotonic()), out)
             return
+        self.reads += 1
         self._rbuf += data
         try:
             raws = fast.split(self._rbuf)

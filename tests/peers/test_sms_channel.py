@@ -419,3 +419,19 @@ async def test_alert_expiring_while_queued_is_never_sent(smsc: Smsc, start_chann
     sent = sum(1 for k in kinds if k == "sent")
     assert kinds == ["sent"] * sent + ["expired"] * (4 - sent)
     assert len([r for r in smsc.submits() if r["dest"].startswith("4477009006")]) == sent
+
+
+async def test_answers_in_flight_are_read_in_batches_and_every_message_is_sent(
+    smsc: Smsc, start_channel: Start
+) -> None:
+    """io_coalesce_ms: with a window of submits in flight, one socket read carries many submit_sm_resp."""
+    ch, sink = await start_channel(smsc.link(window=50, registered_delivery=False, io_coalesce_ms=20))
+    await bound(ch)
+    link = ch._links["a"].tx
+    reads_before = link.reads
+    count = 300
+    for i in range(count):
+        await ch.submit(work(1000 + i, f"+4477009{i:05d}", "Coalesced"))
+    await sink.wait(lambda: sum(e.kind == "sent" for e in sink.events) == count)
+    assert {e.delivery_id for e in sink.events if e.kind == "sent"} == set(range(1000, 1000 + count))
+    assert link.reads - reads_before <= count // 4, (link.reads - reads_before, link.acked)
