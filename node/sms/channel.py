@@ -65,6 +65,14 @@ def _smpp_time(epoch: int) -> str:
     return time.strftime("%y%m%d%H%M%S", time.gmtime(epoch)) + "000+"
 
 
+class _NotYetAcknowledged(Exception):
+    """A receipt that overtook its submit_sm_resp (it came on the receiver bind, or was read first)."""
+
+    def __init__(self, hold_until: float) -> None:
+        super().__init__(hold_until)
+        self.hold_until = hold_until
+
+
 @dataclass
 class _Message:
     delivery_id: int
@@ -162,6 +170,9 @@ class SmsChannel(Channel):
         self._outbox: collections.deque[list[LinkOutput]] = collections.deque()  # filled by link threads
         self._wake_pending = False
         self._to_enqueue: dict[str, list[tuple[int, int]]] = {}
+        # receipts that matched no acknowledged part yet, unanswered until their submit_sm_resp is
+        # read or the link's response time-out has passed: (hold until, deliver_sm)
+        self._early: list[tuple[float, Inbound]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, sink: EventSink) -> None:
@@ -468,6 +479,8 @@ class SmsChannel(Channel):
             except TimeoutError:
                 if self._replies is not None:
                     await self._replies.sweep()
+                if self._early:
+                    await self._retry_early()
                 continue
             batches = [first]
             while not self._inbox.empty():
@@ -579,6 +592,13 @@ class SmsChannel(Channel):
             await self._sink.report_many(events)
         if inbound:
             await self._on_inbound(inbound)
+        if self._early and (acked_rows or any(until <= time.time() for until, _ in self._early)):
+            await self._retry_early()
+
+    async def _retry_early(self) -> None:
+        """Match the receipts that came before their submit_sm_resp again (new acks are known now)."""
+        parked, self._early = self._early, []
+        await self._on_inbound([item for _, item in parked])
 
     def _retry_event(self, msg: _Message, at: float) -> ChannelEvent:
         detail, msg.retry = msg.retry or {}, None
@@ -599,6 +619,9 @@ class SmsChannel(Channel):
                 continue
             try:
                 event = await self._on_receipt(item, updates)
+            except _NotYetAcknowledged as early:  # answered once its submit_sm_resp is read
+                self._early.append((early.hold_until, item))
+                continue
             except Exception:  # ask the SMSC to send it again rather than lose it
                 log.exception("sms: handling a receipt from link %s failed", item.link)
                 answers.append((item, ESME_RX_T_APPN))
@@ -653,6 +676,11 @@ class SmsChannel(Channel):
             cands = receipts.id_candidates(rc.message_id, mode)
             found = await self.store.read(lambda c: repo.find_part(c, cands))
         if found is None:
+            # an SMSC may send the receipt before (or on another bind than) the submit_sm_resp: while a
+            # submit's answer is still to be processed, hold it unanswered as long as that may take
+            hold_until = item.at + (link.cfg.response_timeout_s if link is not None else 0.0)
+            if self._parts and time.time() < hold_until:
+                raise _NotYetAcknowledged(hold_until)
             log.warning("sms: receipt for unknown message id %s on link %s", rc.message_id, item.link,
                         extra={"message_id": rc.message_id, "link": item.link})
             return None

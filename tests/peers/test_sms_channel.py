@@ -207,6 +207,24 @@ async def test_transmitter_receiver_bind_pair(smsc: Smsc, start_channel: Start) 
     assert details["receiver"]["state"] == "bound"
 
 
+async def test_a_receipt_that_overtakes_its_submit_sm_resp_is_held_and_matched(
+    smsc: Smsc, start_channel: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The receiver bind gets the receipt while the transmitter has not read the submit_sm_resp yet
+    (held back here by a long io_coalesce_ms): the receipt waits, unanswered, and then settles it."""
+    ch, sink = await start_channel(smsc.link(bind_mode="transmitter_receiver", io_coalesce_ms=100))
+    await bound(ch)
+    for _ in range(500):
+        if ch.info().details["a"]["receiver"]["state"] == "bound":
+            break
+        await asyncio.sleep(0.02)
+    for i in range(5):
+        await ch.submit(work(20 + i, f"+44770090002{i}", "overtaken"))
+        await sink.wait(lambda i=i: bool(sink.of(20 + i, "delivered")), timeout=15)
+    assert not [r for r in caplog.records if "unknown message id" in r.getMessage()]
+    assert ch._early == []
+
+
 async def test_expired_work_is_not_sent(smsc: Smsc, start_channel: Start) -> None:
     ch, sink = await start_channel(smsc.link())
     await bound(ch)
