@@ -114,11 +114,12 @@ async def test_worker_that_cannot_bind_its_sip_port_says_why(caplog: pytest.LogC
 
 
 async def test_more_calls_than_slots_wait_for_a_free_one(sipp_uas: Any, voice_channel: Any) -> None:
-    uas = sipp_uas("uas_busy.xml", 6)
+    uas = sipp_uas("uas_busy_late.xml", 6)  # 486 only after 3 s: no call ends while we look
     ch, sink = await voice_channel(trunk=uas.hostport, max_concurrent_calls=4)
     works = [make_work(f"+4412345678{i:02d}") for i in range(6)]
     for w in works:
         await ch.submit(w)  # the dispatcher would stop at free_capacity(); the channel copes anyway
+    assert not [e for e in sink.events if e.final], sink.events
     assert ch.free_capacity() == 0
     finals = [await sink.final(w.delivery_id) for w in works]
     assert all(f.detail["outcome"] == "busy" for f in finals)
