@@ -24,31 +24,31 @@ from typing import Any
 
 import uvicorn
 
-from node.api.auth import KeyRing, load_or_create_key_hash, load_or_create_secret
-from node.api.public import create_public_app
-from node.api.routes import Services, create_app
-from node.config import Config
-from node.errors import ConfigError, Problem
-from node.jobs.callbacks import CallbackSender
-from node.jobs.channel import Channel, ChannelEvent
-from node.jobs.dispatcher import Dispatcher
-from node.jobs.intake import Intake
-from node.jobs.results import Results
-from node.store.crypto import Cipher, load_or_create_key
-from node.store.db import Store
+from alertnode.api.auth import KeyRing, load_or_create_key_hash, load_or_create_secret
+from alertnode.api.public import create_public_app
+from alertnode.api.routes import Services, create_app
+from alertnode.config import Config
+from alertnode.errors import ConfigError, Problem
+from alertnode.jobs.callbacks import CallbackSender
+from alertnode.jobs.channel import Channel, ChannelEvent
+from alertnode.jobs.dispatcher import Dispatcher
+from alertnode.jobs.intake import Intake
+from alertnode.jobs.results import Results
+from alertnode.store.crypto import Cipher, load_or_create_key
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 
 # Modules that extend the running node (metrics, status page, event routing). Each that exists has
 # ``async def attach(node: Node) -> None`` (called once the store and channels are up, before the HTTP
 # listeners start) and ``async def detach(node: Node) -> None`` (called after the listeners stopped).
-EXTENSIONS: tuple[str, ...] = ("node.ops.runtime", "node.jobs.events_runtime")
+EXTENSIONS: tuple[str, ...] = ("alertnode.ops.runtime", "alertnode.jobs.events_runtime")
 
 # (config section, module, class): a channel is built when its section says it is configured.
 CHANNELS: tuple[tuple[str, str, str], ...] = (
-    ("sms", "node.sms.channel", "SmsChannel"),
-    ("mail", "node.mail.channel", "MailChannel"),
-    ("voice", "node.voice.channel", "VoiceChannel"),
+    ("sms", "alertnode.sms.channel", "SmsChannel"),
+    ("mail", "alertnode.mail.channel", "MailChannel"),
+    ("voice", "alertnode.voice.channel", "VoiceChannel"),
 )
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from node import config as config_mod
-from node import logs
-from node.errors import ConfigError
+from alertnode import config as config_mod
+from alertnode import logs
+from alertnode.errors import ConfigError
 
 
 def _client_settings(args: argparse.Namespace) -> tuple[str, str]:
@@ -38,7 +38,7 @@ def _print(obj: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from node.app import serve
+    from alertnode.app import serve
 
     try:
         cfg = config_mod.load(args.config)
@@ -107,7 +107,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from node.store.db import Store
+    from alertnode.store.db import Store
 
     cfg = config_mod.load(args.config)
     db = cfg.data_path() / "alertnode.db"
@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--config")
     p.set_defaults(func=cmd_backup)
-    for module in ("node.media.cli", "node.ops.cli"):
+    for module in ("alertnode.media.cli", "alertnode.ops.cli"):
         try:
             mod = importlib.import_module(module)
         except ImportError:

@@ -17,13 +17,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from node.errors import ConfigError, Problem
-from node.jobs.events_config import EventsConfig
-from node.mail.config import MailConfig
-from node.media.config import MediaConfig
-from node.ops.config import OpsConfig
-from node.sms.config import SmsConfig
-from node.voice.config import VoiceConfig
+from alertnode.errors import ConfigError, Problem
+from alertnode.jobs.events_config import EventsConfig
+from alertnode.mail.config import MailConfig
+from alertnode.media.config import MediaConfig
+from alertnode.ops.config import OpsConfig
+from alertnode.sms.config import SmsConfig
+from alertnode.voice.config import VoiceConfig
 
 ENV_PREFIX = "ALERTNODE__"
 
@@ -184,7 +184,7 @@ def build(tree: dict[str, Any], pre_problems: list[Problem] | None = None) -> Co
 def cross_checks(cfg: Config) -> list[Problem]:
     """Rules that span keys; each section contributes its own."""
     problems: list[Problem] = []
-    from node.jobs.lifetime import LifetimeError, parse_lifetime
+    from alertnode.jobs.lifetime import LifetimeError, parse_lifetime
 
     for key, value in (
         ("limits.default_lifetime", cfg.limits.default_lifetime),

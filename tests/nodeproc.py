@@ -79,7 +79,7 @@ class RunningNode:
     def start(self, timeout: float = 60.0) -> RunningNode:
         self.output = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "serve", "--config", str(self.config_path)],
+            [sys.executable, "-m", "alertnode.cli", "serve", "--config", str(self.config_path)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
         )
         ready = threading.Event()

@@ -11,7 +11,7 @@ from tests.api.test_jobs import dead_links, sms_alert
 
 
 def cli(node, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    return subprocess.run([sys.executable, "-m", "node.cli", *args, "--url", node.url, "--api-key", node.api_key],
+    return subprocess.run([sys.executable, "-m", "alertnode.cli", *args, "--url", node.url, "--api-key", node.api_key],
                           capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -35,7 +35,7 @@ def test_send_show_events(run_node, tmp_path: Path) -> None:  # type: ignore[no-
 
 def test_events_follow_prints_new_events(run_node) -> None:  # type: ignore[no-untyped-def]
     node = run_node(dead_links())
-    proc = subprocess.Popen([sys.executable, "-m", "node.cli", "events", "--follow", "--interval", "0.2",
+    proc = subprocess.Popen([sys.executable, "-m", "alertnode.cli", "events", "--follow", "--interval", "0.2",
                              "--url", node.url, "--api-key", node.api_key], stdout=subprocess.PIPE, text=True)
     try:
         ref = node.post("/api/json/sendalert", sms_alert(1)).json()["alertRef"]

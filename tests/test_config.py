@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from node import config
-from node.app import load_secrets
-from node.errors import ConfigError
+from alertnode import config
+from alertnode.app import load_secrets
+from alertnode.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,6 +96,6 @@ def test_generated_secrets_are_private_and_stable(tmp_path: Path) -> None:
 def test_check_config_command(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[api]\nport = -1\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "node.cli", "check-config", "--config", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "alertnode.cli", "check-config", "--config", str(path)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "api.port" in proc.stderr

@@ -17,7 +17,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from node.config import Config
+from alertnode.config import Config
 
 
 def toml_value(value: Any) -> str:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from node.jobs.lifetime import parse_iso_duration, parse_lifetime
+from alertnode.jobs.lifetime import parse_iso_duration, parse_lifetime
 
 ALERT_TYPES = ("sms", "email", "call", "inboundCall")
 AlertType = Literal["sms", "email", "call", "inboundCall"]

@@ -19,9 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from ua_parser import parse as parse_ua
 
-from node.jobs.channel import ChannelEvent, DeliveryState, EventSink
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.jobs.channel import ChannelEvent, DeliveryState, EventSink
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import json
 import sqlite3
 from typing import Any
 
-from node.store.crypto import Cipher
-from node.store.repo import _iso
+from alertnode.store.crypto import Cipher
+from alertnode.store.repo import _iso
 
 _SENT = ("sent", "delivered", "answered", "responded")
 

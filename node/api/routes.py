@@ -18,10 +18,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from node import __version__
-from node.api import resource
-from node.api.auth import KeyRing
-from node.api.models import (
+from alertnode import __version__
+from alertnode.api import resource
+from alertnode.api.auth import KeyRing
+from alertnode.api.models import (
     CollectEventsRequest,
     ErrorResponse,
     GetInfoRequest,
@@ -30,14 +30,14 @@ from node.api.models import (
     SendAlertResponse,
     StoreContentRequest,
 )
-from node.config import Config
-from node.errors import ApiError, Problem
-from node.jobs.channel import Channel
-from node.jobs.intake import Intake, json_path, validation_problems
-from node.jobs.lifetime import LifetimeError, parse_iso_duration
-from node.store import repo
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.config import Config
+from alertnode.errors import ApiError, Problem
+from alertnode.jobs.channel import Channel
+from alertnode.jobs.intake import Intake, json_path, validation_problems
+from alertnode.jobs.lifetime import LifetimeError, parse_iso_duration
+from alertnode.store import repo
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -312,7 +312,7 @@ def _cancel(conn: Any, cipher: Cipher, alert_ref: str, now: float) -> list[int] 
     conn.execute("UPDATE alerts SET status = 'cancelled' WHERE alert_ref = ?", (alert_ref,))
     ids = [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE alert_ref = ? AND state IN"
                                       " ('queued', 'in_progress')", (alert_ref,))]
-    from node.jobs.channel import ChannelEvent, DeliveryState
+    from alertnode.jobs.channel import ChannelEvent, DeliveryState
 
     for delivery_id in ids:
         repo.apply_event(conn, cipher, ChannelEvent(delivery_id, "cancelled", now, DeliveryState.FAILED,

@@ -27,10 +27,10 @@ from typing import Any
 
 import httpx
 
-from node.config import CallbacksSection
-from node.store import repo
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.config import CallbacksSection
+from alertnode.store import repo
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 

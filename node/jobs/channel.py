@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from node.errors import Problem
+from alertnode.errors import Problem
 
 
 class DeliveryState(enum.StrEnum):

@@ -17,13 +17,13 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from node.config import Config
-from node.jobs import lookups, quiet
-from node.jobs.channel import Channel, ChannelEvent, DeliveryState, DeliveryWork
-from node.logs import log_ids
-from node.store import repo
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.config import Config
+from alertnode.jobs import lookups, quiet
+from alertnode.jobs.channel import Channel, ChannelEvent, DeliveryState, DeliveryWork
+from alertnode.logs import log_ids
+from alertnode.store import repo
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 

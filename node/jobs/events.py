@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.api.models import Contact, ContactGroup
-from node.jobs.events_config import EscalationConfig, EventsConfig, RouteConfig
+from alertnode.api.models import Contact, ContactGroup
+from alertnode.jobs.events_config import EscalationConfig, EventsConfig, RouteConfig
 
 # {title} {message} {link} {event} {channel} {tags} {data.KEY[.SUB]}: anything else in braces is left for the
 # per-contact lookups the dispatcher applies ({firstname}, {datetime}, ...)

@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from node.api.models import UUID_PATTERN, ContactGroup, IvrControl, Tts
-from node.errors import Problem
+from alertnode.api.models import UUID_PATTERN, ContactGroup, IvrControl, Tts
+from alertnode.errors import Problem
 
 EventAlertType = Literal["sms", "email", "call"]
 

@@ -26,16 +26,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, ValidationError
 
-from node.api.models import ContactGroup, SendAlertRequest, Strict
-from node.api.routes import _bearer
-from node.errors import ApiError, Problem
-from node.jobs import events
-from node.jobs.events_config import EventsConfig, RouteConfig
-from node.jobs.intake import validation_problems
-from node.store import repo
+from alertnode.api.models import ContactGroup, SendAlertRequest, Strict
+from alertnode.api.routes import _bearer
+from alertnode.errors import ApiError, Problem
+from alertnode.jobs import events
+from alertnode.jobs.events_config import EventsConfig, RouteConfig
+from alertnode.jobs.intake import validation_problems
+from alertnode.store import repo
 
 if TYPE_CHECKING:
-    from node.app import Node
+    from alertnode.app import Node
 
 log = logging.getLogger(__name__)
 

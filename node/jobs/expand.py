@@ -21,10 +21,10 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from node.api.models import AlertItem, ContactGroup, SendAlertRequest
-from node.errors import Problem
-from node.jobs import lookups
-from node.jobs.lifetime import LifetimeError, parse_iso_duration, parse_lifetime
+from alertnode.api.models import AlertItem, ContactGroup, SendAlertRequest
+from alertnode.errors import Problem
+from alertnode.jobs import lookups
+from alertnode.jobs.lifetime import LifetimeError, parse_iso_duration, parse_lifetime
 
 PHONE_TYPES = frozenset({"sms", "call", "inboundCall"})
 SEEN_TYPES = frozenset({"sms", "email", "call", "shortlink"})

@@ -18,15 +18,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from node.api.models import ContactGroup, SendAlertRequest, StoreContentRequest
-from node.config import Config
-from node.errors import ApiError, Problem
-from node.jobs import expand
-from node.jobs.channel import Channel
-from node.jobs.lifetime import LifetimeError, parse_lifetime
-from node.store import repo
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.api.models import ContactGroup, SendAlertRequest, StoreContentRequest
+from alertnode.config import Config
+from alertnode.errors import ApiError, Problem
+from alertnode.jobs import expand
+from alertnode.jobs.channel import Channel
+from alertnode.jobs.lifetime import LifetimeError, parse_lifetime
+from alertnode.store import repo
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 _SUBJECT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: read aloud and retyped
 

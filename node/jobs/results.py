@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from node.errors import StoreError
-from node.jobs.channel import ChannelEvent, InboundMessage
-from node.store import repo
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.errors import StoreError
+from alertnode.jobs.channel import ChannelEvent, InboundMessage
+from alertnode.store import repo
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 

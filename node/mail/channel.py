@@ -21,16 +21,16 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from node.errors import ChannelError, Problem, SmtpError
-from node.jobs.channel import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
-from node.mail.compose import Composed, MailIdentity, check_item, compose
-from node.mail.config import MailConfig
-from node.mail.inbound import InboundProcessor
-from node.mail.listener import InboundEnvelope, ReplyListener
-from node.mail.sending import Accepted, Outcome, Refused, Report, Wait, next_step
-from node.mail.smtp_client import SmarthostClient, mask_address
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.errors import ChannelError, Problem, SmtpError
+from alertnode.jobs.channel import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
+from alertnode.mail.compose import Composed, MailIdentity, check_item, compose
+from alertnode.mail.config import MailConfig
+from alertnode.mail.inbound import InboundProcessor
+from alertnode.mail.listener import InboundEnvelope, ReplyListener
+from alertnode.mail.sending import Accepted, Outcome, Refused, Report, Wait, next_step
+from alertnode.mail.smtp_client import SmarthostClient, mask_address
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from email.message import EmailMessage, Message
 from email.utils import format_datetime
 from typing import Any
 
-from node.errors import Problem
-from node.jobs.channel import DeliveryWork
-from node.mail.config import LOCAL_PART_MAX, valid_local_part
+from alertnode.errors import Problem
+from alertnode.jobs.channel import DeliveryWork
+from alertnode.mail.config import LOCAL_PART_MAX, valid_local_part
 
 DEFAULT_CONTENT_TYPE = "text/plain; charset=us-ascii"
 

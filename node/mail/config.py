@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from node.errors import Problem
+from alertnode.errors import Problem
 
 # \Z, not $: "$" also matches before a final newline, which would let "name\n" into a header.
 # RFC 1035 §2.3.1 labels (letters, digits, hyphen; ≤ 63 octets), RFC 1123 §2.1 allows a leading digit.

@@ -17,14 +17,14 @@ import logging
 import sqlite3
 from typing import Any
 
-from node.errors import StoreError
-from node.jobs.channel import ChannelEvent, DeliveryState, EventSink, InboundMessage
-from node.mail.config import MailConfig
-from node.mail.listener import InboundEnvelope
-from node.mail.replies import InboundKind, ParsedMail, parse_mail
-from node.mail.smtp_client import mask_address
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.errors import StoreError
+from alertnode.jobs.channel import ChannelEvent, DeliveryState, EventSink, InboundMessage
+from alertnode.mail.config import MailConfig
+from alertnode.mail.listener import InboundEnvelope
+from alertnode.mail.replies import InboundKind, ParsedMail, parse_mail
+from alertnode.mail.smtp_client import mask_address
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from node.errors import ChannelError
-from node.mail.config import MailConfig
-from node.mail.smtp_client import mask_address
+from alertnode.errors import ChannelError
+from alertnode.mail.config import MailConfig
+from alertnode.mail.smtp_client import mask_address
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from email.parser import HeaderParser
 from email.utils import parseaddr
 from html.parser import HTMLParser
 
-from node.mail.compose import token_from_part
+from alertnode.mail.compose import token_from_part
 
 MAX_CANDIDATES = 8
 """Most token candidates returned: each costs a store lookup, and a real reply carries one or two."""

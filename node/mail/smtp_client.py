@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
-from node.errors import SmtpError
-from node.mail.compose import Composed
-from node.mail.config import MailConfig
+from alertnode.errors import SmtpError
+from alertnode.mail.compose import Composed
+from alertnode.mail.config import MailConfig
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from node.errors import ConfigError, MediaError
-from node.media import decode as dec
-from node.media import dtmf
-from node.media.config import MediaConfig
-from node.media.tts import ENGINES, TtsService
+from alertnode.errors import ConfigError, MediaError
+from alertnode.media import decode as dec
+from alertnode.media import dtmf
+from alertnode.media.config import MediaConfig
+from alertnode.media.tts import ENGINES, TtsService
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,7 +52,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 def _media_config(args: argparse.Namespace) -> MediaConfig:
     if not getattr(args, "config", None):
         return MediaConfig()
-    from node import config as config_mod  # the whole node's config, only when a file is named
+    from alertnode import config as config_mod  # the whole node's config, only when a file is named
 
     return config_mod.load(args.config).media
 

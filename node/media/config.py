@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from node.errors import Problem
+from alertnode.errors import Problem
 
 
 class MediaConfig(BaseModel):
@@ -48,7 +48,7 @@ class MediaConfig(BaseModel):
 
     def problems(self, prefix: str) -> list[Problem]:
         # Imported here: node.media.tts imports this module.
-        from node.media.tts import language_known
+        from alertnode.media.tts import language_known
 
         problems: list[Problem] = []
         if not language_known(self.default_language):

@@ -22,8 +22,8 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
-from node.errors import MediaError, Problem
-from node.media.config import MediaConfig
+from alertnode.errors import MediaError, Problem
+from alertnode.media.config import MediaConfig
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def validate_prompt(
     ``language``, ``gender`` or ``engine``; for audio, content that does not decode, is empty or is
     longer than ``config.max_prompt_seconds``.
     """
-    from node.media import tts as tts_mod  # tts imports this package's config only; keep it lazy
+    from alertnode.media import tts as tts_mod  # tts imports this package's config only; keep it lazy
 
     problems: list[Problem] = []
     fmt = (voice_format or "").lower()

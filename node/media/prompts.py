@@ -38,10 +38,10 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from node.errors import MediaError
-from node.media import decode as dec
-from node.media.config import MediaConfig
-from node.media.tts import Speech, TtsService, Voice
+from alertnode.errors import MediaError
+from alertnode.media import decode as dec
+from alertnode.media.config import MediaConfig
+from alertnode.media.tts import Speech, TtsService, Voice
 
 log = logging.getLogger(__name__)
 

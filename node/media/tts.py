@@ -32,8 +32,8 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from node.errors import MediaError
-from node.media.config import MediaConfig
+from alertnode.errors import MediaError
+from alertnode.media.config import MediaConfig
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from node import config as config_mod
-from node.errors import ConfigError
-from node.ops import doctor
+from alertnode import config as config_mod
+from alertnode.errors import ConfigError
+from alertnode.ops import doctor
 
 DEFAULT_CONFIG = "/etc/alertnode/alertnode.toml"  # where systemd/alertnode.service reads it
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from node.errors import Problem
+from alertnode.errors import Problem
 
 
 class OpsConfig(BaseModel):

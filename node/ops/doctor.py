@@ -23,11 +23,11 @@ import uuid
 import warnings
 from dataclasses import dataclass
 
-from node.config import Config
-from node.mail.config import MailConfig
-from node.ops import sipprobe
-from node.sms.config import SmppLinkConfig
-from node.voice.config import VoiceConfig
+from alertnode.config import Config
+from alertnode.mail.config import MailConfig
+from alertnode.ops import sipprobe
+from alertnode.sms.config import SmppLinkConfig
+from alertnode.voice.config import VoiceConfig
 
 # SMPP 3.4 §5.1.3 command_status values a bind can answer, with what they mean for the operator
 _BIND_ERRORS: dict[int, tuple[str, str]] = {
@@ -109,7 +109,7 @@ def check_smpp_link(index: int, link: SmppLinkConfig, timeout: float) -> Finding
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         client = smpplib.client.Client(link.host, link.port, timeout=timeout, allow_unknown_opt_params=True,
-                                       logger_name="node.ops.doctor.smpp")
+                                       logger_name="alertnode.ops.doctor.smpp")
     try:
         try:
             client.connect()

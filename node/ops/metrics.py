@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from node.jobs.channel import ChannelEvent, ChannelInfo
+from alertnode.jobs.channel import ChannelEvent, ChannelInfo
 
 # SMPP 3.4 §5.1.3 command_status ESME_RTHROTTLED
 ESME_RTHROTTLED = 0x58

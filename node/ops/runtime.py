@@ -17,15 +17,15 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from node import __version__
-from node.api.resource import alert_status
-from node.errors import ApiError, Problem
-from node.logs import mask
-from node.ops import status_page
-from node.ops.metrics import OpsMetrics, Snapshot, StoreCounts, store_counts
+from alertnode import __version__
+from alertnode.api.resource import alert_status
+from alertnode.errors import ApiError, Problem
+from alertnode.logs import mask
+from alertnode.ops import status_page
+from alertnode.ops.metrics import OpsMetrics, Snapshot, StoreCounts, store_counts
 
 if TYPE_CHECKING:
-    from node.app import Node
+    from alertnode.app import Node
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _queues(counts: StoreCounts) -> dict[str, dict[str, int]]:
 
 
 def _check_key(node: Node, request: Request) -> None:
-    from node.api.routes import _bearer
+    from alertnode.api.routes import _bearer
 
     assert node.services is not None
     if not node.services.keys.check(_bearer(request)):

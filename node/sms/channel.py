@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.errors import Problem
-from node.jobs.channel import (
+from alertnode.errors import Problem
+from alertnode.jobs.channel import (
     Channel,
     ChannelEvent,
     ChannelInfo,
@@ -35,14 +35,14 @@ from node.jobs.channel import (
     DeliveryWork,
     EventSink,
 )
-from node.sms import gsm, pdu, receipts, repo, sender
-from node.sms import session as s
-from node.sms.config import SmppLinkConfig, SmsConfig
-from node.sms.replies import Replies
-from node.sms.smpplib_adapter import BindParams, Inbound, LinkOutput, SmppThread
-from node.sms.status import ESME_RINVEXPIRY, ESME_ROK, status_name
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.sms import gsm, pdu, receipts, repo, sender
+from alertnode.sms import session as s
+from alertnode.sms.config import SmppLinkConfig, SmsConfig
+from alertnode.sms.replies import Replies
+from alertnode.sms.smpplib_adapter import BindParams, Inbound, LinkOutput, SmppThread
+from alertnode.sms.status import ESME_RINVEXPIRY, ESME_ROK, status_name
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 

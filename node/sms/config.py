@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from node.errors import Problem
-from node.sms import mo, sender
+from alertnode.errors import Problem
+from alertnode.sms import mo, sender
 
 
 class SmppLinkConfig(BaseModel):

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from node.sms import gsm
+from alertnode.sms import gsm
 
 IE_CONCAT8 = 0x00  # 3GPP TS 23.040 §9.2.3.24.1
 IE_CONCAT16 = 0x08  # 3GPP TS 23.040 §9.2.3.24.8

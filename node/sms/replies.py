@@ -7,12 +7,12 @@ import logging
 import sqlite3
 import time
 
-from node.jobs.channel import ChannelEvent, DeliveryState, EventSink, InboundMessage
-from node.sms import gsm, mo, repo, sender
-from node.sms.config import SmsConfig
-from node.sms.smpplib_adapter import Inbound
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.jobs.channel import ChannelEvent, DeliveryState, EventSink, InboundMessage
+from alertnode.sms import gsm, mo, repo, sender
+from alertnode.sms.config import SmsConfig
+from alertnode.sms.smpplib_adapter import Inbound
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 

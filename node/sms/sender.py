@@ -11,7 +11,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from node.sms import gsm
+from alertnode.sms import gsm
 
 TON_UNKNOWN = 0
 TON_INTERNATIONAL = 1

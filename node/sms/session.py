@@ -25,7 +25,7 @@ import enum
 from collections import deque
 from dataclasses import dataclass
 
-from node.sms.status import ESME_ROK, SmppLinkFailure, SmppRejected, SmppThrottled, error_for
+from alertnode.sms.status import ESME_ROK, SmppLinkFailure, SmppRejected, SmppThrottled, error_for
 
 MAX_SEQUENCE = 0x7FFFFFFF
 JITTER_CREDIT_S = 0.010

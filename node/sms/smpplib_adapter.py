@@ -29,10 +29,10 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 
-from node.logs import log_ids
-from node.sms import pdu as fast
-from node.sms import session as s
-from node.sms.status import ESME_RINVEXPIRY
+from alertnode.logs import log_ids
+from alertnode.sms import pdu as fast
+from alertnode.sms import session as s
+from alertnode.sms.status import ESME_RINVEXPIRY
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ link survives it: :class:`SmppRejected` (permanent for the message, link fine), 
 
 from __future__ import annotations
 
-from node.errors import SmppError
+from alertnode.errors import SmppError
 
 ESME_ROK = 0x00
 ESME_RINVMSGLEN = 0x01

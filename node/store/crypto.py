@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from node.errors import StoreError
+from alertnode.errors import StoreError
 
 _NONCE = 12  # NIST SP 800-38D §8.2: 96-bit nonces, random
 _VERSION = b"\x01"

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from node.errors import StoreError
+from alertnode.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 def migrations() -> list[tuple[int, str, str]]:
     """(number, name, sql) of every migration file, in order. Files are ``NNNN_name.sql``."""
     found = []
-    for entry in resources.files("node.store.migrations").iterdir():
+    for entry in resources.files("alertnode.store.migrations").iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:4].isdigit():
             found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))

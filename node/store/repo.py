@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from node.jobs.channel import STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
-from node.store.crypto import Cipher
+from alertnode.jobs.channel import STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
+from alertnode.store.crypto import Cipher
 
 RESPONSE_KINDS = frozenset({"replied", "clicked", "key", "recipientOk", "recipientNotOk", "responded"})
 

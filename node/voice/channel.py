@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from node.errors import MediaError, Problem
-from node.jobs.channel import (
+from alertnode.errors import MediaError, Problem
+from alertnode.jobs.channel import (
     Channel,
     ChannelEvent,
     ChannelInfo,
@@ -46,15 +46,15 @@ from node.jobs.channel import (
     EventSink,
     InboundMessage,
 )
-from node.logs import log_ids
-from node.media.config import MediaConfig
-from node.media.decode import validate_prompt
-from node.media.prompts import PromptCache, content_bytes
-from node.store.crypto import Cipher
-from node.store.db import Store
-from node.voice import ivr
-from node.voice.config import VoiceConfig, rewrite_number
-from node.voice.ivr import (
+from alertnode.logs import log_ids
+from alertnode.media.config import MediaConfig
+from alertnode.media.decode import validate_prompt
+from alertnode.media.prompts import PromptCache, content_bytes
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
+from alertnode.voice import ivr
+from alertnode.voice.config import VoiceConfig, rewrite_number
+from alertnode.voice.ivr import (
     Action,
     AttemptEnded,
     CallEnded,
@@ -79,7 +79,7 @@ from node.voice.ivr import (
     TimerFired,
     WorkerLost,
 )
-from node.voice.supervisor import Supervisor
+from alertnode.voice.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +356,7 @@ class VoiceChannel(Channel):
         """additionalContent given as storedContent: (bytes, voiceFormat) per uuid still stored."""
         if not uuids or self.store is None or self.cipher is None:
             return {}
-        from node.store import repo
+        from alertnode.store import repo
 
         cipher = self.cipher
         now = time.time()

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from node.errors import Problem
+from alertnode.errors import Problem
 
 Codec = Literal["PCMA", "PCMU", "G722"]
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.voice.config import CALLS_PER_WORKER, VoiceConfig
+from alertnode.voice.config import CALLS_PER_WORKER, VoiceConfig
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class Supervisor:
         proc = await asyncio.create_subprocess_exec(
             self._python,
             "-m",
-            "node.voice.worker",
+            "alertnode.voice.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=None,

@@ -59,7 +59,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from node.voice.ivr import DigitDeduper
+from alertnode.voice.ivr import DigitDeduper
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class _Inband:
     _MAX_LAG = 3
 
     def __init__(self, slots: int) -> None:
-        from node.media.dtmf import DtmfDetector, DtmfEventKind
+        from alertnode.media.dtmf import DtmfDetector, DtmfEventKind
 
         self._start_kind = DtmfEventKind.START
         self._det = DtmfDetector(slots)

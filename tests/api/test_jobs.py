@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from node.jobs.callbacks import verify
+from alertnode.jobs.callbacks import verify
 from tests.callback_receiver import Receiver
 from tests.nodeproc import RunningNode, free_port
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from node.client import LOGGER_NAME, AlertNode, AlertNodeClient, Event, SendResult
+from alertnode.client import LOGGER_NAME, AlertNode, AlertNodeClient, Event, SendResult
 from tests.events.support import contact, mail_section
 from tests.nodeproc import API_KEY, RunningNode, free_port
 from tests.peers.smtp import ThreadedSmarthost
@@ -59,7 +59,7 @@ def test_event_omits_unset_fields() -> None:
 
 
 def test_client_imports_without_server_dependencies() -> None:
-    code = ("import sys, node.client; heavy = {'fastapi', 'pydantic', 'numpy', 'httpx', 'starlette', 'uvicorn'};"
+    code = ("import sys, alertnode.client; heavy = {'fastapi', 'pydantic', 'numpy', 'httpx', 'starlette', 'uvicorn'};"
             " print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

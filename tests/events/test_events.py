@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.api.models import ContactGroup, SendAlertRequest
-from node.errors import Problem
-from node.jobs import events
-from node.jobs.events import Event, OpenStorm, StormAction
-from node.jobs.events_config import EventsConfig, RouteConfig
+from alertnode.api.models import ContactGroup, SendAlertRequest
+from alertnode.errors import Problem
+from alertnode.jobs import events
+from alertnode.jobs.events import Event, OpenStorm, StormAction
+from alertnode.jobs.events_config import EventsConfig, RouteConfig
 
 GROUP: dict[str, Any] = {
     "name": "ops",

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from node.api import resource, routes
-from node.api.auth import KeyRing
-from node.api.models import SendAlertRequest
-from node.config import build
-from node.errors import ApiError
-from node.jobs import events
-from node.jobs.events_runtime import EventsRuntime, originator_of
-from node.jobs.intake import Intake
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.api import resource, routes
+from alertnode.api.auth import KeyRing
+from alertnode.api.models import SendAlertRequest
+from alertnode.config import build
+from alertnode.errors import ApiError
+from alertnode.jobs import events
+from alertnode.jobs.events_runtime import EventsRuntime, originator_of
+from alertnode.jobs.intake import Intake
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 from tests.jobs.test_dispatcher import MemoryChannel
 
 GROUP = {"name": "ops", "contacts": [{"id": "a", "sms": "+447700900001"}, {"id": "b", "sms": "+447700900002"},
@@ -168,7 +168,7 @@ async def test_caps_and_housekeeping(tmp_path: Path) -> None:
         rig.clock.now += 600                                   # the cap window has passed
         again = await rig.send(dedup_key="three")
         assert again["alertRef"] and "suppressedContacts" not in again
-        from node.jobs.events_runtime import _housekeeping
+        from alertnode.jobs.events_runtime import _housekeeping
 
         await rig.store.write(lambda c: _housekeeping(c, rig.clock.now + 601, 600))
         assert await rig.rows("SELECT contact FROM event_contacted") == []

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from node.config import CallbacksSection
-from node.jobs.callbacks import CallbackSender
-from node.store import repo
-from node.store.crypto import Cipher, load_or_create_key
-from node.store.db import Store
+from alertnode.config import CallbacksSection
+from alertnode.jobs.callbacks import CallbackSender
+from alertnode.store import repo
+from alertnode.store.crypto import Cipher, load_or_create_key
+from alertnode.store.db import Store
 from tests.callback_receiver import Receiver
 
 T = TypeVar("T")

@@ -9,15 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from node.api.models import SendAlertRequest
-from node.config import build
-from node.jobs.channel import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
-from node.jobs.dispatcher import Dispatcher
-from node.jobs.intake import Intake
-from node.jobs.results import Results
-from node.store import repo
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.api.models import SendAlertRequest
+from alertnode.config import build
+from alertnode.jobs.channel import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
+from alertnode.jobs.dispatcher import Dispatcher
+from alertnode.jobs.intake import Intake
+from alertnode.jobs.results import Results
+from alertnode.store import repo
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 
 class MemoryChannel(Channel):

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from node.jobs import lookups
+from alertnode.jobs import lookups
 
 NOW = datetime(2026, 7, 4, 13, 5, 9, tzinfo=UTC).timestamp()
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from node.jobs.quiet import next_allowed
+from alertnode.jobs.quiet import next_allowed
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.jobs.channel import DeliveryWork
-from node.mail.compose import (
+from alertnode.jobs.channel import DeliveryWork
+from alertnode.mail.compose import (
     MailIdentity,
     check_item,
     compose,
@@ -22,7 +22,7 @@ from node.mail.compose import (
     token_part,
     verp_sender,
 )
-from node.mail.replies import msgid_candidates, subject_candidates, verp_candidates
+from alertnode.mail.replies import msgid_candidates, subject_candidates, verp_candidates
 
 IDENTITY = MailIdentity(domain="mail.example.net", default_sender="alerts", bounce_local_part="bounces")
 NOW = 1_795_000_000.0

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from node.config import load
-from node.errors import ConfigError
-from node.mail.config import MailConfig, valid_domain, valid_local_part
+from alertnode.config import load
+from alertnode.errors import ConfigError
+from alertnode.mail.config import MailConfig, valid_domain, valid_local_part
 
 
 def test_defaults() -> None:

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.mail.replies import InboundKind, html_to_text, parse_mail, strip_quoted, subject_candidates
+from alertnode.mail.replies import InboundKind, html_to_text, parse_mail, strip_quoted, subject_candidates
 
 
 def mail(body: str = "OK", **headers: str) -> bytes:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.jobs.channel import DeliveryState
-from node.mail.sending import Accepted, Refused, Report, Wait, next_step
+from alertnode.jobs.channel import DeliveryState
+from alertnode.mail.sending import Accepted, Refused, Report, Wait, next_step
 
 BACKOFF = (2.0, 10.0)
 TEMPORARY = Refused("451 4.3.0 Try later", "smarthost refused the message", permanent=False)

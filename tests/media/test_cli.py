@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from node.media.cli import add_subcommands
+from alertnode.media.cli import add_subcommands
 from tools.vectors.dtmf_vectors import Tone, synth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def test_dtmf_prints_digits_with_times(tmp_path: Path, capsys: pytest.CaptureFix
 def test_subcommands_run_in_a_fresh_interpreter(tmp_path: Path) -> None:
     out = tmp_path / "p.wav"
     code = (
-        "import argparse, sys; from node.media.cli import add_subcommands; p = argparse.ArgumentParser(); "
+        "import argparse, sys; from alertnode.media.cli import add_subcommands; p = argparse.ArgumentParser(); "
         "add_subcommands(p.add_subparsers()); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
     )
     proc = subprocess.run(

@@ -13,9 +13,9 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.errors import MediaError
-from node.media.config import MediaConfig
-from node.media.decode import decode, probe, validate_prompt
+from alertnode.errors import MediaError
+from alertnode.media.config import MediaConfig
+from alertnode.media.decode import decode, probe, validate_prompt
 
 SR = 44100
 SECONDS = 1.5

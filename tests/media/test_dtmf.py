@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.media import dtmf, g711
-from node.media.dtmf import DtmfDetector, DtmfEvent, DtmfEventKind, DtmfStream, detect_digits
+from alertnode.media import dtmf, g711
+from alertnode.media.dtmf import DtmfDetector, DtmfEvent, DtmfEventKind, DtmfStream, detect_digits
 from tools.vectors.dtmf_vectors import DIGITS, Tone, categories, music_chunk, speech_chunk, synth
 
 CATEGORIES = categories(seed=7, per_category=8)

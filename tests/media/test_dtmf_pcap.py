@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from node.media import dtmf, g711
+from alertnode.media import dtmf, g711
 
 PCAP = Path(__file__).resolve().parents[2] / "tools" / "peers" / "sipp" / "inband_59hash_pcma.pcap"
 PCMA = 8  # RFC 3551 static payload type

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.media import g711
+from alertnode.media import g711
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from node.errors import MediaError
-from node.media.config import MediaConfig
-from node.media.prompts import PromptCache
-from node.media.tts import Speech, TtsService, Voice
+from alertnode.errors import MediaError
+from alertnode.media.config import MediaConfig
+from alertnode.media.prompts import PromptCache
+from alertnode.media.tts import Speech, TtsService, Voice
 
 FEMALE_GB = {"language": "en-GB", "gender": "FEMALE"}
 

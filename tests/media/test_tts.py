@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from node.errors import MediaError
-from node.media.config import MediaConfig
-from node.media.tts import Speech, TtsService, Voice, espeak, language_known, voice_for
+from alertnode.errors import MediaError
+from alertnode.media.config import MediaConfig
+from alertnode.media.tts import Speech, TtsService, Voice, espeak, language_known, voice_for
 
 
 def test_voice_mapping() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from node.ops import sipprobe
+from alertnode.ops import sipprobe
 from tests.nodeproc import API_KEY, RunningNode, free_port, merge, to_toml
 from tests.peers.sip import Kamailio
 from tests.peers.smsc import Smsc
@@ -29,7 +29,7 @@ def doctor(tmp_path: Path, config: dict[str, Any]) -> tuple[int, str]:
                   "api": {"port": 0}, "public": {"port": 0}}, config)
     path = tmp_path / "alertnode.toml"
     path.write_text(to_toml(tree), encoding="utf-8")
-    res = subprocess.run([sys.executable, "-m", "node.cli", "doctor", "--config", str(path)],
+    res = subprocess.run([sys.executable, "-m", "alertnode.cli", "doctor", "--config", str(path)],
                          capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     return res.returncode, res.stdout + res.stderr
 

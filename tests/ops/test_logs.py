@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from node import logs
+from alertnode import logs
 from tests.nodeproc import RunningNode
 
 
@@ -125,5 +125,5 @@ def test_node_json_logs_are_masked(run_node: Callable[..., RunningNode], smsc: o
     # ids: the intake's line names the alert; every line of the SMPP link's thread names the link
     accepted = [p for p in parsed if p["msg"].startswith("alert accepted")]
     assert [p.get("alert_ref") for p in accepted] == [answer.json()["alertRef"]]
-    link_lines = [p for p in parsed if p["logger"].startswith(("node.sms.smpplib_adapter", "smpplib"))]
+    link_lines = [p for p in parsed if p["logger"].startswith(("alertnode.sms.smpplib_adapter", "smpplib"))]
     assert link_lines and all(p.get("link") == smsc.link()["name"] for p in link_lines)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from node.jobs.channel import ChannelEvent, ChannelInfo, DeliveryState
-from node.ops.metrics import ESME_RTHROTTLED, OpsMetrics, Snapshot, StoreCounts, store_counts
-from node.ops.runtime import latest_alerts
-from node.store.db import migrate
+from alertnode.jobs.channel import ChannelEvent, ChannelInfo, DeliveryState
+from alertnode.ops.metrics import ESME_RTHROTTLED, OpsMetrics, Snapshot, StoreCounts, store_counts
+from alertnode.ops.runtime import latest_alerts
+from alertnode.store.db import migrate
 
 
 def samples(body: bytes) -> dict[str, float]:
@@ -118,7 +118,7 @@ def test_store_counts_and_latest_alerts(tmp_path: Path) -> None:
 
 
 def test_status_details_are_masked() -> None:
-    from node.ops.runtime import _masked
+    from alertnode.ops.runtime import _masked
 
     details = {"lastError": "550 ann.smith@example.org unknown", "n": 3, "x": ["+447700900123", {"y": None}]}
     out = _masked(details)

@@ -196,8 +196,9 @@ def test_backup_while_the_node_runs(run_node: Callable[..., RunningNode], smsc: 
     node.post("/api/json/sendalert", sms_alert(["+447700900021"], "Backup test"))
     node.wait_events(lambda evs: any(e["event"] == "delivered" for e in evs))
     target = tmp_path / "backup.db"
-    res = subprocess.run([sys.executable, "-m", "node.cli", "backup", str(target), "--config", str(node.config_path)],
-                         capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
+    res = subprocess.run([sys.executable, "-m", "alertnode.cli", "backup", str(target),
+                          "--config", str(node.config_path)], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     with sqlite3.connect(target) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

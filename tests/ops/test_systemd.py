@@ -135,7 +135,7 @@ if sys.argv[1] == "on":
     # prctl(PR_SET_MDWE = 65, PR_MDWE_REFUSE_EXEC_GAIN = 1): what MemoryDenyWriteExecute=yes enforces
     if libc.prctl(65, 1, 0, 0, 0) != 0:
         print("no-mdwe"); sys.exit(3)
-from node.media.decode import probe
+from alertnode.media.decode import probe
 try:
     probe(wav, "wav", max_seconds=10)
 except MemoryError:

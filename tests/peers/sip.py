@@ -35,11 +35,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from node.jobs.channel import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
-from node.voice.config import VoiceConfig
+from alertnode.jobs.channel import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
+from alertnode.voice.config import VoiceConfig
 
 if TYPE_CHECKING:
-    from node.voice.channel import VoiceChannel
+    from alertnode.voice.channel import VoiceChannel
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP_DIR = ROOT / "tools" / "peers" / "sipp"
@@ -553,7 +553,7 @@ def make_work(
 @pytest.fixture
 async def voice_channel(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     # imported here: this plugin is loaded for the whole suite, the channel needs pjsua2
-    from node.voice.channel import VoiceChannel
+    from alertnode.voice.channel import VoiceChannel
 
     channels: list[VoiceChannel] = []
 

@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from node.jobs.channel import ChannelEvent, DeliveryWork, InboundMessage
-from node.sms.channel import SmsChannel
-from node.sms.config import SmsConfig
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.jobs.channel import ChannelEvent, DeliveryWork, InboundMessage
+from alertnode.sms.channel import SmsChannel
+from alertnode.sms.config import SmsConfig
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 
 class MemorySink:

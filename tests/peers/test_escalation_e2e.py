@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node.jobs.callbacks import verify
+from alertnode.jobs.callbacks import verify
 from tests.callback_receiver import Receiver
 from tests.nodeproc import RunningNode, free_port
 from tests.peers.sip import SippUas, free_rtp_base

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from node.errors import ChannelError, StoreError
-from node.jobs.channel import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
-from node.mail.channel import MailChannel
-from node.mail.config import MailConfig
-from node.store.crypto import Cipher
-from node.store.db import Store
+from alertnode.errors import ChannelError, StoreError
+from alertnode.jobs.channel import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
+from alertnode.mail.channel import MailChannel
+from alertnode.mail.config import MailConfig
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 from tests.peers.smtp import (
     Smarthost,
     free_port,
@@ -658,7 +658,7 @@ async def test_stop_hands_waiting_deliveries_back_to_the_dispatcher(
 
 async def test_logs_never_show_full_addresses(mail_channel: ChannelFactory, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="mail.log")  # aiosmtpd's own command log
-    caplog.set_level(logging.INFO, logger="node.mail")
+    caplog.set_level(logging.INFO, logger="alertnode.mail")
     channel, sink = await mail_channel()
     data = reply_message(subject="hello", body="x", sender="Person <person@example.org>")
     assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from node.jobs.channel import DeliveryState
-from node.mail.channel import MailChannel
-from node.mail.config import MailConfig
-from node.store.crypto import Cipher
+from alertnode.jobs.channel import DeliveryState
+from alertnode.mail.channel import MailChannel
+from alertnode.mail.config import MailConfig
+from alertnode.store.crypto import Cipher
 from tests.peers.smtp import Smarthost, make_certificate
 from tests.peers.test_mail_channel import MemorySink, make_work
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from node.jobs.channel import DeliveryState
-from node.sms import gsm
-from node.sms.channel import SmsChannel
-from node.store.db import Store
+from alertnode.jobs.channel import DeliveryState
+from alertnode.sms import gsm
+from alertnode.sms.channel import SmsChannel
+from alertnode.store.db import Store
 from tests.peers.sms_support import MemorySink, bound, cipher, open_store, sms_config, work
 from tests.peers.smsc import Smsc, free_port
 
@@ -333,7 +333,7 @@ async def test_long_emoji_reply_is_reassembled(smsc: Smsc, start_channel: Start)
 async def test_hung_smsc_is_detected_by_enquire_link_and_the_link_recovers(
     smsc: Smsc, start_channel: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="node.sms")
+    caplog.set_level(logging.INFO, logger="alertnode.sms")
     ch, sink = await start_channel(
         smsc.link(enquire_link_interval_s=0.3, enquire_link_timeout_s=0.2, reconnect_initial_s=0.1, reconnect_max_s=0.2)
     )

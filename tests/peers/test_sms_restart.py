@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from node.jobs.channel import DeliveryState
-from node.sms.channel import SmsChannel
+from alertnode.jobs.channel import DeliveryState
+from alertnode.sms.channel import SmsChannel
 from tests.peers.sms_support import MemorySink, bound, cipher, open_store, sms_config, work
 from tests.peers.smsc import Smsc
 

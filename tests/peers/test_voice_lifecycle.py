@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from node.jobs.channel import DeliveryState
+from alertnode.jobs.channel import DeliveryState
 from tests.peers.sip import make_work, wav_bytes
 
 pytestmark = pytest.mark.peer
@@ -88,8 +88,8 @@ async def test_cancel_hangs_up_a_ringing_call_without_result(sipp_uas: Any, voic
 async def test_worker_that_cannot_bind_its_sip_port_says_why(caplog: pytest.LogCaptureFixture, tmp_path: Any) -> None:
     import socket
 
-    from node.voice.channel import VoiceChannel
-    from node.voice.config import VoiceConfig
+    from alertnode.voice.channel import VoiceChannel
+    from alertnode.voice.config import VoiceConfig
     from tests.peers.sip import MemorySink, free_rtp_base
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
@@ -103,7 +103,7 @@ async def test_worker_that_cannot_bind_its_sip_port_says_why(caplog: pytest.LogC
             max_concurrent_calls=4,
         )
         ch = VoiceChannel(config=cfg, data_dir=tmp_path)
-        caplog.set_level("ERROR", logger="node.voice.supervisor")
+        caplog.set_level("ERROR", logger="alertnode.voice.supervisor")
         await ch.start(MemorySink())
         try:
             assert not await ch.wait_ready(3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from node.sms.config import SmsConfig
+from alertnode.sms.config import SmsConfig
 
 
 def test_defaults_and_configured() -> None:

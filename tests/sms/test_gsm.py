@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.sms import gsm, mo
+from alertnode.sms import gsm, mo
 
 GSM_CHARS = [c for c in gsm.GSM_BASIC if c != "\x1b"] + list(gsm.GSM_EXTENSION)
 gsm_text = st.text(alphabet=st.sampled_from(GSM_CHARS), max_size=800)
@@ -134,7 +134,7 @@ def test_decode_data_codings() -> None:
 
 
 def test_validity_period_is_the_alert_expiry_in_smpp_absolute_form() -> None:
-    from node.sms.channel import validity_period
+    from alertnode.sms.channel import validity_period
 
     # 2026-11-23 19:00:00 UTC
     assert validity_period(1795460400.0, 1795450000.0, 0) == "261123190000000+"

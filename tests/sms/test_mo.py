@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.sms import gsm, mo
+from alertnode.sms import gsm, mo
 
 
 def part(body: bytes, concat: mo.Concat | None, at: float = 0.0, dcs: int = 0, src: str = "+4477") -> mo.MoPart:

@@ -10,7 +10,7 @@ import smpplib.smpp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.sms import pdu
+from alertnode.sms import pdu
 
 
 class _Seq:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.sms import receipts
-from node.sms.receipts import Outcome
+from alertnode.sms import receipts
+from alertnode.sms.receipts import Outcome
 
 TEXT = b"id:1a2B sub:001 dlvrd:001 submit date:2611231900 done date:2611231901 stat:DELIVRD err:000 text:Hello"
 

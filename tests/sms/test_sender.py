@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.sms import sender
-from node.sms.sender import Address
+from alertnode.sms import sender
+from alertnode.sms.sender import Address
 
 
 def test_sender_kinds() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.sms import session as s
-from node.sms.status import ESME_RINVBNDSTS, ESME_RINVDSTADR, ESME_RMSGQFUL, ESME_RSYSERR, ESME_RTHROTTLED
+from alertnode.sms import session as s
+from alertnode.sms.status import ESME_RINVBNDSTS, ESME_RINVDSTADR, ESME_RMSGQFUL, ESME_RSYSERR, ESME_RTHROTTLED
 
 
 def of(actions: list[s.Action], kind: type) -> list[Any]:

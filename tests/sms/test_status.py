@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from node.errors import SmppError
-from node.sms import status
+from alertnode.errors import SmppError
+from alertnode.sms import status
 
 
 def test_each_error_knows_its_status_and_the_link_fate() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from node.errors import StoreError
-from node.store.crypto import Cipher, load_or_create_key
-from node.store.db import Store, migrations
+from alertnode.errors import StoreError
+from alertnode.store.crypto import Cipher, load_or_create_key
+from alertnode.store.db import Store, migrations
 
 
 async def test_a_failing_write_rolls_back_only_itself(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_contact_details_encrypted_in_the_database_file(run_node, tmp_path: Path
 
 
 def _alert(conn: sqlite3.Connection, cipher: Cipher, ref: str, n: int, callback: str | None) -> list[int]:
-    from node.store import repo
+    from alertnode.store import repo
 
     alert = repo.NewAlert(ref, "c", None, 1.0, 1.0, "running", None, None, None, callback, True, "all", None, None,
                           None, {}, {})
@@ -95,8 +95,8 @@ def _alert(conn: sqlite3.Connection, cipher: Cipher, ref: str, n: int, callback:
 
 
 def test_a_batch_of_events_is_applied_in_order_as_one_by_one_would(tmp_path: Path) -> None:
-    from node.jobs.channel import ChannelEvent, DeliveryState
-    from node.store import repo
+    from alertnode.jobs.channel import ChannelEvent, DeliveryState
+    from alertnode.store import repo
 
     cipher = Cipher(b"k" * 32)
     store = Store(tmp_path / "a.db")

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from node.voice.channel import VoiceChannel, _uri_user, mask
-from node.voice.config import VoiceConfig
+from alertnode.voice.channel import VoiceChannel, _uri_user, mask
+from alertnode.voice.config import VoiceConfig
 
 
 def channel(tmp_path: Path) -> VoiceChannel:

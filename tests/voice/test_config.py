@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from node.voice.config import DialRule, VoiceConfig, rewrite_number
+from alertnode.voice.config import DialRule, VoiceConfig, rewrite_number
 
 
 def keys(cfg: VoiceConfig) -> set[str]:

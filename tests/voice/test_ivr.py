@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.voice import ivr
-from node.voice.ivr import (
+from alertnode.voice import ivr
+from alertnode.voice.ivr import (
     Answered,
     AttemptEnded,
     CallEnded,

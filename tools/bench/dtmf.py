@@ -43,7 +43,7 @@ import soxr  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from node.media import dtmf, g711  # noqa: E402
+from alertnode.media import dtmf, g711  # noqa: E402
 from tools.vectors.dtmf_vectors import categories, music_chunk, speech_chunk  # noqa: E402
 
 MULTIMON_RATE = 22050

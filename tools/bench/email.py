@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 import aiosmtplib  # noqa: E402
 from aiosmtpd.smtp import SMTP, Envelope, Session  # noqa: E402
 
-from node.jobs.channel import ChannelEvent, DeliveryWork, InboundMessage  # noqa: E402
-from node.mail.channel import MailChannel  # noqa: E402
-from node.mail.config import MailConfig  # noqa: E402
+from alertnode.jobs.channel import ChannelEvent, DeliveryWork, InboundMessage  # noqa: E402
+from alertnode.mail.channel import MailChannel  # noqa: E402
+from alertnode.mail.config import MailConfig  # noqa: E402
 
 DOMAIN = "bench.alertnode.test"
 TEXT = "Fire alarm in building 3. Leave by the nearest exit and reply when you are safe.\n" * 4
@@ -225,7 +225,7 @@ def config(smarthost_port: int, concurrency: int, **extra: Any) -> MailConfig:
 
 
 async def bare_aiosmtplib(port: int, n: int, concurrency: int) -> float:
-    from node.mail.compose import MailIdentity, compose
+    from alertnode.mail.compose import MailIdentity, compose
 
     data = compose(work(0), MailIdentity(DOMAIN), time.time()).data
     clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False) for _ in range(concurrency)]

@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[3]
 sys.path[0] = str(ROOT)
 
-from node.media.g711 import alaw_encode  # noqa: E402
+from alertnode.media.g711 import alaw_encode  # noqa: E402
 
 RATE = 8000
 FRAME = 160
