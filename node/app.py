@@ -28,9 +28,9 @@ from alertnode.api.auth import KeyRing, load_or_create_key_hash, load_or_create_
 from alertnode.api.public import create_public_app
 from alertnode.api.routes import Services, create_app
 from alertnode.config import Config
+from alertnode.domain import Channel, ChannelEvent
 from alertnode.errors import ConfigError, Problem
 from alertnode.jobs.callbacks import CallbackSender
-from alertnode.jobs.channel import Channel, ChannelEvent
 from alertnode.jobs.dispatcher import Dispatcher
 from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results

@@ -184,7 +184,7 @@ def build(tree: dict[str, Any], pre_problems: list[Problem] | None = None) -> Co
 def cross_checks(cfg: Config) -> list[Problem]:
     """Rules that span keys; each section contributes its own."""
     problems: list[Problem] = []
-    from alertnode.jobs.lifetime import LifetimeError, parse_lifetime
+    from alertnode.contract.lifetime import LifetimeError, parse_lifetime
 
     for key, value in (
         ("limits.default_lifetime", cfg.limits.default_lifetime),

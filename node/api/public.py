@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from ua_parser import parse as parse_ua
 
-from alertnode.jobs.channel import ChannelEvent, DeliveryState, EventSink
+from alertnode.domain import ChannelEvent, DeliveryState, EventSink
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 

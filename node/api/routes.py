@@ -21,7 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from alertnode import __version__
 from alertnode.api import resource
 from alertnode.api.auth import KeyRing
-from alertnode.api.models import (
+from alertnode.config import Config
+from alertnode.contract.lifetime import LifetimeError, parse_iso_duration
+from alertnode.contract.sendalert import (
     CollectEventsRequest,
     ErrorResponse,
     GetInfoRequest,
@@ -30,11 +32,9 @@ from alertnode.api.models import (
     SendAlertResponse,
     StoreContentRequest,
 )
-from alertnode.config import Config
+from alertnode.domain import Channel
 from alertnode.errors import ApiError, Problem
-from alertnode.jobs.channel import Channel
 from alertnode.jobs.intake import Intake, json_path, validation_problems
-from alertnode.jobs.lifetime import LifetimeError, parse_iso_duration
 from alertnode.store import repo
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
@@ -312,7 +312,7 @@ def _cancel(conn: Any, cipher: Cipher, alert_ref: str, now: float) -> list[int] 
     conn.execute("UPDATE alerts SET status = 'cancelled' WHERE alert_ref = ?", (alert_ref,))
     ids = [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE alert_ref = ? AND state IN"
                                       " ('queued', 'in_progress')", (alert_ref,))]
-    from alertnode.jobs.channel import ChannelEvent, DeliveryState
+    from alertnode.domain import ChannelEvent, DeliveryState
 
     for delivery_id in ids:
         repo.apply_event(conn, cipher, ChannelEvent(delivery_id, "cancelled", now, DeliveryState.FAILED,

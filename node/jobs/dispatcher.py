@@ -18,8 +18,8 @@ from functools import partial
 from typing import Any
 
 from alertnode.config import Config
+from alertnode.domain import Channel, ChannelEvent, DeliveryState, DeliveryWork
 from alertnode.jobs import lookups, quiet
-from alertnode.jobs.channel import Channel, ChannelEvent, DeliveryState, DeliveryWork
 from alertnode.logs import log_ids
 from alertnode.store import repo
 from alertnode.store.crypto import Cipher

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alertnode.api.models import Contact, ContactGroup
+from alertnode.contract.sendalert import Contact, ContactGroup
 from alertnode.jobs.events_config import EscalationConfig, EventsConfig, RouteConfig
 
 # {title} {message} {link} {event} {channel} {tags} {data.KEY[.SUB]}: anything else in braces is left for the

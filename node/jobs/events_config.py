@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alertnode.api.models import UUID_PATTERN, ContactGroup, IvrControl, Tts
+from alertnode.contract.sendalert import UUID_PATTERN, ContactGroup, IvrControl, Tts
 from alertnode.errors import Problem
 
 EventAlertType = Literal["sms", "email", "call"]

@@ -26,8 +26,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, ValidationError
 
-from alertnode.api.models import ContactGroup, SendAlertRequest, Strict
 from alertnode.api.routes import _bearer
+from alertnode.contract.sendalert import ContactGroup, SendAlertRequest, Strict
 from alertnode.errors import ApiError, Problem
 from alertnode.jobs import events
 from alertnode.jobs.events_config import EventsConfig, RouteConfig

@@ -21,10 +21,10 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from alertnode.api.models import AlertItem, ContactGroup, SendAlertRequest
+from alertnode.contract.lifetime import LifetimeError, parse_iso_duration, parse_lifetime
+from alertnode.contract.sendalert import AlertItem, ContactGroup, SendAlertRequest
 from alertnode.errors import Problem
 from alertnode.jobs import lookups
-from alertnode.jobs.lifetime import LifetimeError, parse_iso_duration, parse_lifetime
 
 PHONE_TYPES = frozenset({"sms", "call", "inboundCall"})
 SEEN_TYPES = frozenset({"sms", "email", "call", "shortlink"})

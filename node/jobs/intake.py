@@ -18,12 +18,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from alertnode.api.models import ContactGroup, SendAlertRequest, StoreContentRequest
 from alertnode.config import Config
+from alertnode.contract.lifetime import LifetimeError, parse_lifetime
+from alertnode.contract.sendalert import ContactGroup, SendAlertRequest, StoreContentRequest
+from alertnode.domain import Channel
 from alertnode.errors import ApiError, Problem
 from alertnode.jobs import expand
-from alertnode.jobs.channel import Channel
-from alertnode.jobs.lifetime import LifetimeError, parse_lifetime
 from alertnode.store import repo
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from alertnode.domain import ChannelEvent, InboundMessage
 from alertnode.errors import StoreError
-from alertnode.jobs.channel import ChannelEvent, InboundMessage
 from alertnode.store import repo
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class Results:
-    """Implements ``node.jobs.channel.EventSink``."""
+    """Implements ``alertnode.domain.EventSink``."""
 
     def __init__(self, store: Store, cipher: Cipher, on_event: Callable[[ChannelEvent], None] | None = None) -> None:
         self.store = store

@@ -21,8 +21,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from alertnode.domain import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
 from alertnode.errors import ChannelError, Problem, SmtpError
-from alertnode.jobs.channel import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
 from alertnode.mail.compose import Composed, MailIdentity, check_item, compose
 from alertnode.mail.config import MailConfig
 from alertnode.mail.inbound import InboundProcessor

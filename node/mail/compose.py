@@ -30,8 +30,8 @@ from email.message import EmailMessage, Message
 from email.utils import format_datetime
 from typing import Any
 
+from alertnode.domain import DeliveryWork
 from alertnode.errors import Problem
-from alertnode.jobs.channel import DeliveryWork
 from alertnode.mail.config import LOCAL_PART_MAX, valid_local_part
 
 DEFAULT_CONTENT_TYPE = "text/plain; charset=us-ascii"

@@ -17,8 +17,8 @@ import logging
 import sqlite3
 from typing import Any
 
+from alertnode.domain import ChannelEvent, DeliveryState, EventSink, InboundMessage
 from alertnode.errors import StoreError
-from alertnode.jobs.channel import ChannelEvent, DeliveryState, EventSink, InboundMessage
 from alertnode.mail.config import MailConfig
 from alertnode.mail.listener import InboundEnvelope
 from alertnode.mail.replies import InboundKind, ParsedMail, parse_mail

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alertnode.jobs.channel import DeliveryState
+from alertnode.domain import DeliveryState
 
 
 @dataclass(frozen=True)

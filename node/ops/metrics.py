@@ -2,7 +2,7 @@
 
 Three sources, each read where it is cheapest:
 
-* counters fed by every :class:`~node.jobs.channel.ChannelEvent` a channel reports (``observe``);
+* counters fed by every :class:`~alertnode.domain.ChannelEvent` a channel reports (``observe``);
 * store counts (alerts, deliveries, callback outbox) read once per scrape (:func:`store_counts`, run
   through ``Store.read`` by the route, then handed to the collector);
 * channel state from ``Channel.info()`` at scrape time (links, registration, calls, SMTP counters).
@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from alertnode.jobs.channel import ChannelEvent, ChannelInfo
+from alertnode.domain import ChannelEvent, ChannelInfo
 
 # SMPP 3.4 §5.1.3 command_status ESME_RTHROTTLED
 ESME_RTHROTTLED = 0x58

@@ -26,8 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from alertnode.errors import Problem
-from alertnode.jobs.channel import (
+from alertnode.domain import (
     Channel,
     ChannelEvent,
     ChannelInfo,
@@ -35,6 +34,7 @@ from alertnode.jobs.channel import (
     DeliveryWork,
     EventSink,
 )
+from alertnode.errors import Problem
 from alertnode.sms import gsm, pdu, receipts, repo, sender
 from alertnode.sms import session as s
 from alertnode.sms.config import SmppLinkConfig, SmsConfig

@@ -7,7 +7,7 @@ import logging
 import sqlite3
 import time
 
-from alertnode.jobs.channel import ChannelEvent, DeliveryState, EventSink, InboundMessage
+from alertnode.domain import ChannelEvent, DeliveryState, EventSink, InboundMessage
 from alertnode.sms import gsm, mo, repo, sender
 from alertnode.sms.config import SmsConfig
 from alertnode.sms.smpplib_adapter import Inbound

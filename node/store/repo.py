@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alertnode.jobs.channel import STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
+from alertnode.domain import STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
 from alertnode.store.crypto import Cipher
 
 RESPONSE_KINDS = frozenset({"replied", "clicked", "key", "recipientOk", "recipientNotOk", "responded"})

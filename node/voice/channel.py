@@ -36,8 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from alertnode.errors import MediaError, Problem
-from alertnode.jobs.channel import (
+from alertnode.domain import (
     Channel,
     ChannelEvent,
     ChannelInfo,
@@ -46,6 +45,7 @@ from alertnode.jobs.channel import (
     EventSink,
     InboundMessage,
 )
+from alertnode.errors import MediaError, Problem
 from alertnode.logs import log_ids
 from alertnode.media.config import MediaConfig
 from alertnode.media.decode import validate_prompt

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alertnode.api.models import ContactGroup, SendAlertRequest
+from alertnode.contract.sendalert import ContactGroup, SendAlertRequest
 from alertnode.errors import Problem
 from alertnode.jobs import events
 from alertnode.jobs.events import Event, OpenStorm, StormAction

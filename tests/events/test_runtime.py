@@ -13,8 +13,8 @@ import pytest
 
 from alertnode.api import resource, routes
 from alertnode.api.auth import KeyRing
-from alertnode.api.models import SendAlertRequest
 from alertnode.config import build
+from alertnode.contract.sendalert import SendAlertRequest
 from alertnode.errors import ApiError
 from alertnode.jobs import events
 from alertnode.jobs.events_runtime import EventsRuntime, originator_of

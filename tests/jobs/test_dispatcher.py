@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from alertnode.api.models import SendAlertRequest
 from alertnode.config import build
-from alertnode.jobs.channel import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
+from alertnode.contract.sendalert import SendAlertRequest
+from alertnode.domain import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
 from alertnode.jobs.dispatcher import Dispatcher
 from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results

@@ -6,7 +6,7 @@ import phonenumbers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alertnode.api.models import SendAlertRequest
+from alertnode.contract.sendalert import SendAlertRequest
 from alertnode.jobs import expand
 
 
@@ -76,7 +76,7 @@ def test_previously_seen_skips_contacts_but_not_plain_recipients() -> None:
             "alert": [{"alertType": "sms", "tag": "t", "content": "hi", "sender": "ALERTS",
                        "recipients": ["+447700900201"], "contactSets": ["all"],
                        "linkedAlertModifiers": {"except": {"previouslySeen": "email,shortlink"}}}]}
-    from alertnode.api.models import ContactGroup
+    from alertnode.contract.sendalert import ContactGroup
 
     resolved = expand.Resolved(contact_group=ContactGroup.model_validate(GROUP), linked=True,
                                responded={"a": frozenset({"email"}), "b": frozenset({"sms"})})

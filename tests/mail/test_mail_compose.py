@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alertnode.jobs.channel import DeliveryWork
+from alertnode.domain import DeliveryWork
 from alertnode.mail.compose import (
     MailIdentity,
     check_item,

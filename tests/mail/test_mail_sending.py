@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alertnode.jobs.channel import DeliveryState
+from alertnode.domain import DeliveryState
 from alertnode.mail.sending import Accepted, Refused, Report, Wait, next_step
 
 BACKOFF = (2.0, 10.0)

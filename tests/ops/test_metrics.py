@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from alertnode.jobs.channel import ChannelEvent, ChannelInfo, DeliveryState
+from alertnode.domain import ChannelEvent, ChannelInfo, DeliveryState
 from alertnode.ops.metrics import ESME_RTHROTTLED, OpsMetrics, Snapshot, StoreCounts, store_counts
 from alertnode.ops.runtime import latest_alerts
 from alertnode.store.db import migrate

@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from alertnode.jobs.channel import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
+from alertnode.domain import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
 from alertnode.voice.config import VoiceConfig
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from alertnode.jobs.channel import ChannelEvent, DeliveryWork, InboundMessage
+from alertnode.domain import ChannelEvent, DeliveryWork, InboundMessage
 from alertnode.sms.channel import SmsChannel
 from alertnode.sms.config import SmsConfig
 from alertnode.store.crypto import Cipher

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from alertnode.domain import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
 from alertnode.errors import ChannelError, StoreError
-from alertnode.jobs.channel import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
 from alertnode.mail.channel import MailChannel
 from alertnode.mail.config import MailConfig
 from alertnode.store.crypto import Cipher

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from alertnode.jobs.channel import DeliveryState
+from alertnode.domain import DeliveryState
 from alertnode.mail.channel import MailChannel
 from alertnode.mail.config import MailConfig
 from alertnode.store.crypto import Cipher

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from alertnode.jobs.channel import DeliveryState
+from alertnode.domain import DeliveryState
 from alertnode.sms import gsm
 from alertnode.sms.channel import SmsChannel
 from alertnode.store.db import Store

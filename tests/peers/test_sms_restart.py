@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from alertnode.jobs.channel import DeliveryState
+from alertnode.domain import DeliveryState
 from alertnode.sms.channel import SmsChannel
 from tests.peers.sms_support import MemorySink, bound, cipher, open_store, sms_config, work
 from tests.peers.smsc import Smsc

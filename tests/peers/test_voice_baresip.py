@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from alertnode.jobs.channel import DeliveryState
+from alertnode.domain import DeliveryState
 from tests.peers.sip import make_work, wav_bytes
 
 pytestmark = pytest.mark.peer

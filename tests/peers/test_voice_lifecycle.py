@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from alertnode.jobs.channel import DeliveryState
+from alertnode.domain import DeliveryState
 from tests.peers.sip import make_work, wav_bytes
 
 pytestmark = pytest.mark.peer

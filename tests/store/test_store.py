@@ -95,7 +95,7 @@ def _alert(conn: sqlite3.Connection, cipher: Cipher, ref: str, n: int, callback:
 
 
 def test_a_batch_of_events_is_applied_in_order_as_one_by_one_would(tmp_path: Path) -> None:
-    from alertnode.jobs.channel import ChannelEvent, DeliveryState
+    from alertnode.domain import ChannelEvent, DeliveryState
     from alertnode.store import repo
 
     cipher = Cipher(b"k" * 32)

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # run as a script, sys.path[0] is tools/bench, whose email.py would shadow the standard library
 sys.path[0] = str(ROOT)
 
-from alertnode.jobs.channel import ChannelEvent, InboundMessage  # noqa: E402
+from alertnode.domain import ChannelEvent, InboundMessage  # noqa: E402
 from alertnode.voice.channel import VoiceChannel  # noqa: E402
 from alertnode.voice.config import VoiceConfig  # noqa: E402
 from tests.peers.sip import (  # noqa: E402

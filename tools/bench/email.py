@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 import aiosmtplib  # noqa: E402
 from aiosmtpd.smtp import SMTP, Envelope, Session  # noqa: E402
 
-from alertnode.jobs.channel import ChannelEvent, DeliveryWork, InboundMessage  # noqa: E402
+from alertnode.domain import ChannelEvent, DeliveryWork, InboundMessage  # noqa: E402
 from alertnode.mail.channel import MailChannel  # noqa: E402
 from alertnode.mail.config import MailConfig  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 Field names, meanings and defaults are the reference's (``shared/reference/alertinghub-sendalert.txt``).
 The models check shape and types; rules that need more than one field, the store or a channel are in
-``node/api/validate.py``. Unknown fields are refused so that a misspelt option never silently does
+``node/jobs/expand.py``. Unknown fields are refused so that a misspelt option never silently does
 nothing.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from alertnode.jobs.lifetime import parse_iso_duration, parse_lifetime
+from alertnode.contract.lifetime import parse_iso_duration, parse_lifetime
 
 ALERT_TYPES = ("sms", "email", "call", "inboundCall")
 AlertType = Literal["sms", "email", "call", "inboundCall"]

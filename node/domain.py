@@ -1,11 +1,11 @@
-"""The channel interface: what the dispatcher hands to sms, email, call and inboundCall, and what
-channels report back.
+"""Domain types below jobs and store: delivery states, channel events, and the channel interface (what
+the dispatcher hands to sms, email, call and inboundCall, and what channels report back).
 
 A channel receives :class:`DeliveryWork` through :meth:`Channel.submit` and reports everything that
 happens to it as :class:`ChannelEvent` through the :class:`EventSink` it was started with. Inbound
 messages that match no delivery are reported with :meth:`EventSink.unsolicited`. Channels never touch
 the alert tables themselves; they may keep their own tables (their own numbered migrations) through
-the :class:`node.store.db.Store` they are given.
+the :class:`alertnode.store.db.Store` they are given.
 """
 
 from __future__ import annotations

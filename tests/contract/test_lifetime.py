@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alertnode.jobs.lifetime import LifetimeError, parse_iso_duration, parse_lifetime
+from alertnode.contract.lifetime import LifetimeError, parse_iso_duration, parse_lifetime
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
