@@ -257,7 +257,7 @@ class VoiceChannel(Channel):
             return
         work = found.work
         prompts = self._inbound.prompts.get(work.delivery_id)
-        machine = IvrMachine(_INBOUND_OPTIONS, self._timeouts)
+        machine = IvrMachine(_INBOUND_OPTIONS, self._timeouts, redial_lost=False)
         leg = Leg(work, machine, prompts or {}, inbound=True, caller=found.caller)
         leg.final_for_delivery = found.final_for_delivery
         self._legs.adopt(ev.call, leg)

@@ -35,7 +35,9 @@ Choices where the reference is silent (documented for users in the OpenAPI descr
 * replay IVR, no key within the key wait: the prompts are played once more (counting as a
   say-again), then the call ends if still no key comes.
 * A call lost because its worker process died does not use up the attempt: it is placed again at
-  once, at most :data:`MAX_LOST_REDIALS` times per attempt.
+  once, at most :data:`MAX_LOST_REDIALS` times per attempt. A response given before the loss stands
+  (the attempt ends as if the call had been hung up then). An inbound call cannot be placed again
+  (``redial_lost`` false): its attempt ends as ``lost``.
 """
 
 from __future__ import annotations
@@ -257,13 +259,14 @@ _NO_ANSWER = frozenset({408, 480, 487})
 class IvrMachine:
     """One attempt of one recipient, both IVR types."""
 
-    def __init__(self, options: IvrOptions, timeouts: Timeouts, attempt: int = 1) -> None:
+    def __init__(self, options: IvrOptions, timeouts: Timeouts, attempt: int = 1, redial_lost: bool = True) -> None:
         """``attempt`` counts this recipient's attempts, this one included (the dispatcher counts
-        them across hand-backs)."""
+        them across hand-backs); ``redial_lost`` false: a lost call cannot be placed again."""
         self.options = options
         self.timeouts = timeouts
         self.phase = Phase.IDLE
         self.attempt = max(attempt, 1)
+        self._redial_lost = redial_lost
         self._lost = 0
         self._answered = False
         self._queue: tuple[str, ...] = ()
@@ -340,11 +343,18 @@ class IvrMachine:
     def _on_lost(self) -> list[Action]:
         if self.phase is Phase.IDLE:
             return []
-        cancel: list[Action] = [CancelTimer("ring"), CancelTimer("total"), CancelTimer("keywait")]
-        if self._response is None and self._lost < MAX_LOST_REDIALS:
+        actions: list[Action] = [
+            CancelTimer("ring"),
+            CancelTimer("total"),
+            CancelTimer("keywait"),
+            Report("lost", {"attempt": self.attempt}),
+        ]
+        if self._response is not None:
+            return actions + self._end_attempt(self._answered_outcome(), code=None)
+        if self._redial_lost and self._lost < MAX_LOST_REDIALS:
             self._lost += 1
-            return [*cancel, Report("lost", {"attempt": self.attempt}), *self._place()]
-        return cancel + self._end_attempt("lost", code=None)
+            return actions + self._place()
+        return actions + self._end_attempt("lost", code=None)
 
     def _on_ended(self, event: CallEnded) -> list[Action]:
         if self.phase is Phase.IDLE:

@@ -22,8 +22,9 @@ Lost (WorkerLost). PromptFailed is reported and the call hung up (the callee wou
 the call time-out); MediaUp is reported only.
 
 A leg ends (``done``) with its attempt; a cancelled delivery's attempt ends without a result; while
-the channel stops, an attempt that did not succeed is handed back at once (``interrupted``). A bug in
-the machine or here never strands a call: it is hung up, and its Ended closes the leg.
+the channel stops, an attempt that did not succeed is handed back at once (``interrupted``). An
+inbound call lost with its worker leaves the delivery waiting for the next call. A bug in the machine
+or here never strands a call: it is hung up, and its Ended closes the leg.
 """
 
 from __future__ import annotations
@@ -341,12 +342,14 @@ class Legs:
         self._report(leg.work, report.kind, state=state, detail=detail)
 
     def _finish(self, leg: Leg, fin: Finished) -> None:
+        if leg.inbound and fin.outcome == "lost":
+            # the caller cannot be called back: the delivery waits for the next call
+            self._close(leg)
+            return
         result = fin.result
         if leg.inbound:
             # the caller called and listened: a key is an answer, no key still reached them
             result = FinalResult.RESPONDED if fin.response is not None else FinalResult.ANSWERED
-            if fin.outcome == "lost":
-                result = FinalResult.FAILED
         state = {
             FinalResult.ANSWERED: DeliveryState.ANSWERED,
             FinalResult.RESPONDED: DeliveryState.RESPONDED,

@@ -278,6 +278,15 @@ async def test_worker_lost_places_the_call_again_then_gives_up(rig: Rig) -> None
     assert rig.ch.free_capacity() == 4
 
 
+async def test_worker_lost_after_the_key_keeps_the_response(rig: Rig) -> None:
+    work, key = await answered(rig, {"ivrControl": {"ivrRequireResponse": True}})
+    rig.link.emit(pipe.KeyPressed(key, "7", "rfc4733"))
+    rig.link.die()
+    final = await rig.final(work)
+    assert final.state is DeliveryState.RESPONDED and final.detail["response"] == "7"
+    assert not [c for c in rig.link.take() if isinstance(c, pipe.Place) and c.call != key]
+
+
 async def test_more_calls_than_slots_wait_for_a_free_one(rig: Rig) -> None:
     rig.link.slots = 1
     _first, key1 = await placed(rig)
@@ -396,3 +405,22 @@ async def test_unmatched_inbound_call_is_rejected_and_kept(rig: Rig) -> None:
     await rig.drain()
     [msg] = rig.sink.inbound
     assert (msg.sender, msg.recipient, msg.detail["sip_code"]) == ("+447", "443000000000", 404)
+
+
+async def test_inbound_call_lost_with_its_worker_waits_for_the_next_call(rig: Rig) -> None:
+    work = inbound_work(number="+442000000004")
+    await rig.ch.submit(work)
+    rig.link.emit(pipe.Incoming("in1-4", "<sip:+441111111111@pbx>", "", "sip:+442000000004@node"))
+    await wait_for_commands(rig)
+    rig.link.die()
+    assert rig.link.take() == []  # a caller cannot be called back
+    ended = await rig.event(work, "attempt_ended")
+    assert ended.detail["outcome"] == "lost" and not ended.final
+    assert not [e for e in await rig.events(work) if e.final]
+    assert rig.ch.info().details["waitingInbound"] == 1
+    rig.link.emit(pipe.Incoming("in1-5", "<sip:+441111111111@pbx>", "", "sip:+442000000004@node"))
+    cmds = rig.link.take()  # the prompts were prepared for the first call: answered at once
+    assert cmds[0] == pipe.Answer("in1-5")
+    rig.link.emit(pipe.KeyPressed("in1-5", "1", "inband"))
+    rig.link.emit(pipe.Ended("in1-5", 200, by_remote=False, connected=True))
+    assert (await rig.final(work)).state is DeliveryState.RESPONDED

@@ -36,8 +36,8 @@ from alertnode.voice.ivr import (
 T = Timeouts(ring=30, key_wait=5, total=120, retry_interval=60)
 
 
-def machine(attempt: int = 1, **raw: Any) -> IvrMachine:
-    return IvrMachine(IvrOptions.from_params(raw), T, attempt=attempt)
+def machine(attempt: int = 1, redial_lost: bool = True, **raw: Any) -> IvrMachine:
+    return IvrMachine(IvrOptions.from_params(raw), T, attempt=attempt, redial_lost=redial_lost)
 
 
 def kinds(actions: list[Any]) -> list[str]:
@@ -271,6 +271,34 @@ def test_worker_lost_redials_without_using_an_attempt() -> None:
     assert finished(out) == Finished(FinalResult.FAILED, "lost", 1, None, None)
 
 
+def test_worker_lost_after_the_response_keeps_it() -> None:
+    """Failed on the old machine: a key pressed before the worker died ended as FAILED 'lost'."""
+    m = machine(ivrRequireResponse=True)
+    answer(m)
+    m.handle(Digit("5"), 3)  # stops the prompt and hangs up
+    out = m.handle(WorkerLost(), 4)
+    assert "lost" in kinds(out) and not [a for a in out if isinstance(a, PlaceCall)]
+    assert finished(out) == Finished(FinalResult.RESPONDED, "response", 1, "5", None)
+
+
+def test_replay_worker_lost_during_the_done_prompt_keeps_the_answer() -> None:
+    m = replay()
+    answer(m)
+    play_all(m, ("pre", "main", "post"), 5)
+    m.handle(Digit("2"), 6)
+    out = m.handle(WorkerLost(), 7)
+    assert finished(out) == Finished(FinalResult.RESPONDED, "recipientOk", 1, "recipientOk", None)
+
+
+def test_inbound_worker_lost_is_not_redialled() -> None:
+    m = machine(redial_lost=False, ivrRequireResponse=True)
+    answer(m)
+    out = m.handle(WorkerLost(), 3)
+    assert not [a for a in out if isinstance(a, PlaceCall)]
+    assert AttemptEnded(1, False, "lost", None) in out
+    assert finished(out) == Finished(FinalResult.FAILED, "lost", 1, None, None)
+
+
 # ------------------------------------------------------------------------------------ replay IVR
 
 
@@ -400,10 +428,13 @@ events = st.one_of(
 
 
 @given(
-    st.sampled_from(["simple", "replay"]), st.integers(1, 3), st.integers(1, 4), st.lists(events, max_size=60)
+    st.sampled_from(["simple", "replay"]), st.integers(1, 3), st.integers(1, 4), st.booleans(),
+    st.lists(events, max_size=60),
 )
-def test_any_sequence_ends_the_attempt_at_most_once(kind: str, n: int, attempt: int, seq: list[Any]) -> None:
-    m = machine(attempt=attempt, ivrType=kind, ivrAttempts=n)
+def test_any_sequence_ends_the_attempt_at_most_once(
+    kind: str, n: int, attempt: int, redial: bool, seq: list[Any]
+) -> None:
+    m = machine(attempt=attempt, redial_lost=redial, ivrType=kind, ivrAttempts=n)
     ends: list[AttemptEnded] = []
     finishes = 0
     for i, ev in enumerate(seq):
