@@ -30,7 +30,7 @@ from alertnode.voice.pipe import Answered, Ended, Event, Incoming, MediaUp, Plac
 from alertnode.voice.worker import pjsua
 from alertnode.voice.worker.accounts import Accounts
 from alertnode.voice.worker.pjsua import InvState, MediaStatus
-from alertnode.voice.worker.players import Players
+from alertnode.voice.worker.players import BURY_AFTER_S, Players
 from alertnode.voice.worker.taps import Taps
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ class Calls:
         if self._dead:
             self._dead.clear()
         if self._failed:
-            cutoff = time.monotonic() - 0.1
+            cutoff = time.monotonic() - BURY_AFTER_S
             self._failed = [(c, t) for c, t in self._failed if t > cutoff]
 
     def drop_media(self) -> None:
