@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from alertnode.contract.lifetime import parse_iso_duration, parse_lifetime
+from alertnode.errors import Problem
 
 ALERT_TYPES = ("sms", "email", "call", "inboundCall")
 AlertType = Literal["sms", "email", "call", "inboundCall"]
@@ -101,7 +102,14 @@ class Tts(Strict):
     engine: Literal["espeak", "gtts"] | None = Field(None, description="TTS engine; default from config.")
 
 
+# The one place ivrControl's rules live: the fields' types and ranges, and problems() for the rules
+# across fields (node/jobs/expand.py reports them with the item's other problems; the voice channel
+# takes the model as given).
 class IvrControl(Strict):
+    """Options of the outbound IVR (``ivrType`` simple or replay). Options of the other IVR are
+    refused unless they keep their default; the replay IVR's digit sets must not share a key
+    (``*`` alone as ivrAmNotOkDigits means any other key). Keys a-d are taken as A-D."""
+
     ivrType: Literal["simple", "replay"] = "simple"
     ivrAttempts: int = Field(1, ge=1, le=10)
     ivrRequireFullPlay: bool = False
@@ -111,6 +119,32 @@ class IvrControl(Strict):
     ivrAmNotOkDigits: str = Field("*", pattern=DIGITS_PATTERN)
     ivrDigitsStopPlay: bool = False
     ivrRepeatPrePrompt: bool = False
+
+    def problems(self, path: str) -> list[Problem]:
+        """What is wrong across fields, each at its JSON path (``path`` names the ivrControl object):
+        an option of the other IVR given a value other than its default (a client's dump of the whole
+        model is fine), and, for the replay IVR, a key in two digit sets or twice in one (keys compare
+        case-insensitively; ``*`` alone as ivrAmNotOkDigits means any other key)."""
+        out: list[Problem] = []
+        foreign = _REPLAY_ONLY if self.ivrType == "simple" else _SIMPLE_ONLY
+        for name in foreign:
+            if getattr(self, name) != IvrControl.model_fields[name].default:
+                out.append(Problem(f"{path}.{name}", f"not an option of the {self.ivrType} IVR"))
+        if self.ivrType == "replay":
+            seen: dict[str, str] = {}
+            for name in ("ivrSayAgainDigits", "ivrAmOkDigits", "ivrAmNotOkDigits"):
+                digits: str = getattr(self, name)
+                for d in digits.upper():
+                    if d == "*" and name == "ivrAmNotOkDigits" and digits == "*":
+                        continue  # '*' alone means any other key
+                    if d in seen:
+                        out.append(Problem(f"{path}.{name}", f"digit {d!r} is also in {seen[d]}"))
+                    seen[d] = name
+        return out
+
+
+_SIMPLE_ONLY = ("ivrRequireFullPlay", "ivrRequireResponse")
+_REPLAY_ONLY = ("ivrSayAgainDigits", "ivrAmOkDigits", "ivrAmNotOkDigits", "ivrDigitsStopPlay", "ivrRepeatPrePrompt")
 
 
 class AdditionalContent(Strict):

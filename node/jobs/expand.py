@@ -365,6 +365,8 @@ class _Planner:
 
     def ivr_rules(self, item: AlertItem, path: str) -> None:
         ivr = item.ivrControl
+        if ivr is not None:
+            self.problems.extend(ivr.problems(f"{path}.ivrControl"))
         extra = item.additionalContent or []
         tags = [a.contentTag for a in extra]
         for i, add in enumerate(extra):
@@ -393,16 +395,6 @@ class _Planner:
                 if tag not in ("pre", "post", "done"):
                     self.bad(f"{path}.additionalContent[{i}].contentTag",
                              "the replay IVR takes contentTag pre, post or done")
-            groups = {"ivrSayAgainDigits": ivr.ivrSayAgainDigits, "ivrAmOkDigits": ivr.ivrAmOkDigits,
-                      "ivrAmNotOkDigits": ivr.ivrAmNotOkDigits}
-            seen: dict[str, str] = {}
-            for name, digits in groups.items():
-                for d in digits.upper():
-                    if d == "*" and name == "ivrAmNotOkDigits" and digits == "*":
-                        continue  # '*' alone means any other key
-                    if d in seen:
-                        self.bad(f"{path}.ivrControl.{name}", f"digit {d!r} is also in {seen[d]}")
-                    seen[d] = name
         elif extra:
             for i, tag in enumerate(tags):
                 self.bad(f"{path}.additionalContent[{i}].contentTag",

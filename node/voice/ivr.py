@@ -1,17 +1,19 @@
-"""The outbound IVRs of the reference (``ivrType`` simple and replay) as pure machines.
+"""The IVRs of the reference (``ivrType`` simple and replay) as pure machines, one call attempt each.
 
-One :class:`IvrMachine` follows one recipient of a ``call`` item through all of its attempts. It is
-fed :class:`Event` values with the current time and returns :class:`Action` values; it never touches
-pjsua2, asyncio or the clock. The channel turns actions into worker commands and timers.
+One :class:`IvrMachine` follows one attempt of one recipient of a ``call`` item (or one inbound
+call). It is fed :class:`Event` values with the current time and returns :class:`Action` values; it
+never touches pjsua2, asyncio or the clock. The channel turns actions into worker commands and timers.
 
 Rules every transition follows:
 
-* An attempt begins with :class:`PlaceCall` and a ``ring`` timer; it ends when the call is over
+* The attempt begins with :class:`PlaceCall` and a ``ring`` timer; it ends when the call is over
   (busy, no answer, failed, hung up by either side, or the worker lost it) with one
-  :class:`AttemptEnded` report.
-* After an attempt that reached none of the success states another attempt is placed after
-  ``retry_interval`` (a ``retry`` timer) until ``ivrAttempts`` attempts were made; then the
-  recipient's result is final (:class:`Finished`).
+  :class:`AttemptEnded`, after which the machine is done and ignores every event.
+* Retries are not the machine's: an attempt that reached none of the success states says when the
+  next one should be made (``AttemptEnded.retry_after``, the ``retry_interval``) while fewer than
+  ``ivrAttempts`` attempts were made; the channel hands the delivery back to the dispatcher with it,
+  so a waiting recipient holds no call slot, survives a restart and may be taken by another node.
+  Otherwise the recipient's result is final (:class:`Finished`).
 * A ``total`` timer bounds every answered call; a ``keywait`` timer bounds the wait for a key after
   the prompts were played.
 * Everything observable is reported (:class:`Report`), once, in the order it happened.
@@ -32,8 +34,10 @@ Choices where the reference is silent (documented for users in the OpenAPI descr
 * replay IVR, a key in no digit set (only possible when ``ivrAmNotOkDigits`` is not ``*``): ignored.
 * replay IVR, no key within the key wait: the prompts are played once more (counting as a
   say-again), then the call ends if still no key comes.
-* A call lost because its worker process died does not use up an attempt; it is placed again at
-  once, at most :data:`MAX_LOST_REDIALS` times per recipient.
+* A call lost because its worker process died does not use up the attempt: it is placed again at
+  once, at most :data:`MAX_LOST_REDIALS` times per attempt. A response given before the loss stands
+  (the attempt ends as if the call had been hung up then). An inbound call cannot be placed again
+  (``redial_lost`` false): its attempt ends as ``lost``.
 """
 
 from __future__ import annotations
@@ -43,10 +47,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# RFC 4733 §3.2 event codes 0-15: the sixteen keys a keypad can send.
-DTMF_KEYS = frozenset("0123456789*#ABCD")
+from alertnode.contract.sendalert import IvrControl
+
 MAX_LOST_REDIALS = 2
-MAX_IVR_ATTEMPTS = 10
 # A replay IVR plays its prompts at most this often when nobody answers them (first play + one
 # automatic repeat on key-wait time-out).
 _REPLAY_AUTO_REPEATS = 1
@@ -58,8 +61,10 @@ class IvrType(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class IvrControl:
-    """``ivrControl`` with the reference's defaults."""
+class IvrOptions:
+    """``ivrControl``, already validated by the contract (:class:`~alertnode.contract.sendalert.IvrControl`
+    is the one place its rules live), with the reference's defaults. Keys are upper case (the
+    contract takes a-d too; pjsua and the in-band detector report A-D)."""
 
     ivr_type: IvrType = IvrType.SIMPLE
     attempts: int = 1
@@ -72,87 +77,28 @@ class IvrControl:
     repeat_pre_prompt: bool = False
 
     @classmethod
-    def from_request(cls, raw: Mapping[str, Any] | None) -> IvrControl:
-        """Build from the request's ``ivrControl`` object (already validated by :func:`problems`)."""
-        raw = raw or {}
+    def from_model(cls, model: IvrControl | None) -> IvrOptions:
+        if model is None:
+            return cls()
         return cls(
-            ivr_type=IvrType(raw.get("ivrType", "simple")),
-            attempts=int(raw.get("ivrAttempts", 1)),
-            require_full_play=bool(raw.get("ivrRequireFullPlay", False)),
-            require_response=bool(raw.get("ivrRequireResponse", False)),
-            say_again_digits=str(raw.get("ivrSayAgainDigits", "1")),
-            am_ok_digits=str(raw.get("ivrAmOkDigits", "2")),
-            am_not_ok_digits=str(raw.get("ivrAmNotOkDigits", "*")),
-            digits_stop_play=bool(raw.get("ivrDigitsStopPlay", False)),
-            repeat_pre_prompt=bool(raw.get("ivrRepeatPrePrompt", False)),
+            ivr_type=IvrType(model.ivrType),
+            attempts=model.ivrAttempts,
+            require_full_play=model.ivrRequireFullPlay,
+            require_response=model.ivrRequireResponse,
+            say_again_digits=model.ivrSayAgainDigits.upper(),
+            am_ok_digits=model.ivrAmOkDigits.upper(),
+            am_not_ok_digits=model.ivrAmNotOkDigits.upper(),
+            digits_stop_play=model.ivrDigitsStopPlay,
+            repeat_pre_prompt=model.ivrRepeatPrePrompt,
         )
 
-
-_SIMPLE_KEYS = {"ivrType", "ivrAttempts", "ivrRequireFullPlay", "ivrRequireResponse"}
-_REPLAY_KEYS = {
-    "ivrType",
-    "ivrAttempts",
-    "ivrSayAgainDigits",
-    "ivrAmOkDigits",
-    "ivrAmNotOkDigits",
-    "ivrDigitsStopPlay",
-    "ivrRepeatPrePrompt",
-}
-_BOOL_KEYS = {"ivrRequireFullPlay", "ivrRequireResponse", "ivrDigitsStopPlay", "ivrRepeatPrePrompt"}
-_DIGIT_KEYS = {"ivrSayAgainDigits", "ivrAmOkDigits", "ivrAmNotOkDigits"}
-REPLAY_TAGS = ("pre", "post", "done")
-_DEFAULTS: dict[str, object] = {
-    "ivrAttempts": 1,
-    "ivrRequireFullPlay": False,
-    "ivrRequireResponse": False,
-    "ivrSayAgainDigits": "1",
-    "ivrAmOkDigits": "2",
-    "ivrAmNotOkDigits": "*",
-    "ivrDigitsStopPlay": False,
-    "ivrRepeatPrePrompt": False,
-}
-
-
-def problems(raw: Any, path: str) -> list[tuple[str, str]]:
-    """Every problem with an ``ivrControl`` value, as (json path, message); ``path`` names it."""
-    if raw is None:
-        return []
-    if not isinstance(raw, Mapping):
-        return [(path, "must be an object")]
-    out: list[tuple[str, str]] = []
-    kind = raw.get("ivrType", "simple")
-    if kind not in ("simple", "replay"):
-        return [(f"{path}.ivrType", "must be 'simple' or 'replay'")]
-    allowed = _SIMPLE_KEYS if kind == "simple" else _REPLAY_KEYS
-    for key in raw:
-        # the API model fills in every option's default, so only a value that differs from the
-        # default can be a mistake
-        if key not in allowed and raw[key] != _DEFAULTS.get(key, object()):
-            out.append((f"{path}.{key}", f"not an option of the {kind} IVR"))
-    attempts = raw.get("ivrAttempts", 1)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_IVR_ATTEMPTS:
-        out.append((f"{path}.ivrAttempts", f"must be an integer from 1 to {MAX_IVR_ATTEMPTS}"))
-    for key in _BOOL_KEYS & set(raw):
-        if not isinstance(raw[key], bool):
-            out.append((f"{path}.{key}", "must be true or false"))
-    for key in _DIGIT_KEYS & set(raw):
-        value = raw[key]
-        if not isinstance(value, str) or not value or any(c not in DTMF_KEYS for c in value):
-            out.append((f"{path}.{key}", "must be one or more of the keys 0-9 * # A-D"))
-    if kind == "replay" and not out:
-        ctl = IvrControl.from_request(raw)
-        clash = set(ctl.say_again_digits) & set(ctl.am_ok_digits)
-        if clash:
-            out.append((f"{path}.ivrAmOkDigits", f"shares {''.join(sorted(clash))!r} with ivrSayAgainDigits"))
-        if ctl.am_not_ok_digits != "*":
-            for key, digits in (
-                ("ivrSayAgainDigits", ctl.say_again_digits),
-                ("ivrAmOkDigits", ctl.am_ok_digits),
-            ):
-                clash = set(digits) & set(ctl.am_not_ok_digits)
-                if clash:
-                    out.append((f"{path}.ivrAmNotOkDigits", f"shares {''.join(sorted(clash))!r} with {key}"))
-    return out
+    @classmethod
+    def from_params(cls, raw: Mapping[str, Any] | None) -> IvrOptions:
+        """From a delivery's stored ``ivrControl`` (the contract model's dump at intake). Raises
+        ValueError if it is not one (a stored item altered or corrupt)."""
+        if raw is None:
+            return cls()
+        return cls.from_model(IvrControl.model_validate(dict(raw)))
 
 
 @dataclass(frozen=True)
@@ -168,7 +114,7 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class Start:
-    """Begin the first attempt."""
+    """Begin the attempt."""
 
 
 @dataclass(frozen=True)
@@ -256,7 +202,8 @@ class CancelTimer:
 @dataclass(frozen=True)
 class Report:
     """Something to tell the alert's owner: ``kind`` is one of ringing, answered, busy, no_answer,
-    failed, prompt_played, prompt_cut, key, recipientOk, recipientNotOk, hung_up, attempt_ended."""
+    failed, prompt_played, prompt_cut, key, say_again, key_timeout, recipientOk, recipientNotOk,
+    hung_up, call_timeout, lost."""
 
     kind: str
     detail: Mapping[str, Any] = field(default_factory=dict)
@@ -269,7 +216,9 @@ class AttemptEnded:
     outcome: str
     """answered, full_play, response, recipientOk, recipientNotOk, busy, no_answer, failed,
     not_full_play, no_response, lost."""
-    will_retry: bool
+    retry_after: float | None
+    """Seconds until the next attempt; None when this attempt's result is final (:class:`Finished`
+    follows)."""
 
 
 class FinalResult(enum.StrEnum):
@@ -298,8 +247,7 @@ class Phase(enum.Enum):
     WAITING_KEY = "waiting_key"
     DONE_PROMPT = "done_prompt"
     HANGING_UP = "hanging_up"
-    RETRY_WAIT = "retry_wait"
-    FINISHED = "finished"
+    DONE = "done"
 
 
 # RFC 3261 §21.4.9 / §21.6.2 busy, §21.4.18/§21.4.14/§21.4.24 no answer (480 temporarily unavailable,
@@ -309,15 +257,16 @@ _NO_ANSWER = frozenset({408, 480, 487})
 
 
 class IvrMachine:
-    """One recipient of one ``call`` item: all attempts, both IVR types."""
+    """One attempt of one recipient, both IVR types."""
 
-    def __init__(self, control: IvrControl, timeouts: Timeouts, first_attempt: int = 1) -> None:
-        """``first_attempt`` > 1 resumes a recipient whose earlier attempts were made before (the
-        channel hands retries back to the dispatcher and gets the delivery again)."""
-        self.control = control
+    def __init__(self, options: IvrOptions, timeouts: Timeouts, attempt: int = 1, redial_lost: bool = True) -> None:
+        """``attempt`` counts this recipient's attempts, this one included (the dispatcher counts
+        them across hand-backs); ``redial_lost`` false: a lost call cannot be placed again."""
+        self.options = options
         self.timeouts = timeouts
         self.phase = Phase.IDLE
-        self.attempt = max(first_attempt, 1) - 1
+        self.attempt = max(attempt, 1)
+        self._redial_lost = redial_lost
         self._lost = 0
         self._answered = False
         self._queue: tuple[str, ...] = ()
@@ -326,19 +275,18 @@ class IvrMachine:
         self._response: str | None = None
         self._outcome_key: str | None = None
         self._auto_repeats = 0
-        self._last_code: int | None = None
-        self._last_outcome = ""
 
     # ------------------------------------------------------------------ public
 
     @property
-    def finished(self) -> bool:
-        return self.phase is Phase.FINISHED
+    def done(self) -> bool:
+        """The attempt is over (AttemptEnded was returned)."""
+        return self.phase is Phase.DONE
 
     def handle(self, event: Event, now: float) -> list[Action]:
         """Feed one event; ``now`` is the event's time (kept for symmetry with other machines)."""
         del now  # timing lives in timers; events carry no clock-dependent rules
-        if self.phase is Phase.FINISHED:
+        if self.phase is Phase.DONE:
             return []
         match event:
             case Start():
@@ -359,18 +307,14 @@ class IvrMachine:
                 return self._on_timer(event.name)
         return []
 
-    # ------------------------------------------------------------------ attempts
+    # ------------------------------------------------------------------ the attempt
 
-    def _reset_call(self) -> None:
+    def _place(self) -> list[Action]:
         self._answered = False
         self._queue = ()
         self._main_done = False
         self._pending_key = None
         self._auto_repeats = 0
-
-    def _place(self) -> list[Action]:
-        self.attempt += 1
-        self._reset_call()
         self.phase = Phase.DIALLING
         return [PlaceCall(self.attempt), StartTimer("ring", self.timeouts.ring)]
 
@@ -383,7 +327,7 @@ class IvrMachine:
             Report("answered", {"attempt": self.attempt}),
             StartTimer("total", self.timeouts.total),
         ]
-        if self.control.ivr_type is IvrType.SIMPLE:
+        if self.options.ivr_type is IvrType.SIMPLE:
             return actions + self._play(("main",))
         return actions + self._play(("pre", "main", "post"))
 
@@ -397,17 +341,23 @@ class IvrMachine:
         return [CancelTimer("keywait"), HangUp()]
 
     def _on_lost(self) -> list[Action]:
-        if self.phase in (Phase.IDLE, Phase.RETRY_WAIT):
+        if self.phase is Phase.IDLE:
             return []
-        cancel: list[Action] = [CancelTimer("ring"), CancelTimer("total"), CancelTimer("keywait")]
-        if self._response is None and self._lost < MAX_LOST_REDIALS:
+        actions: list[Action] = [
+            CancelTimer("ring"),
+            CancelTimer("total"),
+            CancelTimer("keywait"),
+            Report("lost", {"attempt": self.attempt}),
+        ]
+        if self._response is not None:
+            return actions + self._end_attempt(self._answered_outcome(), code=None)
+        if self._redial_lost and self._lost < MAX_LOST_REDIALS:
             self._lost += 1
-            self.attempt -= 1
-            return [*cancel, Report("lost", {"attempt": self.attempt + 1}), *self._place()]
-        return cancel + self._end_attempt("lost", code=None)
+            return actions + self._place()
+        return actions + self._end_attempt("lost", code=None)
 
     def _on_ended(self, event: CallEnded) -> list[Action]:
-        if self.phase in (Phase.IDLE, Phase.RETRY_WAIT):
+        if self.phase is Phase.IDLE:
             return []
         actions: list[Action] = [CancelTimer("ring"), CancelTimer("total"), CancelTimer("keywait")]
         if not self._answered:
@@ -428,34 +378,29 @@ class IvrMachine:
 
     def _answered_outcome(self) -> str:
         """The outcome of an answered call that has ended (see the module docstring)."""
-        ctl = self.control
-        if ctl.ivr_type is IvrType.REPLAY:
+        opts = self.options
+        if opts.ivr_type is IvrType.REPLAY:
             return self._outcome_key or "no_response"
-        if ctl.require_full_play and not self._main_done:
+        if opts.require_full_play and not self._main_done:
             return "not_full_play"
-        if ctl.require_response and self._outcome_key is None:
+        if opts.require_response and self._outcome_key is None:
             return "no_response"
-        if ctl.require_response:
+        if opts.require_response:
             return "response"
-        return "full_play" if ctl.require_full_play else "answered"
+        return "full_play" if opts.require_full_play else "answered"
 
     def _end_attempt(self, outcome: str, code: int | None) -> list[Action]:
         success = outcome in ("answered", "full_play", "response", "recipientOk", "recipientNotOk")
-        self._last_code = code
-        self._last_outcome = outcome
-        retry = not success and self.attempt < self.control.attempts
-        actions: list[Action] = [AttemptEnded(self.attempt, success, outcome, retry)]
+        self.phase = Phase.DONE
+        if not success and self.attempt < self.options.attempts:
+            return [AttemptEnded(self.attempt, False, outcome, self.timeouts.retry_interval)]
+        result = FinalResult.FAILED
         if success:
-            self.phase = Phase.FINISHED
             result = FinalResult.RESPONDED if self._response is not None else FinalResult.ANSWERED
-            actions.append(Finished(result, outcome, self.attempt, self._response, code))
-        elif retry:
-            self.phase = Phase.RETRY_WAIT
-            actions.append(StartTimer("retry", self.timeouts.retry_interval))
-        else:
-            self.phase = Phase.FINISHED
-            actions.append(Finished(FinalResult.FAILED, outcome, self.attempt, None, code))
-        return actions
+        return [
+            AttemptEnded(self.attempt, success, outcome, None),
+            Finished(result, outcome, self.attempt, self._response if success else None, code),
+        ]
 
     # ------------------------------------------------------------------ prompts and keys
 
@@ -471,8 +416,8 @@ class IvrMachine:
         if self._queue:
             return actions
         # the sequence is over
-        if self.control.ivr_type is IvrType.SIMPLE:
-            if self.control.require_response and self._outcome_key is None:
+        if self.options.ivr_type is IvrType.SIMPLE:
+            if self.options.require_response and self._outcome_key is None:
                 self.phase = Phase.WAITING_KEY
                 return [*actions, StartTimer("keywait", self.timeouts.key_wait)]
             return actions + self._hang_up()
@@ -488,9 +433,9 @@ class IvrMachine:
         actions: list[Action] = [Report("key", {"digit": event.digit, "source": event.source})]
         if self.phase is Phase.DONE_PROMPT:
             return actions
-        if self.control.ivr_type is IvrType.SIMPLE:
+        if self.options.ivr_type is IvrType.SIMPLE:
             return actions + self._simple_key(event.digit)
-        if self.phase is Phase.PLAYING and not self.control.digits_stop_play:
+        if self.phase is Phase.PLAYING and not self.options.digits_stop_play:
             self._pending_key = event.digit
             return actions
         if self.phase is Phase.PLAYING:
@@ -499,11 +444,11 @@ class IvrMachine:
         return actions + self._replay_key(event.digit)
 
     def _simple_key(self, digit: str) -> list[Action]:
-        if not self.control.require_response or self._outcome_key is not None:
+        if not self.options.require_response or self._outcome_key is not None:
             return []
         self._outcome_key = digit
         self._response = digit
-        if self.phase is Phase.PLAYING and self.control.require_full_play:
+        if self.phase is Phase.PLAYING and self.options.require_full_play:
             return []  # the prompt plays on; the call ends when it has finished
         actions: list[Action] = []
         if self.phase is Phase.PLAYING:
@@ -512,7 +457,7 @@ class IvrMachine:
         return actions + self._hang_up()
 
     def _replay_key(self, digit: str) -> list[Action]:
-        ctl = self.control
+        ctl = self.options
         if digit in ctl.say_again_digits:
             prompts = ("pre", "main", "post") if ctl.repeat_pre_prompt else ("main", "post")
             return [CancelTimer("keywait"), Report("say_again", {"digit": digit}), *self._play(prompts)]
@@ -531,36 +476,15 @@ class IvrMachine:
         if name == "ring" and self.phase is Phase.DIALLING:
             # the call is cancelled; its CallEnded (487) reports the no answer
             return [HangUp()]
-        if name == "retry" and self.phase is Phase.RETRY_WAIT:
-            return self._place()
         if name == "total" and self._answered and self.phase is not Phase.HANGING_UP:
             actions: list[Action] = [Report("call_timeout", {"seconds": self.timeouts.total})]
             if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT):
                 actions.append(StopPlayback())
             return actions + self._hang_up()
         if name == "keywait" and self.phase is Phase.WAITING_KEY:
-            if self.control.ivr_type is IvrType.REPLAY and self._auto_repeats < _REPLAY_AUTO_REPEATS:
+            if self.options.ivr_type is IvrType.REPLAY and self._auto_repeats < _REPLAY_AUTO_REPEATS:
                 self._auto_repeats += 1
-                prompts = ("pre", "main", "post") if self.control.repeat_pre_prompt else ("main", "post")
+                prompts = ("pre", "main", "post") if self.options.repeat_pre_prompt else ("main", "post")
                 return [Report("key_timeout", {"repeat": True}), *self._play(prompts)]
             return [Report("key_timeout", {"repeat": False}), *self._hang_up()]
         return []
-
-
-class DigitDeduper:
-    """One key press is reported once even when it arrives both as an RFC 4733 event and in-band.
-
-    A digit from one source is dropped when the same digit came from the other source less than
-    ``window`` seconds earlier. Repeats from the same source always pass: each source already
-    reports a press once (RFC 4733 events by their timestamp, the detector by tone on/off)."""
-
-    def __init__(self, window: float = 0.6) -> None:
-        self.window = window
-        self._last: dict[str, tuple[str, float]] = {}
-
-    def accept(self, digit: str, source: str, now: float) -> bool:
-        last = self._last.get(digit)
-        if last is not None and last[0] != source and now - last[1] < self.window:
-            return False
-        self._last[digit] = (source, now)
-        return True

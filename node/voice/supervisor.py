@@ -1,24 +1,43 @@
 """Starts the voice worker processes, routes commands to them and restarts the ones that die.
 
-Each worker (node/voice/worker.py) is a subprocess speaking JSON lines and carries at most
-:data:`~node.voice.config.CALLS_PER_WORKER` calls, with its own SIP port and RTP range. The
-supervisor runs on the asyncio loop; worker events are handed to ``on_event`` in the order each
-worker wrote them. When a worker dies, each of its calls is reported as ``{"ev": "lost"}`` and the
-worker is started again after a growing pause.
+Each worker (node/voice/worker/) is a subprocess speaking the voice pipe (node/voice/pipe.py) and
+carries at most :data:`~alertnode.voice.config.CALLS_PER_WORKER` calls, with its own SIP port and RTP
+range. The supervisor runs on the asyncio loop and is the channel's
+:class:`~alertnode.voice.link.WorkerLink`; worker events are handed to ``on_event`` in the order each
+worker wrote them. A line a worker writes that is no event is logged and dropped. When a worker dies,
+each of its calls is reported as :class:`~alertnode.voice.pipe.Lost` and the worker is started again
+after a growing pause.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from alertnode.voice.config import CALLS_PER_WORKER, VoiceConfig
+from alertnode.voice.link import OnEvent
+from alertnode.voice.pipe import (
+    CallCommand,
+    Command,
+    Ended,
+    Event,
+    Fatal,
+    Incoming,
+    LogLine,
+    Lost,
+    NoSuchCall,
+    PipeError,
+    Place,
+    Ready,
+    Registration,
+    Shutdown,
+    WorkerInit,
+    decode_event,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,45 +53,43 @@ class WorkerHandle:
     calls: set[str] = field(default_factory=set)
     starts: int = 0
     reader: asyncio.Task[None] | None = None
-    registered: bool | None = None
-    reg_detail: dict[str, Any] = field(default_factory=dict)
+    registration: Registration | None = None
     stopping: bool = False
 
 
-def worker_init(config: VoiceConfig, index: int) -> dict[str, Any]:
+def worker_init(config: VoiceConfig, index: int) -> WorkerInit:
     """The ``init`` command of worker ``index`` (ports per worker; only worker 0 registers)."""
-    return {
-        "op": "init",
-        "index": index,
-        "bind_host": config.bind_host,
-        "sip_port": config.sip_port_base + index if config.sip_port_base else 0,
-        "rtp_port": config.rtp_port_base + index * config.rtp_ports_per_worker,
-        "rtp_range": config.rtp_ports_per_worker,
-        "transport": config.transport,
-        "codecs": list(config.codecs),
-        "registrar": config.registrar,
-        "do_register": index == 0,
-        "user": config.user,
-        "auth_user": config.auth_user,
-        "password": config.password,
-        "realm": config.realm,
-        "domain": config.domain or config.registrar or config.trunk,
-        "proxy": config.proxy or config.registrar,
-        "expiry": config.register_expiry_s,
-        "trunk": config.trunk,
-        "inbound": config.inbound,
-        "max_calls": CALLS_PER_WORKER,
+    return WorkerInit(
+        index=index,
+        bind_host=config.bind_host,
+        sip_port=config.sip_port_base + index if config.sip_port_base else 0,
+        rtp_port=config.rtp_port_base + index * config.rtp_ports_per_worker,
+        rtp_range=config.rtp_ports_per_worker,
+        transport=config.transport,
+        codecs=tuple(config.codecs),
+        registrar=config.registrar,
+        do_register=index == 0,
+        user=config.user,
+        auth_user=config.auth_user,
+        password=config.password,
+        realm=config.realm,
+        domain=config.domain or config.registrar or config.trunk,
+        proxy=config.proxy or config.registrar,
+        expiry=config.register_expiry_s,
+        trunk=config.trunk,
+        inbound=config.inbound,
+        max_calls=CALLS_PER_WORKER,
         # pjsua's own console: 0 = silent; its error lines carry SIP URIs (phone numbers) unmasked,
         # and every failure reaches the node as an event anyway
-        "log_level": 0,
-    }
+        log_level=0,
+    )
 
 
 class Supervisor:
     def __init__(
         self,
         config: VoiceConfig,
-        on_event: Callable[[dict[str, Any]], None],
+        on_event: OnEvent,
         python: str = sys.executable,
     ) -> None:
         self.config = config
@@ -112,7 +129,7 @@ class Supervisor:
         )
         w.proc = proc
         assert proc.stdin is not None
-        proc.stdin.write((json.dumps(worker_init(self.config, w.index)) + "\n").encode())
+        proc.stdin.write(encode(worker_init(self.config, w.index)).encode())
         w.reader = asyncio.create_task(self._read(w, proc), name=f"voice-worker-{w.index}")
         watchdog = asyncio.create_task(self._start_watchdog(w, proc))
         self._restarts.add(watchdog)
@@ -133,40 +150,38 @@ class Supervisor:
                 if not line:
                     break
                 try:
-                    ev = json.loads(line)
-                except ValueError:
-                    log.warning("voice worker %d wrote an unreadable line", w.index)
+                    ev = decode_event(line)
+                except PipeError as exc:
+                    log.warning("voice worker %d wrote a line that is no event (%s); dropped", w.index, exc)
                     continue
                 self._handle(w, ev)
         finally:
             rc = await proc.wait()
             await self._died(w, rc)
 
-    def _handle(self, w: WorkerHandle, ev: dict[str, Any]) -> None:
-        kind = ev.get("ev")
-        key = ev.get("call")
-        if kind == "ready":
-            w.ready = True
-            w.sip_port = int(ev.get("sip_port", 0))
-            log.info("voice worker %d ready on SIP port %d", w.index, w.sip_port)
-        elif kind == "log":
-            log.log(int(ev.get("level", logging.WARNING)), "voice worker %d: %s", w.index, ev.get("message"))
-            return
-        elif kind == "fatal":
-            log.error("voice worker %d cannot start: %s", w.index, ev.get("message"))
-        elif kind == "reg":
-            w.registered = bool(ev.get("active"))
-            w.reg_detail = {k: ev.get(k) for k in ("code", "reason", "expires")}
-        elif kind == "incoming" and key:
-            w.calls.add(key)
-            self._owner[key] = w
-        elif (kind == "ended" or (kind == "error" and ev.get("message") == "no such call")) and key:
-            w.calls.discard(key)
-            self._owner.pop(key, None)
+    def _handle(self, w: WorkerHandle, ev: Event) -> None:
+        match ev:
+            case Ready():
+                w.ready = True
+                w.sip_port = ev.sip_port
+                log.info("voice worker %d ready on SIP port %d", w.index, w.sip_port)
+            case LogLine():
+                log.log(ev.level, "voice worker %d: %s", w.index, ev.message)
+                return
+            case Fatal():
+                log.error("voice worker %d cannot start: %s", w.index, ev.message)
+            case Registration():
+                w.registration = ev
+            case Incoming():
+                w.calls.add(ev.call)
+                self._owner[ev.call] = w
+            case Ended() | NoSuchCall():
+                w.calls.discard(ev.call)
+                self._owner.pop(ev.call, None)
         try:
             self._on_event(ev)
         except Exception:  # the channel's bug must not kill the reader
-            log.exception("voice event handler failed for %s", kind)
+            log.exception("voice event handler failed for %s", ev.tag)
 
     async def _died(self, w: WorkerHandle, rc: int) -> None:
         w.ready = False
@@ -175,8 +190,10 @@ class Supervisor:
         w.calls.clear()
         for key in lost:
             self._owner.pop(key, None)
-            with contextlib.suppress(Exception):
-                self._on_event({"ev": "lost", "call": key})
+            try:
+                self._on_event(Lost(key))
+            except Exception:  # the channel's bug must not stop the restart
+                log.exception("voice event handler failed for a lost call")
         if self._closing or w.stopping:
             return
         log.warning("voice worker %d exited (%s) with %d call(s); restarting", w.index, rc, len(lost))
@@ -199,7 +216,7 @@ class Supervisor:
         for w in self._workers:
             w.stopping = True
             if w.proc is not None and w.proc.returncode is None:
-                self._write(w, {"op": "shutdown"})
+                self._write(w, Shutdown())
                 procs.append(w.proc)
         if procs:
             _done, pending = await asyncio.wait([asyncio.create_task(p.wait()) for p in procs], timeout=grace)
@@ -224,22 +241,21 @@ class Supervisor:
     def in_flight(self) -> int:
         return len(self._owner)
 
-    def place(self, key: str, uri: str, caller: str) -> bool:
+    def place(self, command: Place) -> bool:
         """Place a call on the least loaded ready worker; False when no worker has room."""
         ready = [w for w in self._workers if w.ready and len(w.calls) < CALLS_PER_WORKER]
         if not ready:
             return False
         w = min(ready, key=lambda h: (len(h.calls), h.index))
-        w.calls.add(key)
-        self._owner[key] = w
-        self._write(w, {"op": "call", "call": key, "uri": uri, "caller": caller})
+        w.calls.add(command.call)
+        self._owner[command.call] = w
+        self._write(w, command)
         return True
 
-    def send(self, key: str, command: dict[str, Any]) -> bool:
-        w = self._owner.get(key)
+    def send(self, command: CallCommand) -> bool:
+        w = self._owner.get(command.call)
         if w is None:
             return False
-        command = dict(command, call=key)
         self._write(w, command)
         return True
 
@@ -252,16 +268,18 @@ class Supervisor:
         if w.proc is not None and w.proc.returncode is None:
             w.proc.kill()
 
-    def _write(self, w: WorkerHandle, command: dict[str, Any]) -> None:
+    def _write(self, w: WorkerHandle, command: Command) -> None:
         if w.proc is None or w.proc.stdin is None or w.proc.stdin.is_closing():
             return
-        w.proc.stdin.write((json.dumps(command, separators=(",", ":")) + "\n").encode())
+        w.proc.stdin.write(encode(command).encode())
 
     # ------------------------------------------------------------------ state
 
     def registration(self) -> dict[str, Any]:
-        w0 = self._workers[0]
-        return {"registered": w0.registered, **w0.reg_detail}
+        reg = self._workers[0].registration
+        if reg is None:
+            return {"registered": None}
+        return {"registered": reg.active, "code": reg.code, "reason": reg.reason, "expires": reg.expires}
 
     def workers_info(self) -> list[dict[str, Any]]:
         return [

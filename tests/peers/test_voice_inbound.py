@@ -63,3 +63,50 @@ async def test_unmatched_inbound_call_is_rejected_and_kept(sipp_uac: Any, voice_
     msg = sink.inbound[0]
     assert (msg.channel, msg.sender, msg.recipient) == ("voice", "+447", "443000000000")
     assert msg.detail["sip_code"] == 404
+
+
+
+def inbound_work(number: str, seconds: float) -> Any:
+    return make_work(
+        "+441111111111", alert_type="inboundCall", params={"telephoneNumber": number}, content=wav_bytes(seconds)
+    )
+
+
+async def test_inbound_call_lost_with_its_worker_keeps_the_delivery_waiting(
+    sipp_uac: Any, voice_channel: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker carrying an inbound call dies before the caller pressed a key: the caller cannot be
+    called back, so the attempt ends as ``lost`` and the delivery waits for the next call."""
+    ch, sink = await voice_channel(trunk="127.0.0.1:9")
+    work = inbound_work("+442000000003", 20)
+    await ch.submit(work)
+    first = sipp_uac("uac_inbound.xml", node_hostport(ch), "+442000000003", 1, "-key", "caller", "+441111111111")
+    # SIPp presses its key 1.5 s after the answer: the worker dies before that
+    await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "answered")
+    ch._link.kill_worker(0)
+    ended = await sink.attempt_end(work.delivery_id)
+    assert ended.detail["outcome"] == "lost" and ended.retry_after is None
+    assert "key" not in sink.kinds(work.delivery_id)
+    assert not any(e.final for e in sink.of(work.delivery_id))
+    assert ch.info().details["waitingInbound"] == 1
+    first.proc.terminate()  # its call never got a BYE: the worker died
+    assert await ch.wait_ready(20)
+    again = sipp_uac("uac_inbound.xml", node_hostport(ch), "+442000000003", 1, "-key", "caller", "+441111111111")
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.RESPONDED and final.detail["response"] == "2"
+    assert await asyncio.to_thread(again.wait) == 0, again.output()[-2000:]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
+
+
+async def test_inbound_key_stands_when_the_worker_dies_after_it(sipp_uac: Any, voice_channel: Any) -> None:
+    """A caller who pressed a key has answered: the worker dying afterwards does not undo that."""
+    ch, sink = await voice_channel(trunk="127.0.0.1:9")
+    work = inbound_work("+442000000004", 20)
+    await ch.submit(work)
+    uac = sipp_uac("uac_inbound.xml", node_hostport(ch), "+442000000004", 1, "-key", "caller", "+441111111111")
+    await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "key")
+    ch._link.kill_worker(0)
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.RESPONDED and final.detail["response"] == "2"
+    assert ch.info().details["waitingInbound"] == 0
+    uac.proc.terminate()  # its call never got a BYE: the worker died

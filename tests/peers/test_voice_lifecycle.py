@@ -20,7 +20,7 @@ async def test_killed_worker_is_restarted_and_its_call_placed_again(sipp_uas: An
     work = make_work("+441234567800", params={"ivrControl": {"ivrRequireResponse": True}}, content=wav_bytes(3))
     await ch.submit(work)
     await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "answered")
-    ch._sup.kill_worker(0)
+    ch._link.kill_worker(0)
     lost = await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "lost")
     assert lost.detail == {"attempt": 1}
     final = await sink.final(work.delivery_id)
@@ -38,7 +38,7 @@ async def test_stop_hangs_up_calls_and_workers_exit_cleanly(sipp_uas: Any, voice
     await ch.submit(work)
     # after the key SIPp waits for the BYE (a BYE during its pause would count as a failed call)
     await sink.wait_for(lambda e: e.delivery_id == work.delivery_id and e.kind == "key")
-    procs = [w.proc for w in ch._sup._workers]
+    procs = [w.proc for w in ch._link._workers]
     await ch.stop(5)
     assert [p.returncode for p in procs] == [0]
     assert await asyncio.to_thread(uas.wait) == 0  # it got its BYE

@@ -81,6 +81,9 @@ def test_bad_ivr_control_is_refused_with_paths(
     assert resp.json()["success"] is False
     assert "alert[0].additionalContent" in text  # pre, post and done are missing
     assert "alert[0].ivrControl.ivrAmOkDigits" in text
+    resp = node.post("/api/json/sendalert", call_alert(ivrControl={"ivrType": "simple", "ivrDigitsStopPlay": True}))
+    assert resp.json()["success"] is False
+    assert "alert[0].ivrControl.ivrDigitsStopPlay" in resp.text  # an option of the replay IVR only
     body = call_alert(voiceFormat="wav", content="bm90IGF1ZGlv", contentEncoding="base64")
     resp = node.post("/api/json/sendalert", body)
     assert resp.json()["success"] is False

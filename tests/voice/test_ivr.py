@@ -1,4 +1,4 @@
-"""Event-in, action-out tests of the simple and replay IVR machines."""
+"""Event-in, action-out tests of the simple and replay IVR machines (one attempt each)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alertnode.voice import ivr
 from alertnode.voice.ivr import (
     Answered,
     AttemptEnded,
     CallEnded,
     CancelTimer,
     Digit,
-    DigitDeduper,
     FinalResult,
     Finished,
     HangUp,
-    IvrControl,
     IvrMachine,
+    IvrOptions,
     IvrType,
     PlaceCall,
     PlayPrompts,
@@ -38,8 +36,8 @@ from alertnode.voice.ivr import (
 T = Timeouts(ring=30, key_wait=5, total=120, retry_interval=60)
 
 
-def machine(**raw: Any) -> IvrMachine:
-    return IvrMachine(IvrControl.from_request(raw), T)
+def machine(attempt: int = 1, redial_lost: bool = True, **raw: Any) -> IvrMachine:
+    return IvrMachine(IvrOptions.from_params(raw), T, attempt=attempt, redial_lost=redial_lost)
 
 
 def kinds(actions: list[Any]) -> list[str]:
@@ -62,33 +60,28 @@ def answer(m: IvrMachine) -> list[Any]:
 
 
 def test_defaults_are_the_references() -> None:
-    c = IvrControl.from_request(None)
-    assert c == IvrControl(IvrType.SIMPLE, 1, False, False, "1", "2", "*", False, False)
+    c = IvrOptions.from_params(None)
+    assert c == IvrOptions(IvrType.SIMPLE, 1, False, False, "1", "2", "*", False, False)
+    assert IvrOptions.from_params({}) == c
+    assert IvrOptions.from_model(None) == c
 
 
-def test_validation_reports_every_problem() -> None:
-    raw = {"ivrType": "simple", "ivrAttempts": 0, "ivrRequireFullPlay": "yes", "ivrAmOkDigits": "3"}
-    got = dict(ivr.problems(raw, "alert[0].ivrControl"))
-    assert set(got) == {
-        "alert[0].ivrControl.ivrAttempts",
-        "alert[0].ivrControl.ivrRequireFullPlay",
-        "alert[0].ivrControl.ivrAmOkDigits",
-    }
-    assert ivr.problems({"ivrType": "fancy"}, "p") == [("p.ivrType", "must be 'simple' or 'replay'")]
-    assert ivr.problems({"ivrType": "replay", "ivrAmOkDigits": "1"}, "p")[0][0] == "p.ivrAmOkDigits"
-    assert ivr.problems({"ivrType": "replay", "ivrAmNotOkDigits": "29"}, "p")[0][0] == "p.ivrAmNotOkDigits"
-    assert ivr.problems({"ivrType": "replay", "ivrSayAgainDigits": "x"}, "p")[0][0] == "p.ivrSayAgainDigits"
-    assert ivr.problems({"ivrType": "replay", "ivrAmNotOkDigits": "9#"}, "p") == []
-    assert ivr.problems(None, "p") == []
-    # defaults of the other IVR's options (the API model fills them in) are not problems
-    assert ivr.problems({"ivrType": "replay", "ivrRequireResponse": False, "ivrAttempts": 2}, "p") == []
-    assert ivr.problems({"ivrType": "replay", "ivrRequireResponse": True}, "p") == [
-        ("p.ivrRequireResponse", "not an option of the replay IVR")
-    ]
-    assert ivr.problems({"ivrType": "simple", "ivrAmOkDigits": "2", "ivrDigitsStopPlay": True}, "p") == [
-        ("p.ivrDigitsStopPlay", "not an option of the simple IVR")
-    ]
-    assert ivr.problems([], "p") == [("p", "must be an object")]
+def test_options_come_from_the_contract_model_with_keys_in_upper_case() -> None:
+    raw = {"ivrType": "replay", "ivrAttempts": 3, "ivrAmOkDigits": "a#", "ivrAmNotOkDigits": "d"}
+    opts = IvrOptions.from_params(raw)
+    assert (opts.ivr_type, opts.attempts, opts.am_ok_digits, opts.am_not_ok_digits) == (IvrType.REPLAY, 3, "A#", "D")
+    m = IvrMachine(opts, T)
+    answer(m)
+    for p in ("pre", "main", "post"):
+        m.handle(PromptFinished(p), 5)
+    assert Report("recipientOk", {"digit": "A"}) in m.handle(Digit("A", "inband"), 6)
+
+
+def test_stored_options_that_are_not_valid_are_refused() -> None:
+    with pytest.raises(ValueError):
+        IvrOptions.from_params({"ivrAttempts": "3"})
+    with pytest.raises(ValueError):
+        IvrOptions.from_params({"ivrType": "fancy"})
 
 
 # ------------------------------------------------------------------------------------ simple IVR
@@ -109,9 +102,9 @@ def test_simple_default_answer_is_success_and_hangs_up_after_prompt() -> None:
     out = m.handle(PromptFinished("main"), 5)
     assert out == [Report("prompt_played", {"prompt": "main"}), CancelTimer("keywait"), HangUp()]
     out = m.handle(CallEnded(200, by_remote=False), 5.1)
-    assert AttemptEnded(1, True, "answered", False) in out
+    assert AttemptEnded(1, True, "answered", None) in out
     assert finished(out) == Finished(FinalResult.ANSWERED, "answered", 1, None, 200)
-    assert m.finished
+    assert m.done
     assert m.handle(Digit("1"), 6) == []
 
 
@@ -123,15 +116,18 @@ def test_simple_hangup_half_way_is_success_without_full_play() -> None:
     assert finished(out) == Finished(FinalResult.ANSWERED, "answered", 1, None, 200)
 
 
-def test_simple_require_full_play_fails_when_cut_and_retries() -> None:
+def test_simple_require_full_play_fails_when_cut_and_says_when_to_retry() -> None:
     m = machine(ivrRequireFullPlay=True, ivrAttempts=2)
     answer(m)
     out = m.handle(CallEnded(200), 3)
-    assert AttemptEnded(1, False, "not_full_play", True) in out
-    assert StartTimer("retry", 60) in out
+    assert out[-1] == AttemptEnded(1, False, "not_full_play", 60)
     assert finished(out) is None
-    out = m.handle(TimerFired("retry"), 63)
-    assert out == [PlaceCall(2), StartTimer("ring", 30)]
+    assert not [a for a in out if isinstance(a, StartTimer)]
+    assert m.done
+    assert m.handle(TimerFired("ring"), 63) == []
+    # the dispatcher hands the delivery back: the second attempt is a machine of its own
+    m = machine(attempt=2, ivrRequireFullPlay=True, ivrAttempts=2)
+    assert m.handle(Start(), 64) == [PlaceCall(2), StartTimer("ring", 30)]
     m.handle(Answered(), 64)
     m.handle(PromptFinished("main"), 70)
     out = m.handle(CallEnded(200, by_remote=False), 70)
@@ -177,7 +173,7 @@ def test_simple_require_response_waits_for_key_then_times_out() -> None:
     out = m.handle(TimerFired("keywait"), 10)
     assert out == [Report("key_timeout", {"repeat": False}), CancelTimer("keywait"), HangUp()]
     out = m.handle(CallEnded(200, by_remote=False), 10)
-    assert AttemptEnded(1, False, "no_response", True) in out
+    assert AttemptEnded(1, False, "no_response", 60) in out
 
 
 def test_simple_key_after_prompt_is_response() -> None:
@@ -219,20 +215,23 @@ def test_unanswered_outcomes(code: int, kind: str, outcome: str) -> None:
 
 
 def test_three_attempts_then_give_up() -> None:
-    m = machine(ivrAttempts=3)
-    m.handle(Start(), 0)
-    placed = 1
-    for i in range(3):
-        out = m.handle(CallEnded(486), 10 * i)
-        if i < 2:
-            assert AttemptEnded(i + 1, False, "busy", True) in out
-            assert m.handle(TimerFired("retry"), 10 * i + 5)[0] == PlaceCall(i + 2)
-            placed += 1
+    for attempt in (1, 2, 3):
+        m = machine(attempt=attempt, ivrAttempts=3)
+        assert m.handle(Start(), 0)[0] == PlaceCall(attempt)
+        out = m.handle(CallEnded(486), 10)
+        if attempt < 3:
+            assert out[-1] == AttemptEnded(attempt, False, "busy", 60)
         else:
-            assert AttemptEnded(3, False, "busy", False) in out
+            assert AttemptEnded(3, False, "busy", None) in out
             assert finished(out) == Finished(FinalResult.FAILED, "busy", 3, None, 486)
-    assert placed == 3
-    assert m.handle(TimerFired("retry"), 100) == []
+
+
+def test_a_success_is_final_whatever_attempts_are_left() -> None:
+    m = machine(attempt=1, ivrAttempts=3)
+    answer(m)
+    m.handle(PromptFinished("main"), 5)
+    out = m.handle(CallEnded(200, by_remote=False), 5)
+    assert AttemptEnded(1, True, "answered", None) in out and finished(out) is not None
 
 
 def test_ring_timeout_cancels_and_counts_as_no_answer() -> None:
@@ -259,7 +258,6 @@ def test_stale_events_are_ignored() -> None:
     assert m.handle(PromptFinished("main"), 1) == []
     assert m.handle(Digit("1"), 1) == []
     assert m.handle(TimerFired("keywait"), 1) == []
-    assert m.handle(TimerFired("retry"), 1) == []
 
 
 def test_worker_lost_redials_without_using_an_attempt() -> None:
@@ -270,6 +268,34 @@ def test_worker_lost_redials_without_using_an_attempt() -> None:
     assert "lost" in kinds(out)
     m.handle(WorkerLost(), 4)
     out = m.handle(WorkerLost(), 5)  # third loss: gives up
+    assert finished(out) == Finished(FinalResult.FAILED, "lost", 1, None, None)
+
+
+def test_worker_lost_after_the_response_keeps_it() -> None:
+    """Failed on the old machine: a key pressed before the worker died ended as FAILED 'lost'."""
+    m = machine(ivrRequireResponse=True)
+    answer(m)
+    m.handle(Digit("5"), 3)  # stops the prompt and hangs up
+    out = m.handle(WorkerLost(), 4)
+    assert "lost" in kinds(out) and not [a for a in out if isinstance(a, PlaceCall)]
+    assert finished(out) == Finished(FinalResult.RESPONDED, "response", 1, "5", None)
+
+
+def test_replay_worker_lost_during_the_done_prompt_keeps_the_answer() -> None:
+    m = replay()
+    answer(m)
+    play_all(m, ("pre", "main", "post"), 5)
+    m.handle(Digit("2"), 6)
+    out = m.handle(WorkerLost(), 7)
+    assert finished(out) == Finished(FinalResult.RESPONDED, "recipientOk", 1, "recipientOk", None)
+
+
+def test_inbound_worker_lost_is_not_redialled() -> None:
+    m = machine(redial_lost=False, ivrRequireResponse=True)
+    answer(m)
+    out = m.handle(WorkerLost(), 3)
+    assert not [a for a in out if isinstance(a, PlaceCall)]
+    assert AttemptEnded(1, False, "lost", None) in out
     assert finished(out) == Finished(FinalResult.FAILED, "lost", 1, None, None)
 
 
@@ -383,7 +409,7 @@ def test_replay_answered_without_key_is_not_success_and_retries() -> None:
     m = replay(ivrAttempts=2)
     answer(m)
     out = m.handle(CallEnded(200), 3)
-    assert AttemptEnded(1, False, "no_response", True) in out
+    assert AttemptEnded(1, False, "no_response", 60) in out
 
 
 # ------------------------------------------------------------------------------------ properties
@@ -401,34 +427,27 @@ events = st.one_of(
 )
 
 
-@given(st.sampled_from(["simple", "replay"]), st.integers(1, 3), st.lists(events, max_size=60))
-def test_any_sequence_finishes_at_most_once_and_never_exceeds_attempts(kind: str, n: int, seq: list[Any]) -> None:
-    m = machine(ivrType=kind, ivrAttempts=n)
+@given(
+    st.sampled_from(["simple", "replay"]), st.integers(1, 3), st.integers(1, 4), st.booleans(),
+    st.lists(events, max_size=60),
+)
+def test_any_sequence_ends_the_attempt_at_most_once(
+    kind: str, n: int, attempt: int, redial: bool, seq: list[Any]
+) -> None:
+    m = machine(attempt=attempt, redial_lost=redial, ivrType=kind, ivrAttempts=n)
+    ends: list[AttemptEnded] = []
     finishes = 0
     for i, ev in enumerate(seq):
         out = m.handle(ev, float(i))
+        if ends:
+            assert out == []  # the attempt is over: nothing more happens
+        ends += [a for a in out if isinstance(a, AttemptEnded)]
         finishes += sum(isinstance(a, Finished) for a in out)
-        for a in out:
-            if isinstance(a, PlaceCall):
-                assert a.attempt <= n
-    assert finishes <= 1
-    assert finishes == (1 if m.finished else 0)
-
-
-def test_deduper_drops_the_same_key_from_the_other_source() -> None:
-    d = DigitDeduper(window=0.6)
-    assert d.accept("2", "rfc4733", 1.0)
-    assert not d.accept("2", "inband", 1.1)
-    assert d.accept("2", "rfc4733", 1.2)  # a second press sent the same way
-    assert d.accept("3", "inband", 1.3)
-    assert d.accept("2", "inband", 2.0)
-
-
-def test_resumed_recipient_counts_earlier_attempts() -> None:
-    m = IvrMachine(IvrControl.from_request({"ivrAttempts": 3}), T, first_attempt=3)
-    assert m.handle(Start(), 0)[0] == PlaceCall(3)
-    out = m.handle(CallEnded(486), 1)
-    assert finished(out) == Finished(FinalResult.FAILED, "busy", 3, None, 486)
-    m = IvrMachine(IvrControl.from_request({"ivrAttempts": 3}), T, first_attempt=2)
-    m.handle(Start(), 0)
-    assert AttemptEnded(2, False, "busy", True) in m.handle(CallEnded(486), 1)
+        assert all(a.attempt == attempt for a in out if isinstance(a, PlaceCall))
+    assert len(ends) <= 1 and len(ends) == (1 if m.done else 0)
+    if ends:
+        final = ends[0].success or attempt >= n
+        assert (ends[0].retry_after is None) == final
+        assert finishes == (1 if final else 0)
+    else:
+        assert finishes == 0

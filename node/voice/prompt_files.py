@@ -1,0 +1,136 @@
+"""The prompts of a call: WAV files pjsua2 can play, for the main content and the replay IVR's pre,
+post and done prompts, and the request-time check that they can be made.
+
+Files come from the media prompt cache (decoding, resampling, TTS; node/media/prompts.py) at the
+8 kHz the workers' conference bridge runs at, or from a :class:`PromptPreparer` a test gives.
+``additionalContent`` given as ``storedContent`` is read from the store (encrypted at rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from alertnode.domain import DeliveryWork
+from alertnode.errors import MediaError, Problem
+from alertnode.media.config import MediaConfig
+from alertnode.media.decode import validate_prompt
+from alertnode.media.prompts import PromptCache, content_bytes
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
+
+# the workers' conference bridge clock (node/voice/worker/pjsua.py)
+_BRIDGE_RATE = 8000
+
+
+class PromptPreparer(Protocol):
+    def __call__(self, voice_format: str, content: bytes, tts: Mapping[str, Any] | None) -> Path:
+        """A WAV file pjsua2 can play (16-bit PCM) for this content; raises MediaError."""
+
+
+def audio_problems(
+    item: Mapping[str, Any], content: bytes | None, path: str, media_config: MediaConfig
+) -> list[Problem]:
+    """Audio of a call item (main content, additionalContent) that would not decode, each at its JSON
+    path. The IVR's options and content tags are the contract's and the expansion's to check."""
+    out: list[Problem] = []
+    if content is not None and item.get("voiceFormat"):
+        out.extend(validate_prompt(item.get("voiceFormat"), content, item.get("tts"), path, media_config))
+    for i, add in enumerate(item.get("additionalContent") or []):
+        if isinstance(add, Mapping) and add.get("content") is not None and add.get("voiceFormat"):
+            where = f"{path}.additionalContent[{i}]"
+            try:
+                data = content_bytes(add, f"{where}.content")
+            except MediaError as exc:
+                out.append(Problem(exc.path, str(exc)))
+                continue
+            out.extend(validate_prompt(add.get("voiceFormat"), data, add.get("tts"), where, media_config))
+    return out
+
+
+class PromptFiles:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        media_config: MediaConfig,
+        store: Store | None,
+        cipher: Cipher | None,
+        preparer: PromptPreparer | None,
+    ) -> None:
+        """``preparer`` replaces the media prompt cache (tests give WAV content directly)."""
+        self._data_dir = data_dir
+        self._media_config = media_config
+        self._store = store
+        self._cipher = cipher
+        self._preparer = preparer
+        self._cache: PromptCache | None = None
+
+    def cache_stats(self) -> dict[str, int] | None:
+        if self._cache is None:
+            return None
+        return {"hits": self._cache.hits, "misses": self._cache.misses}
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+    async def prepare(self, work: DeliveryWork) -> dict[str, Path]:
+        """WAV files by prompt name: ``main`` and (replay) ``pre``, ``post``, ``done``. Raises
+        MediaError naming what could not be made."""
+        params = work.params
+        voice_format = str(params.get("voiceFormat") or "tts")
+        main_content = work.text.encode("utf-8") if voice_format == "tts" and work.text is not None else work.content
+        jobs: dict[str, tuple[str, bytes, Mapping[str, Any] | None]] = {
+            "main": (voice_format, main_content, params.get("tts"))
+        }
+        items = list(params.get("additionalContent") or [])
+        stored = await self._stored([str(a["storedContent"]) for a in items if a.get("storedContent")])
+        for i, add in enumerate(items):
+            tag = str(add.get("contentTag"))
+            where = f"additionalContent[{i}]"
+            fmt: str | None
+            if add.get("content") is not None:
+                data = content_bytes(add, f"{where}.content")
+                fmt = add.get("voiceFormat")
+            else:
+                found = stored.get(str(add.get("storedContent")))
+                if found is None:
+                    raise MediaError("storedContent is gone (expired or deleted)", f"{where}.storedContent")
+                data, fmt = found
+                fmt = add.get("voiceFormat") or fmt
+            jobs[tag] = (str(fmt or "tts"), data, add.get("tts"))
+        preparer = self._preparer or self._media_preparer()
+        out: dict[str, Path] = {}
+        for tag, (fmt, data, tts) in jobs.items():
+            out[tag] = await asyncio.to_thread(preparer, fmt, data, tts)
+        return out
+
+    async def _stored(self, uuids: list[str]) -> dict[str, tuple[bytes, str | None]]:
+        """additionalContent given as storedContent: (bytes, voiceFormat) per uuid still stored."""
+        if not uuids or self._store is None or self._cipher is None:
+            return {}
+        from alertnode.store import repo
+
+        cipher = self._cipher
+        now = time.time()
+        rows = await self._store.read(lambda conn: repo.get_stored(conn, cipher, uuids, now))
+        out: dict[str, tuple[bytes, str | None]] = {}
+        for uuid, (kind, value) in rows.items():
+            if kind == "content" and isinstance(value, Mapping) and "data" in value:
+                out[uuid] = (base64.b64decode(value["data"]), value.get("voiceFormat"))
+        return out
+
+    def _media_preparer(self) -> PromptPreparer:
+        cache = PromptCache(self._data_dir / self._media_config.prompt_cache_dir, self._media_config)
+        self._cache = cache
+
+        def prepare(voice_format: str, content: bytes, tts: Mapping[str, Any] | None) -> Path:
+            return Path(cache.prepare(voice_format, content, tts, _BRIDGE_RATE))
+
+        self._preparer = prepare
+        return prepare
