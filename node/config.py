@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alertnode.errors import ConfigError, Problem
+from alertnode.contract.lifetime import parse_lifetime
+from alertnode.errors import ConfigError, LifetimeError, Problem
 from alertnode.jobs.events_config import EventsConfig
 from alertnode.mail.config import MailConfig
 from alertnode.media.config import MediaConfig
@@ -184,8 +185,6 @@ def build(tree: dict[str, Any], pre_problems: list[Problem] | None = None) -> Co
 def cross_checks(cfg: Config) -> list[Problem]:
     """Rules that span keys; each section contributes its own."""
     problems: list[Problem] = []
-    from alertnode.contract.lifetime import LifetimeError, parse_lifetime
-
     for key, value in (
         ("limits.default_lifetime", cfg.limits.default_lifetime),
         ("limits.stored_content_lifetime", cfg.limits.stored_content_lifetime),

@@ -22,7 +22,7 @@ from alertnode import __version__
 from alertnode.api import resource
 from alertnode.api.auth import KeyRing
 from alertnode.config import Config
-from alertnode.contract.lifetime import LifetimeError, parse_iso_duration
+from alertnode.contract.lifetime import parse_iso_duration
 from alertnode.contract.sendalert import (
     CollectEventsRequest,
     ErrorResponse,
@@ -33,7 +33,7 @@ from alertnode.contract.sendalert import (
     StoreContentRequest,
 )
 from alertnode.domain import Channel
-from alertnode.errors import ApiError, Problem
+from alertnode.errors import ApiError, LifetimeError, Problem
 from alertnode.jobs.intake import Intake, json_path, validation_problems
 from alertnode.store import repo
 from alertnode.store.crypto import Cipher

@@ -1,11 +1,14 @@
 """Lifetimes (``{n}{M|w|d|h|m|s}``, reference "lifetime") and ISO 8601 durations (``PT15M``, ``P0DT0S``).
 
-Pure: no clock; callers add the result to the time they hold.
+Pure: no clock; callers add the result to the time they hold. Both parsers raise
+:class:`~alertnode.errors.LifetimeError` (re-exported here).
 """
 
 from __future__ import annotations
 
 import re
+
+from alertnode.errors import LifetimeError
 
 _LIFETIME = re.compile(r"^([0-9]{1,6})([Mwdhms])$")
 # A month is counted as 30 days: the reference gives no calendar rule and expiry only needs an upper bound.
@@ -17,10 +20,6 @@ _ISO_DURATION = re.compile(  # ASCII digits only
     r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?$",
     re.ASCII,
 )
-
-
-class LifetimeError(ValueError):
-    pass
 
 
 def parse_lifetime(text: str) -> float | None:

@@ -19,10 +19,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from alertnode.config import Config
-from alertnode.contract.lifetime import LifetimeError, parse_lifetime
+from alertnode.contract.lifetime import parse_lifetime
 from alertnode.contract.sendalert import ContactGroup, SendAlertRequest, StoreContentRequest
 from alertnode.domain import Channel
-from alertnode.errors import ApiError, Problem
+from alertnode.errors import ApiError, LifetimeError, Problem
 from alertnode.jobs import expand
 from alertnode.store import repo
 from alertnode.store.crypto import Cipher
