@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from alertnode.config import CallbacksSection
+from alertnode.jobs.config import CallbacksSection
 from alertnode.store import repo
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store

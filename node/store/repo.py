@@ -1,7 +1,10 @@
-"""Repository functions: every SQL statement of the core tables, one function each.
+"""Repository functions of the core tables, one function each: accepting alerts, dispatch, events and their
+callbacks, stored content and links, correlation, expiry and purge.
 
 Functions take a ``sqlite3.Connection`` (the writer's or a reader's, through ``Store.write``/``read``)
-and the ``Cipher`` where contact details are involved, and return plain dataclasses.
+and the ``Cipher`` where contact details are involved, and return plain dataclasses. With them in the store
+package: ``commands`` (publish, hold, resume, cancel), ``views`` (what the API and operations read) and
+``storms`` (the tables of the events API). No module outside the store runs SQL on these tables.
 """
 
 from __future__ import annotations
@@ -12,7 +15,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alertnode.domain import STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
+from alertnode.contract.lifetime import iso_time
+from alertnode.domain import (
+    DELIVERY_CLOSURE,
+    STATE_RANK,
+    AlertStatus,
+    ChannelEvent,
+    Closure,
+    DeliveryState,
+    InboundMessage,
+)
 from alertnode.store.crypto import Cipher
 
 RESPONSE_KINDS = frozenset({"replied", "clicked", "key", "recipientOk", "recipientNotOk", "responded"})
@@ -109,7 +121,7 @@ class EventRow:
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "seq": self.seq,
-            "at": _iso(self.at),
+            "at": iso_time(self.at),
             "alertRef": self.alert_ref,
             "clientRef": self.client_ref,
             "event": self.kind,
@@ -122,12 +134,6 @@ class EventRow:
         if self.detail:
             out["detail"] = self.detail
         return out
-
-
-def _iso(ts: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # -- alerts --------------------------------------------------------------------------------------
@@ -173,6 +179,30 @@ def insert_alert(conn: sqlite3.Connection, cipher: Cipher, alert: NewAlert, item
                  {"deliveries": len(deliveries)}, final=False)
 
 
+@dataclass(frozen=True)
+class NewLink:
+    """The link (``linkedAlerts.linkRef``) a first alert opens, with the contact-group its followers use."""
+
+    link_ref: str
+    contact_group: dict[str, Any]
+    expires_at: float | None
+
+
+def accept_alert(conn: sqlite3.Connection, cipher: Cipher, alert: NewAlert, items: Sequence[NewItem],
+                 deliveries: Sequence[NewDelivery], due_at: float, link: NewLink | None) -> dict[str, Any]:
+    """Store an accepted alert (and the link it opens) and answer its response; for an alert whose
+    ``unique_id`` is stored already, nothing is written and the first alert's response is answered."""
+    if alert.unique_id is not None:
+        first = response_for_unique_id(conn, alert.unique_id)
+        if first is not None:
+            return first
+    insert_alert(conn, cipher, alert, items, deliveries, due_at)
+    if link is not None:
+        insert_link(conn, cipher, link.link_ref, alert.alert_ref, link.contact_group, alert.created_at,
+                    link.expires_at)
+    return alert.response
+
+
 def queued_counts(conn: sqlite3.Connection) -> dict[str, int]:
     rows = conn.execute(
         "SELECT alert_type, COUNT(*) FROM deliveries WHERE state IN ('queued','in_progress') GROUP BY alert_type"
@@ -180,18 +210,48 @@ def queued_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {r[0]: r[1] for r in rows}
 
 
-def get_alert_row(conn: sqlite3.Connection, alert_ref: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute("SELECT * FROM alerts WHERE alert_ref = ?", (alert_ref,)).fetchone()
-    return row
+@dataclass(frozen=True)
+class AlertRow:
+    """An alert's own columns (no contact data)."""
+
+    alert_ref: str
+    client_ref: str
+    created_at: float
+    stored_status: AlertStatus
+    """The status the user controls (running, on_hold, cancelled); see ``domain.alert_status``."""
+    publish_at: float | None
+    expires_at: float | None
+    link_ref: str | None
+    email_subject_ref: str | None
+    response: dict[str, Any]
 
 
-def set_alert_status(conn: sqlite3.Connection, alert_ref: str, status: str, publish_at: float | None,
-                     now: float) -> None:
-    conn.execute("UPDATE alerts SET status = ?, publish_at = COALESCE(?, publish_at) WHERE alert_ref = ?",
-                 (status, publish_at, alert_ref))
-    if publish_at is not None:
-        conn.execute("UPDATE deliveries SET due_at = MAX(due_at, ?), updated_at = ? WHERE alert_ref = ?"
-                     " AND state = 'queued'", (publish_at, now, alert_ref))
+_ALERT_COLUMNS = ("alert_ref, client_ref, created_at, status, publish_at, expires_at, link_ref, email_subject_ref,"
+                  " response")
+
+
+def _alert_row(r: Any) -> AlertRow:
+    return AlertRow(r[0], r[1], r[2], AlertStatus(r[3]), r[4], r[5], r[6], r[7], json.loads(r[8]))
+
+
+def get_alert(conn: sqlite3.Connection, alert_ref: str) -> AlertRow | None:
+    row = conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE alert_ref = ?", (alert_ref,)).fetchone()
+    return _alert_row(row) if row is not None else None
+
+
+def open_delivery_sql(alias: str) -> str:
+    """An SQL condition, true for a delivery (table alias ``alias``) that holds its alert open: the rule of
+    ``domain.DELIVERY_CLOSURE`` and ``domain.delivery_open`` as SQL, so that counts over many alerts stay
+    one query."""
+    def states(closure: Closure) -> str:
+        return ", ".join(f"'{s.value}'" for s, c in DELIVERY_CLOSURE.items() if c is closure)
+
+    parts = []
+    if states(Closure.OPEN):
+        parts.append(f"{alias}.state IN ({states(Closure.OPEN)})")
+    if states(Closure.UNTIL_FINAL):
+        parts.append(f"({alias}.state IN ({states(Closure.UNTIL_FINAL)}) AND {alias}.final_at IS NULL)")
+    return "(" + " OR ".join(parts) + ")" if parts else "0"
 
 
 # -- dispatch ------------------------------------------------------------------------------------
