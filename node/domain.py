@@ -71,7 +71,9 @@ DELIVERY_CLOSURE: Mapping[DeliveryState, Closure] = {
     DeliveryState.IN_PROGRESS: Closure.OPEN,
     DeliveryState.SENT: Closure.CLOSED,
     DeliveryState.DELIVERED: Closure.CLOSED,
-    DeliveryState.ANSWERED: Closure.CLOSED,
+    # a call answered is open while it is up (waiting for a key, playing the done prompt): its channel
+    # reports the final ``completed`` when the call is over
+    DeliveryState.ANSWERED: Closure.UNTIL_FINAL,
     # a response proves the recipient was reached; SMS and e-mail replies have no final event after them
     DeliveryState.RESPONDED: Closure.CLOSED,
     DeliveryState.FAILED: Closure.CLOSED,

@@ -205,6 +205,10 @@ class Dispatcher:
                     purged = await self.store.write(partial(repo.purge_expired, now=now), notify=False)
                     if purged:
                         log.info("purged %d alerts past their lifetime", purged)
+                    # after the purge: their final events get a round to reach collectevents and callbacks
+                    closed = await self.store.write(partial(repo.expire_open, cipher=self.cipher, now=now))
+                    if closed:
+                        log.info("%d deliveries still open past their alert's lifetime expired", closed)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -261,7 +261,7 @@ def requeue_in_progress(conn: sqlite3.Connection, cipher: Cipher, now: float) ->
     """Deliveries handed to a channel when the node stopped go back to the queue."""
     rows = conn.execute("SELECT id, alert_ref FROM deliveries WHERE state = 'in_progress'").fetchall()
     for row in rows:
-        conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ? WHERE id = ?",
+        conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL WHERE id = ?",
                      (now, now, row[0]))
         insert_event(conn, cipher, row[1], row[0], "requeued", DeliveryState.QUEUED.value, now,
                      {"reason": "node restarted while the delivery was in progress"}, final=False, notify=False)
@@ -390,6 +390,10 @@ def apply_event(conn: sqlite3.Connection, cipher: Cipher, event: ChannelEvent) -
 
 
 _CHUNK = 500  # bound variables per IN (...) query
+# A retry (``retry_after``) puts a delivery back in the queue from these states, unless its final event
+# was reported: handed to the channel, sent but failed for now, or a call answered that reached no
+# success (no key) and has attempts left.
+_RETRIABLE = frozenset({DeliveryState.IN_PROGRESS, DeliveryState.SENT, DeliveryState.ANSWERED})
 
 
 def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[ChannelEvent]) -> list[int | None]:
@@ -400,9 +404,9 @@ def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[Chan
     deliveries: dict[int, list[Any]] = {}
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
-        for row in conn.execute(f"SELECT id, alert_ref, state, alert_type FROM deliveries WHERE id IN "
-                                f"({','.join('?' * len(chunk))})", chunk):
-            deliveries[row[0]] = [row[1], DeliveryState(row[2]), row[3]]
+        for row in conn.execute(f"SELECT id, alert_ref, state, alert_type, final_at IS NOT NULL FROM deliveries"
+                                f" WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+            deliveries[row[0]] = [row[1], DeliveryState(row[2]), row[3], bool(row[4])]
     alerts: dict[str, tuple[Any, ...] | None] = {}
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
     seq = int(row[0]) if row is not None else 0  # AUTOINCREMENT: never below a purged event's seq
@@ -414,11 +418,11 @@ def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[Chan
         if found is None:
             seqs.append(None)
             continue
-        alert_ref, current, alert_type = found
+        alert_ref, current, alert_type, final_reported = found
         new_state: DeliveryState | None = None
-        if event.retry_after is not None and current in (DeliveryState.IN_PROGRESS, DeliveryState.SENT):
-            conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ? WHERE id = ?",
-                         (event.at + event.retry_after, event.at, event.delivery_id))
+        if event.retry_after is not None and current in _RETRIABLE and not final_reported:
+            conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL"
+                         " WHERE id = ?", (event.at + event.retry_after, event.at, event.delivery_id))
             new_state = DeliveryState.QUEUED
         elif event.retry_after is None and event.state is not None and (
             STATE_RANK[event.state] >= STATE_RANK[current] or current is DeliveryState.IN_PROGRESS
@@ -435,6 +439,9 @@ def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[Chan
                 " ELSE responded_via || ',' || ? || ',' END WHERE id = ?",
                 (new_state.value, event.at, via, via, via, event.delivery_id),
             )
+        if event.final and new_state is not DeliveryState.QUEUED:
+            conn.execute("UPDATE deliveries SET final_at = ? WHERE id = ?", (event.at, event.delivery_id))
+            found[3] = True
         if new_state is not None:
             found[1] = new_state  # a later event of the batch for this delivery sees it
         if alert_ref not in alerts:
@@ -627,10 +634,27 @@ def find_by_token(conn: sqlite3.Connection, token: str, at: float) -> int | None
     return int(row[0]) if row else None
 
 
+def expire_open(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
+    """Deliveries still open in alerts past their lifetime (a call still up, work a channel never reported
+    back) become expired, with their final event, so that :func:`purge_expired` can delete the alert."""
+    rows = conn.execute(
+        "SELECT d.id FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
+        f" WHERE a.expires_at IS NOT NULL AND a.expires_at <= ? AND {open_delivery_sql('d')} LIMIT 5000",
+        (now,),
+    ).fetchall()
+    apply_events(conn, cipher, [ChannelEvent(r[0], "expired", now, DeliveryState.EXPIRED,
+                                             {"reason": "lifetime reached while the delivery was open"}, final=True)
+                                for r in rows])
+    return len(rows)
+
+
 def purge_expired(conn: sqlite3.Connection, now: float) -> int:
-    """Delete alerts (and everything hanging off them) past their lifetime, and stale stored items."""
+    """Delete alerts (and everything hanging off them) past their lifetime, and stale stored items. An alert
+    with an open delivery is never deleted: :func:`expire_open` closes it first, with its final event."""
     refs = [r[0] for r in conn.execute(
-        "SELECT alert_ref FROM alerts WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 500", (now,))]
+        "SELECT a.alert_ref FROM alerts a WHERE a.expires_at IS NOT NULL AND a.expires_at <= ? AND NOT EXISTS"
+        f" (SELECT 1 FROM deliveries d WHERE d.alert_ref = a.alert_ref AND {open_delivery_sql('d')}) LIMIT 500",
+        (now,))]
     for ref in refs:
         conn.execute("DELETE FROM outbox WHERE event_seq IN (SELECT seq FROM events WHERE alert_ref = ?)", (ref,))
         conn.execute("DELETE FROM events WHERE alert_ref = ?", (ref,))
