@@ -34,7 +34,7 @@ from alertnode.contract.sendalert import (
 from alertnode.domain import AlertCommand, Channel
 from alertnode.errors import ApiError, LifetimeError, Problem
 from alertnode.jobs.intake import Intake
-from alertnode.store import commands, repo, views
+from alertnode.store import commands, eventlog, repo, views
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
@@ -116,7 +116,7 @@ def create_app(svc: Services) -> FastAPI:
         """Every event after `cursor`, in order. Pass the answered `cursor` to the next call: no event is
         missed or repeated across calls."""
         req = await parse(request, CollectEventsRequest)
-        rows = await svc.store.read(lambda c: repo.events_since(c, svc.cipher, req.cursor, req.limit, req.alertRef))
+        rows = await svc.store.read(lambda c: eventlog.events_since(c, svc.cipher, req.cursor, req.limit, req.alertRef))
         cursor = rows[-1].seq if rows else req.cursor
         return JSONResponse({"success": True, "cursor": cursor, "more": len(rows) == req.limit,
                              "events": [r.as_dict() for r in rows]})

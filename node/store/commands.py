@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from alertnode.domain import AlertCommand, AlertStatus, ChannelEvent, DeliveryState, alert_command
-from alertnode.store import repo
+from alertnode.store import eventlog, repo
 from alertnode.store.crypto import Cipher
 
 _EVENT_KIND = {AlertCommand.PUBLISH: "scheduled", AlertCommand.HOLD: "held", AlertCommand.RESUME: "resumed",
@@ -52,9 +52,9 @@ def apply(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, command: Ale
         # deliveries not sent yet; what already went out (a message handed over, a call ringing) stays
         cancelled = [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE alert_ref = ? AND state IN"
                                                 " ('queued', 'in_progress')", (alert_ref,))]
-        repo.apply_events(conn, cipher, [ChannelEvent(delivery_id, "cancelled", now, DeliveryState.FAILED,
+        eventlog.apply_events(conn, cipher, [ChannelEvent(delivery_id, "cancelled", now, DeliveryState.FAILED,
                                                       {"reason": "cancelled"}, final=True)
                                          for delivery_id in cancelled])
         detail = {"deliveries": len(cancelled)}
-    repo.insert_event(conn, cipher, alert_ref, None, _EVENT_KIND[command], None, now, detail, final=False)
+    eventlog.insert_event(conn, cipher, alert_ref, None, _EVENT_KIND[command], None, now, detail, final=False)
     return CommandResult(True, after, cancelled)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from alertnode.domain import AlertCommand, AlertStatus, ChannelEvent, DeliveryState
-from alertnode.store import commands, repo, views
+from alertnode.store import commands, eventlog, repo, views
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
@@ -41,7 +41,7 @@ class Rig:
         return [d.id for d in self.store.write_sync(lambda c: repo.claim_due(c, CIPHER, alert_type, now, 100))]
 
     def report(self, *events: ChannelEvent) -> None:
-        self.store.write_sync(lambda c: repo.apply_events(c, CIPHER, list(events)))
+        self.store.write_sync(lambda c: eventlog.apply_events(c, CIPHER, list(events)))
 
     def state(self, delivery_id: int) -> str:
         return str(self.store.read_sync(
@@ -177,7 +177,7 @@ def test_purge_never_deletes_an_alert_with_an_open_delivery(rig: Rig) -> None:
     assert rig.store.write_sync(lambda c: repo.purge_expired(c, later)) == 0   # a call is still up
     assert rig.store.write_sync(lambda c: repo.expire_open(c, CIPHER, later)) == 1
     assert rig.state(up) == "expired"
-    final = rig.store.read_sync(lambda c: [(e.kind, e.state, e.final) for e in repo.events_since(c, CIPHER, 0, 100)
+    final = rig.store.read_sync(lambda c: [(e.kind, e.state, e.final) for e in eventlog.events_since(c, CIPHER, 0, 100)
                                            if e.delivery_id == up][-1])
     assert final == ("expired", "expired", True)
     assert rig.status("A", later) is AlertStatus.COMPLETED
