@@ -17,7 +17,6 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,15 @@ from typing import Any
 import uvicorn
 
 from alertnode.api.auth import KeyRing, load_or_create_key_hash, load_or_create_secret
+from alertnode.api.extension import Extension, ExtensionContext
 from alertnode.api.public import create_public_app
+from alertnode.api.request import RequestReader
 from alertnode.api.routes import Services, create_app
 from alertnode.config import Config
 from alertnode.domain import Channel, ChannelEvent
 from alertnode.errors import ConfigError, Problem
 from alertnode.jobs.callbacks import CallbackSender
-from alertnode.jobs.dispatcher import Dispatcher
+from alertnode.jobs.dispatcher import Addresses, Dispatcher
 from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
 from alertnode.store.crypto import Cipher, load_or_create_key
@@ -40,9 +41,9 @@ from alertnode.store.db import Store
 log = logging.getLogger(__name__)
 
 # Modules that extend the running node (metrics, status page, event routing). Each that exists has
-# ``async def attach(node: Node) -> None`` (called once the store and channels are up, before the HTTP
-# listeners start) and ``async def detach(node: Node) -> None`` (called after the listeners stopped).
-EXTENSIONS: tuple[str, ...] = ("alertnode.ops.runtime", "alertnode.jobs.events_runtime")
+# ``create(ctx: ExtensionContext) -> Extension`` (see alertnode.api.extension): created once the store,
+# channels and intake are up, started before the HTTP listeners open, stopped after they closed.
+EXTENSIONS: tuple[str, ...] = ("alertnode.ops.runtime", "alertnode.api.events")
 
 # (config section, module, class): a channel is built when its section says it is configured.
 CHANNELS: tuple[tuple[str, str, str], ...] = (
@@ -180,12 +181,7 @@ class Node:
         self.results: Results | None = None
         self.intake: Intake | None = None
         self.services: Services | None = None
-        # called for every event a channel reports (after it is stored); must be cheap, must not raise
-        self.event_listeners: list[Callable[[ChannelEvent], None]] = []
-        # extra FastAPI routers or callables extensions add to the control and public apps
-        self.control_hooks: list[Callable[[Any], None]] = []
-        self.public_hooks: list[Callable[[Any], None]] = []
-        self._extensions: list[Any] = []
+        self.extensions: list[Extension] = []
 
     @property
     def unique_channels(self) -> list[Channel]:
@@ -210,14 +206,16 @@ class Node:
         def on_event(event: ChannelEvent) -> None:
             if self.dispatcher is not None:
                 self.dispatcher.wake()
-            for listener in self.event_listeners:
+            for extension in self.extensions:
                 try:
-                    listener(event)
+                    extension.on_event(event)
                 except Exception:
-                    log.exception("event listener failed")
+                    log.exception("extension %s failed on an event", extension.name)
 
         results = self.results = Results(self.store, cipher, on_event)
-        self.dispatcher = Dispatcher(self.config, self.store, cipher, self.channels, results.report)
+        cfg = self.config
+        addresses = Addresses(cfg.public.base_url, cfg.mail.domain, cfg.mail.default_sender)
+        self.dispatcher = Dispatcher(cfg.dispatcher, addresses, self.store, cipher, self.channels, results.report)
 
         def committed() -> None:
             with contextlib.suppress(RuntimeError):
@@ -228,20 +226,25 @@ class Node:
             await channel.start(results)
         await self.dispatcher.start()
         await self.callbacks.start()
-        intake = self.intake = Intake(self.config, self.store, cipher, self.channels)
-        services = self.services = Services(self.config, self.store, cipher, self.secrets.keys, intake,
-                                            self.channels, self.started_at, readiness=self.readiness)
+        intake = self.intake = Intake(cfg.limits, self.store, cipher, self.channels)
+        requests = RequestReader(self.secrets.keys, cfg.api.max_body_bytes)
+        services = self.services = Services(self.store, cipher, requests, intake, self.channels, self.started_at,
+                                            cfg.limits.queue_capacity, readiness=self.readiness)
+        context = ExtensionContext(self.store, cipher, intake, requests, self.unique_channels, self.callbacks,
+                                   self.readiness, self.started_at, cfg.ops, cfg.events)
+        control_app = create_app(services)
         for name in EXTENSIONS:
             module = optional_module(name)
-            if module is not None:
-                await module.attach(self)
-                self._extensions.append(module)
-        control_app = create_app(services)
+            if module is None:
+                continue
+            extension: Extension = module.create(context)
+            extension.routes(control_app)
+            info = extension.info()
+            if info is not None:
+                services.extra_info[extension.name] = extension.info
+            await extension.start()
+            self.extensions.append(extension)
         public_app = create_public_app(self.store, cipher, results)
-        for hook in self.control_hooks:
-            hook(control_app)
-        for hook in self.public_hooks:
-            hook(public_app)
         control = _Http(control_app, _listen(self.config.api.host, self.config.api.port), "control")
         public = _Http(public_app, _listen(self.config.public.host, self.config.public.port), "public")
         self.http = [control, public]
@@ -275,7 +278,7 @@ class Node:
         ready = True
         try:
             assert self.store is not None
-            await self.store.write(lambda c: c.execute("SELECT 1").fetchone(), notify=False)
+            await self.store.ping()
         except Exception as exc:  # noqa: BLE001 (any failure means "not ready", reported as text)
             state["store"] = f"error: {exc}"
             ready = False
@@ -300,11 +303,11 @@ class Node:
             self._watchdog.cancel()
         for server in self.http:
             await server.stop()
-        for module in reversed(self._extensions):
+        for extension in reversed(self.extensions):
             try:
-                await module.detach(self)
+                await extension.stop()
             except Exception:
-                log.exception("extension %s did not detach cleanly", module.__name__)
+                log.exception("extension %s did not stop cleanly", extension.name)
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         grace = self.config.node.shutdown_grace_s

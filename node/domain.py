@@ -1,5 +1,6 @@
-"""Domain types below jobs and store: delivery states, channel events, and the channel interface (what
-the dispatcher hands to sms, email, call and inboundCall, and what channels report back).
+"""Domain types below jobs and store: delivery states, the alert lifecycle (when a delivery holds its alert
+open, the alert's status, what a user may do to it), channel events, and the channel interface (what the
+dispatcher hands to sms, email, call and inboundCall, and what channels report back).
 
 A channel receives :class:`DeliveryWork` through :meth:`Channel.submit` and reports everything that
 happens to it as :class:`ChannelEvent` through the :class:`EventSink` it was started with. Inbound
@@ -46,7 +47,107 @@ STATE_RANK: Mapping[DeliveryState, int] = {
     DeliveryState.RESPONDED: 5,
 }
 
-OPEN_STATES = frozenset({DeliveryState.QUEUED, DeliveryState.IN_PROGRESS})
+
+
+# -- the alert lifecycle ---------------------------------------------------------------------------
+
+
+class Closure(enum.Enum):
+    """When a delivery in a given state stops holding its alert open."""
+
+    OPEN = "open"
+    """Always open: the delivery still has to go out (or is going out)."""
+    UNTIL_FINAL = "until_final"
+    """Open until its channel has reported its final event (``ChannelEvent.final``)."""
+    CLOSED = "closed"
+    """Closed as soon as the state is reached, whether or not a final event follows."""
+
+
+# The open/closed rule as data, one entry per state. SENT is closed today (an SMS or e-mail handed over
+# counts as done); making "sent, still waiting for its delivery receipt" open is this one entry becoming
+# UNTIL_FINAL, once every sent delivery is sure to get a final event (receipt time-outs).
+DELIVERY_CLOSURE: Mapping[DeliveryState, Closure] = {
+    DeliveryState.QUEUED: Closure.OPEN,
+    DeliveryState.IN_PROGRESS: Closure.OPEN,
+    DeliveryState.SENT: Closure.CLOSED,
+    DeliveryState.DELIVERED: Closure.CLOSED,
+    # a call answered is open while it is up (waiting for a key, playing the done prompt): its channel
+    # reports the final ``completed`` when the call is over
+    DeliveryState.ANSWERED: Closure.UNTIL_FINAL,
+    # a response proves the recipient was reached; SMS and e-mail replies have no final event after them
+    DeliveryState.RESPONDED: Closure.CLOSED,
+    DeliveryState.FAILED: Closure.CLOSED,
+    DeliveryState.EXPIRED: Closure.CLOSED,
+}
+
+
+def delivery_open(state: DeliveryState, final_reported: bool) -> bool:
+    """Whether a delivery in ``state`` still holds its alert open (see :data:`DELIVERY_CLOSURE`);
+    ``final_reported``: its channel has reported the delivery's final event."""
+    closure = DELIVERY_CLOSURE[state]
+    return closure is Closure.OPEN or (closure is Closure.UNTIL_FINAL and not final_reported)
+
+
+class AlertStatus(enum.StrEnum):
+    """An alert's status (the campaign lifecycle of sendbird-announcements). The store keeps the part a
+    user controls (RUNNING, ON_HOLD, CANCELLED; SCHEDULED in old rows); SCHEDULED (not published yet)
+    and COMPLETED are derived by :func:`alert_status`."""
+
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    ON_HOLD = "on_hold"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+def is_published(publish_at: float | None, now: float) -> bool:
+    """Whether an alert is published by ``now`` (``publish_at`` None: stored unpublished, waiting for its
+    schedule_url)."""
+    return publish_at is not None and publish_at <= now
+
+
+def alert_status(stored: AlertStatus, published: bool, open_deliveries: bool) -> AlertStatus:
+    """The status of an alert, from its own row (``stored`` status; ``published``, see :func:`is_published`)
+    and whether any of its deliveries is still open (:func:`delivery_open`). Rules, in order:
+
+    1. cancelled or on hold (by the user): that, whatever the deliveries;
+    2. not published yet: SCHEDULED;
+    3. any delivery open: RUNNING;
+    4. else: COMPLETED.
+    """
+    if stored in (AlertStatus.CANCELLED, AlertStatus.ON_HOLD):
+        return stored
+    if not published:
+        return AlertStatus.SCHEDULED
+    return AlertStatus.RUNNING if open_deliveries else AlertStatus.COMPLETED
+
+
+class AlertCommand(enum.StrEnum):
+    """What a user can do to an alert through the API."""
+
+    PUBLISH = "publish"
+    HOLD = "hold"
+    RESUME = "resume"
+    CANCEL = "cancel"
+
+
+# (stored status, command) -> the stored status after it; a pair not listed is refused (HTTP 409).
+ALERT_COMMANDS: Mapping[tuple[AlertStatus, AlertCommand], AlertStatus] = {
+    (AlertStatus.SCHEDULED, AlertCommand.PUBLISH): AlertStatus.RUNNING,
+    (AlertStatus.RUNNING, AlertCommand.PUBLISH): AlertStatus.RUNNING,
+    (AlertStatus.ON_HOLD, AlertCommand.PUBLISH): AlertStatus.RUNNING,
+    (AlertStatus.RUNNING, AlertCommand.HOLD): AlertStatus.ON_HOLD,
+    (AlertStatus.ON_HOLD, AlertCommand.RESUME): AlertStatus.RUNNING,
+    (AlertStatus.SCHEDULED, AlertCommand.CANCEL): AlertStatus.CANCELLED,
+    (AlertStatus.RUNNING, AlertCommand.CANCEL): AlertStatus.CANCELLED,
+    (AlertStatus.ON_HOLD, AlertCommand.CANCEL): AlertStatus.CANCELLED,
+    (AlertStatus.CANCELLED, AlertCommand.CANCEL): AlertStatus.CANCELLED,
+}
+
+
+def alert_command(stored: AlertStatus, command: AlertCommand) -> AlertStatus | None:
+    """The stored status after ``command``, or None when the command is not allowed in ``stored``."""
+    return ALERT_COMMANDS.get((stored, command))
 
 
 @dataclass(frozen=True)

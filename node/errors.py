@@ -8,7 +8,9 @@
     │   ├── SmppError              carries ``smpp_status`` (SMPP 3.4 §5.1.3)
     │   ├── SipError               carries ``sip_code`` (RFC 3261 §21)
     │   └── SmtpError              carries ``smtp_reply`` (RFC 5321 §4.2)
-    └── MediaError                 audio or TTS that cannot be turned into a prompt
+    ├── MediaError                 audio or TTS that cannot be turned into a prompt
+    └── LifetimeError              a lifetime or ISO 8601 duration that does not parse (also a ValueError,
+                                   so a pydantic validator raising it is reported at the field's JSON path)
 
 Foreign exceptions are translated at the adapter that meets them (``raise X(...) from exc``).
 """
@@ -84,3 +86,8 @@ class MediaError(NodeError):
     def __init__(self, message: str, path: str = "") -> None:
         self.path = path
         super().__init__(message)
+
+
+class LifetimeError(NodeError, ValueError):
+    """A lifetime (``{n}{M|w|d|h|m|s}``) or ISO 8601 duration that does not parse. It is a ``ValueError`` too:
+    raised inside a pydantic validator it becomes a validation error at that field's JSON path."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import logging
-import sqlite3
 import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -20,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ua_parser import parse as parse_ua
 
 from alertnode.domain import ChannelEvent, DeliveryState, EventSink
+from alertnode.store import views
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
@@ -50,22 +50,6 @@ def user_agent_details(header: str) -> dict[str, str]:
             "device": result.device.family if result.device else "unknown"}
 
 
-def _lookup(conn: sqlite3.Connection, cipher: Cipher, token: str, now: float) -> dict[str, Any] | None:
-    row = conn.execute(
-        "SELECT d.id, d.address, d.contact_id, d.alert_ref, a.client_ref, i.params, i.alert_type"
-        " FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref JOIN items i ON i.id = d.item_id"
-        " WHERE d.token = ? AND a.status != 'cancelled' AND (a.expires_at IS NULL OR a.expires_at > ?)",
-        (token, now),
-    ).fetchone()
-    if row is None:
-        return None
-    params = cipher.decrypt_json(row[5])
-    shortlink = (params.get("lookups") or {}).get("shortlink") or {}
-    return {"delivery_id": row[0], "recipient": cipher.decrypt_str(row[1]), "contact": row[2],
-            "alert_ref": row[3], "reference": shortlink.get("reference") or row[4], "url": shortlink.get("url"),
-            "alert_type": row[6]}
-
-
 def onward_url(base: str, details: dict[str, str]) -> str:
     parts = urlsplit(base)
     query = parts.query + ("&" if parts.query else "") + urlencode(details)
@@ -89,18 +73,20 @@ def create_public_app(store: Store, cipher: Cipher, sink: EventSink) -> FastAPI:
         if not 8 <= len(token) <= 64:
             return _page("Link not found", "This link is unknown or has expired.", 404)
         now = time.time()
-        found = await store.read(lambda c: _lookup(c, cipher, token, now))
+        found = await store.read(lambda c: views.shortlink_target(c, cipher, token, now))
         if found is None:
             return _page("Link not found", "This link is unknown or has expired.", 404)
         ua = user_agent_details(request.headers.get("user-agent", ""))
-        await sink.report(ChannelEvent(found["delivery_id"], "clicked", now, DeliveryState.RESPONDED,
+        await sink.report(ChannelEvent(found.delivery_id, "clicked", now, DeliveryState.RESPONDED,
                                        {"via": "shortlink", **ua}))
-        if found["url"]:
-            details = {"alertRef": found["alert_ref"], "reference": found["reference"],
-                       "recipient": found["recipient"], "type": found["alert_type"]}
-            if found["contact"]:
-                details["contact"] = found["contact"]
-            return RedirectResponse(onward_url(found["url"], details), status_code=302)
+        shortlink = (found.params.get("lookups") or {}).get("shortlink") or {}
+        url = shortlink.get("url")
+        if url:
+            details = {"alertRef": found.alert_ref, "reference": shortlink.get("reference") or found.client_ref,
+                       "recipient": found.recipient, "type": found.alert_type}
+            if found.contact_id:
+                details["contact"] = found.contact_id
+            return RedirectResponse(onward_url(url, details), status_code=302)
         return _page("Thank you", "Your response has been recorded.", 200)
 
     @app.get("/healthz")

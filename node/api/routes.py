@@ -4,25 +4,24 @@ naming its JSON path. Authentication: ``Authorization: Bearer <key>`` or ``apiKe
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alertnode import __version__
 from alertnode.api import resource
-from alertnode.api.auth import KeyRing
-from alertnode.config import Config
-from alertnode.contract.lifetime import LifetimeError, parse_iso_duration
+from alertnode.api.request import RequestReader
+from alertnode.contract.lifetime import iso_time, parse_iso_duration
+from alertnode.contract.problems import json_path
 from alertnode.contract.sendalert import (
     CollectEventsRequest,
     ErrorResponse,
@@ -32,26 +31,27 @@ from alertnode.contract.sendalert import (
     SendAlertResponse,
     StoreContentRequest,
 )
-from alertnode.domain import Channel
-from alertnode.errors import ApiError, Problem
-from alertnode.jobs.intake import Intake, json_path, validation_problems
-from alertnode.store import repo
+from alertnode.domain import AlertCommand, Channel
+from alertnode.errors import ApiError, LifetimeError, Problem
+from alertnode.jobs.intake import Intake
+from alertnode.store import commands, eventlog, repo, views
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
 class Services:
-    config: Config
     store: Store
     cipher: Cipher
-    keys: KeyRing
+    requests: RequestReader
+    """API key and body checks, shared with the extensions' routes"""
     intake: Intake
     channels: Mapping[str, Channel]
     started_at: float
+    queue_capacity: Mapping[str, int]
+    """most deliveries of each alert type waiting at once (limits.queue_capacity)"""
     clock: Callable[[], float] = time.time
     readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None
     extra_info: dict[str, Callable[[], Any]] = field(default_factory=dict)
@@ -60,13 +60,6 @@ class Services:
 def _error(exc: ApiError) -> JSONResponse:
     body = {"success": False, "failureReason": exc.reason, "errors": [p.as_dict() for p in exc.problems]}
     return JSONResponse(body, status_code=exc.http_status)
-
-
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.headers.get("x-api-key")
 
 
 def create_app(svc: Services) -> FastAPI:
@@ -97,36 +90,8 @@ def create_app(svc: Services) -> FastAPI:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"success": False, "failureReason": "internal error", "errors": []}, status_code=500)
 
-    async def parse(request: Request, model: type[M]) -> M:
-        length = request.headers.get("content-length")
-        limit = svc.config.api.max_body_bytes
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
-        body = await request.body()
-        if len(body) > limit:
-            raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
-        try:
-            raw = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            key = _bearer(request)
-            if not svc.keys.check(key):
-                raise ApiError("missing or wrong API key", [Problem("apiKey", "not accepted")], 401) from None
-            raise ApiError("request body is not valid JSON", [Problem("(body)", str(exc))]) from None
-        key = _bearer(request)
-        if key is None and isinstance(raw, dict) and isinstance(raw.get("apiKey"), str):
-            key = raw["apiKey"]
-        if not svc.keys.check(key):
-            raise ApiError("missing or wrong API key", [Problem("apiKey", "not accepted")], 401)
-        if not isinstance(raw, dict):
-            raise ApiError("request body must be a JSON object", [Problem("(body)", "not an object")])
-        try:
-            return model.model_validate_json(body)
-        except ValidationError as exc:
-            raise ApiError("the request is not valid", validation_problems(exc)) from None
-
-    def require_key(request: Request) -> None:
-        if not svc.keys.check(_bearer(request)):
-            raise ApiError("missing or wrong API key", [Problem("Authorization", "not accepted")], 401)
+    parse = svc.requests.parse
+    require_key = svc.requests.require_key
 
     @app.post("/api/json/sendalert", openapi_extra=_body(SendAlertRequest), tags=["jobs"],
               responses={200: {"model": SendAlertResponse}, 400: {"model": ErrorResponse},
@@ -151,7 +116,7 @@ def create_app(svc: Services) -> FastAPI:
         """Every event after `cursor`, in order. Pass the answered `cursor` to the next call: no event is
         missed or repeated across calls."""
         req = await parse(request, CollectEventsRequest)
-        rows = await svc.store.read(lambda c: repo.events_since(c, svc.cipher, req.cursor, req.limit, req.alertRef))
+        rows = await svc.store.read(lambda c: eventlog.events_since(c, svc.cipher, req.cursor, req.limit, req.alertRef))
         cursor = rows[-1].seq if rows else req.cursor
         return JSONResponse({"success": True, "cursor": cursor, "more": len(rows) == req.limit,
                              "events": [r.as_dict() for r in rows]})
@@ -168,7 +133,7 @@ def create_app(svc: Services) -> FastAPI:
             if id(ch) not in seen:
                 seen.add(id(ch))
                 channels.append(ch.info().as_dict())
-        capacity = {t: max(0, cap - queued.get(t, 0)) for t, cap in svc.config.limits.queue_capacity.items()
+        capacity = {t: max(0, cap - queued.get(t, 0)) for t, cap in svc.queue_capacity.items()
                     if t in svc.channels}
         info: dict[str, Any] = {
             "success": True, "version": __version__, "uptimeSeconds": round(svc.clock() - svc.started_at, 1),
@@ -189,11 +154,10 @@ def create_app(svc: Services) -> FastAPI:
             raise ApiError("bad paging", [Problem("limit", "must be 1 to 10000")])
         if not 0 <= offset <= 2**31:
             raise ApiError("bad paging", [Problem("offset", "must be 0 to 2147483648")])
-        now = svc.clock()
-        found = await svc.store.read(lambda c: resource.build(c, svc.cipher, alertRef, now, limit, offset))
-        if found is None:
+        view = await svc.store.read(lambda c: views.alert_view(c, svc.cipher, alertRef, limit, offset))
+        if view is None:
             raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
-        return JSONResponse(found)
+        return JSONResponse(resource.as_json(view, svc.clock(), offset))
 
     async def schedule(request: Request, alertRef: str) -> JSONResponse:
         req = await parse(request, SchedulePublishRequest)
@@ -202,14 +166,14 @@ def create_app(svc: Services) -> FastAPI:
         except LifetimeError as exc:
             raise ApiError("the request is not valid", [Problem("publish_delay", str(exc))]) from None
         now = svc.clock()
-        row = await svc.store.read(lambda c: repo.get_alert_row(c, alertRef))
-        if row is None:
+        done = await svc.store.write(lambda c: commands.apply(c, svc.cipher, alertRef, AlertCommand.PUBLISH, now,
+                                                              publish_at=now + delay))
+        if done is None:
             raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
-        if row["status"] == "cancelled":
+        if not done.done:
             raise ApiError("the alert is cancelled", [Problem("alertRef", "cancelled alerts cannot be published")],
                            409)
-        await svc.store.write(lambda c: _publish(c, svc.cipher, alertRef, now + delay, now))
-        return JSONResponse({"success": True, "alertRef": alertRef, "publishAt": repo._iso(now + delay)})
+        return JSONResponse({"success": True, "alertRef": alertRef, "publishAt": iso_time(now + delay)})
 
     app.add_api_route("/api/json/alerts/{alertRef}/schedule", schedule, methods=["PUT", "POST"], tags=["jobs"],
                       openapi_extra=_body(SchedulePublishRequest),
@@ -223,38 +187,26 @@ def create_app(svc: Services) -> FastAPI:
         (a message already handed to the SMSC or smarthost, or a call already ringing, cannot be recalled)."""
         require_key(request)
         now = svc.clock()
-        found = await svc.store.write(lambda c: _cancel(c, svc.cipher, alertRef, now))
-        if found is None:
+        done = await svc.store.write(lambda c: commands.apply(c, svc.cipher, alertRef, AlertCommand.CANCEL, now))
+        if done is None:
             raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
+        found = done.cancelled_deliveries
         for channel in {id(ch): ch for ch in svc.channels.values()}.values():
             await channel.cancel(found)
         return JSONResponse({"success": True, "alertRef": alertRef, "cancelledDeliveries": len(found)})
 
     async def set_hold(request: Request, alertRef: str, hold: bool) -> JSONResponse:
         require_key(request)
-
-        wanted, allowed = ("on_hold", "running") if hold else ("running", "on_hold")
-
-        def change(conn: Any) -> tuple[bool, str] | None:
-            row = repo.get_alert_row(conn, alertRef)
-            if row is None:
-                return None
-            if row["status"] != allowed:
-                return False, str(row["status"])
-            conn.execute("UPDATE alerts SET status = ? WHERE alert_ref = ?", (wanted, alertRef))
-            repo.insert_event(conn, svc.cipher, alertRef, None, "held" if hold else "resumed", None, svc.clock(), {},
-                              final=False)
-            return True, wanted
-
-        found = await svc.store.write(change)
-        if found is None:
+        command = AlertCommand.HOLD if hold else AlertCommand.RESUME
+        now = svc.clock()
+        done = await svc.store.write(lambda c: commands.apply(c, svc.cipher, alertRef, command, now))
+        if done is None:
             raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
-        changed, status = found
-        if not changed:
-            verb = "hold" if hold else "resume"
-            raise ApiError(f"the alert is {status}", [Problem("alertRef", f"cannot {verb} an alert that is {status}")],
-                           409)
-        return JSONResponse({"success": True, "alertRef": alertRef, "status": status})
+        if not done.done:
+            status = done.status.value
+            problem = Problem("alertRef", f"cannot {command} an alert that is {status}")
+            raise ApiError(f"the alert is {status}", [problem], 409)
+        return JSONResponse({"success": True, "alertRef": alertRef, "status": done.status.value})
 
     @app.post("/api/json/alerts/{alertRef}/hold", tags=["jobs"],
               responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
@@ -299,26 +251,6 @@ def create_app(svc: Services) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def _publish(conn: Any, cipher: Cipher, alert_ref: str, at: float, now: float) -> None:
-    repo.set_alert_status(conn, alert_ref, "running", at, now)
-    repo.insert_event(conn, cipher, alert_ref, None, "scheduled", None, now, {"publishAt": at}, final=False)
-
-
-def _cancel(conn: Any, cipher: Cipher, alert_ref: str, now: float) -> list[int] | None:
-    if repo.get_alert_row(conn, alert_ref) is None:
-        return None
-    conn.execute("UPDATE alerts SET status = 'cancelled' WHERE alert_ref = ?", (alert_ref,))
-    ids = [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE alert_ref = ? AND state IN"
-                                      " ('queued', 'in_progress')", (alert_ref,))]
-    from alertnode.domain import ChannelEvent, DeliveryState
-
-    for delivery_id in ids:
-        repo.apply_event(conn, cipher, ChannelEvent(delivery_id, "cancelled", now, DeliveryState.FAILED,
-                                                    {"reason": "cancelled"}, final=True))
-    repo.insert_event(conn, cipher, alert_ref, None, "cancelled", None, now, {"deliveries": len(ids)}, final=False)
-    return ids
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:

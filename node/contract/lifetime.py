@@ -1,11 +1,16 @@
-"""Lifetimes (``{n}{M|w|d|h|m|s}``, reference "lifetime") and ISO 8601 durations (``PT15M``, ``P0DT0S``).
+"""Lifetimes (``{n}{M|w|d|h|m|s}``, reference "lifetime"), ISO 8601 durations (``PT15M``, ``P0DT0S``) and
+the ISO 8601 times the API answers with.
 
-Pure: no clock; callers add the result to the time they hold.
+Pure: no clock; callers add the result to the time they hold. Both parsers raise
+:class:`~alertnode.errors.LifetimeError` (re-exported here).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+
+from alertnode.errors import LifetimeError
 
 _LIFETIME = re.compile(r"^([0-9]{1,6})([Mwdhms])$")
 # A month is counted as 30 days: the reference gives no calendar rule and expiry only needs an upper bound.
@@ -17,10 +22,6 @@ _ISO_DURATION = re.compile(  # ASCII digits only
     r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?$",
     re.ASCII,
 )
-
-
-class LifetimeError(ValueError):
-    pass
 
 
 def parse_lifetime(text: str) -> float | None:
@@ -49,3 +50,8 @@ def parse_iso_duration(text: str) -> float:
         + parts.get("minutes", 0.0) * 60
         + parts.get("seconds", 0.0)
     )
+
+
+def iso_time(ts: float) -> str:
+    """A Unix time as the API writes times: ISO 8601 in UTC with milliseconds, e.g. 2026-01-31T08:00:00.000Z."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -24,7 +24,7 @@ DIGITS_PATTERN = r"^[0-9*#A-Da-d]{1,16}$"
 
 
 def _lifetime(value: str) -> str:
-    parse_lifetime(value)  # LifetimeError is a ValueError: pydantic reports it at the field's path
+    parse_lifetime(value)  # LifetimeError is also a ValueError: pydantic reports it at the field's path
     return value
 
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from alertnode.config import CallbacksSection
-from alertnode.store import repo
+from alertnode.jobs.config import CallbacksSection
+from alertnode.store import eventlog, outbox
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
@@ -96,13 +96,13 @@ class CallbackSender:
             read_generation = generation
             now = self.clock()
             try:
-                rows = await self.store.read(partial(repo.outbox_due, now=now, limit=1000))
+                rows = await self.store.read(partial(outbox.outbox_due, now=now, limit=1000))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("reading the callback outbox failed")
                 rows = []
-            batches: dict[str, list[repo.OutboxRow]] = {}
+            batches: dict[str, list[outbox.OutboxRow]] = {}
             for row in rows:
                 if row.event_seq in in_flight or released.get(row.event_seq, 0) >= read_generation:
                     continue
@@ -119,19 +119,19 @@ class CallbackSender:
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             self._wake.clear()
-            next_at = await self.store.read(repo.outbox_next_at)
+            next_at = await self.store.read(outbox.outbox_next_at)
             wait = 5.0 if next_at is None else min(5.0, max(0.05, next_at - self.clock()))
             if batches:
                 wait = min(wait, 0.05)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    async def _post(self, sem: asyncio.Semaphore, url: str, batch: list[repo.OutboxRow],
+    async def _post(self, sem: asyncio.Semaphore, url: str, batch: list[outbox.OutboxRow],
                     release: Callable[[list[int]], None]) -> None:
         seqs = [r.event_seq for r in batch]
         try:
             async with sem:
-                events = await self.store.read(lambda c: repo.events_by_seq(c, self.cipher, seqs))
+                events = await self.store.read(lambda c: eventlog.events_by_seq(c, self.cipher, seqs))
                 body = json.dumps({"events": [e.as_dict() for e in events]}, separators=(",", ":")).encode()
                 stamp = str(int(self.clock()))
                 headers = {
@@ -143,7 +143,7 @@ class CallbackSender:
                 error = await self._send(url, body, headers)
             if error is None:
                 self.sent += len(seqs)
-                await self.store.write(lambda c: repo.outbox_done(c, seqs), notify=False)
+                await self.store.write(lambda c: outbox.outbox_done(c, seqs), notify=False)
             else:
                 self.failures += 1
                 attempts = max(r.attempts for r in batch) + 1
@@ -151,7 +151,7 @@ class CallbackSender:
                 log.info("callback POST failed (%s), attempt %d, next in %.1fs", error, attempts,
                          next_at - self.clock())
                 await self.store.write(
-                    lambda c: repo.outbox_failed(c, seqs, next_at, error, self.config.max_attempts), notify=False)
+                    lambda c: outbox.outbox_failed(c, seqs, next_at, error, self.config.max_attempts), notify=False)
         except asyncio.CancelledError:
             raise
         except Exception:

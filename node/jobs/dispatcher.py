@@ -14,12 +14,13 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from alertnode.config import Config
 from alertnode.domain import Channel, ChannelEvent, DeliveryState, DeliveryWork
 from alertnode.jobs import lookups, quiet
+from alertnode.jobs.config import DispatcherSection
 from alertnode.logs import log_ids
 from alertnode.store import repo
 from alertnode.store.crypto import Cipher
@@ -28,10 +29,24 @@ from alertnode.store.db import Store
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Addresses:
+    """What rendering a recipient's text needs from other sections of the configuration."""
+
+    public_base_url: str
+    """short links are ``{public_base_url}/s/{token}`` (public.base_url)"""
+    mail_domain: str
+    """``{sender}`` of an e-mail is its local part ``@`` this domain (mail.domain)"""
+    mail_default_sender: str
+    """the local part when the item names none (mail.default_sender)"""
+
+
 class Dispatcher:
-    def __init__(self, config: Config, store: Store, cipher: Cipher, channels: Mapping[str, Channel],
-                 report: Callable[[ChannelEvent], Any], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: DispatcherSection, addresses: Addresses, store: Store, cipher: Cipher,
+                 channels: Mapping[str, Channel], report: Callable[[ChannelEvent], Any],
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.addresses = addresses
         self.store = store
         self.cipher = cipher
         self.channels = channels
@@ -64,7 +79,7 @@ class Dispatcher:
         self._tasks.clear()
 
     async def _run(self, alert_type: str, channel: Channel) -> None:
-        poll = self.config.dispatcher.poll_interval_s
+        poll = self.config.poll_interval_s
         while self._running:
             try:
                 handed = await self._round(alert_type, channel)
@@ -85,7 +100,7 @@ class Dispatcher:
         now = self.clock()
         if not await self.store.read(lambda c: repo.has_due(c, alert_type, now)):
             return 0
-        limit = min(free, self.config.dispatcher.batch)
+        limit = min(free, self.config.batch)
         due = await self.store.write(lambda c: repo.claim_due(c, self.cipher, alert_type, now, limit), notify=False)
         deferred: dict[float, list[int]] = {}
         for d in due:
@@ -153,12 +168,11 @@ class Dispatcher:
         shortlink = lk.get("shortlink") or {}
         sender = str(item.params.get("sender") or "")
         if item.alert_type == "email":  # the item names only the local part; {sender} is the whole address
-            mail = self.config.mail
-            sender = f"{sender or mail.default_sender}@{mail.domain}"
+            sender = f"{sender or self.addresses.mail_default_sender}@{self.addresses.mail_domain}"
         return lookups.LookupContext(
             now=now, recipient=d.address, sender=sender, alert_ref=d.alert_ref,
             reference=str(shortlink.get("reference") or d.client_ref), alert_type=item.alert_type,
-            shortlink=f"{self.config.public.base_url}/s/{d.token}", contact=d.lookups,
+            shortlink=f"{self.addresses.public_base_url}/s/{d.token}", contact=d.lookups,
         )
 
     @staticmethod
@@ -191,6 +205,10 @@ class Dispatcher:
                     purged = await self.store.write(partial(repo.purge_expired, now=now), notify=False)
                     if purged:
                         log.info("purged %d alerts past their lifetime", purged)
+                    # after the purge: their final events get a round to reach collectevents and callbacks
+                    closed = await self.store.write(partial(repo.expire_open, cipher=self.cipher, now=now))
+                    if closed:
+                        log.info("%d deliveries still open past their alert's lifetime expired", closed)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from alertnode.contract.events import EventRequest
 from alertnode.contract.sendalert import Contact, ContactGroup
 from alertnode.jobs.events_config import EscalationConfig, EventsConfig, RouteConfig
 
@@ -37,6 +38,11 @@ class Event:
     link: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
     dedup_key: str | None = None
+
+    @classmethod
+    def from_request(cls, req: EventRequest) -> Event:
+        return cls(message=req.message, event=req.event, title=req.title, channel=req.channel, tags=tuple(req.tags),
+                   link=req.link, data=req.data, dedup_key=req.dedupKey)
 
 
 def match_route(config: EventsConfig, event: Event) -> RouteConfig | None:

@@ -1,9 +1,9 @@
-"""The events extension: ``POST /api/events`` on the control API, storm state in the store, escalations.
+"""Events at run time: storm state in the store, alerts through the intake, due escalations.
 
-Routing, templates, dedup and caps are decided in ``node.jobs.events`` (pure); this module reads and writes
-the state those decisions need (tables of migration 0040), creates alerts through the intake exactly like
-``sendalert`` does, and fires due escalations. Events with one dedup key are serialized by a lock so that a
-storm arriving all at once opens one alert.
+Routing, templates, dedup and caps are decided in ``alertnode.jobs.events`` (pure); this module reads and
+writes the state those decisions need (``alertnode.store.storms``), creates alerts through the intake exactly
+like ``sendalert`` does, and fires due escalations. Events with one dedup key are serialized by a lock so that
+a storm arriving all at once opens one alert. ``POST /api/events`` itself is ``alertnode.api.events``.
 """
 
 from __future__ import annotations
@@ -12,129 +12,52 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
-import sqlite3
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from alertnode.api.routes import _bearer
-from alertnode.contract.sendalert import ContactGroup, SendAlertRequest, Strict
+from alertnode.contract.lifetime import iso_time
+from alertnode.contract.problems import validation_problems
+from alertnode.contract.sendalert import ContactGroup, SendAlertRequest
+from alertnode.domain import AlertStatus
 from alertnode.errors import ApiError, Problem
 from alertnode.jobs import events
 from alertnode.jobs.events_config import EventsConfig, RouteConfig
-from alertnode.jobs.intake import validation_problems
-from alertnode.store import repo
-
-if TYPE_CHECKING:
-    from alertnode.app import Node
+from alertnode.jobs.intake import Intake
+from alertnode.store import repo, storms
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 
 ESCALATION_POLL_S = 1.0      # resolution of escalation due times (they are minutes apart)
 HOUSEKEEPING_EVERY_S = 60.0
-AUDIT_KEEP_S = 30 * 86400.0  # suppression audit rows are kept 30 days
-STORM_KEEP_S = 86400.0       # closed storm rows of alerts already purged are dropped after a day
 
 
-class EventRequest(Strict):
-    """Body of POST /api/events. Optional fields are omitted, never null (a null is refused by name)."""
-
-    event: str = Field("", max_length=256, description="What happened; routing rules match it with Unix glob.")
-    message: str = Field(min_length=1, max_length=4096, description="Human-readable text (required).")
-    title: str = Field("", max_length=256, description="Short headline.")
-    channel: str = Field("", max_length=128, description="Channel; routes may match it with a glob too.")
-    tags: list[str] = Field(default_factory=list, max_length=32, description="Categorisation tags.")
-    link: str = Field("", pattern=r"^https?://\S+$", max_length=2048, description="URL for the event.")
-    data: dict[str, Any] = Field(default_factory=dict, description="Key-value data for templates ({data.KEY}).")
-    dedupKey: str | None = Field(None, min_length=1, max_length=256,
-                                 description="Explicit dedup key (else `event` plus events.dedup_fields).")
-
-    def to_event(self) -> events.Event:
-        return events.Event(message=self.message, event=self.event, title=self.title, channel=self.channel,
-                            tags=tuple(self.tags), link=self.link, data=self.data, dedup_key=self.dedupKey)
-
-
-def originator_of(api_key: str) -> str:
-    """A stable, non-secret name for the key an event came with (12 hex digits of its SHA-256)."""
-    return "key-" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:12]
-
-
-# -- store functions (run on the store's threads) ----------------------------------------------------
-
-
-def _open_storm(conn: sqlite3.Connection, dedup_ix: str) -> events.OpenStorm | None:
-    row = conn.execute("SELECT s.storm_id, s.alert_ref, s.opened_at, s.coalesced, a.status FROM event_storms s"
-                       " LEFT JOIN alerts a ON a.alert_ref = s.alert_ref WHERE s.dedup_ix = ?"
-                       " ORDER BY s.opened_at DESC LIMIT 1", (dedup_ix,)).fetchone()
+def _open_storm(row: storms.StormRow | None) -> events.OpenStorm | None:
     if row is None:
         return None
-    return events.OpenStorm(row[0], row[1], row[2], row[3], cancelled=row[4] == "cancelled")
+    return events.OpenStorm(row.storm_id, row.alert_ref, row.opened_at, row.coalesced,
+                            cancelled=row.alert_status is AlertStatus.CANCELLED)
 
 
-def _alert_cancelled(conn: sqlite3.Connection, alert_ref: str) -> bool:
-    row = conn.execute("SELECT status FROM alerts WHERE alert_ref = ?", (alert_ref,)).fetchone()
-    return row is not None and row[0] == "cancelled"
-
-
-def _coalesce(conn: sqlite3.Connection, storm_id: str, alert_ref: str, originator: str, now: float) -> None:
-    conn.execute("UPDATE event_storms SET coalesced = coalesced + 1, last_at = MAX(last_at, ?) WHERE storm_id = ?",
-                 (now, storm_id))
-    _add_originator(conn, alert_ref, originator, now)
-
-
-def _add_originator(conn: sqlite3.Connection, alert_ref: str, originator: str, now: float) -> None:
-    conn.execute("INSERT INTO event_originators (alert_ref, originator, first_at) VALUES (?, ?, ?)"
-                 " ON CONFLICT (alert_ref, originator) DO UPDATE SET events = events + 1",
-                 (alert_ref, originator, now))
-
-
-def _contact_history(conn: sqlite3.Connection, keys: Sequence[str], since: float) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
-    for key in keys:
-        out[key] = [r[0] for r in conn.execute("SELECT at FROM event_contacted WHERE contact = ? AND at > ?",
-                                               (key, since))]
-    return out
-
-
-def _suppressed_rows(conn: sqlite3.Connection, limit: int, since: float) -> list[dict[str, Any]]:
-    rows = conn.execute("SELECT at, contact, route, event, alert_ref, reason FROM event_suppressed WHERE at >= ?"
-                        " ORDER BY id DESC LIMIT ?", (since, limit)).fetchall()
-    return [{"at": repo._iso(r[0]), "contact": r[1], "route": r[2], "event": r[3], "reason": r[5],
-             **({"alertRef": r[4]} if r[4] else {})} for r in rows]
-
-
-def _escalation_done(conn: sqlite3.Connection, row_id: int, outcome: str, now: float) -> None:
-    conn.execute("UPDATE event_escalations SET done_at = ?, result = ? WHERE id = ?", (now, outcome[:1000], row_id))
-
-
-def _housekeeping(conn: sqlite3.Connection, now: float, cap_window_s: float) -> None:
-    conn.execute("DELETE FROM event_contacted WHERE at < ?", (now - cap_window_s,))
-    conn.execute("DELETE FROM event_suppressed WHERE at < ?", (now - AUDIT_KEEP_S,))
-    conn.execute("DELETE FROM event_storms WHERE last_at < ? AND (alert_ref IS NULL OR alert_ref NOT IN"
-                 " (SELECT alert_ref FROM alerts))", (now - STORM_KEEP_S,))
-    conn.execute("DELETE FROM event_originators WHERE alert_ref NOT IN (SELECT alert_ref FROM alerts)")
-    conn.execute("DELETE FROM event_escalations WHERE done_at IS NOT NULL AND done_at < ?", (now - AUDIT_KEEP_S,))
+def _alert_cancelled(alert: repo.AlertRow | None) -> bool:
+    return alert is not None and alert.stored_status is AlertStatus.CANCELLED
 
 
 class EventsRuntime:
-    def __init__(self, node: Node, clock: Callable[[], float] = time.time) -> None:
-        assert node.store is not None and node.cipher is not None and node.intake is not None
-        assert node.services is not None
-        self.node = node
-        self.config: EventsConfig = node.config.events
-        self.store = node.store
-        self.cipher = node.cipher
-        self.intake = node.intake
-        self.services = node.services
+    def __init__(self, config: EventsConfig, store: Store, cipher: Cipher, intake: Intake,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.cipher = cipher
+        self.intake = intake
         self.clock = clock
         # open storms by dedup index: this process is the only writer of event_storms, so the cache is exact
         self._storms: dict[str, events.OpenStorm] = {}
@@ -152,64 +75,16 @@ class EventsRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    # -- HTTP -----------------------------------------------------------------------------------
-    def routes(self, app: FastAPI) -> None:
-        async def post_event(request: Request) -> JSONResponse:
-            """Send an event: routed by glob on `event` to contact sets and alert types configured on the node;
-            repeats within the dedup window are coalesced into the open alert."""
-            key, req = await self._parse(request)
-            return JSONResponse(await self.handle(req.to_event(), originator_of(key)))
+    def info(self) -> dict[str, Any]:
+        """The events part of getinfo."""
+        cfg = self.config
+        return {"enabled": cfg.enabled, "routes": [r.name for r in cfg.routes], "defaultRoute": cfg.default_route,
+                "dedupWindowSeconds": cfg.dedup_window_s, "capPerContact": cfg.cap_per_contact}
 
-        async def suppressed(request: Request, limit: int = 100) -> JSONResponse:
-            """Audit of contacts the per-contact cap kept from being alerted (newest first)."""
-            self._require_key(request)
-            if not 1 <= limit <= 10000:
-                raise ApiError("bad paging", [Problem("limit", "must be 1 to 10000")])
-            now = self.clock()
-            rows = await self.store.read(lambda c: _suppressed_rows(c, limit, now - AUDIT_KEEP_S))
-            return JSONResponse({"success": True, "suppressed": rows})
-
-        body = {"requestBody": {"required": True, "content": {"application/json": {
-            "schema": EventRequest.model_json_schema()}}}}
-        app.add_api_route("/api/events", post_event, methods=["POST"], tags=["events"], openapi_extra=body)
-        app.add_api_route("/api/events/suppressed", suppressed, methods=["GET"], tags=["events"])
-
-    def _require_key(self, request: Request) -> str:
-        key = _bearer(request)
-        if key is None or not self.services.keys.check(key):
-            raise ApiError("missing or wrong API key", [Problem("Authorization", "not accepted")], 401)
-        return key
-
-    async def _parse(self, request: Request) -> tuple[str, EventRequest]:
-        limit = self.node.config.api.max_body_bytes
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
-        body = await request.body()
-        if len(body) > limit:
-            raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
-        try:
-            raw = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            self._require_key(request)
-            raise ApiError("request body is not valid JSON", [Problem("(body)", str(exc))]) from None
-        key = _bearer(request)
-        if key is None and isinstance(raw, dict) and isinstance(raw.get("apiKey"), str):
-            key = raw["apiKey"]
-        if key is None or not self.services.keys.check(key):
-            raise ApiError("missing or wrong API key", [Problem("apiKey", "not accepted")], 401)
-        if not isinstance(raw, dict):
-            raise ApiError("request body must be a JSON object", [Problem("(body)", "not an object")])
-        raw.pop("apiKey", None)
-        nulls = [Problem(name, "must be omitted rather than null") for name, value in raw.items() if value is None]
-        if nulls:
-            raise ApiError("optional fields are omitted, never null", nulls)
-        if not self.config.enabled:
-            raise ApiError("events are disabled on this node", [Problem("events.enabled", "false")], 403)
-        try:
-            return key, EventRequest.model_validate(raw)
-        except ValidationError as exc:
-            raise ApiError("the event is not valid", validation_problems(exc)) from None
+    async def suppressed(self, limit: int) -> list[storms.Suppressed]:
+        """The audit of contacts the per-contact cap kept from being alerted (newest first)."""
+        since = self.clock() - storms.AUDIT_KEEP_S
+        return await self.store.read(lambda c: storms.suppressed(c, limit, since))
 
     # -- the decision ---------------------------------------------------------------------------
     def _lock(self, dedup_ix: str) -> asyncio.Lock:
@@ -231,10 +106,10 @@ class EventsRuntime:
             now = self.clock()
             open_storm = self._storms.get(dedup_ix)
             if open_storm is None:
-                open_storm = await self.store.read(lambda c: _open_storm(c, dedup_ix))
+                open_storm = _open_storm(await self.store.read(lambda c: storms.open_storm(c, dedup_ix)))
             elif open_storm.alert_ref is not None:  # cached: its alert may have been cancelled since
                 ref = open_storm.alert_ref
-                if await self.store.read(lambda c: _alert_cancelled(c, ref)):
+                if _alert_cancelled(await self.store.read(lambda c: repo.get_alert(c, ref))):
                     open_storm = dataclasses.replace(open_storm, cancelled=True)
             decision = events.decide_storm(open_storm, now, self.config.dedup_window_s)
             if decision.action is not events.StormAction.COALESCE:
@@ -253,7 +128,7 @@ class EventsRuntime:
             count = storm.coalesced + 1
             self._storms[dedup_ix] = dataclasses.replace(storm, coalesced=count)
         alert_ref = storm.alert_ref
-        await self.store.write(lambda c: _coalesce(c, storm.storm_id, alert_ref, originator, now))
+        await self.store.write(lambda c: storms.coalesce(c, storm.storm_id, alert_ref, originator, now))
         answer.update(alertRef=alert_ref, coalesced=True, numCoalesced=count, warnings=[])
         return answer
 
@@ -289,7 +164,7 @@ class EventsRuntime:
         window_s = self.config.cap_window_min * 60.0
         history: dict[str, list[float]] = {}
         if self.config.cap_per_contact > 0:
-            by_key = await self.store.read(lambda c: _contact_history(c, list(keys.values()), now - window_s))
+            by_key = await self.store.read(lambda c: storms.contact_history(c, list(keys.values()), now - window_s))
             history = {cid: by_key.get(key, []) for cid, key in keys.items()}
         caps = events.apply_caps([c.id for c in contacts], history, now, self.config.cap_per_contact, window_s)
         allowed = [c for c in contacts if c.id in set(caps.allowed)]
@@ -299,8 +174,8 @@ class EventsRuntime:
         reason = f"cap {self.config.cap_per_contact} per {self.config.cap_window_min:g} min"
         if not allowed:
             suppressed_keys = [keys[cid] for cid in caps.suppressed]
-            await self.store.write(lambda c: self._audit(c, suppressed_keys, route.name, event.event, None, reason,
-                                                         now))
+            await self.store.write(lambda c: storms.audit_suppressed(c, suppressed_keys, route.name, event.event,
+                                                                     None, reason, now))
             log.info("event %r on route %s: every contact suppressed by the cap", event.event, route.name)
             return {"coalesced": False, "numCoalesced": 0, "warnings": warnings,
                     "suppressedContacts": list(caps.suppressed)}
@@ -314,13 +189,11 @@ class EventsRuntime:
             follow_up = events.plan_escalation(route, escalation, event, allowed, unique_id=f"{storm_id}-esc",
                                                link_ref=link_ref)
         req = self._request(plan.request)
-        await self.store.write(lambda c: c.execute(
-            "INSERT OR IGNORE INTO event_storms (storm_id, dedup_ix, route, opened_at, last_at) VALUES (?, ?, ?, ?, ?)",
-            (storm_id, dedup_ix, route.name, now, now)))
+        await self.store.write(lambda c: storms.begin_storm(c, storm_id, dedup_ix, route.name, now))
         try:
             result = await self.intake.send_alert(req)
         except ApiError as exc:
-            await self.store.write(lambda c: c.execute("DELETE FROM event_storms WHERE storm_id = ?", (storm_id,)))
+            await self.store.write(lambda c: storms.drop_storm(c, storm_id))
             raise ApiError(f"the routed alert was refused: {exc.reason}", exc.problems, exc.http_status) from None
         alert_ref = str(result["alertRef"])
         for item in result.get("alerts", []):
@@ -329,34 +202,19 @@ class EventsRuntime:
         suppressed_keys = [keys[cid] for cid in caps.suppressed]
         contacted = [keys[c.id] for c in allowed]
         due = now + escalation.after_min * 60.0 if escalation is not None else 0.0
-        escalation_blob = self.cipher.encrypt_json(follow_up.request) if follow_up is not None else None
+        escalation_due = (due, self.cipher.encrypt_json(follow_up.request)) if follow_up is not None else None
 
-        def record(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE event_storms SET alert_ref = ? WHERE storm_id = ?", (alert_ref, storm_id))
-            _add_originator(conn, alert_ref, originator, now)
-            conn.executemany("INSERT INTO event_contacted (contact, at, alert_ref) VALUES (?, ?, ?)",
-                             [(k, now, alert_ref) for k in contacted])
-            self._audit(conn, suppressed_keys, route.name, event.event, alert_ref, reason, now)
-            if escalation_blob is not None:
-                conn.execute("INSERT INTO event_escalations (alert_ref, due_at, request) VALUES (?, ?, ?)",
-                             (alert_ref, due, escalation_blob))
-
-        await self.store.write(record)
+        await self.store.write(lambda c: storms.record_alert(
+            c, storm_id, alert_ref, originator, contacted, now, escalation_due,
+            storms.Audit(suppressed_keys, route.name, event.event, reason)))
         self._storms[dedup_ix] = events.OpenStorm(storm_id, alert_ref, now, 0)
         log.info("event %r routed by %s: alert %s to %d contact(s)", event.event, route.name, alert_ref, len(allowed))
         out: dict[str, Any] = {"alertRef": alert_ref, "coalesced": False, "numCoalesced": 0, "warnings": warnings}
         if caps.suppressed:
             out["suppressedContacts"] = list(caps.suppressed)
         if escalation is not None:
-            out["escalationAt"] = repo._iso(due)
+            out["escalationAt"] = iso_time(due)
         return out
-
-    @staticmethod
-    def _audit(conn: sqlite3.Connection, contact_keys: Sequence[str], route: str, event_key: str,
-               alert_ref: str | None, reason: str, now: float) -> None:
-        conn.executemany("INSERT INTO event_suppressed (at, contact, route, event, alert_ref, reason)"
-                         " VALUES (?, ?, ?, ?, ?, ?)",
-                         [(now, k, route, event_key, alert_ref, reason) for k in contact_keys])
 
     @staticmethod
     def _request(body: dict[str, Any]) -> SendAlertRequest:
@@ -376,7 +234,7 @@ class EventsRuntime:
                 if now - last_housekeeping >= HOUSEKEEPING_EVERY_S:
                     last_housekeeping = now
                     window_s = self.config.cap_window_min * 60.0
-                    await self.store.write(functools.partial(_housekeeping, now=now, cap_window_s=window_s))
+                    await self.store.write(functools.partial(storms.housekeeping, now=now, cap_window_s=window_s))
                     horizon = now - self.config.dedup_window_s
                     for ix in [ix for ix, st in self._storms.items() if st.opened_at < horizon]:
                         self._storms.pop(ix, None)
@@ -385,16 +243,15 @@ class EventsRuntime:
             await asyncio.sleep(ESCALATION_POLL_S)
 
     async def fire_due(self, now: float) -> int:
-        due = await self.store.read(lambda c: c.execute(
-            "SELECT id, alert_ref, request FROM event_escalations WHERE done_at IS NULL AND due_at <= ?"
-            " ORDER BY due_at LIMIT 100", (now,)).fetchall())
-        for row_id, first_ref, blob in due:
-            body = self.cipher.decrypt_json(blob)
+        due = await self.store.read(lambda c: storms.due_escalations(c, now))
+        for row in due:
+            row_id, first_ref = row.id, row.alert_ref
+            body = self.cipher.decrypt_json(row.request)
             link_ref = str(body["linkedAlerts"]["linkRef"])
             responded = await self.store.read(functools.partial(repo.responded_in_link, link_ref=link_ref))
             if not events.escalation_needed(body, responded):
                 log.info("escalation of %s not needed: every contact has responded", first_ref)
-                await self.store.write(functools.partial(_escalation_done, row_id=row_id, now=now,
+                await self.store.write(functools.partial(storms.escalation_done, row_id=row_id, now=now,
                                                          outcome="not sent: every contact has responded"))
                 continue
             try:
@@ -404,23 +261,6 @@ class EventsRuntime:
             except ApiError as exc:
                 outcome = f"not sent: {exc.reason}" + "".join(f"; {p.path}: {p.message}" for p in exc.problems)
                 log.info("escalation of %s not sent: %s", first_ref, exc.reason)
-            await self.store.write(functools.partial(_escalation_done, row_id=row_id, outcome=outcome, now=now))
+            await self.store.write(functools.partial(storms.escalation_done, row_id=row_id, outcome=outcome, now=now))
         return len(due)
 
-
-async def attach(node: Node) -> None:
-    runtime = EventsRuntime(node)
-    node.control_hooks.append(runtime.routes)
-    cfg = node.config.events
-    info = {"enabled": cfg.enabled, "routes": [r.name for r in cfg.routes], "defaultRoute": cfg.default_route,
-            "dedupWindowSeconds": cfg.dedup_window_s, "capPerContact": cfg.cap_per_contact}
-    if node.services is not None:
-        node.services.extra_info["events"] = lambda: info
-    runtime.start()
-    node._events_runtime = runtime  # type: ignore[attr-defined]
-
-
-async def detach(node: Node) -> None:
-    runtime: EventsRuntime | None = getattr(node, "_events_runtime", None)
-    if runtime is not None:
-        await runtime.stop()

@@ -21,9 +21,9 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from alertnode.contract.lifetime import LifetimeError, parse_iso_duration, parse_lifetime
+from alertnode.contract.lifetime import parse_iso_duration, parse_lifetime
 from alertnode.contract.sendalert import AlertItem, ContactGroup, SendAlertRequest
-from alertnode.errors import Problem
+from alertnode.errors import LifetimeError, Problem
 from alertnode.jobs import lookups
 
 PHONE_TYPES = frozenset({"sms", "call", "inboundCall"})

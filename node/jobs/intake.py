@@ -10,20 +10,17 @@ import asyncio
 import base64
 import logging
 import secrets
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from alertnode.config import Config
-from alertnode.contract.lifetime import LifetimeError, parse_lifetime
+from alertnode.contract.lifetime import parse_lifetime
 from alertnode.contract.sendalert import ContactGroup, SendAlertRequest, StoreContentRequest
 from alertnode.domain import Channel
-from alertnode.errors import ApiError, Problem
+from alertnode.errors import ApiError, LifetimeError, Problem
 from alertnode.jobs import expand
+from alertnode.jobs.config import LimitsSection
 from alertnode.store import repo
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
@@ -44,9 +41,9 @@ def new_tokens(count: int) -> list[str]:
 
 
 class Intake:
-    def __init__(self, config: Config, store: Store, cipher: Cipher, channels: Mapping[str, Channel],
+    def __init__(self, limits: LimitsSection, store: Store, cipher: Cipher, channels: Mapping[str, Channel],
                  clock: Callable[[], float] = time.time) -> None:
-        self.config = config
+        self.limits = limits
         self.store = store
         self.cipher = cipher
         self.channels = channels
@@ -72,7 +69,7 @@ class Intake:
             if first is not None:
                 return first
         resolved, link = await self._resolve(req, now)
-        limits = self.config.limits
+        limits = self.limits
         plan, problems = await asyncio.to_thread(
             expand.plan, req, resolved, now=now, max_recipients=limits.max_recipients_per_item,
             unique_limit=limits.unique_lookup_recipients, default_lifetime=limits.default_lifetime,
@@ -219,23 +216,15 @@ class Intake:
                               for r, t in zip(recipients, tokens, strict=True))
         link_expires = None
         if req.linkedAlerts is not None and link is None:
-            lt = req.linkedAlerts.lifetime or self.config.limits.default_lifetime
+            lt = req.linkedAlerts.lifetime or self.limits.default_lifetime
             seconds = parse_lifetime(lt)
             link_expires = now + seconds if seconds is not None else None
         group = resolved.contact_group
-
-        def write(conn: sqlite3.Connection) -> dict[str, Any]:
-            if req.uniqueId is not None:
-                first = repo.response_for_unique_id(conn, req.uniqueId)
-                if first is not None:
-                    return first
-            repo.insert_alert(conn, self.cipher, alert, new_items, deliveries, publish_at or now)
-            if req.linkedAlerts is not None and link is None and group is not None:
-                repo.insert_link(conn, self.cipher, req.linkedAlerts.linkRef, alert_ref,
-                                 group.model_dump(mode="json"), now, link_expires)
-            return response
-
-        answer = await self.store.write(write)
+        new_link = None
+        if req.linkedAlerts is not None and link is None and group is not None:
+            new_link = repo.NewLink(req.linkedAlerts.linkRef, group.model_dump(mode="json"), link_expires)
+        answer = await self.store.write(lambda c: repo.accept_alert(c, self.cipher, alert, new_items, deliveries,
+                                                                    publish_at or now, new_link))
         if answer is response:  # not the first answer again for a repeated uniqueId
             pending = "" if publish_at is not None and publish_at <= now else " (not yet published)"
             log.info("alert accepted: %d item(s), %d deliveries%s", len(new_items), len(deliveries), pending,
@@ -258,7 +247,7 @@ class Intake:
             assert req.content is not None
             data = expand.decode_content(req.content, req.contentEncoding, "content", problems)
             if data is not None:
-                if len(data) > self.config.limits.max_content_bytes:
+                if len(data) > self.limits.max_content_bytes:
                     problems.append(Problem("content", "content is larger than limits.max_content_bytes"))
                 value = {"data": base64.b64encode(data).decode("ascii"), "voiceFormat": req.voiceFormat}
         elif kind == "contactGroup":
@@ -275,7 +264,7 @@ class Intake:
                     if expand.normalize_phone(e) is None and expand.normalize_email(e) is None:
                         problems.append(Problem(f"{kind}[{i}]", "neither an E.164 number nor an e-mail address"))
             value = [e.strip() for e in entries]
-        lifetime = req.lifetime or self.config.limits.stored_content_lifetime
+        lifetime = req.lifetime or self.limits.stored_content_lifetime
         seconds: float | None = None
         try:
             seconds = parse_lifetime(lifetime)
@@ -288,36 +277,3 @@ class Intake:
         await self.store.write(lambda c: repo.put_stored(c, self.cipher, item_uuid, kind, value, now, expires_at))
         return {"success": True, "uuid": item_uuid, "contentType": kind,
                 "expirationInDays": round(seconds / 86400, 3) if seconds is not None else 0}
-
-
-def validation_problems(exc: ValidationError) -> list[Problem]:
-    """pydantic's errors as (JSON path, message)."""
-    out = []
-    for err in exc.errors():
-        out.append(Problem(json_path(err["loc"]), _message(err)))
-    return out
-
-
-_TYPE_LOC = {"str", "int", "float", "bool", "dict", "list", "list[str]", "none", "function-after",
-             "function-plain", "json-or-python[json=list[str],python=chain[is-instance[Sequence],"}
-
-
-def json_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in _TYPE_LOC or "[" in part or part.startswith(("function-", "json-or-python")):
-            continue
-        else:
-            path += ("." if path else "") + part
-    return path or "(body)"
-
-
-def _message(err: Any) -> str:
-    kind = err.get("type", "")
-    if kind == "missing":
-        return "mandatory field is missing"
-    if kind == "extra_forbidden":
-        return "unknown field"
-    return str(err.get("msg", "invalid")).removeprefix("Value error, ")

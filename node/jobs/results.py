@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from alertnode.domain import ChannelEvent, InboundMessage
 from alertnode.errors import StoreError
-from alertnode.store import repo
+from alertnode.store import eventlog, repo
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
@@ -24,7 +24,7 @@ class Results:
         self.on_event = on_event
 
     async def report(self, event: ChannelEvent) -> None:
-        seq = await self.store.write(lambda c: repo.apply_event(c, self.cipher, event))
+        seq = await self.store.write(lambda c: eventlog.apply_event(c, self.cipher, event))
         if seq is None:
             log.warning("event %s for unknown delivery %s dropped", event.kind, event.delivery_id)
             return
@@ -37,7 +37,7 @@ class Results:
             return
         batch = list(events)
         try:
-            seqs = await self.store.write(lambda c: repo.apply_events(c, self.cipher, batch))
+            seqs = await self.store.write(lambda c: eventlog.apply_events(c, self.cipher, batch))
         except StoreError:
             raise
         except Exception:  # one bad event must not take the others with it: store them one by one
@@ -58,7 +58,7 @@ class Results:
                 self.on_event(event)
 
     async def unsolicited(self, message: InboundMessage) -> None:
-        row_id = await self.store.write(lambda c: repo.insert_inbound(c, self.cipher, message))
+        row_id = await self.store.write(lambda c: eventlog.insert_inbound(c, self.cipher, message))
         log.info("unsolicited %s message kept as inbound #%d", message.channel, row_id)
 
     async def find_recent(self, alert_type: str, address: str, at: float) -> int | None:

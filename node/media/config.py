@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from alertnode.errors import Problem
+from alertnode.media.voices import language_known
 
 
 class MediaConfig(BaseModel):
@@ -47,9 +48,6 @@ class MediaConfig(BaseModel):
     default_language: str = Field("en-GB", description="TTS language when the tts block names none.")
 
     def problems(self, prefix: str) -> list[Problem]:
-        # Imported here: node.media.tts imports this module.
-        from alertnode.media.tts import language_known
-
         problems: list[Problem] = []
         if not language_known(self.default_language):
             problems.append(

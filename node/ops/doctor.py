@@ -15,7 +15,6 @@ import os
 import secrets
 import smtplib
 import socket
-import sqlite3
 import ssl
 import time
 import urllib.request
@@ -24,9 +23,11 @@ import warnings
 from dataclasses import dataclass
 
 from alertnode.config import Config
+from alertnode.errors import StoreError
 from alertnode.mail.config import MailConfig
 from alertnode.ops import sipprobe
 from alertnode.sms.config import SmppLinkConfig
+from alertnode.store.db import inspect
 from alertnode.voice.config import VoiceConfig
 
 # SMPP 3.4 §5.1.3 command_status values a bind can answer, with what they mean for the operator
@@ -83,10 +84,8 @@ def check_data_dir(cfg: Config) -> list[Finding]:
             out.append(Finding(name, False, "the store exists but secret.key is missing: its contact data "
                                "cannot be decrypted", f"restore secret.key from your backup into {path}"))
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
-                verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
-                alerts = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
-        except sqlite3.Error as exc:
+            verdict, alerts = inspect(db)
+        except StoreError as exc:
             out.append(Finding(name, False, f"the store {db} cannot be read: {exc}",
                                "restore it from a backup taken with `alertnode backup`"))
         else:

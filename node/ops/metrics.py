@@ -3,8 +3,9 @@
 Three sources, each read where it is cheapest:
 
 * counters fed by every :class:`~alertnode.domain.ChannelEvent` a channel reports (``observe``);
-* store counts (alerts, deliveries, callback outbox) read once per scrape (:func:`store_counts`, run
-  through ``Store.read`` by the route, then handed to the collector);
+* store counts (alerts by status, deliveries, callback outbox) read once per scrape
+  (:func:`alertnode.store.views.store_counts`, run through ``Store.read`` by the route, then handed to
+  the collector);
 * channel state from ``Channel.info()`` at scrape time (links, registration, calls, SMTP counters).
 
 Numbers a channel does not expose in ``info()`` are not invented here.
@@ -12,7 +13,6 @@ Numbers a channel does not expose in ``info()`` are not invented here.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,48 +22,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from alertnode.domain import ChannelEvent, ChannelInfo
+from alertnode.store.views import StoreCounts as StoreCounts
+from alertnode.store.views import store_counts as store_counts
 
 # SMPP 3.4 §5.1.3 command_status ESME_RTHROTTLED
 ESME_RTHROTTLED = 0x58
 SMPP_LINK_STATES = ("unbound", "binding", "bound", "backing_off", "unbinding", "stopped")
-
-
-@dataclass(frozen=True)
-class StoreCounts:
-    alerts: Mapping[str, int] = field(default_factory=dict)
-    """alert status -> count"""
-    deliveries: Mapping[tuple[str, str], int] = field(default_factory=dict)
-    """(alert_type, state) -> count"""
-    outbox_pending: int = 0
-    outbox_dead: int = 0
-    inbound_unmatched: int = 0
-
-
-# an alert's status as the alert resource derives it (node/api/resource.py alert_status): open
-# deliveries are those queued or in progress
-_ALERT_STATUS_SQL = """
-SELECT CASE
-         WHEN a.status IN ('cancelled', 'on_hold') THEN a.status
-         WHEN a.publish_at IS NULL OR a.publish_at > ? THEN 'scheduled'
-         WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_ref = a.alert_ref
-                      AND d.state IN ('queued', 'in_progress')) THEN 'running'
-         ELSE 'completed'
-       END AS derived, count(*)
-FROM alerts a GROUP BY derived
-"""
-
-
-def store_counts(conn: sqlite3.Connection, now: float) -> StoreCounts:
-    alerts = {str(s): int(n) for s, n in conn.execute(_ALERT_STATUS_SQL, (now,))}
-    deliveries = {
-        (str(t), str(s)): int(n)
-        for t, s, n in conn.execute("SELECT alert_type, state, count(*) FROM deliveries GROUP BY alert_type, state")
-    }
-    pending, dead = conn.execute(
-        "SELECT coalesce(sum(dead = 0), 0), coalesce(sum(dead != 0), 0) FROM outbox"
-    ).fetchone()
-    inbound = conn.execute("SELECT count(*) FROM inbound").fetchone()[0]
-    return StoreCounts(alerts, deliveries, int(pending), int(dead), int(inbound))
 
 
 @dataclass

@@ -77,6 +77,18 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     return applied
 
 
+def inspect(path: Path) -> tuple[str, int]:
+    """``PRAGMA quick_check``'s verdict (``ok`` when intact) and the number of alerts of the database file at
+    ``path``, opened read-only (the node may be running). StoreError when it cannot be read."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            alerts = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise StoreError(str(exc)) from exc
+    return str(verdict), int(alerts)
+
+
 def _split_sql(sql: str) -> list[str]:
     statements, current = [], ""
     for line in sql.splitlines(keepends=True):
@@ -157,6 +169,10 @@ class Store:
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Job(fn, future, loop, notify))
         return await future
+
+    async def ping(self) -> None:
+        """Raises unless the writer can run a statement (readiness: the store is writable)."""
+        await self.write(lambda c: c.execute("SELECT 1").fetchone(), notify=False)
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], T], timeout: float | None = 60.0, *,
                    notify: bool = True) -> T:

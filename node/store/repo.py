@@ -1,7 +1,11 @@
-"""Repository functions: every SQL statement of the core tables, one function each.
+"""Repository functions of the core tables, one function each: accepting alerts, dispatch, stored content and
+links, correlation, expiry and purge.
 
 Functions take a ``sqlite3.Connection`` (the writer's or a reader's, through ``Store.write``/``read``)
-and the ``Cipher`` where contact details are involved, and return plain dataclasses.
+and the ``Cipher`` where contact details are involved, and return plain dataclasses. With them in the store
+package: ``eventlog`` (channel events: recorded, folded into deliveries, read back), ``commands`` (publish,
+hold, resume, cancel), ``views`` (what the API and operations read), ``outbox`` (callbacks owed) and
+``storms`` (the tables of the events API). No module outside the store runs SQL on these tables.
 """
 
 from __future__ import annotations
@@ -12,10 +16,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alertnode.domain import STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
+from alertnode.domain import (
+    DELIVERY_CLOSURE,
+    AlertStatus,
+    ChannelEvent,
+    Closure,
+    DeliveryState,
+)
+from alertnode.store import eventlog
 from alertnode.store.crypto import Cipher
-
-RESPONSE_KINDS = frozenset({"replied", "clicked", "key", "recipientOk", "recipientNotOk", "responded"})
 
 
 @dataclass(frozen=True)
@@ -90,46 +99,6 @@ class ItemRow:
     content: bytes | None
 
 
-@dataclass(frozen=True)
-class EventRow:
-    seq: int
-    alert_ref: str
-    client_ref: str
-    delivery_id: int | None
-    alert_type: str | None
-    tag: str | None
-    recipient: str | None
-    contact_id: str | None
-    kind: str
-    state: str | None
-    at: float
-    final: bool
-    detail: dict[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "seq": self.seq,
-            "at": _iso(self.at),
-            "alertRef": self.alert_ref,
-            "clientRef": self.client_ref,
-            "event": self.kind,
-            "final": self.final,
-        }
-        for key, value in (("alertType", self.alert_type), ("tag", self.tag), ("recipient", self.recipient),
-                           ("contact", self.contact_id), ("state", self.state), ("deliveryId", self.delivery_id)):
-            if value is not None:
-                out[key] = value
-        if self.detail:
-            out["detail"] = self.detail
-        return out
-
-
-def _iso(ts: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 # -- alerts --------------------------------------------------------------------------------------
 
 
@@ -169,8 +138,32 @@ def insert_alert(conn: sqlite3.Connection, cipher: Cipher, alert: NewAlert, item
             for d in deliveries
         ],
     )
-    insert_event(conn, cipher, alert.alert_ref, None, "accepted", None, alert.created_at,
+    eventlog.insert_event(conn, cipher, alert.alert_ref, None, "accepted", None, alert.created_at,
                  {"deliveries": len(deliveries)}, final=False)
+
+
+@dataclass(frozen=True)
+class NewLink:
+    """The link (``linkedAlerts.linkRef``) a first alert opens, with the contact-group its followers use."""
+
+    link_ref: str
+    contact_group: dict[str, Any]
+    expires_at: float | None
+
+
+def accept_alert(conn: sqlite3.Connection, cipher: Cipher, alert: NewAlert, items: Sequence[NewItem],
+                 deliveries: Sequence[NewDelivery], due_at: float, link: NewLink | None) -> dict[str, Any]:
+    """Store an accepted alert (and the link it opens) and answer its response; for an alert whose
+    ``unique_id`` is stored already, nothing is written and the first alert's response is answered."""
+    if alert.unique_id is not None:
+        first = response_for_unique_id(conn, alert.unique_id)
+        if first is not None:
+            return first
+    insert_alert(conn, cipher, alert, items, deliveries, due_at)
+    if link is not None:
+        insert_link(conn, cipher, link.link_ref, alert.alert_ref, link.contact_group, alert.created_at,
+                    link.expires_at)
+    return alert.response
 
 
 def queued_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -180,18 +173,48 @@ def queued_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {r[0]: r[1] for r in rows}
 
 
-def get_alert_row(conn: sqlite3.Connection, alert_ref: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute("SELECT * FROM alerts WHERE alert_ref = ?", (alert_ref,)).fetchone()
-    return row
+@dataclass(frozen=True)
+class AlertRow:
+    """An alert's own columns (no contact data)."""
+
+    alert_ref: str
+    client_ref: str
+    created_at: float
+    stored_status: AlertStatus
+    """The status the user controls (running, on_hold, cancelled); see ``domain.alert_status``."""
+    publish_at: float | None
+    expires_at: float | None
+    link_ref: str | None
+    email_subject_ref: str | None
+    response: dict[str, Any]
 
 
-def set_alert_status(conn: sqlite3.Connection, alert_ref: str, status: str, publish_at: float | None,
-                     now: float) -> None:
-    conn.execute("UPDATE alerts SET status = ?, publish_at = COALESCE(?, publish_at) WHERE alert_ref = ?",
-                 (status, publish_at, alert_ref))
-    if publish_at is not None:
-        conn.execute("UPDATE deliveries SET due_at = MAX(due_at, ?), updated_at = ? WHERE alert_ref = ?"
-                     " AND state = 'queued'", (publish_at, now, alert_ref))
+_ALERT_COLUMNS = ("alert_ref, client_ref, created_at, status, publish_at, expires_at, link_ref, email_subject_ref,"
+                  " response")
+
+
+def _alert_row(r: Any) -> AlertRow:
+    return AlertRow(r[0], r[1], r[2], AlertStatus(r[3]), r[4], r[5], r[6], r[7], json.loads(r[8]))
+
+
+def get_alert(conn: sqlite3.Connection, alert_ref: str) -> AlertRow | None:
+    row = conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE alert_ref = ?", (alert_ref,)).fetchone()
+    return _alert_row(row) if row is not None else None
+
+
+def open_delivery_sql(alias: str) -> str:
+    """An SQL condition, true for a delivery (table alias ``alias``) that holds its alert open: the rule of
+    ``domain.DELIVERY_CLOSURE`` and ``domain.delivery_open`` as SQL, so that counts over many alerts stay
+    one query."""
+    def states(closure: Closure) -> str:
+        return ", ".join(f"'{s.value}'" for s, c in DELIVERY_CLOSURE.items() if c is closure)
+
+    parts = []
+    if states(Closure.OPEN):
+        parts.append(f"{alias}.state IN ({states(Closure.OPEN)})")
+    if states(Closure.UNTIL_FINAL):
+        parts.append(f"({alias}.state IN ({states(Closure.UNTIL_FINAL)}) AND {alias}.final_at IS NULL)")
+    return "(" + " OR ".join(parts) + ")" if parts else "0"
 
 
 # -- dispatch ------------------------------------------------------------------------------------
@@ -201,9 +224,9 @@ def requeue_in_progress(conn: sqlite3.Connection, cipher: Cipher, now: float) ->
     """Deliveries handed to a channel when the node stopped go back to the queue."""
     rows = conn.execute("SELECT id, alert_ref FROM deliveries WHERE state = 'in_progress'").fetchall()
     for row in rows:
-        conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ? WHERE id = ?",
+        conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL WHERE id = ?",
                      (now, now, row[0]))
-        insert_event(conn, cipher, row[1], row[0], "requeued", DeliveryState.QUEUED.value, now,
+        eventlog.insert_event(conn, cipher, row[1], row[0], "requeued", DeliveryState.QUEUED.value, now,
                      {"reason": "node restarted while the delivery was in progress"}, final=False, notify=False)
     return len(rows)
 
@@ -281,213 +304,9 @@ def expire_due(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
         (now, now),
     ).fetchall()
     for delivery_id, _alert_ref in rows:
-        apply_event(conn, cipher, ChannelEvent(delivery_id, "expired", now, DeliveryState.EXPIRED,
+        eventlog.apply_event(conn, cipher, ChannelEvent(delivery_id, "expired", now, DeliveryState.EXPIRED,
                                                {"reason": "lifetime or end time reached"}, final=True))
     return len(rows)
-
-
-# -- events --------------------------------------------------------------------------------------
-
-
-def _alert_for_events(conn: sqlite3.Connection, alert_ref: str) -> tuple[Any, ...] | None:
-    row = conn.execute("SELECT callback_url, notification, notification_type FROM alerts WHERE alert_ref = ?",
-                       (alert_ref,)).fetchone()
-    return tuple(row) if row is not None else None
-
-
-def _visible(alert: tuple[Any, ...] | None, kind: str, state: str | None, *, final: bool, notify: bool) -> bool:
-    """Whether an event reaches collectevents and the callback (the alert's notification settings)."""
-    if not (notify and alert is not None and alert[1]):
-        return False
-    ntype = alert[2]
-    if ntype == "final":
-        return final
-    if ntype == "responses":
-        return kind in RESPONSE_KINDS or state == DeliveryState.RESPONDED.value
-    return True
-
-
-def insert_event(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, delivery_id: int | None, kind: str,
-                 state: str | None, at: float, detail: dict[str, Any], *, final: bool,
-                 notify: bool = True) -> int:
-    alert = _alert_for_events(conn, alert_ref)
-    visible = _visible(alert, kind, state, final=final, notify=notify)
-    cur = conn.execute(
-        "INSERT INTO events (alert_ref, delivery_id, kind, state, at, final, notify, data) VALUES (?,?,?,?,?,?,?,?)",
-        (alert_ref, delivery_id, kind, state, at, int(final), int(visible),
-         cipher.encrypt_json(detail) if detail else None),
-    )
-    seq = cur.lastrowid
-    assert seq is not None
-    if visible and alert is not None and alert[0]:
-        conn.execute("INSERT INTO outbox (event_seq, url, next_at) VALUES (?,?,?)", (seq, alert[0], at))
-    return seq
-
-
-def apply_event(conn: sqlite3.Connection, cipher: Cipher, event: ChannelEvent) -> int | None:
-    """Record a channel's event and move the delivery's state. None if the delivery is unknown."""
-    return apply_events(conn, cipher, [event])[0]
-
-
-_CHUNK = 500  # bound variables per IN (...) query
-
-
-def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[ChannelEvent]) -> list[int | None]:
-    """:func:`apply_event` for a batch, in order, with the statements a batch can share shared: the
-    deliveries and their alerts are read once, the events and callbacks written with one statement each.
-    Each event's seq (None for an unknown delivery) in the order given."""
-    ids = sorted({e.delivery_id for e in events})
-    deliveries: dict[int, list[Any]] = {}
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i : i + _CHUNK]
-        for row in conn.execute(f"SELECT id, alert_ref, state, alert_type FROM deliveries WHERE id IN "
-                                f"({','.join('?' * len(chunk))})", chunk):
-            deliveries[row[0]] = [row[1], DeliveryState(row[2]), row[3]]
-    alerts: dict[str, tuple[Any, ...] | None] = {}
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-    seq = int(row[0]) if row is not None else 0  # AUTOINCREMENT: never below a purged event's seq
-    seqs: list[int | None] = []
-    event_rows: list[tuple[Any, ...]] = []
-    outbox_rows: list[tuple[Any, ...]] = []
-    for event in events:
-        found = deliveries.get(event.delivery_id)
-        if found is None:
-            seqs.append(None)
-            continue
-        alert_ref, current, alert_type = found
-        new_state: DeliveryState | None = None
-        if event.retry_after is not None and current in (DeliveryState.IN_PROGRESS, DeliveryState.SENT):
-            conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ? WHERE id = ?",
-                         (event.at + event.retry_after, event.at, event.delivery_id))
-            new_state = DeliveryState.QUEUED
-        elif event.retry_after is None and event.state is not None and (
-            STATE_RANK[event.state] >= STATE_RANK[current] or current is DeliveryState.IN_PROGRESS
-        ):
-            new_state = event.state
-            via = ""
-            if event.state is DeliveryState.RESPONDED:
-                via = "shortlink" if event.kind == "clicked" else alert_type
-                if alert_type == "inboundCall":
-                    via = "call"
-            conn.execute(
-                "UPDATE deliveries SET state = ?, updated_at = ?,"
-                " responded_via = CASE WHEN ? = '' OR instr(responded_via, ',' || ? || ',') > 0 THEN responded_via"
-                " ELSE responded_via || ',' || ? || ',' END WHERE id = ?",
-                (new_state.value, event.at, via, via, via, event.delivery_id),
-            )
-        if new_state is not None:
-            found[1] = new_state  # a later event of the batch for this delivery sees it
-        if alert_ref not in alerts:
-            alerts[alert_ref] = _alert_for_events(conn, alert_ref)
-        alert = alerts[alert_ref]
-        state = new_state.value if new_state else None
-        visible = _visible(alert, event.kind, state, final=event.final, notify=True)
-        seq += 1
-        event_rows.append((seq, alert_ref, event.delivery_id, event.kind, state, event.at, int(event.final),
-                           int(visible), cipher.encrypt_json(dict(event.detail)) if event.detail else None))
-        if visible and alert is not None and alert[0]:
-            outbox_rows.append((seq, alert[0], event.at))
-        seqs.append(seq)
-    conn.executemany("INSERT INTO events (seq, alert_ref, delivery_id, kind, state, at, final, notify, data)"
-                     " VALUES (?,?,?,?,?,?,?,?,?)", event_rows)
-    if outbox_rows:
-        conn.executemany("INSERT INTO outbox (event_seq, url, next_at) VALUES (?,?,?)", outbox_rows)
-    return seqs
-
-
-def insert_inbound(conn: sqlite3.Connection, cipher: Cipher, msg: InboundMessage) -> int:
-    cur = conn.execute(
-        "INSERT INTO inbound (channel, at, data) VALUES (?,?,?)",
-        (msg.channel, msg.at, cipher.encrypt_json({"sender": msg.sender, "recipient": msg.recipient,
-                                                   "text": msg.text, "detail": dict(msg.detail)})),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
-
-
-def events_since(conn: sqlite3.Connection, cipher: Cipher, cursor: int, limit: int,
-                 alert_ref: str | None = None) -> list[EventRow]:
-    sql = (
-        "SELECT e.seq, e.alert_ref, a.client_ref, e.delivery_id, d.alert_type, i.tag, d.address, d.contact_id,"
-        " e.kind, e.state, e.at, e.final, e.data"
-        " FROM events e JOIN alerts a ON a.alert_ref = e.alert_ref"
-        " LEFT JOIN deliveries d ON d.id = e.delivery_id LEFT JOIN items i ON i.id = d.item_id"
-        " WHERE e.seq > ? AND e.notify = 1"
-    )
-    args: list[Any] = [cursor]
-    if alert_ref is not None:
-        sql += " AND e.alert_ref = ?"
-        args.append(alert_ref)
-    sql += " ORDER BY e.seq LIMIT ?"
-    args.append(limit)
-    return [_event_row(cipher, r) for r in conn.execute(sql, args)]
-
-
-def events_by_seq(conn: sqlite3.Connection, cipher: Cipher, seqs: Sequence[int]) -> list[EventRow]:
-    marks = ",".join("?" * len(seqs))
-    rows = conn.execute(
-        "SELECT e.seq, e.alert_ref, a.client_ref, e.delivery_id, d.alert_type, i.tag, d.address, d.contact_id,"
-        " e.kind, e.state, e.at, e.final, e.data"
-        " FROM events e JOIN alerts a ON a.alert_ref = e.alert_ref"
-        " LEFT JOIN deliveries d ON d.id = e.delivery_id LEFT JOIN items i ON i.id = d.item_id"
-        f" WHERE e.seq IN ({marks}) ORDER BY e.seq",
-        list(seqs),
-    )
-    return [_event_row(cipher, r) for r in rows]
-
-
-def _event_row(cipher: Cipher, r: sqlite3.Row) -> EventRow:
-    return EventRow(
-        seq=r[0], alert_ref=r[1], client_ref=r[2], delivery_id=r[3], alert_type=r[4], tag=r[5],
-        recipient=cipher.decrypt_str(r[6]) if r[6] is not None else None, contact_id=r[7], kind=r[8],
-        state=r[9], at=r[10], final=bool(r[11]), detail=cipher.decrypt_json(r[12]) if r[12] else {},
-    )
-
-
-def last_seq(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
-    return int(row[0])
-
-
-# -- outbox --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    event_seq: int
-    url: str
-    attempts: int
-
-
-def outbox_due(conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxRow]:
-    rows = conn.execute(
-        "SELECT event_seq, url, attempts FROM outbox WHERE dead = 0 AND next_at <= ? ORDER BY event_seq LIMIT ?",
-        (now, limit),
-    ).fetchall()
-    return [OutboxRow(r[0], r[1], r[2]) for r in rows]
-
-
-def outbox_next_at(conn: sqlite3.Connection) -> float | None:
-    row = conn.execute("SELECT MIN(next_at) FROM outbox WHERE dead = 0").fetchone()
-    return float(row[0]) if row and row[0] is not None else None
-
-
-def outbox_done(conn: sqlite3.Connection, seqs: Sequence[int]) -> None:
-    conn.executemany("DELETE FROM outbox WHERE event_seq = ?", [(s,) for s in seqs])
-
-
-def outbox_failed(conn: sqlite3.Connection, seqs: Sequence[int], next_at: float, error: str,
-                  max_attempts: int) -> None:
-    conn.executemany(
-        "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?,"
-        " dead = CASE WHEN attempts + 1 >= ? THEN 1 ELSE 0 END WHERE event_seq = ?",
-        [(next_at, error[:500], max_attempts, s) for s in seqs],
-    )
-
-
-def outbox_depth(conn: sqlite3.Connection) -> tuple[int, int]:
-    row = conn.execute("SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead = 1), 0) FROM outbox").fetchone()
-    return int(row[0]), int(row[1])
 
 
 # -- stored content and links --------------------------------------------------------------------
@@ -567,10 +386,27 @@ def find_by_token(conn: sqlite3.Connection, token: str, at: float) -> int | None
     return int(row[0]) if row else None
 
 
+def expire_open(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
+    """Deliveries still open in alerts past their lifetime (a call still up, work a channel never reported
+    back) become expired, with their final event, so that :func:`purge_expired` can delete the alert."""
+    rows = conn.execute(
+        "SELECT d.id FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
+        f" WHERE a.expires_at IS NOT NULL AND a.expires_at <= ? AND {open_delivery_sql('d')} LIMIT 5000",
+        (now,),
+    ).fetchall()
+    eventlog.apply_events(conn, cipher, [ChannelEvent(r[0], "expired", now, DeliveryState.EXPIRED,
+                                             {"reason": "lifetime reached while the delivery was open"}, final=True)
+                                for r in rows])
+    return len(rows)
+
+
 def purge_expired(conn: sqlite3.Connection, now: float) -> int:
-    """Delete alerts (and everything hanging off them) past their lifetime, and stale stored items."""
+    """Delete alerts (and everything hanging off them) past their lifetime, and stale stored items. An alert
+    with an open delivery is never deleted: :func:`expire_open` closes it first, with its final event."""
     refs = [r[0] for r in conn.execute(
-        "SELECT alert_ref FROM alerts WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 500", (now,))]
+        "SELECT a.alert_ref FROM alerts a WHERE a.expires_at IS NOT NULL AND a.expires_at <= ? AND NOT EXISTS"
+        f" (SELECT 1 FROM deliveries d WHERE d.alert_ref = a.alert_ref AND {open_delivery_sql('d')}) LIMIT 500",
+        (now,))]
     for ref in refs:
         conn.execute("DELETE FROM outbox WHERE event_seq IN (SELECT seq FROM events WHERE alert_ref = ?)", (ref,))
         conn.execute("DELETE FROM events WHERE alert_ref = ?", (ref,))

@@ -40,3 +40,20 @@ def test_bad_iso_durations(text: str) -> None:
 def test_any_count_and_unit(count: int, unit: str) -> None:
     value = parse_lifetime(f"{count}{unit}")
     assert value is not None and value >= count
+
+
+def test_lifetime_error_is_in_the_node_error_tree_and_reported_at_its_json_path() -> None:
+    from pydantic import ValidationError
+
+    from alertnode.contract.sendalert import SendAlertRequest
+    from alertnode.errors import NodeError
+
+    with pytest.raises(LifetimeError) as caught:
+        parse_lifetime("7y")
+    assert isinstance(caught.value, NodeError)
+    body = {"version": "latest", "clientRef": "x", "lifetime": "7y",
+            "alert": [{"alertType": "sms", "tag": "t", "sender": "A", "recipients": ["+447700900123"], "content": "c"}]}
+    with pytest.raises(ValidationError) as refused:
+        SendAlertRequest.model_validate(body)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("lifetime",) and "is not a lifetime" in error["msg"]

@@ -5,20 +5,21 @@ escalations to contacts who have not responded, housekeeping."""
 from __future__ import annotations
 
 import asyncio
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from alertnode.api import resource, routes
-from alertnode.api.auth import KeyRing
+from alertnode.api import resource
+from alertnode.api.events import originator_of
 from alertnode.config import build
 from alertnode.contract.sendalert import SendAlertRequest
+from alertnode.domain import AlertCommand
 from alertnode.errors import ApiError
 from alertnode.jobs import events
-from alertnode.jobs.events_runtime import EventsRuntime, originator_of
+from alertnode.jobs.events_runtime import EventsRuntime
 from alertnode.jobs.intake import Intake
+from alertnode.store import commands, storms
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 from tests.jobs.test_dispatcher import MemoryChannel
@@ -47,10 +48,11 @@ class Rig:
         self.store = Store(tmp / "a.db")
         self.store.open()
         self.cipher = Cipher(b"k" * 32)
-        self.intake = Intake(self.config, self.store, self.cipher, {"sms": MemoryChannel()}, clock=self.clock)
-        node = types.SimpleNamespace(config=self.config, store=self.store, cipher=self.cipher, intake=self.intake,
-                                     services=types.SimpleNamespace(keys=KeyRing(["k"])))
-        self.runtime = EventsRuntime(node, clock=self.clock)  # type: ignore[arg-type]
+        self.intake = Intake(self.config.limits, self.store, self.cipher, {"sms": MemoryChannel()}, clock=self.clock)
+        self.runtime = self.new_runtime()
+
+    def new_runtime(self) -> EventsRuntime:
+        return EventsRuntime(self.config.events, self.store, self.cipher, self.intake, clock=self.clock)
 
     async def send(self, message: str = "disk full", **fields: Any) -> dict[str, Any]:
         return await self.runtime.handle(events.Event(message, event="disk.full", **fields), originator_of("k"))
@@ -90,13 +92,13 @@ async def test_a_cancelled_alert_absorbs_no_more_events(rig: Rig) -> None:
     first = await rig.send()
     assert (await rig.send())["coalesced"] is True  # the storm is cached in memory from here on
     ref = first["alertRef"]
-    assert await rig.store.write(lambda c: routes._cancel(c, rig.cipher, ref, rig.clock.now)) is not None
+    assert await rig.store.write(lambda c: commands.apply(c, rig.cipher, ref, AlertCommand.CANCEL, rig.clock.now))
     rig.clock.now += 1
     again = await rig.send()
     assert again["coalesced"] is False and again["alertRef"] != ref
     assert (await rig.send())["alertRef"] == again["alertRef"]
     # read from the store (as after a restart): the cancelled storm is passed over too
-    restarted = EventsRuntime(rig.runtime.node, clock=rig.clock)
+    restarted = rig.new_runtime()
     answer = await restarted.handle(events.Event("m", event="disk.full"), originator_of("k"))
     assert answer["coalesced"] is True and answer["alertRef"] == again["alertRef"]
 
@@ -168,9 +170,7 @@ async def test_caps_and_housekeeping(tmp_path: Path) -> None:
         rig.clock.now += 600                                   # the cap window has passed
         again = await rig.send(dedup_key="three")
         assert again["alertRef"] and "suppressedContacts" not in again
-        from alertnode.jobs.events_runtime import _housekeeping
-
-        await rig.store.write(lambda c: _housekeeping(c, rig.clock.now + 601, 600))
+        await rig.store.write(lambda c: storms.housekeeping(c, rig.clock.now + 601, 600))
         assert await rig.rows("SELECT contact FROM event_contacted") == []
     finally:
         rig.store.close()

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from alertnode.config import CallbacksSection
 from alertnode.jobs.callbacks import CallbackSender
-from alertnode.store import repo
+from alertnode.store import eventlog, outbox, repo
 from alertnode.store.crypto import Cipher, load_or_create_key
 from alertnode.store.db import Store
 from tests.callback_receiver import Receiver
@@ -28,7 +28,7 @@ class StaleOutboxStore(Store):
 
     async def read(self, fn: Callable[[Any], T]) -> T:
         value = await super().read(fn)
-        if getattr(fn, "func", None) is repo.outbox_due:
+        if getattr(fn, "func", None) is outbox.outbox_due:
             await asyncio.sleep(self.lag_s)
         return value
 
@@ -50,14 +50,14 @@ async def _deliver(tmp_path: Path, receiver: Receiver, events: int, lag_s: float
         def seed(conn: Any) -> list[int]:
             repo.insert_alert(conn, cipher, _alert("A1", receiver.url), [], [], time.time())  # + "accepted"
             for n in range(events):
-                repo.insert_event(conn, cipher, "A1", None, "status", "sent", time.time(), {"n": n}, final=False)
+                eventlog.insert_event(conn, cipher, "A1", None, "status", "sent", time.time(), {"n": n}, final=False)
             return [int(r[0]) for r in conn.execute("SELECT event_seq FROM outbox ORDER BY event_seq")]
 
         seqs = await store.write(seed)
         await sender.start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            depth = await store.read(repo.outbox_depth)
+            depth = await store.read(outbox.outbox_depth)
             if depth == (0, 0):
                 break
             await asyncio.sleep(0.05)

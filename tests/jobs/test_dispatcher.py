@@ -12,7 +12,7 @@ from typing import Any
 from alertnode.config import build
 from alertnode.contract.sendalert import SendAlertRequest
 from alertnode.domain import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
-from alertnode.jobs.dispatcher import Dispatcher
+from alertnode.jobs.dispatcher import Addresses, Dispatcher
 from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
 from alertnode.store import repo
@@ -57,8 +57,10 @@ class Rig:
         self.channel = channel
         self.results = Results(self.store, self.cipher)
         channels = {channel.alert_types[0]: channel}
-        self.intake = Intake(self.config, self.store, self.cipher, channels, clock=clock)
-        self.dispatcher = Dispatcher(self.config, self.store, self.cipher, channels, self.results.report, clock=clock)
+        self.intake = Intake(self.config.limits, self.store, self.cipher, channels, clock=clock)
+        addresses = Addresses(self.config.public.base_url, self.config.mail.domain, self.config.mail.default_sender)
+        self.dispatcher = Dispatcher(self.config.dispatcher, addresses, self.store, self.cipher, channels,
+                                     self.results.report, clock=clock)
 
     async def send(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self.intake.send_alert(SendAlertRequest.model_validate(body))
@@ -179,7 +181,7 @@ async def test_lifetime_expires_then_purges(tmp_path: Path) -> None:
         left = await rig.store.read(lambda c: [c.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                                                for t in ("alerts", "items", "deliveries", "events", "outbox")])
         assert left == [0, 0, 0, 0, 0]
-        assert await rig.store.read(lambda c: repo.get_alert_row(c, ref)) is None
+        assert await rig.store.read(lambda c: repo.get_alert(c, ref)) is None
     finally:
         rig.close()
 

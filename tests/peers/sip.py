@@ -17,7 +17,6 @@ Fixtures (loaded by tests/conftest.py as a pytest plugin):
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -26,7 +25,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,8 +34,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from alertnode.domain import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
+from alertnode.domain import DeliveryState, DeliveryWork
 from alertnode.voice.config import VoiceConfig
+from tests.fakes import MemorySink
 
 if TYPE_CHECKING:
     from alertnode.voice.channel import VoiceChannel
@@ -429,66 +429,6 @@ def baresip_phone(tmp_path: Path) -> Iterator[Callable[..., Baresip]]:
 
 
 # ------------------------------------------------------------------------------------------ channel
-
-
-class MemorySink:
-    """An EventSink keeping everything in memory, with waits for tests."""
-
-    def __init__(self) -> None:
-        self.events: list[ChannelEvent] = []
-        self.inbound: list[InboundMessage] = []
-        self._changed = asyncio.Event()
-
-    async def report_many(self, events: Sequence[ChannelEvent]) -> None:
-        for event in events:
-            await self.report(event)
-
-    async def report(self, event: ChannelEvent) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    async def unsolicited(self, message: InboundMessage) -> None:
-        self.inbound.append(message)
-        self._changed.set()
-
-    async def find_recent(self, alert_type: str, address: str, at: float) -> int | None:
-        return None
-
-    async def find_by_token(self, token: str) -> int | None:
-        return None
-
-    def of(self, delivery_id: int) -> list[ChannelEvent]:
-        return [e for e in self.events if e.delivery_id == delivery_id]
-
-    def kinds(self, delivery_id: int) -> list[str]:
-        return [e.kind for e in self.of(delivery_id)]
-
-    async def wait_for(self, pred: Callable[[ChannelEvent], bool], timeout: float = 30) -> ChannelEvent:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            for e in self.events:
-                if pred(e):
-                    return e
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                raise AssertionError(f"no such event; got {[(e.delivery_id, e.kind) for e in self.events]}")
-            self._changed.clear()
-            with _suppress_timeout():
-                await asyncio.wait_for(self._changed.wait(), left)
-
-    async def final(self, delivery_id: int, timeout: float = 30) -> ChannelEvent:
-        return await self.wait_for(lambda e: e.delivery_id == delivery_id and e.final, timeout)
-
-    async def attempt_end(self, delivery_id: int, timeout: float = 30) -> ChannelEvent:
-        return await self.wait_for(lambda e: e.delivery_id == delivery_id and e.kind == "attempt_ended", timeout)
-
-
-class _suppress_timeout:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
-        return et is asyncio.TimeoutError or et is TimeoutError
 
 
 def wav_bytes(seconds: float, freq: float = 440.0, rate: int = 8000) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from alertnode.domain import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
-from alertnode.errors import ChannelError, StoreError
+from alertnode.domain import DeliveryState, DeliveryWork
+from alertnode.errors import ChannelError
 from alertnode.mail.channel import MailChannel
 from alertnode.mail.config import MailConfig
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
+from tests.fakes import MemorySink
 from tests.peers.smtp import (
     Smarthost,
     free_port,
@@ -34,54 +35,6 @@ from tests.peers.smtp import (
 
 DOMAIN = "alertnode.test"
 pytestmark = pytest.mark.peer
-
-
-class MemorySink:
-    """EventSink in memory: deliveries are known by token and by address."""
-
-    def __init__(self) -> None:
-        self.events: list[ChannelEvent] = []
-        self.inbound: list[InboundMessage] = []
-        self.tokens: dict[str, int] = {}
-        self.recent: dict[str, int] = {}
-        self.fail_reports = 0
-        self._changed = asyncio.Event()
-
-    async def report_many(self, events: Sequence[ChannelEvent]) -> None:
-        for event in events:
-            await self.report(event)
-
-    async def report(self, event: ChannelEvent) -> None:
-        if self.fail_reports:
-            self.fail_reports -= 1
-            raise StoreError("disk full")
-        self.events.append(event)
-        self._changed.set()
-
-    async def unsolicited(self, message: InboundMessage) -> None:
-        self.inbound.append(message)
-        self._changed.set()
-
-    async def find_recent(self, alert_type: str, address: str, at: float) -> int | None:
-        return self.recent.get(address.lower()) if alert_type == "email" else None
-
-    async def find_by_token(self, token: str) -> int | None:
-        return self.tokens.get(token)
-
-    async def wait(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        async def until() -> None:
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(until(), timeout)
-
-    async def event_for(self, delivery_id: int, kind: str, timeout: float = 10.0) -> ChannelEvent:
-        def found() -> bool:
-            return any(e.delivery_id == delivery_id and e.kind == kind for e in self.events)
-
-        await self.wait(found, timeout)
-        return next(e for e in self.events if e.delivery_id == delivery_id and e.kind == kind)
 
 
 def make_work(delivery_id: int, address: str, *, token: str | None = None, **params: Any) -> DeliveryWork:

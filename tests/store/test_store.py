@@ -96,7 +96,7 @@ def _alert(conn: sqlite3.Connection, cipher: Cipher, ref: str, n: int, callback:
 
 def test_a_batch_of_events_is_applied_in_order_as_one_by_one_would(tmp_path: Path) -> None:
     from alertnode.domain import ChannelEvent, DeliveryState
-    from alertnode.store import repo
+    from alertnode.store import eventlog
 
     cipher = Cipher(b"k" * 32)
     store = Store(tmp_path / "a.db")
@@ -108,7 +108,7 @@ def test_a_batch_of_events_is_applied_in_order_as_one_by_one_would(tmp_path: Pat
             # the newest events are purged: their seqs must never be handed out again
             top = conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
             conn.execute("DELETE FROM events WHERE seq = ?", (top,))
-            seqs = repo.apply_events(conn, cipher, [
+            seqs = eventlog.apply_events(conn, cipher, [
                 ChannelEvent(a[0], "sent", 2.0, DeliveryState.SENT, {"parts": 1}),
                 ChannelEvent(999, "sent", 2.0, DeliveryState.SENT),                        # unknown delivery
                 ChannelEvent(a[0], "delivered", 3.0, DeliveryState.DELIVERED, final=True),
@@ -133,7 +133,7 @@ def test_a_batch_of_events_is_applied_in_order_as_one_by_one_would(tmp_path: Pat
         assert outbox == [first, first + 1, first + 2, first + 3, first + 5]  # alert B has no callbackURL
 
         def events(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
-            return [(r.seq, r.kind, r.state, r.detail) for r in repo.events_since(conn, cipher, first - 1, 100)]
+            return [(r.seq, r.kind, r.state, r.detail) for r in eventlog.events_since(conn, cipher, first - 1, 100)]
 
         got = store.read_sync(events)
         assert [(g[1], g[2]) for g in got] == [("sent", "sent"), ("delivered", "delivered"), ("sent", "sent"),

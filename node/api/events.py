@@ -1,0 +1,91 @@
+"""The events extension's HTTP side: ``POST /api/events`` and ``GET /api/events/suppressed`` on the control API.
+
+The body is read by the control API's one request reader (key, size, JSON object), then checked the way
+events are (optional fields omitted, never null; events enabled) and handed to the runtime
+(``alertnode.jobs.events_runtime``), which routes it, coalesces storms and fires escalations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from alertnode.api.extension import Extension, ExtensionContext
+from alertnode.api.request import RequestReader
+from alertnode.contract.events import EventRequest
+from alertnode.contract.lifetime import iso_time
+from alertnode.contract.problems import validation_problems
+from alertnode.errors import ApiError, Problem
+from alertnode.jobs import events
+from alertnode.jobs.events_config import EventsConfig
+from alertnode.jobs.events_runtime import EventsRuntime
+
+
+def originator_of(api_key: str) -> str:
+    """A stable, non-secret name for the key an event came with (12 hex digits of its SHA-256)."""
+    return "key-" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:12]
+
+
+def event_request(raw: dict[str, Any], config: EventsConfig) -> EventRequest:
+    """The event in a body the request reader accepted (a JSON object)."""
+    raw = {k: v for k, v in raw.items() if k != "apiKey"}
+    nulls = [Problem(name, "must be omitted rather than null") for name, value in raw.items() if value is None]
+    if nulls:
+        raise ApiError("optional fields are omitted, never null", nulls)
+    if not config.enabled:
+        raise ApiError("events are disabled on this node", [Problem("events.enabled", "false")], 403)
+    try:
+        return EventRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise ApiError("the event is not valid", validation_problems(exc)) from None
+
+
+class EventsExtension(Extension):
+    name = "events"
+
+    def __init__(self, runtime: EventsRuntime, config: EventsConfig, requests: RequestReader) -> None:
+        self.runtime = runtime
+        self.config = config
+        self.requests = requests
+
+    def routes(self, app: FastAPI) -> None:
+        async def post_event(request: Request) -> JSONResponse:
+            """Send an event: routed by glob on `event` to contact sets and alert types configured on the node;
+            repeats within the dedup window are coalesced into the open alert."""
+            key, raw, _ = await self.requests.body(request)
+            req = event_request(raw, self.config)
+            return JSONResponse(await self.runtime.handle(events.Event.from_request(req), originator_of(key)))
+
+        async def suppressed(request: Request, limit: int = 100) -> JSONResponse:
+            """Audit of contacts the per-contact cap kept from being alerted (newest first)."""
+            self.requests.require_key(request)
+            if not 1 <= limit <= 10000:
+                raise ApiError("bad paging", [Problem("limit", "must be 1 to 10000")])
+            rows = [{"at": iso_time(r.at), "contact": r.contact, "route": r.route, "event": r.event,
+                     "reason": r.reason, **({"alertRef": r.alert_ref} if r.alert_ref else {})}
+                    for r in await self.runtime.suppressed(limit)]
+            return JSONResponse({"success": True, "suppressed": rows})
+
+        body = {"requestBody": {"required": True, "content": {"application/json": {
+            "schema": EventRequest.model_json_schema()}}}}
+        app.add_api_route("/api/events", post_event, methods=["POST"], tags=["events"], openapi_extra=body)
+        app.add_api_route("/api/events/suppressed", suppressed, methods=["GET"], tags=["events"])
+
+    def info(self) -> Mapping[str, Any]:
+        return self.runtime.info()
+
+    async def start(self) -> None:
+        self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+
+def create(ctx: ExtensionContext) -> EventsExtension:
+    runtime = EventsRuntime(ctx.events, ctx.store, ctx.cipher, ctx.intake)
+    return EventsExtension(runtime, ctx.events, ctx.requests)

@@ -1,0 +1,221 @@
+"""The event log: every channel event recorded once, folded into its delivery's state and queued for the
+alert's callback in the same transaction; read back in order by collectevents and the callback sender.
+
+Which events a client sees follows the alert's ``notification`` settings; a report never moves a delivery to
+a lower rank (``domain.STATE_RANK``); a retry puts it back in the queue; a final event is remembered
+(``deliveries.final_at``) for the lifecycle rule of ``domain.DELIVERY_CLOSURE``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alertnode.contract.lifetime import iso_time
+from alertnode.domain import STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
+from alertnode.store.crypto import Cipher
+
+RESPONSE_KINDS = frozenset({"replied", "clicked", "key", "recipientOk", "recipientNotOk", "responded"})
+
+
+@dataclass(frozen=True)
+class EventRow:
+    seq: int
+    alert_ref: str
+    client_ref: str
+    delivery_id: int | None
+    alert_type: str | None
+    tag: str | None
+    recipient: str | None
+    contact_id: str | None
+    kind: str
+    state: str | None
+    at: float
+    final: bool
+    detail: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "seq": self.seq,
+            "at": iso_time(self.at),
+            "alertRef": self.alert_ref,
+            "clientRef": self.client_ref,
+            "event": self.kind,
+            "final": self.final,
+        }
+        for key, value in (("alertType", self.alert_type), ("tag", self.tag), ("recipient", self.recipient),
+                           ("contact", self.contact_id), ("state", self.state), ("deliveryId", self.delivery_id)):
+            if value is not None:
+                out[key] = value
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+def _alert_for_events(conn: sqlite3.Connection, alert_ref: str) -> tuple[Any, ...] | None:
+    row = conn.execute("SELECT callback_url, notification, notification_type FROM alerts WHERE alert_ref = ?",
+                       (alert_ref,)).fetchone()
+    return tuple(row) if row is not None else None
+
+
+def _visible(alert: tuple[Any, ...] | None, kind: str, state: str | None, *, final: bool, notify: bool) -> bool:
+    """Whether an event reaches collectevents and the callback (the alert's notification settings)."""
+    if not (notify and alert is not None and alert[1]):
+        return False
+    ntype = alert[2]
+    if ntype == "final":
+        return final
+    if ntype == "responses":
+        return kind in RESPONSE_KINDS or state == DeliveryState.RESPONDED.value
+    return True
+
+
+def insert_event(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, delivery_id: int | None, kind: str,
+                 state: str | None, at: float, detail: dict[str, Any], *, final: bool,
+                 notify: bool = True) -> int:
+    alert = _alert_for_events(conn, alert_ref)
+    visible = _visible(alert, kind, state, final=final, notify=notify)
+    cur = conn.execute(
+        "INSERT INTO events (alert_ref, delivery_id, kind, state, at, final, notify, data) VALUES (?,?,?,?,?,?,?,?)",
+        (alert_ref, delivery_id, kind, state, at, int(final), int(visible),
+         cipher.encrypt_json(detail) if detail else None),
+    )
+    seq = cur.lastrowid
+    assert seq is not None
+    if visible and alert is not None and alert[0]:
+        conn.execute("INSERT INTO outbox (event_seq, url, next_at) VALUES (?,?,?)", (seq, alert[0], at))
+    return seq
+
+
+def apply_event(conn: sqlite3.Connection, cipher: Cipher, event: ChannelEvent) -> int | None:
+    """Record a channel's event and move the delivery's state. None if the delivery is unknown."""
+    return apply_events(conn, cipher, [event])[0]
+
+
+_CHUNK = 500  # bound variables per IN (...) query
+# A retry (``retry_after``) puts a delivery back in the queue from these states, unless its final event
+# was reported: handed to the channel, sent but failed for now, or a call answered that reached no
+# success (no key) and has attempts left.
+_RETRIABLE = frozenset({DeliveryState.IN_PROGRESS, DeliveryState.SENT, DeliveryState.ANSWERED})
+
+
+def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[ChannelEvent]) -> list[int | None]:
+    """:func:`apply_event` for a batch, in order, with the statements a batch can share shared: the
+    deliveries and their alerts are read once, the events and callbacks written with one statement each.
+    Each event's seq (None for an unknown delivery) in the order given."""
+    ids = sorted({e.delivery_id for e in events})
+    deliveries: dict[int, list[Any]] = {}
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        for row in conn.execute(f"SELECT id, alert_ref, state, alert_type, final_at IS NOT NULL FROM deliveries"
+                                f" WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+            deliveries[row[0]] = [row[1], DeliveryState(row[2]), row[3], bool(row[4])]
+    alerts: dict[str, tuple[Any, ...] | None] = {}
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    seq = int(row[0]) if row is not None else 0  # AUTOINCREMENT: never below a purged event's seq
+    seqs: list[int | None] = []
+    event_rows: list[tuple[Any, ...]] = []
+    outbox_rows: list[tuple[Any, ...]] = []
+    for event in events:
+        found = deliveries.get(event.delivery_id)
+        if found is None:
+            seqs.append(None)
+            continue
+        alert_ref, current, alert_type, final_reported = found
+        new_state: DeliveryState | None = None
+        if event.retry_after is not None and current in _RETRIABLE and not final_reported:
+            conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL"
+                         " WHERE id = ?", (event.at + event.retry_after, event.at, event.delivery_id))
+            new_state = DeliveryState.QUEUED
+        elif event.retry_after is None and event.state is not None and (
+            STATE_RANK[event.state] >= STATE_RANK[current] or current is DeliveryState.IN_PROGRESS
+        ):
+            new_state = event.state
+            via = ""
+            if event.state is DeliveryState.RESPONDED:
+                via = "shortlink" if event.kind == "clicked" else alert_type
+                if alert_type == "inboundCall":
+                    via = "call"
+            conn.execute(
+                "UPDATE deliveries SET state = ?, updated_at = ?,"
+                " responded_via = CASE WHEN ? = '' OR instr(responded_via, ',' || ? || ',') > 0 THEN responded_via"
+                " ELSE responded_via || ',' || ? || ',' END WHERE id = ?",
+                (new_state.value, event.at, via, via, via, event.delivery_id),
+            )
+        if event.final and new_state is not DeliveryState.QUEUED:
+            conn.execute("UPDATE deliveries SET final_at = ? WHERE id = ?", (event.at, event.delivery_id))
+            found[3] = True
+        if new_state is not None:
+            found[1] = new_state  # a later event of the batch for this delivery sees it
+        if alert_ref not in alerts:
+            alerts[alert_ref] = _alert_for_events(conn, alert_ref)
+        alert = alerts[alert_ref]
+        state = new_state.value if new_state else None
+        visible = _visible(alert, event.kind, state, final=event.final, notify=True)
+        seq += 1
+        event_rows.append((seq, alert_ref, event.delivery_id, event.kind, state, event.at, int(event.final),
+                           int(visible), cipher.encrypt_json(dict(event.detail)) if event.detail else None))
+        if visible and alert is not None and alert[0]:
+            outbox_rows.append((seq, alert[0], event.at))
+        seqs.append(seq)
+    conn.executemany("INSERT INTO events (seq, alert_ref, delivery_id, kind, state, at, final, notify, data)"
+                     " VALUES (?,?,?,?,?,?,?,?,?)", event_rows)
+    if outbox_rows:
+        conn.executemany("INSERT INTO outbox (event_seq, url, next_at) VALUES (?,?,?)", outbox_rows)
+    return seqs
+
+
+def insert_inbound(conn: sqlite3.Connection, cipher: Cipher, msg: InboundMessage) -> int:
+    cur = conn.execute(
+        "INSERT INTO inbound (channel, at, data) VALUES (?,?,?)",
+        (msg.channel, msg.at, cipher.encrypt_json({"sender": msg.sender, "recipient": msg.recipient,
+                                                   "text": msg.text, "detail": dict(msg.detail)})),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def events_since(conn: sqlite3.Connection, cipher: Cipher, cursor: int, limit: int,
+                 alert_ref: str | None = None) -> list[EventRow]:
+    sql = (
+        "SELECT e.seq, e.alert_ref, a.client_ref, e.delivery_id, d.alert_type, i.tag, d.address, d.contact_id,"
+        " e.kind, e.state, e.at, e.final, e.data"
+        " FROM events e JOIN alerts a ON a.alert_ref = e.alert_ref"
+        " LEFT JOIN deliveries d ON d.id = e.delivery_id LEFT JOIN items i ON i.id = d.item_id"
+        " WHERE e.seq > ? AND e.notify = 1"
+    )
+    args: list[Any] = [cursor]
+    if alert_ref is not None:
+        sql += " AND e.alert_ref = ?"
+        args.append(alert_ref)
+    sql += " ORDER BY e.seq LIMIT ?"
+    args.append(limit)
+    return [_event_row(cipher, r) for r in conn.execute(sql, args)]
+
+
+def events_by_seq(conn: sqlite3.Connection, cipher: Cipher, seqs: Sequence[int]) -> list[EventRow]:
+    marks = ",".join("?" * len(seqs))
+    rows = conn.execute(
+        "SELECT e.seq, e.alert_ref, a.client_ref, e.delivery_id, d.alert_type, i.tag, d.address, d.contact_id,"
+        " e.kind, e.state, e.at, e.final, e.data"
+        " FROM events e JOIN alerts a ON a.alert_ref = e.alert_ref"
+        " LEFT JOIN deliveries d ON d.id = e.delivery_id LEFT JOIN items i ON i.id = d.item_id"
+        f" WHERE e.seq IN ({marks}) ORDER BY e.seq",
+        list(seqs),
+    )
+    return [_event_row(cipher, r) for r in rows]
+
+
+def _event_row(cipher: Cipher, r: sqlite3.Row) -> EventRow:
+    return EventRow(
+        seq=r[0], alert_ref=r[1], client_ref=r[2], delivery_id=r[3], alert_type=r[4], tag=r[5],
+        recipient=cipher.decrypt_str(r[6]) if r[6] is not None else None, contact_id=r[7], kind=r[8],
+        state=r[9], at=r[10], final=bool(r[11]), detail=cipher.decrypt_json(r[12]) if r[12] else {},
+    )
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+    return int(row[0])
