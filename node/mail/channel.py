@@ -23,6 +23,7 @@ from typing import Any
 
 from alertnode.domain import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
 from alertnode.errors import ChannelError, Problem, SmtpError
+from alertnode.mail.addresses import DomainPolicy
 from alertnode.mail.compose import Composed, MailIdentity, check_item, compose
 from alertnode.mail.config import MailConfig
 from alertnode.mail.inbound import InboundProcessor
@@ -50,6 +51,7 @@ class MailChannel(Channel):
             default_sender=config.default_sender,
             bounce_local_part=config.bounce_local_part,
         )
+        self._domains = DomainPolicy.of(config.refuse_domains)
         self._client = SmarthostClient(config)
         self._listener: ReplyListener | None = None
         self._inbound: InboundProcessor | None = None
@@ -138,6 +140,22 @@ class MailChannel(Channel):
         return Accepted(reply=result.reply, message_id=message.message_id)
 
     async def _deliver_once(self, work: DeliveryWork) -> None:
+        pattern = self._domains.refused_by(work.address)
+        if pattern is not None:
+            await self._report(
+                ChannelEvent(
+                    work.delivery_id,
+                    "failed",
+                    time.time(),
+                    state=DeliveryState.FAILED,
+                    detail={
+                        "error": f"the recipient's domain is refused by mail.refuse_domains ({pattern!r})",
+                        "configKey": "mail.refuse_domains",
+                    },
+                    final=True,
+                )
+            )
+            return
         try:
             message = compose(work, self._identity, time.time())
         except (ValueError, TypeError, LookupError) as exc:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from alertnode.errors import Problem
+from alertnode.mail.addresses import glob_problem
 
 # \Z, not $: "$" also matches before a final newline, which would let "name\n" into a header.
 # RFC 1035 §2.3.1 labels (letters, digits, hyphen; ≤ 63 octets), RFC 1123 §2.1 allows a leading digit.
@@ -75,6 +76,14 @@ class MailConfig(BaseModel):
         "name their delivery. The listener must receive mail for the domain.",
     )
 
+    refuse_domains: list[str] = Field(
+        default_factory=list,
+        description="Recipient domains never sent to, as globs on the domain (\"*.invalid\" is every sub-domain "
+        "of invalid, \"localhost\" just localhost). Empty = every syntactically valid address is sent to, "
+        ".local and other special-use domains included. A delivery to a refused domain fails at once, naming "
+        "this key.",
+    )
+
     # -- the reply listener (inbound) -----------------------------------------------------------
     listen_enabled: bool = Field(True, description="Run the SMTP listener for replies and bounces.")
     listen_host: str = Field("127.0.0.1", description="Listener address (loopback; put your MTA in front).")
@@ -112,6 +121,10 @@ class MailConfig(BaseModel):
         for i, dom in enumerate(self.reply_domains):
             if not valid_domain(dom):
                 problems.append(Problem(f"{prefix}.reply_domains.{i}", f"{dom!r} is not a valid domain name"))
+        for i, pattern in enumerate(self.refuse_domains):
+            why = glob_problem(pattern)
+            if why is not None:
+                problems.append(Problem(f"{prefix}.refuse_domains.{i}", f"{pattern!r} {why}"))
         for key in ("default_sender", "bounce_local_part"):
             value = getattr(self, key)
             if not valid_local_part(value):

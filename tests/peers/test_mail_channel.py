@@ -303,6 +303,26 @@ async def test_many_recipients_share_pooled_connections(
     assert channel.info().details["connections"] <= 3
 
 
+async def test_internal_domains_are_sent_and_refused_domains_fail_naming_the_key(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel(domain="plant.local", refuse_domains=["*.invalid", "localhost"])
+    await channel.submit(make_work(40, "ops@plant.local"))
+    await channel.submit(make_work(41, "x@site.invalid"))
+    await channel.submit(make_work(42, "root@LocalHost"))
+    sent = await sink.event_for(40, "sent")
+    assert sent.state is DeliveryState.SENT
+    for delivery_id, pattern in ((41, "*.invalid"), (42, "localhost")):
+        failed = await sink.event_for(delivery_id, "failed")
+        assert failed.state is DeliveryState.FAILED and failed.final
+        assert failed.detail["configKey"] == "mail.refuse_domains"
+        assert pattern in failed.detail["error"]
+    (captured,) = smarthost.messages
+    assert captured.rcpt_tos == ["ops@plant.local"]
+    assert captured.mail_from.endswith("@plant.local")
+
+
 # -- receiving ---------------------------------------------------------------------------------------
 
 

@@ -176,3 +176,53 @@ def test_starttls_and_auth_with_the_password_from_the_environment(
         assert "pa55-word" not in "".join(node.output)
     finally:
         smarthost.stop()
+
+
+def test_internal_domains_are_accepted_sent_and_answered(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    # .local (Active Directory) and localhost are special-use names (RFC 6761/6762), and exactly what
+    # on-premises mail uses: recipients, contacts, the node's own domain and its reply domain
+    node, listen_port = mail_node(run_node, threaded_smarthost, tmp_path, domain="plant.local")
+    recipients = ["ops@plant.local", "a@plant.local", "ops@localhost", "b@corp"]
+    resp = node.post("/api/json/sendalert", email_alert(recipients))
+    assert resp.status_code == 200, resp.text
+    group = {
+        "inlineContactGroup": {
+            "name": "site",
+            "contacts": [{"id": "sec", "email": "security@site.local"}],
+            "sets": [{"name": "guards", "ids": ["sec"]}],
+        }
+    }
+    contact_alert = email_alert([])
+    del contact_alert["alert"][0]["recipients"]
+    contact_alert["alert"][0]["contacts"] = ["sec"]
+    contact_alert["contactGroup"] = group
+    resp = node.post("/api/json/sendalert", contact_alert)
+    assert resp.status_code == 200, resp.text
+    captured = {m.rcpt_tos[0]: m for m in threaded_smarthost.wait_for(5)}
+    assert set(captured) == {*recipients, "security@site.local"}
+    ops = captured["ops@plant.local"]
+    assert ops.mail_from.startswith("bounces+") and ops.mail_from.endswith("@plant.local")
+    assert str(ops.message["From"]) == "alerts@plant.local"
+    node.wait_events(lambda evs: sum(e["event"] == "sent" for e in evs) == 5)
+
+    reply = reply_message(
+        subject=f"Re: {ops.message['Subject']}", body="on it", sender="ops@plant.local", to="responses@plant.local"
+    )
+    result = send_with_smtplib(listen_port, reply, mail_from="ops@plant.local", rcpt_to="responses@plant.local")
+    assert result.code == 250
+    events = node.wait_events(lambda evs: any(e["event"] == "replied" for e in evs))
+    (replied,) = [e for e in events if e["event"] == "replied"]
+    assert replied["recipient"] == "ops@plant.local"
+    assert replied["state"] == "responded"
+
+
+def test_a_malformed_address_is_still_refused_with_its_path(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    node, _ = mail_node(run_node, threaded_smarthost, tmp_path)
+    resp = node.post("/api/json/sendalert", email_alert(["ok@plant.local", "two@@plant.local"]))
+    assert resp.status_code == 400, resp.text
+    assert "alert[0].recipients[1]" in resp.text
+    assert "not a valid e-mail address" in resp.text
