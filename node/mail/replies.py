@@ -43,6 +43,10 @@ _DECODE_ERRORS = (
     HeaderParseError,
 )
 
+# RFC 5322 §2.2.3: folding put a CRLF before white space that was there; unfolding takes the line break
+# out. The white space around it is read as the one space it was before folding (Postfix folds a DSN's
+# Diagnostic-Code by replacing a space with CRLF and four spaces).
+_FOLD = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]*")
 _BRACKET = re.compile(r"\[([^\[\]\s]{1,200})\]")
 _MSGID = re.compile(r"<([^<>\s@]{1,200})@([^<>\s]{1,255})>")
 _MSGID_LEFT = re.compile(r"^(?P<part>.+)\.a\d{1,6}\Z")
@@ -125,7 +129,7 @@ def _surrogates_to_text(value: str) -> str:
 
 
 def header_text(value: object) -> str:
-    """A header value as readable text, with RFC 2047 encoded words decoded."""
+    """A header value as readable text: unfolded (RFC 5322 §2.2.3), RFC 2047 encoded words decoded."""
     if value is None:
         return ""
     if isinstance(value, Header):
@@ -135,7 +139,7 @@ def header_text(value: object) -> str:
         raw = "".join(str(text) for text, _ in chunks)
     else:
         raw = str(value)
-    raw = _surrogates_to_text(raw)
+    raw = _FOLD.sub(" ", _surrogates_to_text(raw)).strip()
     try:
         parts = decode_header(raw)
     except _DECODE_ERRORS:

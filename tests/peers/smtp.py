@@ -441,3 +441,109 @@ def reply_message(
         msg[name] = value
     msg.set_content(body)
     return msg.as_bytes()
+
+
+# -- delivery status notifications as Postfix writes them --------------------------------------------
+
+_POSTFIX_SUBJECTS = {
+    "failed": "Undelivered Mail Returned to Sender",
+    "delayed": "Delayed Mail (still being retried)",
+    "delivered": "Successful Mail Delivery Report",
+    "relayed": "Successful Mail Delivery Report",
+}
+_POSTFIX_DIAGNOSTICS = {
+    # folded as Postfix folds them: at a space, continued with four spaces (RFC 5322 §2.2.3)
+    "failed": "smtp; 550 5.1.1 <{rcpt}>: Recipient address\r\n    rejected: User unknown in virtual mailbox table",
+    "delayed": "X-Postfix; connect to mail.example.org[192.0.2.25]:25: Connection\r\n    refused",
+    "delivered": "X-Postfix; delivery via local: delivered to mailbox",
+    "relayed": "smtp; 250 2.0.0 Ok: queued as 4B2F81A0456",
+}
+_POSTFIX_STATUS = {"failed": "5.1.1", "delayed": "4.4.1", "delivered": "2.0.0", "relayed": "2.0.0"}
+
+
+def postfix_dsn(
+    *,
+    action: str,
+    rcpt: str,
+    envelope_to: str,
+    original_headers: bytes | None,
+    envid: str | None = None,
+) -> bytes:
+    """A delivery status notification (RFC 3464 in RFC 6522 multipart/report) byte for byte in the shape
+    Postfix 3 writes it: folded header fields, X-Postfix-* fields, the human-readable part wrapped at
+    column 72, and the returned headers (RET=HDRS) unless ``original_headers`` is None."""
+    boundary = "4B2F81A0123.1795456805/mx.plant.local"
+    status = _POSTFIX_STATUS[action]
+    diagnostic = _POSTFIX_DIAGNOSTICS[action].format(rcpt=rcpt)
+    head = (
+        "Return-Path: <>\r\n"
+        "Received: by mx.plant.local (Postfix)\r\n"
+        "\tid 4B2F81A0123; Mon, 23 Nov 2026 19:00:05 +0100 (CET)\r\n"
+        "Date: Mon, 23 Nov 2026 19:00:05 +0100 (CET)\r\n"
+        "From: MAILER-DAEMON@mx.plant.local (Mail Delivery System)\r\n"
+        f"Subject: {_POSTFIX_SUBJECTS[action]}\r\n"
+        f"To: {envelope_to}\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+        f'\tboundary="{boundary}"\r\n'
+        "Content-Transfer-Encoding: 8bit\r\n"
+        f"Message-Id: <20261123180005.{uuid.uuid4().hex[:12].upper()}@mx.plant.local>\r\n"
+        "\r\n"
+        "This is a MIME-encapsulated message.\r\n\r\n"
+    )
+    notice = {
+        "failed": "I'm sorry to have to inform you that your message could not\r\n"
+        "be delivered to one or more recipients. It's attached below.\r\n\r\n"
+        f"<{rcpt}>: host mail.example.org[192.0.2.25] said: 550 5.1.1\r\n"
+        f"    <{rcpt}>: Recipient address rejected: User unknown in virtual\r\n"
+        "    mailbox table (in reply to RCPT TO command)\r\n",
+        "delayed": "####################################################################\r\n"
+        "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\r\n"
+        "####################################################################\r\n\r\n"
+        "Your message could not be delivered for more than 4 hour(s).\r\n"
+        "It will be retried until it is 5 day(s) old.\r\n\r\n"
+        f"<{rcpt}>: connect to mail.example.org[192.0.2.25]:25: Connection\r\n    refused\r\n",
+        "delivered": "Your message was successfully delivered to the destination(s)\r\n"
+        "listed below. If the message was delivered to mailbox you will\r\n"
+        "receive no further notifications. Otherwise you may still receive\r\n"
+        "notifications of mail delivery errors from other systems.\r\n\r\n"
+        f"<{rcpt}>: delivery via local: delivered to mailbox\r\n",
+    }.get(action, f"<{rcpt}>: delivery via mail.example.org[192.0.2.25]:25: 250 2.0.0 Ok\r\n")
+    body = (
+        f"--{boundary}\r\n"
+        "Content-Description: Notification\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        "This is the mail system at host mx.plant.local.\r\n\r\n" + notice + "\r\n"
+        "                   The mail system\r\n\r\n"
+        f"--{boundary}\r\n"
+        "Content-Description: Delivery report\r\n"
+        "Content-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.plant.local\r\n"
+        "X-Postfix-Queue-ID: 4B2F81A0123\r\n"
+        f"X-Postfix-Sender: rfc822; {envelope_to}\r\n"
+        + (f"Original-Envelope-Id: {envid}\r\n" if envid else "")
+        + "Arrival-Date: Mon, 23 Nov 2026 19:00:01 +0100 (CET)\r\n\r\n"
+        f"Final-Recipient: rfc822; {rcpt}\r\n"
+        f"Original-Recipient: rfc822;{rcpt}\r\n"
+        f"Action: {action}\r\n"
+        f"Status: {status}\r\n"
+        "Remote-MTA: dns; mail.example.org\r\n"
+        f"Diagnostic-Code: {diagnostic}\r\n"
+        + ("Will-Retry-Until: Sat, 28 Nov 2026 19:00:01 +0100 (CET)\r\n" if action == "delayed" else "")
+        + "\r\n"
+    )
+    if original_headers is not None:
+        body += (
+            f"--{boundary}\r\n"
+            "Content-Description: Undelivered Message Headers\r\n"
+            "Content-Type: text/rfc822-headers\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n"
+            "Return-Path: <" + envelope_to + ">\r\n"
+            "Received: from alertnode.test (localhost [127.0.0.1])\r\n"
+            "\tby mx.plant.local (Postfix) with ESMTP id 4B2F81A0123\r\n"
+            f"\tfor <{rcpt}>; Mon, 23 Nov 2026 19:00:01 +0100 (CET)\r\n"
+        ) + original_headers.decode("utf-8").replace("\r\n", "\n").replace("\n", "\r\n").rstrip("\r\n") + "\r\n\r\n"
+    body += f"--{boundary}--\r\n"
+    return (head + body).encode("utf-8")

@@ -27,6 +27,7 @@ from alertnode.store.db import Store
 from tests.peers.smtp import (
     Smarthost,
     free_port,
+    postfix_dsn,
     reply_message,
     send_with_smtplib,
     send_with_swaks,
@@ -334,7 +335,7 @@ async def sent_work(
     address: str = "person@example.org",
     **params: Any,
 ) -> tuple[DeliveryWork, EmailMessage]:
-    work = make_work(delivery_id, address, replyTo="responses", subject="Evacuate", **params)
+    work = make_work(delivery_id, address, **{"replyTo": "responses", "subject": "Evacuate", **params})
     sink.tokens[work.token] = delivery_id
     await channel.submit(work)
     await sink.event_for(delivery_id, "sent")
@@ -614,6 +615,37 @@ async def test_bounce_to_the_verp_address_fails_the_delivery(
     assert bounced.final
     assert bounced.detail["status"] == "5.1.1"
     assert bounced.detail["smtp_reply"] == "550 5.1.1 <person@example.org>: Recipient address rejected"
+
+
+async def test_postfix_bounce_and_a_long_reply_subject_are_reported_unfolded(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel()
+    long_subject = "Fire alarm in building 3: leave by the nearest exit and reply when you are safe"
+    await sent_work(channel, sink, smarthost, 38, subject=long_subject)
+    _, other = await sent_work(channel, sink, smarthost, 39, address="ann@example.org", subject=long_subject)
+    captured = next(m for m in smarthost.messages if m.rcpt_tos == ["person@example.org"])
+    raw_headers = captured.data.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    assert b"\r\n " in raw_headers.split(b"\r\nSubject: ", 1)[1].split(b"\r\nMessage-ID", 1)[0]  # folded
+    bounce = postfix_dsn(
+        action="failed", rcpt="person@example.org", envelope_to=captured.mail_from, original_headers=raw_headers
+    )
+    code, _ = await smtp_send(channel.listener_port, bounce, mail_from="", rcpt_to=captured.mail_from)
+    assert code == 250
+    bounced = await sink.event_for(38, "bounced")
+    diagnostic = "550 5.1.1 <person@example.org>: Recipient address rejected: User unknown in virtual mailbox table"
+    assert bounced.detail["smtp_reply"] == bounced.detail["diagnostic"] == diagnostic
+    # a mail client folds the long subject of its reply (here with a tab)
+    reference = "[" + str(other["Subject"]).rsplit("[", 1)[1]
+    first, _, rest = long_subject.partition(" reply ")
+    reply = (
+        f"From: Ann <ann@example.org>\r\nSubject: Re: {first}\r\n\treply {rest} {reference}\r\n"
+        "Message-ID: <folded@example.org>\r\n\r\nsafe\r\n"
+    ).encode()
+    assert (await smtp_send(channel.listener_port, reply, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    replied = await sink.event_for(39, "replied")
+    assert replied.detail["subject"] == f"Re: {long_subject} {reference}"
 
 
 async def test_bounce_without_verp_is_matched_by_the_returned_headers(
