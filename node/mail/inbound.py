@@ -5,7 +5,9 @@ find the delivery it belongs to through the sink, and report it.
 - an automatic reply (RFC 3834) → ``auto_replied`` without a state change (nobody answered yet);
 - a DSN saying failed → ``bounced`` with state FAILED; delayed → ``delayed`` (no state change);
   delivered/relayed → ``delivered`` with state DELIVERED;
-- anything that matches no delivery → ``sink.unsolicited(InboundMessage(channel="email", ...))``.
+- anything that matches no delivery → ``sink.unsolicited(InboundMessage(channel="email", ...))``;
+- a message the parser can never read (MIME nested past MAX_MIME_DEPTH, ...) → 554 5.6.0, permanent;
+  a failure to record what was read (the store down) → an exception, which the listener answers 451.
 
 The answer returned is the SMTP reply the listener sends (RFC 5321 §4.2, RFC 3463 enhanced codes).
 """
@@ -21,7 +23,7 @@ from alertnode.domain import ChannelEvent, DeliveryState, EventSink, InboundMess
 from alertnode.errors import StoreError
 from alertnode.mail.config import MailConfig
 from alertnode.mail.listener import InboundEnvelope
-from alertnode.mail.replies import InboundKind, ParsedMail, parse_mail
+from alertnode.mail.replies import InboundKind, ParsedMail, UnreadableMessage, parse_mail
 from alertnode.mail.smtp_client import mask_address
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
@@ -33,6 +35,7 @@ _PARSE_IN_THREAD = 64 * 1024
 
 OK = "250 2.0.0 OK: message received"
 DUPLICATE = "250 2.0.0 OK: message already received"
+UNREADABLE = "554 5.6.0 Message content cannot be read"  # RFC 3463 §3.7 media errors
 NOT_A_MESSAGE = "554 5.6.0 Message has no header section (RFC 5322 section 2.1)"  # replies are ASCII
 
 _EVENTS: dict[InboundKind, tuple[str, DeliveryState | None, bool]] = {
@@ -94,11 +97,17 @@ class InboundProcessor:
 
     async def handle(self, envelope: InboundEnvelope, at: float) -> str:
         args = (envelope.data, envelope.mail_from, envelope.rcpt_tos, self._config.bounce_local_part)
-        if len(envelope.data) > _PARSE_IN_THREAD:
-            # parsing megabytes of MIME takes long enough to stall everything else on the loop
-            parsed = await asyncio.to_thread(parse_mail, *args)
-        else:
-            parsed = parse_mail(*args)
+        try:
+            if len(envelope.data) > _PARSE_IN_THREAD:
+                # parsing megabytes of MIME takes long enough to stall everything else on the loop
+                parsed = await asyncio.to_thread(parse_mail, *args)
+            else:
+                parsed = parse_mail(*args)
+        except UnreadableMessage as exc:
+            # permanent (RFC 5321 §4.2.1): a 4yz would have the sender try the same bytes for days
+            self.invalid += 1
+            log.info("mail from %s refused: %s", envelope.peer, exc)
+            return f"{UNREADABLE} ({exc})"
         if parsed.kind is InboundKind.INVALID:
             self.invalid += 1
             return NOT_A_MESSAGE

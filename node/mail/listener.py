@@ -8,7 +8,9 @@ every complete message to ``on_message``, whose SMTP reply it sends back.
 - RCPT for any domain but the reply domain(s): 550 5.7.1 (never an open relay, RFC 5321 §3.6.2).
 - More than ``max_recipients`` RCPTs: 452 4.5.3 (RFC 5321 §4.5.3.1.10).
 - Messages over ``max_message_bytes``: 552, at MAIL (SIZE=, RFC 1870 §6) or during DATA (aiosmtpd).
-- A failure while handling a message: 451 4.3.0, so the sending MTA keeps it and tries again.
+- A message that cannot be read: 554 5.6.0 (decided in node/mail/inbound.py), a permanent answer.
+- A failure while recording a message (the store down): 451 4.3.0, so the sending MTA keeps it and
+  tries again; only failures that another try can cure are answered 4yz (RFC 5321 §4.2.1).
 """
 
 from __future__ import annotations

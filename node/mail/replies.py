@@ -29,6 +29,10 @@ from html.parser import HTMLParser
 
 from alertnode.mail.compose import token_from_part
 
+MAX_MIME_DEPTH = 100
+"""Deepest nesting of MIME parts read; deeper messages are refused for good. Postfix's
+mime_nesting_limit has the same default; real mail (forwards of forwards) stays far below."""
+
 MAX_CANDIDATES = 8
 """Most token candidates returned: each costs a store lookup, and a real reply carries one or two."""
 
@@ -82,6 +86,11 @@ class InboundKind(enum.Enum):
     """A DSN confirming delivery (Action: delivered/relayed/expanded)."""
     INVALID = "invalid"
     """Not an RFC 5322 message at all (no header section)."""
+
+
+class UnreadableMessage(ValueError):
+    """A message the parser can never read; the listener refuses it with 554 5.6.0 (RFC 3463 §3.7:
+    a media error), so the sending MTA returns it instead of trying again for days."""
 
 
 @dataclass(frozen=True)
@@ -395,14 +404,46 @@ def _looks_like_bounce(envelope_from: str, sender: str, subject: str) -> bool:
 # -- the entry point ----------------------------------------------------------------------------------
 
 
+def mime_depth(msg: Message) -> int:
+    """How deeply parts nest inside ``msg`` (1: a single part). Iterative: the depth is not trusted."""
+    deepest = 0
+    stack = [(msg, 1)]
+    while stack:
+        part, depth = stack.pop()
+        deepest = max(deepest, depth)
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
+    return deepest
+
+
 def parse_mail(
     raw: bytes,
     envelope_from: str,
     rcpt_tos: Sequence[str],
     bounce_local_part: str = "bounces",
 ) -> ParsedMail:
-    """Classify and read one inbound message."""
-    msg = message_from_bytes(raw, policy=policy.compat32)
+    """Classify and read one inbound message. Raises :class:`UnreadableMessage` for a message this
+    parser can never read (the same bytes would fail again: a permanent failure)."""
+    try:
+        msg = message_from_bytes(raw, policy=policy.compat32)
+    except RecursionError as exc:  # the email package parses nested parts recursively
+        raise UnreadableMessage(f"MIME parts nested deeper than {MAX_MIME_DEPTH} levels") from exc
+    except MemoryError:
+        raise  # not the message's fault: worth another try later
+    except Exception as exc:
+        raise UnreadableMessage(f"cannot parse the message ({type(exc).__name__})") from exc
+    if mime_depth(msg) > MAX_MIME_DEPTH:
+        raise UnreadableMessage(f"MIME parts nested deeper than {MAX_MIME_DEPTH} levels")
+    try:
+        return _read(msg, envelope_from, rcpt_tos, bounce_local_part)
+    except MemoryError:
+        raise
+    except Exception as exc:  # the parse is deterministic: what fails once fails every time
+        raise UnreadableMessage(f"cannot read the message ({type(exc).__name__})") from exc
+
+
+def _read(msg: Message, envelope_from: str, rcpt_tos: Sequence[str], bounce_local_part: str) -> ParsedMail:
     defects = tuple(sorted({type(d).__name__ for part in msg.walk() for d in part.defects}))
     subject = _get(msg, "Subject")
     sender = _address(_get(msg, "From")) or envelope_from

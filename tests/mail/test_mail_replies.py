@@ -5,10 +5,19 @@ from __future__ import annotations
 from email import policy
 from email.message import EmailMessage
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alertnode.mail.replies import InboundKind, html_to_text, parse_mail, strip_quoted, subject_candidates
+from alertnode.mail.replies import (
+    MAX_MIME_DEPTH,
+    InboundKind,
+    UnreadableMessage,
+    html_to_text,
+    parse_mail,
+    strip_quoted,
+    subject_candidates,
+)
 from tests.peers.smtp import postfix_dsn
 
 
@@ -234,3 +243,18 @@ def test_long_reply_subjects_are_unfolded() -> None:
     )
     plain_folded = b"From: ann@example.org\r\nSubject: Re: a very\r\n   long   subject\r\n\r\nok\r\n"
     assert parse_mail(plain_folded, "", []).subject == "Re: a very long   subject"
+
+
+def _nested(depth: int) -> bytes:
+    opening = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(depth))
+    closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
+    return b"From: a@x.example\r\nSubject: deep\r\n" + opening + b"Content-Type: text/plain\r\n\r\nhi\r\n" + closing
+
+
+def test_mime_nesting_is_bounded() -> None:
+    # the top-level message and its innermost text part count as levels too
+    assert parse_mail(_nested(MAX_MIME_DEPTH - 1), "", []).text == "hi"
+    with pytest.raises(UnreadableMessage, match="nested deeper than 100"):
+        parse_mail(_nested(MAX_MIME_DEPTH), "", [])
+    with pytest.raises(UnreadableMessage):
+        parse_mail(_nested(3000), "", [])  # past Python's recursion limit inside the email package

@@ -571,6 +571,32 @@ async def test_malformed_input_gets_smtp_codes_and_no_crash(
     assert channel.ready()
 
 
+def nested_multiparts(depth: int) -> bytes:
+    head = b"From: person@example.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+    opening = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(depth))
+    closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
+    return head + opening + b"Content-Type: text/plain\r\n\r\nhi\r\n" + closing
+
+
+async def test_a_message_the_parser_cannot_read_is_refused_for_good(mail_channel: ChannelFactory) -> None:
+    channel, sink = await mail_channel(max_message_bytes=1024 * 1024)
+    port, rcpt = channel.listener_port, f"responses@{DOMAIN}"
+    # 3,000 nested multiparts: answered 554 (RFC 5321 §4.2.5: a permanent failure), not 451, which would
+    # make the sending MTA try it again for days
+    code, text = await smtp_send(port, nested_multiparts(3000), rcpt_to=rcpt)
+    assert code == 554 and "5.6.0" in text, text
+    # deeper than the bound (Postfix's mime_nesting_limit is 100) but within Python's recursion limit
+    code, text = await smtp_send(port, nested_multiparts(150), rcpt_to=rcpt)
+    assert code == 554 and "5.6.0" in text and "nested" in text, text
+    code, _ = await smtp_send(port, nested_multiparts(20), rcpt_to=rcpt)
+    assert code == 250
+    await sink.wait(lambda: len(sink.inbound) == 1)
+    assert sink.inbound[0].text == "hi"
+    details = channel.info().details["listener"]
+    assert details["errors"] == 0 and details["invalid"] == 2
+    assert channel.ready()
+
+
 # -- bounces --------------------------------------------------------------------------------------
 
 
