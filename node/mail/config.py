@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from alertnode import answers
 from alertnode.errors import Problem
 from alertnode.mail.addresses import glob_problem
 
@@ -100,6 +101,15 @@ class MailConfig(BaseModel):
         100, ge=1, description="RCPTs per message (RFC 5321 §4.5.3.1.8 asks for at least 100); more: 452."
     )
     listen_timeout_s: float = Field(300.0, gt=0, description="Idle time-out of an inbound SMTP session.")
+    ack_keywords: list[str] = Field(
+        default_factory=lambda: list(answers.DEFAULT_ACK),
+        description="Replies meaning 'acknowledged', as for SMS: the first word of the reply's new text (quoted "
+        "original and signature stripped) counts; case, accents and punctuation are ignored.",
+    )
+    nack_keywords: list[str] = Field(
+        default_factory=lambda: list(answers.DEFAULT_NACK),
+        description="Replies meaning 'declined' (reported with declined: true, as for SMS).",
+    )
     match_sender_fallback: bool = Field(
         False,
         description="Match a reply that carries no reference (no subject reference, no In-Reply-To) to the "

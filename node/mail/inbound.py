@@ -1,7 +1,8 @@
 """What the node does with a message its SMTP listener accepted: classify it (node/mail/replies.py),
 find the delivery it belongs to through the sink, and report it.
 
-- a reply → ``replied`` with state RESPONDED (text with quoted history stripped, sender, subject);
+- a reply → ``replied`` with state RESPONDED (text with quoted history stripped, sender, subject),
+  classified as an SMS reply is (node/answers.py on the new text): ``ack`` and ``declined`` in the detail;
 - an automatic reply (RFC 3834) → ``auto_replied`` without a state change (nobody answered yet);
 - a DSN saying failed → ``bounced`` with state FAILED; delayed → ``delayed`` (no state change);
   delivered/relayed → ``delivered`` with state DELIVERED;
@@ -19,6 +20,7 @@ import logging
 import sqlite3
 from typing import Any
 
+from alertnode.answers import ReplyParser
 from alertnode.domain import ChannelEvent, DeliveryState, EventSink, InboundMessage
 from alertnode.errors import StoreError
 from alertnode.mail.config import MailConfig
@@ -53,6 +55,7 @@ class InboundProcessor:
         self._sink = sink
         self._store = store
         self._cipher = cipher
+        self._answers = ReplyParser(config.ack_keywords, config.nack_keywords)
         self.matched = 0
         self.unsolicited = 0
         self.bounces = 0
@@ -140,6 +143,9 @@ class InboundProcessor:
                 detail["smtp_reply"] = parsed.dsn.diagnostic
         else:
             detail["text"] = parsed.text
+        if parsed.kind is InboundKind.REPLY:
+            answer = self._answers.parse(parsed.text)
+            detail.update(ack=answer is True, declined=answer is False)
         if delivery_id is None:
             self.unsolicited += 1
             detail["kind"] = parsed.kind.value

@@ -365,6 +365,44 @@ async def test_reply_via_smtplib_is_a_response_with_quotes_stripped(
     assert replied.final
 
 
+async def test_replies_are_classified_as_sms_replies_are(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel()
+    answers = {
+        50: ("OK, on my way.\n\nOn Mon, 23 Nov 2026, Alerts wrote:\n> no\n", True, False),
+        51: ("No, sorry, I am abroad.\n\n> Reply OK when safe.\n", False, True),
+        52: ("\n\nDecline\n-- \nAnn, Site security\n", False, True),
+        53: ("I am at the assembly point. Ok?\n", False, False),
+        54: ("> OK\n\nno\n", False, True),  # only the new text counts, not the quoted original
+    }
+    for delivery_id, (body, _, _) in answers.items():
+        _, original = await sent_work(channel, sink, smarthost, delivery_id, address=f"p{delivery_id}@example.org")
+        data = reply_message(subject=f"Re: {original['Subject']}", body=body, sender=f"p{delivery_id}@example.org")
+        assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    for delivery_id, (_, ack, declined) in answers.items():
+        replied = await sink.event_for(delivery_id, "replied")
+        # as node/sms/replies.py reports an SMS answer: state RESPONDED, ack / declined in the detail
+        assert replied.state is DeliveryState.RESPONDED
+        assert (replied.detail["ack"], replied.detail["declined"]) == (ack, declined), delivery_id
+
+
+async def test_reply_keywords_are_configurable(mail_channel: ChannelFactory, smarthost: Smarthost) -> None:
+    channel, sink = await mail_channel(ack_keywords=["ja", "bin unterwegs"], nack_keywords=["nein"])
+    for delivery_id, body in ((55, "Bin unterwegs!"), (56, "Nein."), (57, "yes")):
+        _, original = await sent_work(channel, sink, smarthost, delivery_id, address=f"p{delivery_id}@example.org")
+        data = reply_message(subject=f"Re: {original['Subject']}", body=body, sender=f"p{delivery_id}@example.org")
+        assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    details = [(await sink.event_for(d, "replied")).detail for d in (55, 56, 57)]
+    assert [(d["ack"], d["declined"]) for d in details] == [(True, False), (False, True), (False, False)]
+    # an unmatched reply is classified too, as an unmatched SMS is
+    data = reply_message(subject="Re: [ANREF2345-unknownTok]", body="nein")
+    assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    await sink.wait(lambda: bool(sink.inbound))
+    assert sink.inbound[0].detail["declined"] is True
+
+
 async def test_reply_matched_by_in_reply_to_when_the_subject_lost_its_reference(
     mail_channel: ChannelFactory,
     smarthost: Smarthost,
