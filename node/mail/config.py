@@ -110,6 +110,12 @@ class MailConfig(BaseModel):
         default_factory=lambda: list(answers.DEFAULT_NACK),
         description="Replies meaning 'declined' (reported with declined: true, as for SMS).",
     )
+    count_forwarded_replies: bool = Field(
+        False,
+        description="Whether a reply from someone who is not the recipient (the alert was forwarded) counts as "
+        "the recipient's answer. Off: it is recorded as a `replied` event with fromRecipient false that changes "
+        "no state, so escalation goes on; on: it answers for the recipient (still flagged fromRecipient false).",
+    )
     match_sender_fallback: bool = Field(
         False,
         description="Match a reply that carries no reference (no subject reference, no In-Reply-To) to the "

@@ -3,6 +3,10 @@ find the delivery it belongs to through the sink, and report it.
 
 - a reply → ``replied`` with state RESPONDED (text with quoted history stripped, sender, subject),
   classified as an SMS reply is (node/answers.py on the new text): ``ack`` and ``declined`` in the detail;
+- a reply from someone who is not the recipient (a forwarded alert; From and envelope sender both
+  differ from the address the message went to) → ``replied`` with ``fromRecipient: false`` and no
+  state change (not final), so escalation goes on; ``count_forwarded_replies`` makes it count as the
+  recipient's answer;
 - an automatic reply (RFC 3834) → ``auto_replied`` without a state change (nobody answered yet);
 - a DSN saying failed → ``bounced`` with state FAILED; delayed → ``delayed`` (no state change);
   delivered/relayed → ``delivered`` with state DELIVERED;
@@ -23,6 +27,8 @@ from typing import Any
 from alertnode.answers import ReplyParser
 from alertnode.domain import ChannelEvent, DeliveryState, EventSink, InboundMessage
 from alertnode.errors import StoreError
+from alertnode.mail import records
+from alertnode.mail.addresses import mailbox_key
 from alertnode.mail.config import MailConfig
 from alertnode.mail.listener import InboundEnvelope
 from alertnode.mail.replies import InboundKind, ParsedMail, UnreadableMessage, parse_mail
@@ -98,6 +104,23 @@ class InboundProcessor:
             return await self._sink.find_recent("email", parsed.sender, at)
         return None
 
+    async def _match_and_sender(
+        self, parsed: ParsedMail, envelope: InboundEnvelope, at: float
+    ) -> tuple[int | None, bool | None]:
+        """The delivery ``parsed`` answers, and whether it comes from that delivery's recipient (None:
+        not known, e.g. a message sent before the node kept recipients)."""
+        delivery_id = await self._match(parsed, at)
+        if delivery_id is None or parsed.kind not in (InboundKind.REPLY, InboundKind.AUTO_REPLY):
+            return delivery_id, None
+        if self._store is None or self._cipher is None:
+            return delivery_id, None
+        found = delivery_id
+        sent_to = await self._store.read(lambda c: records.recipient_index(c, found))
+        if sent_to is None:
+            return delivery_id, None
+        senders = {mailbox_key(parsed.sender), mailbox_key(envelope.mail_from)} - {""}
+        return delivery_id, any(self._cipher.index(key) == sent_to for key in senders)
+
     async def handle(self, envelope: InboundEnvelope, at: float) -> str:
         args = (envelope.data, envelope.mail_from, envelope.rcpt_tos, self._config.bounce_local_part)
         try:
@@ -115,19 +138,30 @@ class InboundProcessor:
             self.invalid += 1
             return NOT_A_MESSAGE
         # the claim (one commit) and the look-ups (reads) overlap: a reply costs two commits in all
-        claimed, delivery_id = await asyncio.gather(self._claim(parsed.message_id, at), self._match(parsed, at))
+        claimed, (delivery_id, from_recipient) = await asyncio.gather(
+            self._claim(parsed.message_id, at), self._match_and_sender(parsed, envelope, at)
+        )
         if not claimed:
             self.duplicates += 1
             return DUPLICATE
         try:
-            await self._record(parsed, envelope, delivery_id, at)
+            await self._record(parsed, envelope, delivery_id, from_recipient, at)
         except BaseException:
             await self._unclaim(parsed.message_id)
             raise
         return OK
 
-    async def _record(self, parsed: ParsedMail, envelope: InboundEnvelope, delivery_id: int | None, at: float) -> None:
+    async def _record(
+        self,
+        parsed: ParsedMail,
+        envelope: InboundEnvelope,
+        delivery_id: int | None,
+        from_recipient: bool | None,
+        at: float,
+    ) -> None:
         detail: dict[str, Any] = {"from": parsed.sender, "subject": parsed.subject, "receivedAt": at}
+        if from_recipient is not None:
+            detail["fromRecipient"] = from_recipient
         if parsed.message_id:
             detail["messageId"] = parsed.message_id
         if parsed.defects:
@@ -162,6 +196,8 @@ class InboundProcessor:
             log.info("mail from %s matched no delivery (%s)", mask_address(parsed.sender), parsed.kind.value)
         else:
             kind, state, final = _EVENTS[parsed.kind]
+            if from_recipient is False and not self._config.count_forwarded_replies:
+                state, final = None, False  # someone else's answer is not the recipient's
             if parsed.kind is InboundKind.BOUNCE:
                 self.bounces += 1
             self.matched += 1

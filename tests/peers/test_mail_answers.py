@@ -102,3 +102,61 @@ def test_an_email_no_is_a_declined_answer_like_an_sms_no(
     again = {m.rcpt_tos[0] for m in threaded_smarthost.wait_for(4 + count)[4:]}
     assert "p3@example.org" not in again and "p4@example.org" in again
     assert ("p1@example.org" in again) == ("p2@example.org" in again), again
+
+
+def test_a_forwarded_alert_answered_by_someone_else_does_not_stop_escalation(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    listen_port = free_port()
+    node = run_node(
+        {
+            "mail": {
+                "smarthost_host": "127.0.0.1",
+                "smarthost_port": threaded_smarthost.port,
+                "smarthost_tls": "off",
+                "listen_port": listen_port,
+                "domain": DOMAIN,
+            },
+        },
+        data_dir=tmp_path / "node",
+    )
+    item = {
+        "alertType": "email",
+        "tag": "mail",
+        "contactSets": ["team"],
+        "subject": "Boiler pressure",
+        "replyTo": "responses",
+        "content": "Boiler 2 pressure high. Reply OK if you take it.",
+    }
+    first = node.post("/api/json/sendalert", alert("first", [item]))
+    assert first.status_code == 200, first.text
+    mails = {m.rcpt_tos[0]: m.message for m in threaded_smarthost.wait_for(4)}
+    node.wait_events(lambda evs: sum(e["event"] == "sent" for e in evs) == 4)
+    # p1 forwarded the alert to a colleague outside the team, who answers it
+    original = mails["p1@example.org"]
+    reply = reply_message(
+        subject=f"Re: Fwd: {original['Subject']}",
+        body="OK",
+        sender="Colleague <colleague@example.org>",
+        to=f"responses@{DOMAIN}",
+    )
+    assert send_with_smtplib(listen_port, reply, mail_from="colleague@example.org",
+                             rcpt_to=f"responses@{DOMAIN}").code == 250
+    events = node.wait_events(lambda evs: any(e["event"] == "replied" for e in evs))
+    (replied,) = [e for e in events if e["event"] == "replied"]
+    assert replied["contact"] == "p1" and replied["recipient"] == "p1@example.org"
+    assert replied["detail"]["fromRecipient"] is False and replied["detail"]["ack"] is True
+    assert replied.get("state") in (None, "sent")  # no state change: p1 has not answered
+    resource = node.client().get(f"/api/json/alerts/{first.json()['alertRef']}")
+    assert resource.status_code == 200, resource.text
+    body = resource.json()
+    assert body["read"] is False and body["counts"]["responded"] == 0
+    (p1,) = [r for r in body["items"][0]["recipients"] if r["contact"] == "p1"]
+    assert p1["state"] == "sent"
+
+    follow_up = dict(item, tag="again", linkedAlertModifiers={"except": {"previouslySeen": "email"}})
+    second_request = alert("second", [follow_up])
+    del second_request["contactGroup"]
+    second = node.post("/api/json/sendalert", second_request)
+    assert second.status_code == 200, second.text
+    assert second.json()["alerts"][0]["sentCount"] == 4  # p1 is still reached

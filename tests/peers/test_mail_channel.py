@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from email import policy
 from email.message import EmailMessage
@@ -20,6 +21,7 @@ import pytest_asyncio
 
 from alertnode.domain import ChannelEvent, DeliveryState, DeliveryWork, InboundMessage
 from alertnode.errors import ChannelError, StoreError
+from alertnode.mail import records
 from alertnode.mail.channel import MailChannel
 from alertnode.mail.config import MailConfig
 from alertnode.store.crypto import Cipher
@@ -327,6 +329,16 @@ async def test_internal_domains_are_sent_and_refused_domains_fail_naming_the_key
 # -- receiving ---------------------------------------------------------------------------------------
 
 
+async def settled(channel: MailChannel, timeout: float = 10.0) -> None:
+    """Until the channel has finished every delivery it was given."""
+
+    async def until() -> None:
+        while channel.info().in_flight:
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(until(), timeout)
+
+
 async def sent_work(
     channel: MailChannel,
     sink: MemorySink,
@@ -339,6 +351,7 @@ async def sent_work(
     sink.tokens[work.token] = delivery_id
     await channel.submit(work)
     await sink.event_for(delivery_id, "sent")
+    await settled(channel)  # the in-memory sink has the event before the store has the recipient
     captured = next(m for m in smarthost.messages if m.rcpt_tos == [address])
     return work, captured.message
 
@@ -401,6 +414,40 @@ async def test_reply_keywords_are_configurable(mail_channel: ChannelFactory, sma
     assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
     await sink.wait(lambda: bool(sink.inbound))
     assert sink.inbound[0].detail["declined"] is True
+
+
+async def test_a_forwarded_alert_answered_by_someone_else_is_flagged_and_changes_nothing(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 60, address="Person@Example.org")
+    # the recipient forwarded the alert; the colleague answers it
+    forwarded = reply_message(subject=f"Re: Fwd: {original['Subject']}", body="OK", sender="Boss <boss@example.org>")
+    rcpt = f"responses@{DOMAIN}"
+    assert (await smtp_send(channel.listener_port, forwarded, mail_from="boss@example.org", rcpt_to=rcpt))[0] == 250
+    other = await sink.event_for(60, "replied")
+    assert other.detail["fromRecipient"] is False
+    assert other.detail["from"] == "boss@example.org" and other.detail["ack"] is True
+    assert other.state is None and not other.final  # not the recipient's answer: escalation goes on
+    # the recipient's own answer, however the address is spelled, is the answer
+    own = reply_message(subject=f"Re: {original['Subject']}", body="no", sender="PERSON@example.ORG")
+    assert (await smtp_send(channel.listener_port, own, mail_from="srs0=x@relay.example", rcpt_to=rcpt))[0] == 250
+    await sink.wait(lambda: sum(e.kind == "replied" for e in sink.events) == 2)
+    answer = [e for e in sink.events if e.kind == "replied"][-1]
+    assert answer.state is DeliveryState.RESPONDED and answer.final
+    assert answer.detail["fromRecipient"] is True and answer.detail["declined"] is True
+
+
+async def test_forwarded_replies_can_be_made_to_count(mail_channel: ChannelFactory, smarthost: Smarthost) -> None:
+    channel, sink = await mail_channel(count_forwarded_replies=True)
+    _, original = await sent_work(channel, sink, smarthost, 61, address="person@example.org")
+    forwarded = reply_message(subject=f"Re: Fwd: {original['Subject']}", body="yes", sender="boss@example.org")
+    rcpt = f"responses@{DOMAIN}"
+    assert (await smtp_send(channel.listener_port, forwarded, mail_from="boss@example.org", rcpt_to=rcpt))[0] == 250
+    replied = await sink.event_for(61, "replied")
+    assert replied.state is DeliveryState.RESPONDED and replied.final
+    assert replied.detail["fromRecipient"] is False
 
 
 async def test_reply_matched_by_in_reply_to_when_the_subject_lost_its_reference(
@@ -855,6 +902,27 @@ async def test_swaks_malformed_8bit_and_oversized(mail_channel: ChannelFactory, 
     assert await swaks(eight_bit.encode()) == 250
     assert (await sink.event_for(37, "replied")).detail["subject"].startswith("Re: Grüße Evacuate")
     assert channel.ready()
+
+
+async def test_rows_past_their_time_are_dropped_at_start(tmp_path: Path) -> None:
+    store = Store(tmp_path / "kept.sqlite", synchronous="OFF")
+    store.open()
+    try:
+        now = time.time()
+        await store.write(lambda c: records.remember_sent(c, 1, "ix", now - 60, now - 1))
+        await store.write(lambda c: records.remember_sent(c, 2, "ix", now - 60, now + 3600))
+        channel = MailChannel(config=MailConfig(smarthost_host="127.0.0.1", listen_enabled=False), store=store)
+        await channel.start(MemorySink())
+
+        async def purged() -> None:
+            while await store.read(lambda c: records.recipient_index(c, 1)) is not None:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(purged(), 10)
+        assert await store.read(lambda c: records.recipient_index(c, 2)) == "ix"
+        await channel.stop(1.0)
+    finally:
+        store.close()
 
 
 async def test_listener_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
