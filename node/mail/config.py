@@ -23,6 +23,9 @@ _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 LOCAL_PART_MAX = 64
 
+DsnNotify = Literal["SUCCESS", "FAILURE", "DELAY"]  # RFC 3461 §4.1 (NEVER is not offered: it hides bounces)
+_DSN_NOTIFY_ALL: tuple[DsnNotify, ...] = ("SUCCESS", "FAILURE", "DELAY")
+
 
 def valid_domain(name: str) -> bool:
     """A host name fit for the right-hand side of an address (RFC 5321 §4.1.2 Domain, ≤ 255 octets)."""
@@ -58,6 +61,12 @@ class MailConfig(BaseModel):
         60.0,
         gt=0,
         description="Time-out per SMTP command (RFC 5321 §4.5.3.2 suggests minutes; keep it bounded).",
+    )
+    dsn_notify: list[DsnNotify] = Field(
+        default_factory=lambda: list(_DSN_NOTIFY_ALL),
+        description="Delivery status notifications asked for when the smarthost's EHLO offers DSN (RFC 3461 "
+        "NOTIFY, with RET=HDRS, ENVID and ORCPT): SUCCESS lets an e-mail reach `delivered`, DELAY reports a "
+        "message still being retried, FAILURE a bounce. Empty = ask for none (the MTAs' defaults apply).",
     )
     concurrency: int = Field(4, ge=1, le=100, description="SMTP connections to the smarthost used in parallel.")
     queue_limit: int = Field(1000, ge=1, description="Messages the channel holds waiting for a connection.")
@@ -151,6 +160,8 @@ class MailConfig(BaseModel):
             problems.append(Problem(f"{prefix}.smarthost_password", "a user name is set but no password"))
         if self.smarthost_ca_file and self.smarthost_tls == "off":
             problems.append(Problem(f"{prefix}.smarthost_ca_file", "given but smarthost_tls is off"))
+        if len(set(self.dsn_notify)) != len(self.dsn_notify):
+            problems.append(Problem(f"{prefix}.dsn_notify", "names a notification twice"))
         for i, wait in enumerate(self.retry_backoff_s):
             if wait < 0:
                 problems.append(Problem(f"{prefix}.retry_backoff_s.{i}", "must not be negative"))

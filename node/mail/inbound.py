@@ -175,6 +175,8 @@ class InboundProcessor:
             )
             if parsed.dsn.diagnostic:
                 detail["smtp_reply"] = parsed.dsn.diagnostic
+            if parsed.dsn.retry_until:
+                detail["retryUntil"] = parsed.dsn.retry_until
         else:
             detail["text"] = parsed.text
         if parsed.kind is InboundKind.REPLY:

@@ -7,8 +7,9 @@ still yields what can be read from it, with its defects listed.
 
 Correlation evidence, strongest first:
 1. the VERP envelope recipient ``<bounce>+<part>@domain`` (bounces come back to the envelope sender);
-2. for delivery status notifications (RFC 3464 inside RFC 6522 multipart/report), the Message-ID and
-   Subject of the returned original;
+2. for delivery status notifications (RFC 3464 inside RFC 6522 multipart/report), the
+   Original-Envelope-Id (the ENVID the node sent, RFC 3461 §4.4), then the Message-ID and Subject of
+   the returned original;
 3. In-Reply-To and References (RFC 5322 §3.6.4) naming a Message-ID the node made;
 4. the ``[<emailSubjectRef>-<part>]`` reference in the subject.
 """
@@ -99,6 +100,10 @@ class DsnInfo:
     status: str
     final_recipient: str
     diagnostic: str
+    envelope_id: str = ""
+    """Original-Envelope-Id (RFC 3464 §2.2.1): the ENVID the node sent (RFC 3461 §4.4)."""
+    retry_until: str = ""
+    """Will-Retry-Until (RFC 3464 §2.3.8) of a delayed report."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,18 @@ def msgid_candidates(values: Iterable[str]) -> list[str]:
                 if token:
                     found.append(token)
     return found
+
+
+def _xtext_decoded(value: str) -> str:
+    """RFC 3461 §4 xtext ``+HH`` undone (a report may carry the ENVID as it went on the wire)."""
+    return re.sub(r"\+([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+
+
+def envid_candidates(envelope_id: str) -> list[str]:
+    """The token an ENVID the node made (``<part>.a<attempt>``, node/mail/compose.py) names."""
+    match = _MSGID_LEFT.match(envelope_id)
+    token = token_from_part(match.group("part")) if match else None
+    return [token] if token else []
 
 
 def verp_candidates(rcpt_tos: Sequence[str], bounce_local_part: str) -> list[str]:
@@ -365,6 +382,8 @@ def _dsn_fields(msg: Message) -> DsnInfo | None:
             for chunk in re.split(r"\r?\n\s*\r?\n", payload):
                 blocks.append(HeaderParser(policy=policy.compat32).parsestr(chunk))
     rank = {"failed": 0, "delayed": 1, "delivered": 2, "relayed": 2, "expanded": 2}
+    # the per-message fields come first (§2.1); an MTA that mixes them into a recipient block is read too
+    envelope_id = next((v for v in (_get(b, "Original-Envelope-Id") for b in blocks) if v), "")
     best: DsnInfo | None = None
     for block in blocks:
         action = _get(block, "Action").lower().strip()
@@ -376,6 +395,8 @@ def _dsn_fields(msg: Message) -> DsnInfo | None:
             final_recipient=_get(block, "Final-Recipient").partition(";")[2].strip()
             or _get(block, "Original-Recipient").partition(";")[2].strip(),
             diagnostic=_get(block, "Diagnostic-Code").partition(";")[2].strip(),
+            envelope_id=_xtext_decoded(envelope_id.strip()),
+            retry_until=_get(block, "Will-Retry-Until").strip(),
         )
         if best is None or rank[action] < rank[best.action]:
             best = info
@@ -457,6 +478,8 @@ def _read(msg: Message, envelope_from: str, rcpt_tos: Sequence[str], bounce_loca
     if dsn is not None or (verp and _looks_like_bounce(envelope_from, sender, subject)):
         original = _original_headers(msg)
         evidence: list[str] = list(verp)
+        if dsn is not None:
+            evidence += envid_candidates(dsn.envelope_id)
         if original is not None:
             evidence += msgid_candidates([_get(original, "Message-ID")])
             evidence += subject_candidates(_get(original, "Subject"))

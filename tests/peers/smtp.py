@@ -60,6 +60,10 @@ class Captured:
     data: bytes
     tls: bool = False
     user: str | None = None
+    dsn_mail: dict[str, str] = field(default_factory=dict)
+    """RFC 3461 MAIL parameters as sent (RET, ENVID), when the smarthost offered DSN."""
+    dsn_rcpt: dict[str, str] = field(default_factory=dict)
+    """RFC 3461 RCPT parameters as sent (NOTIFY, ORCPT)."""
 
     @property
     def message(self) -> EmailMessage:
@@ -77,6 +81,14 @@ class _Capture:
     refuse_rcpt: dict[str, str] = field(default_factory=dict)
     data_commands: int = 0
     arrived: asyncio.Event | None = None
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does when no hook is given
+        if isinstance(server, DsnSMTP):
+            responses.insert(len(responses) - 1, "250-DSN")  # RFC 3461 §4.1, before the last line
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -100,11 +112,51 @@ class _Capture:
                 data=bytes(envelope.original_content or b""),
                 tls=tls,
                 user=session.auth_data if session.authenticated else None,
+                dsn_mail=dict(getattr(server, "dsn_mail", {})),
+                dsn_rcpt=dict(getattr(server, "dsn_rcpt", {})),
             )
         )
         if self.arrived is not None:
             self.arrived.set()
         return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
+
+
+_DSN_MAIL = frozenset({"RET", "ENVID"})
+_DSN_RCPT = frozenset({"NOTIFY", "ORCPT"})
+
+
+class DsnSMTP(SMTP):
+    """aiosmtpd with the RFC 3461 DSN extension: offered in EHLO, its MAIL and RCPT parameters taken and
+    recorded as the client wrote them (aiosmtpd itself refuses unknown parameters with 555 and
+    upper-cases the ones it knows, which would spoil an ENVID)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dsn_mail: dict[str, str] = {}
+        self.dsn_rcpt: dict[str, str] = {}
+
+    @staticmethod
+    def _take(arg: str | None, names: frozenset[str]) -> tuple[str | None, dict[str, str]]:
+        if not arg:
+            return arg, {}
+        kept, taken = [], {}
+        for word in arg.split(" "):
+            name, eq, value = word.partition("=")
+            if eq and name.upper() in names:
+                taken[name.upper()] = value
+            else:
+                kept.append(word)
+        return " ".join(kept), taken
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        arg, self.dsn_mail = self._take(arg, _DSN_MAIL)
+        self.dsn_rcpt = {}
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        arg, taken = self._take(arg, _DSN_RCPT)
+        self.dsn_rcpt.update(taken)
+        await super().smtp_RCPT(arg)
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -153,7 +205,7 @@ class Smarthost:
 
     ``tls``: "none", "starttls" (required before MAIL, RFC 3207) or "implicit" (RFC 8314);
     ``credentials``: (user, password) makes AUTH PLAIN/LOGIN required (RFC 4954; aiosmtpd allows it
-    only after STARTTLS).
+    only after STARTTLS); ``dsn``: offer RFC 3461 DSN and record its parameters (:class:`DsnSMTP`).
     """
 
     host = "127.0.0.1"
@@ -164,9 +216,11 @@ class Smarthost:
         tls: str = "none",
         certificate: tuple[Path, Path] | None = None,
         credentials: tuple[str, str] | None = None,
+        dsn: bool = False,
     ) -> None:
         self._capture = _Capture()
         self._server: asyncio.Server | None = None
+        self.dsn = dsn
         self._sessions: list[SMTP] = []
         self.port = 0
         self.tls = tls
@@ -202,7 +256,8 @@ class Smarthost:
                 extra.update(tls_context=self._ssl, require_starttls=True)
             if self.credentials is not None:
                 extra.update(authenticator=_authenticator(self.credentials), auth_required=True)
-            session = SMTP(self._capture, hostname="smarthost.test", enable_SMTPUTF8=True, loop=loop, **extra)
+            server_class = DsnSMTP if self.dsn else SMTP
+            session = server_class(self._capture, hostname="smarthost.test", enable_SMTPUTF8=True, loop=loop, **extra)
             self._sessions.append(session)
             return session
 
@@ -269,6 +324,11 @@ async def smarthost_factory() -> AsyncIterator[Callable[..., Awaitable[Smarthost
             await host.stop()
 
 
+class _DsnController(Controller):
+    def factory(self) -> SMTP:
+        return DsnSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class ThreadedSmarthost:
     """The capture smarthost in its own thread (for benchmarks and nodes in other processes)."""
 
@@ -279,8 +339,10 @@ class ThreadedSmarthost:
         *,
         certificate: tuple[Path, Path] | None = None,
         credentials: tuple[str, str] | None = None,
+        dsn: bool = False,
     ) -> None:
-        """``certificate``: STARTTLS required with it; ``credentials``: AUTH required (after STARTTLS)."""
+        """``certificate``: STARTTLS required with it; ``credentials``: AUTH required (after STARTTLS);
+        ``dsn``: offer RFC 3461 DSN and record its parameters."""
         self._capture = _Capture()
         self.port = free_port()
         extra: dict[str, Any] = {}
@@ -290,7 +352,8 @@ class ThreadedSmarthost:
             extra.update(tls_context=context, require_starttls=True)
         if credentials is not None:
             extra.update(authenticator=_authenticator(credentials), auth_required=True)
-        self._controller = Controller(
+        controller_class = _DsnController if dsn else Controller
+        self._controller = controller_class(
             self._capture, hostname=self.host, port=self.port, server_hostname="smarthost.test", **extra
         )
 

@@ -788,6 +788,76 @@ async def test_delay_notification_changes_no_state(
     assert (await sink.event_for(29, "delayed")).state is None
 
 
+# -- delivery status notifications (RFC 3461 requests, RFC 3464 reports) ------------------------------
+
+
+async def dsn_channel(mail_channel: ChannelFactory, smarthost_factory: Any, **overrides: Any) -> tuple[
+    MailChannel, MemorySink, Smarthost
+]:
+    host = await smarthost_factory(dsn=True)
+    channel, sink = await mail_channel(smarthost_port=host.port, **overrides)
+    return channel, sink, host
+
+
+async def test_dsn_is_requested_when_the_smarthost_offers_it(
+    mail_channel: ChannelFactory, smarthost: Smarthost, smarthost_factory: Any
+) -> None:
+    channel, sink, host = await dsn_channel(mail_channel, smarthost_factory)
+    work = make_work(70, "person+alerts@example.org")
+    await channel.submit(work)
+    await sink.event_for(70, "sent")
+    (captured,) = await host.wait_for(1)
+    # RFC 3461 §4.3 RET=HDRS (the headers are enough to match a report), §4.4 ENVID: the same left part as
+    # the Message-ID, so a report names its delivery even with no headers returned
+    assert captured.dsn_mail == {"RET": "HDRS", "ENVID": f"{work.token}.a1"}
+    # §4.1 NOTIFY, §4.2 ORCPT as xtext ("+" is written +2B)
+    assert captured.dsn_rcpt == {"NOTIFY": "SUCCESS,FAILURE,DELAY", "ORCPT": "rfc822;person+2Balerts@example.org"}
+    # a smarthost that does not offer DSN gets none of it (aiosmtpd would answer 555)
+    plain_channel, plain_sink = await mail_channel()
+    await plain_channel.submit(make_work(71, "other@example.org"))
+    await plain_sink.event_for(71, "sent")
+    (plain,) = await smarthost.wait_for(1)
+    assert not any(o.split("=")[0] in ("RET", "ENVID", "NOTIFY", "ORCPT") for o in plain.mail_options)
+
+
+async def test_dsn_notify_is_configurable(mail_channel: ChannelFactory, smarthost_factory: Any) -> None:
+    channel, sink, host = await dsn_channel(mail_channel, smarthost_factory, dsn_notify=["FAILURE", "DELAY"])
+    await channel.submit(make_work(72, "p@example.org"))
+    await sink.event_for(72, "sent")
+    assert (await host.wait_for(1))[0].dsn_rcpt["NOTIFY"] == "FAILURE,DELAY"
+    channel, sink, host = await dsn_channel(mail_channel, smarthost_factory, dsn_notify=[])
+    await channel.submit(make_work(73, "p@example.org"))
+    await sink.event_for(73, "sent")
+    captured = (await host.wait_for(1))[0]
+    assert captured.dsn_mail == {} and captured.dsn_rcpt == {}
+
+
+async def test_success_delay_and_failure_reports_reach_their_delivery_by_the_envelope_id(
+    mail_channel: ChannelFactory, smarthost_factory: Any
+) -> None:
+    channel, sink, host = await dsn_channel(mail_channel, smarthost_factory)
+    plain = f"bounces@{DOMAIN}"  # no VERP part, no returned headers: only the envelope id names the delivery
+    for delivery_id, action in ((74, "delivered"), (75, "delayed"), (76, "failed"), (77, "relayed")):
+        address = f"p{delivery_id}@example.org"
+        await sent_work(channel, sink, host, delivery_id, address=address)
+        envid = next(m for m in host.messages if m.rcpt_tos == [address]).dsn_mail["ENVID"]
+        report = postfix_dsn(action=action, rcpt=address, envelope_to=plain, original_headers=None, envid=envid)
+        code, _ = await smtp_send(channel.listener_port, report, mail_from="", rcpt_to=plain)
+        assert code == 250
+    delivered = await sink.event_for(74, "delivered")
+    assert delivered.state is DeliveryState.DELIVERED and delivered.detail["status"] == "2.0.0"
+    delayed = await sink.event_for(75, "delayed")
+    assert delayed.state is None and not delayed.final  # still SENT: it may yet be delivered
+    assert delayed.detail["action"] == "delayed" and delayed.detail["status"] == "4.4.1"
+    assert delayed.detail["diagnostic"] == "connect to mail.example.org[192.0.2.25]:25: Connection refused"
+    assert delayed.detail["retryUntil"] == "Sat, 28 Nov 2026 19:00:01 +0100 (CET)"
+    bounced = await sink.event_for(76, "bounced")
+    assert bounced.state is DeliveryState.FAILED and bounced.final
+    relayed = await sink.event_for(77, "delivered")
+    assert relayed.detail["action"] == "relayed"  # handed to an MTA that sends no further reports
+    assert not sink.inbound
+
+
 async def test_stop_closes_the_listener(mail_channel: ChannelFactory) -> None:
     channel, _ = await mail_channel()
     port = channel.listener_port

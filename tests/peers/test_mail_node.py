@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.nodeproc import API_KEY, RunningNode, free_port
-from tests.peers.smtp import ThreadedSmarthost, make_certificate, reply_message, send_with_smtplib
+from tests.peers.smtp import ThreadedSmarthost, make_certificate, postfix_dsn, reply_message, send_with_smtplib
 from tests.peers.test_mail_channel import dsn
 
 DOMAIN = "alertnode.test"
@@ -226,3 +226,37 @@ def test_a_malformed_address_is_still_refused_with_its_path(
     assert resp.status_code == 400, resp.text
     assert "alert[0].recipients[1]" in resp.text
     assert "not a valid e-mail address" in resp.text
+
+
+def test_delivery_reports_asked_of_a_dsn_smarthost_move_the_deliveries(
+    run_node: Callable[..., RunningNode], tmp_path: Path
+) -> None:
+    smarthost = ThreadedSmarthost(dsn=True)
+    smarthost.start()
+    try:
+        node, listen_port = mail_node(run_node, smarthost, tmp_path)
+        resp = node.post("/api/json/sendalert", email_alert(["ok@example.org", "slow@example.org"]))
+        assert resp.status_code == 200, resp.text
+        captured = {m.rcpt_tos[0]: m for m in smarthost.wait_for(2)}
+        node.wait_events(lambda evs: sum(e["event"] == "sent" for e in evs) == 2)
+        for address, action in (("ok@example.org", "delivered"), ("slow@example.org", "delayed")):
+            sent = captured[address]
+            assert sent.dsn_rcpt["NOTIFY"] == "SUCCESS,FAILURE,DELAY"
+            report = postfix_dsn(
+                action=action,
+                rcpt=address,
+                envelope_to=sent.mail_from,
+                original_headers=sent.data.split(b"\r\n\r\n", 1)[0] + b"\r\n",
+                envid=sent.dsn_mail["ENVID"],
+            )
+            assert send_with_smtplib(listen_port, report, mail_from="", rcpt_to=sent.mail_from).code == 250
+        events = node.wait_events(lambda evs: {"delivered", "delayed"} <= {e["event"] for e in evs})
+        by_kind = {e["event"]: e for e in events}
+        assert by_kind["delivered"]["recipient"] == "ok@example.org"
+        assert by_kind["delivered"]["state"] == "delivered"
+        delayed = by_kind["delayed"]
+        assert delayed["recipient"] == "slow@example.org" and delayed.get("state") is None
+        assert delayed["detail"]["action"] == "delayed"
+        assert "Connection refused" in delayed["detail"]["diagnostic"]
+    finally:
+        smarthost.stop()
