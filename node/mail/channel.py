@@ -269,6 +269,9 @@ class MailChannel(Channel):
                 received=self._listener.received,
                 refusedRelay=self._listener.refused_relay,
                 errors=self._listener.errors,
+                connections=self._listener.connections,
+                refusedBusy=self._listener.refused_busy,
+                sessionsEnded=self._listener.sessions_ended,
             )
         if self._inbound is not None:
             listener.update(

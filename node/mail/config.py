@@ -109,7 +109,25 @@ class MailConfig(BaseModel):
     max_recipients: int = Field(
         100, ge=1, description="RCPTs per message (RFC 5321 §4.5.3.1.8 asks for at least 100); more: 452."
     )
-    listen_timeout_s: float = Field(300.0, gt=0, description="Idle time-out of an inbound SMTP session.")
+    listen_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Time a client has for each complete command, and for the whole content after DATA; a "
+        "client silent or slower (a byte at a time) is disconnected. RFC 5321 §4.5.3.2.7 has a server wait "
+        "5 minutes for a public MTA; the node's clients are the site's own MTA, so 60 s.",
+    )
+    listen_session_max_s: float = Field(
+        600.0,
+        gt=0,
+        description="Longest SMTP session: a client that keeps a connection with NOOPs, or trickles one "
+        "message after another, gets 421 4.4.2 and is disconnected after this long.",
+    )
+    listen_max_connections: int = Field(
+        50,
+        ge=1,
+        description="Sessions served at once; one more is answered 421 4.7.0 (try again later) at once, as "
+        "Postfix does past its connection limit. A sending MTA opens a few (Postfix: up to 20 per domain).",
+    )
     ack_keywords: list[str] = Field(
         default_factory=lambda: list(answers.DEFAULT_ACK),
         description="Replies meaning 'acknowledged', as for SMS: the first word of the reply's new text (quoted "

@@ -995,6 +995,97 @@ async def test_rows_past_their_time_are_dropped_at_start(tmp_path: Path) -> None
         store.close()
 
 
+# -- slow and too many clients ---------------------------------------------------------------------
+
+
+async def _greeted(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    return reader, writer, await asyncio.wait_for(reader.readline(), 10)
+
+
+async def _closed_by_server(reader: asyncio.StreamReader, timeout: float = 10.0) -> bytes:
+    """Everything the server sent until it closed the connection (a test failure if it never does)."""
+    return await asyncio.wait_for(reader.read(), timeout)
+
+
+async def test_a_slow_client_is_dropped_while_another_is_served(mail_channel: ChannelFactory) -> None:
+    channel, sink = await mail_channel(listen_timeout_s=0.5)
+    port = channel.listener_port
+    # one client sends nothing after the greeting; another drips a command a byte at a time, never ending it
+    silent_reader, silent_writer, greeting = await _greeted(port)
+    assert greeting.startswith(b"220 ")
+    drip_reader, drip_writer, _ = await _greeted(port)
+    # and a third starts a message and then drips its content
+    data_reader, data_writer, _ = await _greeted(port)
+    for command in (b"EHLO slow.example.org", b"MAIL FROM:<a@example.org>", f"RCPT TO:<r@{DOMAIN}>".encode(), b"DATA"):
+        data_writer.write(command + b"\r\n")
+        while (line := await asyncio.wait_for(data_reader.readline(), 10))[3:4] == b"-":
+            pass  # the lines of a multi-line EHLO answer
+    assert line.startswith(b"354")
+
+    async def drip() -> None:
+        for byte in b"EHLO slow.example.org and more and more":
+            for writer in (drip_writer, data_writer):
+                if not writer.is_closing():
+                    writer.write(bytes([byte]))
+            await asyncio.sleep(0.1)
+
+    dripping = asyncio.create_task(drip())
+    # meanwhile a real MTA (smtplib) is served
+    code, _ = await smtp_send(port, reply_message(subject="hi", body="ok"), rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    assert await _closed_by_server(silent_reader) == b""
+    assert await _closed_by_server(drip_reader) == b""
+    assert await _closed_by_server(data_reader) == b""
+    dripping.cancel()
+    for writer in (silent_writer, drip_writer, data_writer):
+        writer.close()
+    await sink.wait(lambda: len(sink.inbound) == 1)
+
+
+async def test_connections_over_the_cap_are_told_to_come_back_later(mail_channel: ChannelFactory) -> None:
+    channel, _ = await mail_channel(listen_max_connections=3)
+    port = channel.listener_port
+    held = [await _greeted(port) for _ in range(3)]
+    assert all(greeting.startswith(b"220 ") for _, _, greeting in held)
+    reader, writer, refused = await _greeted(port)
+    assert refused.startswith(b"421 4.7.0")  # RFC 5321 §3.8: try again later, as Postfix does
+    assert await _closed_by_server(reader) == b""
+    writer.close()
+    details = channel.info().details["listener"]
+    assert details["connections"] == 3 and details["refusedBusy"] == 1
+    # one held client leaves: a new one is served
+    held[0][1].close()
+
+    async def freed() -> None:
+        while channel.info().details["listener"]["connections"] > 2:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(freed(), 10)
+    code, _ = await smtp_send(port, reply_message(subject="hi", body="ok"), rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    for _, held_writer, _ in held[1:]:
+        held_writer.close()
+
+
+async def test_a_session_kept_alive_with_noop_ends_at_the_session_limit(mail_channel: ChannelFactory) -> None:
+    channel, _ = await mail_channel(listen_timeout_s=30.0, listen_session_max_s=1.0)
+    reader, writer, _ = await _greeted(channel.listener_port)
+    lines: list[bytes] = []
+    while True:  # a NOOP well within the command time-out, again and again
+        writer.write(b"NOOP\r\n")
+        line = await asyncio.wait_for(reader.readline(), 10)
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith(b"421"):
+            break
+        await asyncio.sleep(0.1)
+    assert lines[-1].startswith(b"421 4.4.2"), lines[-3:]
+    assert await _closed_by_server(reader) == b""
+    writer.close()
+
+
 async def test_listener_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     import socket
 

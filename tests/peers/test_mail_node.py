@@ -4,6 +4,10 @@ subprocess (``run_node``); the smarthost runs in its own thread."""
 
 from __future__ import annotations
 
+import asyncio
+import smtplib
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -260,3 +264,50 @@ def test_delivery_reports_asked_of_a_dsn_smarthost_move_the_deliveries(
         assert "Connection refused" in delayed["detail"]["diagnostic"]
     finally:
         smarthost.stop()
+
+
+def test_a_crowd_of_idle_clients_is_capped_and_dropped_while_replies_go_through(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    node, listen_port = mail_node(
+        run_node, threaded_smarthost, tmp_path, listen_timeout_s=1.0, listen_max_connections=20
+    )
+    assert node.post("/api/json/sendalert", email_alert(["ann@example.org"])).status_code == 200
+    (captured,) = threaded_smarthost.wait_for(1)
+    crowd = 200
+
+    async def hold() -> list[bytes]:
+        async def one() -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", listen_port)
+            try:
+                greeting = await asyncio.wait_for(reader.readline(), 30)
+                await asyncio.wait_for(reader.read(), 30)  # until the node closes it
+                return greeting
+            finally:
+                writer.close()
+
+        return await asyncio.gather(*(one() for _ in range(crowd)))
+
+    holding = threading.Thread(target=lambda: greetings.extend(asyncio.run(hold())))
+    greetings: list[bytes] = []
+    holding.start()
+    # while the crowd is there (or being dropped), a real reply is still taken, at once or on a retry
+    reply = reply_message(subject=f"Re: {captured.message['Subject']}", body="OK", sender="ann@example.org")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            result = send_with_smtplib(listen_port, reply, mail_from="ann@example.org", rcpt_to=f"responses@{DOMAIN}")
+        except smtplib.SMTPConnectError as exc:  # 421 instead of the greeting
+            assert exc.smtp_code == 421, exc
+        else:
+            assert result.code == 250, result
+            break
+        assert time.monotonic() < deadline, "the reply was never taken"
+        time.sleep(0.2)  # an MTA tries again later; here soon
+    holding.join(60)
+    assert not holding.is_alive()
+    served = sum(g.startswith(b"220 ") for g in greetings)
+    busy = sum(g.startswith(b"421 4.7.0") for g in greetings)
+    assert served + busy == crowd and 0 < served <= 20 and busy >= crowd - 20
+    events = node.wait_events(lambda evs: any(e["event"] == "replied" for e in evs))
+    assert [e["detail"]["ack"] for e in events if e["event"] == "replied"] == [True]
