@@ -85,3 +85,9 @@ def test_mailbox_key_ignores_case_and_idna_spelling() -> None:
     assert mailbox_key("a@bücher.local") == mailbox_key("A@xn--bcher-kva.local")
     assert mailbox_key("a@plant.local") != mailbox_key("b@plant.local")
     assert mailbox_key("no address") == ""
+
+
+def test_the_node_s_own_domain_and_reply_domains_may_be_internal() -> None:
+    config = MailConfig(domain="plant.local", reply_domains=["localhost", "replies.plant.local", "corp"])
+    assert config.problems("mail") == []
+    assert config.accepted_domains() == ("localhost", "replies.plant.local", "corp")

@@ -1009,7 +1009,7 @@ async def _closed_by_server(reader: asyncio.StreamReader, timeout: float = 10.0)
 
 
 async def test_a_slow_client_is_dropped_while_another_is_served(mail_channel: ChannelFactory) -> None:
-    channel, sink = await mail_channel(listen_timeout_s=0.5)
+    channel, sink = await mail_channel(listen_timeout_s=2.0)
     port = channel.listener_port
     # one client sends nothing after the greeting; another drips a command a byte at a time, never ending it
     silent_reader, silent_writer, greeting = await _greeted(port)

@@ -270,7 +270,7 @@ def test_a_crowd_of_idle_clients_is_capped_and_dropped_while_replies_go_through(
     run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
 ) -> None:
     node, listen_port = mail_node(
-        run_node, threaded_smarthost, tmp_path, listen_timeout_s=1.0, listen_max_connections=20
+        run_node, threaded_smarthost, tmp_path, listen_timeout_s=2.0, listen_max_connections=20
     )
     assert node.post("/api/json/sendalert", email_alert(["ann@example.org"])).status_code == 200
     (captured,) = threaded_smarthost.wait_for(1)
