@@ -18,13 +18,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from phonenumbers.phonemetadata import PhoneMetadata
 
 from alertnode.contract.lifetime import parse_iso_duration, parse_lifetime
 from alertnode.contract.sendalert import AlertItem, ContactGroup, SendAlertRequest
 from alertnode.errors import LifetimeError, Problem
 from alertnode.jobs import lookups
+from alertnode.mail.addresses import normalize_address
 
 PHONE_TYPES = frozenset({"sms", "call", "inboundCall"})
 SEEN_TYPES = frozenset({"sms", "email", "call", "shortlink"})
@@ -141,10 +141,8 @@ def normalize_phone(raw: str) -> str | None:
 
 
 def normalize_email(raw: str) -> str | None:
-    try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized
-    except EmailNotValidError:
-        return None
+    # every syntactically valid address, special-use domains (.local, localhost) included
+    return normalize_address(raw)
 
 
 def split_list(text: str) -> list[str]:

@@ -16,13 +16,17 @@ no other per-message state: replies and bounces find their delivery by its token
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from alertnode.domain import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
-from alertnode.errors import ChannelError, Problem, SmtpError
+from alertnode.errors import ChannelError, Problem, SmtpError, StoreError
+from alertnode.mail import records
+from alertnode.mail.addresses import DomainPolicy, mailbox_key
 from alertnode.mail.compose import Composed, MailIdentity, check_item, compose
 from alertnode.mail.config import MailConfig
 from alertnode.mail.inbound import InboundProcessor
@@ -33,6 +37,9 @@ from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_S = 3600.0
+"""How often rows past their time are dropped from the channel's own tables (node/mail/records.py)."""
 
 
 class MailChannel(Channel):
@@ -50,11 +57,13 @@ class MailChannel(Channel):
             default_sender=config.default_sender,
             bounce_local_part=config.bounce_local_part,
         )
+        self._domains = DomainPolicy.of(config.refuse_domains)
         self._client = SmarthostClient(config)
         self._listener: ReplyListener | None = None
         self._inbound: InboundProcessor | None = None
         self._sink: EventSink | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._housekeeper: asyncio.Task[None] | None = None
         self._state = "stopped"
         self._retrying = 0
         self._stopping = asyncio.Event()
@@ -66,6 +75,7 @@ class MailChannel(Channel):
         if self._config.listen_enabled:
             self._listener = ReplyListener(self._config, self._on_inbound)
             await self._listener.start()
+        self._housekeeper = asyncio.create_task(self._housekeeping(), name="mail-housekeeping")
         self._state = "ready"
         log.info(
             "e-mail channel: smarthost %s:%d (%s)",
@@ -77,6 +87,8 @@ class MailChannel(Channel):
     async def stop(self, grace: float) -> None:
         self._state = "stopping"
         self._stopping.set()
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
         if self._listener is not None:
             await self._listener.stop()
         if self._tasks:
@@ -138,6 +150,22 @@ class MailChannel(Channel):
         return Accepted(reply=result.reply, message_id=message.message_id)
 
     async def _deliver_once(self, work: DeliveryWork) -> None:
+        pattern = self._domains.refused_by(work.address)
+        if pattern is not None:
+            await self._report(
+                ChannelEvent(
+                    work.delivery_id,
+                    "failed",
+                    time.time(),
+                    state=DeliveryState.FAILED,
+                    detail={
+                        "error": f"the recipient's domain is refused by mail.refuse_domains ({pattern!r})",
+                        "configKey": "mail.refuse_domains",
+                    },
+                    final=True,
+                )
+            )
+            return
         try:
             message = compose(work, self._identity, time.time())
         except (ValueError, TypeError, LookupError) as exc:
@@ -183,18 +211,42 @@ class MailChannel(Channel):
                     outcome.reply,
                     extra={"delivery_id": work.delivery_id},
                 )
-            await self._report(
-                ChannelEvent(
-                    work.delivery_id,
-                    step.kind,
-                    time.time(),
-                    state=step.state,
-                    detail=step.detail,
-                    retry_after=step.retry_after,
-                    final=step.final,
-                )
+            event = ChannelEvent(
+                work.delivery_id,
+                step.kind,
+                time.time(),
+                state=step.state,
+                detail=step.detail,
+                retry_after=step.retry_after,
+                final=step.final,
             )
+            if isinstance(outcome, Accepted):
+                # one group commit for both when the store is not busy
+                await asyncio.gather(self._report(event), self._remember(work, event.at))
+            else:
+                await self._report(event)
             return
+
+    async def _remember(self, work: DeliveryWork, at: float) -> None:
+        """Keep who the message went to, so a reply from anyone else can be told apart."""
+        if self._store is None or self._cipher is None:
+            return
+        index = self._cipher.index(mailbox_key(work.address))
+        try:
+            await self._store.write(
+                lambda c: records.remember_sent(c, work.delivery_id, index, at, work.expires_at), notify=False
+            )
+        except (StoreError, sqlite3.Error):  # sent all the same; a reply to it then counts as the recipient's
+            log.warning("e-mail delivery %d: could not keep its recipient", work.delivery_id)
+
+    async def _housekeeping(self) -> None:
+        """Drop rows past their time at start and every HOUSEKEEPING_S."""
+        while self._store is not None:
+            try:
+                await self._store.write(functools.partial(records.purge, now=time.time()), notify=False)
+            except (StoreError, sqlite3.Error):
+                log.warning("e-mail channel: housekeeping failed; tried again later")
+            await asyncio.sleep(HOUSEKEEPING_S)
 
     # -- introspection ---------------------------------------------------------------------------
     def ready(self) -> bool:
@@ -217,6 +269,9 @@ class MailChannel(Channel):
                 received=self._listener.received,
                 refusedRelay=self._listener.refused_relay,
                 errors=self._listener.errors,
+                connections=self._listener.connections,
+                refusedBusy=self._listener.refused_busy,
+                sessionsEnded=self._listener.sessions_ended,
             )
         if self._inbound is not None:
             listener.update(

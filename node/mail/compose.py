@@ -67,6 +67,8 @@ class Composed:
     """The data holds 8-bit octets: send with BODY=8BITMIME (RFC 6152)."""
     smtputf8: bool
     """An address is not ASCII: send with SMTPUTF8 (RFC 6531)."""
+    envid: str = ""
+    """RFC 3461 §4.4 envelope identifier (the Message-ID's left part); empty when too long for ENVID."""
 
 
 def token_part(token: str) -> str:
@@ -93,7 +95,23 @@ def subject_reference(subject_ref: str | None, token: str) -> str:
 
 
 def message_id(token: str, attempt: int, domain: str) -> str:
-    return f"<{token_part(token)}.a{attempt}@{domain}>"
+    return f"<{envelope_id(token, attempt)}@{domain}>"
+
+
+ENVID_MAX = 100
+"""RFC 3461 §4.4: an ENVID is at most 100 characters."""
+
+
+def envelope_id(token: str, attempt: int) -> str:
+    """``<per-recipient part>.a<attempt>``: the Message-ID's left part, and the DSN envelope id."""
+    return f"{token_part(token)}.a{attempt}"
+
+
+def xtext(value: str) -> str:
+    """RFC 3461 §4 xtext: printable ASCII but ``+`` and ``=`` as is, everything else as ``+HH``."""
+    return "".join(
+        chr(b) if 0x21 <= b <= 0x7E and b not in (0x2B, 0x3D) else f"+{b:02X}" for b in value.encode("utf-8")
+    )
 
 
 def verp_sender(identity: MailIdentity, token: str) -> str:
@@ -329,7 +347,8 @@ def compose(work: DeliveryWork, identity: MailIdentity, now: float) -> Composed:
     # one line: str.splitlines() breaks are what email refuses in a header value
     subject = " ".join(str(_param(params, "subject") or "").splitlines()).strip()
     lines.append(_subject_line(subject, subject_reference(work.email_subject_ref, work.token)))
-    mid = message_id(work.token, work.attempt, domain)
+    envid = envelope_id(work.token, work.attempt)
+    mid = f"<{envid}@{domain}>"
     lines.append(b"Message-ID: " + mid.encode("ascii") + b"\r\n")
     # RFC 3834 §5: tells auto-responders (vacation, out-of-office) not to answer an alert;
     # X-Auto-Response-Suppress is the Exchange spelling of the same request.
@@ -345,4 +364,5 @@ def compose(work: DeliveryWork, identity: MailIdentity, now: float) -> Composed:
         data=b"".join(lines) + block,
         eight_bit=eight_bit,
         smtputf8=smtputf8,
+        envid=envid if len(xtext(envid)) <= ENVID_MAX else "",
     )

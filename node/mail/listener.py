@@ -8,7 +8,14 @@ every complete message to ``on_message``, whose SMTP reply it sends back.
 - RCPT for any domain but the reply domain(s): 550 5.7.1 (never an open relay, RFC 5321 §3.6.2).
 - More than ``max_recipients`` RCPTs: 452 4.5.3 (RFC 5321 §4.5.3.1.10).
 - Messages over ``max_message_bytes``: 552, at MAIL (SIZE=, RFC 1870 §6) or during DATA (aiosmtpd).
-- A failure while handling a message: 451 4.3.0, so the sending MTA keeps it and tries again.
+- Slow clients: each command, and the content after DATA, must be complete within
+  ``listen_timeout_s`` of the last command (aiosmtpd's time-out, reset by complete commands only, so a
+  client trickling a byte at a time is dropped too); a session ends after ``listen_session_max_s`` with
+  421 4.4.2 (NOOPs keep nothing open for ever); past ``listen_max_connections`` sessions a new client
+  gets 421 4.7.0 at once (RFC 5321 §3.8) and is disconnected.
+- A message that cannot be read: 554 5.6.0 (decided in node/mail/inbound.py), a permanent answer.
+- A failure while recording a message (the store down): 451 4.3.0, so the sending MTA keeps it and
+  tries again; only failures that another try can cure are answered 4yz (RFC 5321 §4.2.1).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -28,6 +36,10 @@ from alertnode.mail.config import MailConfig
 from alertnode.mail.smtp_client import mask_address
 
 log = logging.getLogger(__name__)
+
+_BACKLOG = 1024
+"""Connections the kernel queues before they are accepted (asyncio's default is 100): a burst of clients
+past it would be refused by the kernel instead of getting the listener's own 421."""
 
 _ADDRESS = re.compile(r"([A-Za-z0-9._%+=-])[A-Za-z0-9._%+=-]*@")
 
@@ -100,6 +112,46 @@ class _Handler:
         return "451 4.3.0 Local error, try again later"
 
 
+class _Session(SMTP):
+    """aiosmtpd's session, counted by the listener and bounded in time."""
+
+    def __init__(self, listener: ReplyListener, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._listener = listener
+        # counted from its creation: a burst of connections is accepted before any connection_made runs
+        listener.connections += 1
+        self._counted = True
+        self._session_end: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._session_end is None:  # (aiosmtpd calls it again after STARTTLS)
+            self._session_end = self.loop.call_later(self._listener.session_max_s, self._end, transport)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._counted:
+            self._counted = False
+            self._listener.connections -= 1
+        if self._session_end is not None:
+            self._session_end.cancel()
+        super().connection_lost(error)
+
+    def _end(self, transport: asyncio.BaseTransport) -> None:
+        self._listener.sessions_ended += 1
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(b"421 4.4.2 Session too long, closing\r\n")
+        transport.close()
+
+
+class _Busy(asyncio.Protocol):
+    """The answer to a client past the connection cap: 421 and goodbye (RFC 5321 §3.8)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(b"421 4.7.0 Too many connections, try again later\r\n")
+        transport.close()
+
+
 class ReplyListener:
     def __init__(self, config: MailConfig, on_message: OnMessage) -> None:
         self._config = config
@@ -111,6 +163,12 @@ class ReplyListener:
         self.received = 0
         self.refused_relay = 0
         self.errors = 0
+        self.connections = 0
+        """Sessions open now."""
+        self.refused_busy = 0
+        self.sessions_ended = 0
+        """Sessions closed at listen_session_max_s."""
+        self.session_max_s = config.listen_session_max_s
 
     @property
     def listening(self) -> bool:
@@ -146,8 +204,12 @@ class ReplyListener:
             log.exception("SMTP listener: could not process a message from %s", inbound.peer)
             return "451 4.3.0 Local error in processing, try again later"
 
-    def _protocol(self) -> SMTP:
-        session = SMTP(
+    def _protocol(self) -> asyncio.Protocol:
+        if self.connections >= self._config.listen_max_connections:
+            self.refused_busy += 1
+            return _Busy()
+        session = _Session(
+            self,
             self._handler,
             data_size_limit=self._config.max_message_bytes,
             enable_SMTPUTF8=True,  # RFC 6531: replies from internationalised addresses
@@ -164,7 +226,7 @@ class ReplyListener:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                self._protocol, host=self._config.listen_host, port=self._config.listen_port
+                self._protocol, host=self._config.listen_host, port=self._config.listen_port, backlog=_BACKLOG
             )
         except OSError as exc:
             raise ChannelError(

@@ -7,8 +7,9 @@ still yields what can be read from it, with its defects listed.
 
 Correlation evidence, strongest first:
 1. the VERP envelope recipient ``<bounce>+<part>@domain`` (bounces come back to the envelope sender);
-2. for delivery status notifications (RFC 3464 inside RFC 6522 multipart/report), the Message-ID and
-   Subject of the returned original;
+2. for delivery status notifications (RFC 3464 inside RFC 6522 multipart/report), the
+   Original-Envelope-Id (the ENVID the node sent, RFC 3461 §4.4), then the Message-ID and Subject of
+   the returned original;
 3. In-Reply-To and References (RFC 5322 §3.6.4) naming a Message-ID the node made;
 4. the ``[<emailSubjectRef>-<part>]`` reference in the subject.
 """
@@ -29,6 +30,10 @@ from html.parser import HTMLParser
 
 from alertnode.mail.compose import token_from_part
 
+MAX_MIME_DEPTH = 100
+"""Deepest nesting of MIME parts read; deeper messages are refused for good. Postfix's
+mime_nesting_limit has the same default; real mail (forwards of forwards) stays far below."""
+
 MAX_CANDIDATES = 8
 """Most token candidates returned: each costs a store lookup, and a real reply carries one or two."""
 
@@ -43,6 +48,10 @@ _DECODE_ERRORS = (
     HeaderParseError,
 )
 
+# RFC 5322 §2.2.3: folding put a CRLF before white space that was there; unfolding takes the line break
+# out. The white space around it is read as the one space it was before folding (Postfix folds a DSN's
+# Diagnostic-Code by replacing a space with CRLF and four spaces).
+_FOLD = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]*")
 _BRACKET = re.compile(r"\[([^\[\]\s]{1,200})\]")
 _MSGID = re.compile(r"<([^<>\s@]{1,200})@([^<>\s]{1,255})>")
 _MSGID_LEFT = re.compile(r"^(?P<part>.+)\.a\d{1,6}\Z")
@@ -80,12 +89,21 @@ class InboundKind(enum.Enum):
     """Not an RFC 5322 message at all (no header section)."""
 
 
+class UnreadableMessage(ValueError):
+    """A message the parser can never read; the listener refuses it with 554 5.6.0 (RFC 3463 §3.7:
+    a media error), so the sending MTA returns it instead of trying again for days."""
+
+
 @dataclass(frozen=True)
 class DsnInfo:
     action: str
     status: str
     final_recipient: str
     diagnostic: str
+    envelope_id: str = ""
+    """Original-Envelope-Id (RFC 3464 §2.2.1): the ENVID the node sent (RFC 3461 §4.4)."""
+    retry_until: str = ""
+    """Will-Retry-Until (RFC 3464 §2.3.8) of a delayed report."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +143,7 @@ def _surrogates_to_text(value: str) -> str:
 
 
 def header_text(value: object) -> str:
-    """A header value as readable text, with RFC 2047 encoded words decoded."""
+    """A header value as readable text: unfolded (RFC 5322 §2.2.3), RFC 2047 encoded words decoded."""
     if value is None:
         return ""
     if isinstance(value, Header):
@@ -135,7 +153,7 @@ def header_text(value: object) -> str:
         raw = "".join(str(text) for text, _ in chunks)
     else:
         raw = str(value)
-    raw = _surrogates_to_text(raw)
+    raw = _FOLD.sub(" ", _surrogates_to_text(raw)).strip()
     try:
         parts = decode_header(raw)
     except _DECODE_ERRORS:
@@ -191,6 +209,18 @@ def msgid_candidates(values: Iterable[str]) -> list[str]:
                 if token:
                     found.append(token)
     return found
+
+
+def _xtext_decoded(value: str) -> str:
+    """RFC 3461 §4 xtext ``+HH`` undone (a report may carry the ENVID as it went on the wire)."""
+    return re.sub(r"\+([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+
+
+def envid_candidates(envelope_id: str) -> list[str]:
+    """The token an ENVID the node made (``<part>.a<attempt>``, node/mail/compose.py) names."""
+    match = _MSGID_LEFT.match(envelope_id)
+    token = token_from_part(match.group("part")) if match else None
+    return [token] if token else []
 
 
 def verp_candidates(rcpt_tos: Sequence[str], bounce_local_part: str) -> list[str]:
@@ -352,6 +382,8 @@ def _dsn_fields(msg: Message) -> DsnInfo | None:
             for chunk in re.split(r"\r?\n\s*\r?\n", payload):
                 blocks.append(HeaderParser(policy=policy.compat32).parsestr(chunk))
     rank = {"failed": 0, "delayed": 1, "delivered": 2, "relayed": 2, "expanded": 2}
+    # the per-message fields come first (§2.1); an MTA that mixes them into a recipient block is read too
+    envelope_id = next((v for v in (_get(b, "Original-Envelope-Id") for b in blocks) if v), "")
     best: DsnInfo | None = None
     for block in blocks:
         action = _get(block, "Action").lower().strip()
@@ -363,6 +395,8 @@ def _dsn_fields(msg: Message) -> DsnInfo | None:
             final_recipient=_get(block, "Final-Recipient").partition(";")[2].strip()
             or _get(block, "Original-Recipient").partition(";")[2].strip(),
             diagnostic=_get(block, "Diagnostic-Code").partition(";")[2].strip(),
+            envelope_id=_xtext_decoded(envelope_id.strip()),
+            retry_until=_get(block, "Will-Retry-Until").strip(),
         )
         if best is None or rank[action] < rank[best.action]:
             best = info
@@ -391,14 +425,46 @@ def _looks_like_bounce(envelope_from: str, sender: str, subject: str) -> bool:
 # -- the entry point ----------------------------------------------------------------------------------
 
 
+def mime_depth(msg: Message) -> int:
+    """How deeply parts nest inside ``msg`` (1: a single part). Iterative: the depth is not trusted."""
+    deepest = 0
+    stack = [(msg, 1)]
+    while stack:
+        part, depth = stack.pop()
+        deepest = max(deepest, depth)
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
+    return deepest
+
+
 def parse_mail(
     raw: bytes,
     envelope_from: str,
     rcpt_tos: Sequence[str],
     bounce_local_part: str = "bounces",
 ) -> ParsedMail:
-    """Classify and read one inbound message."""
-    msg = message_from_bytes(raw, policy=policy.compat32)
+    """Classify and read one inbound message. Raises :class:`UnreadableMessage` for a message this
+    parser can never read (the same bytes would fail again: a permanent failure)."""
+    try:
+        msg = message_from_bytes(raw, policy=policy.compat32)
+    except RecursionError as exc:  # the email package parses nested parts recursively
+        raise UnreadableMessage(f"MIME parts nested deeper than {MAX_MIME_DEPTH} levels") from exc
+    except MemoryError:
+        raise  # not the message's fault: worth another try later
+    except Exception as exc:
+        raise UnreadableMessage(f"cannot parse the message ({type(exc).__name__})") from exc
+    if mime_depth(msg) > MAX_MIME_DEPTH:
+        raise UnreadableMessage(f"MIME parts nested deeper than {MAX_MIME_DEPTH} levels")
+    try:
+        return _read(msg, envelope_from, rcpt_tos, bounce_local_part)
+    except MemoryError:
+        raise
+    except Exception as exc:  # the parse is deterministic: what fails once fails every time
+        raise UnreadableMessage(f"cannot read the message ({type(exc).__name__})") from exc
+
+
+def _read(msg: Message, envelope_from: str, rcpt_tos: Sequence[str], bounce_local_part: str) -> ParsedMail:
     defects = tuple(sorted({type(d).__name__ for part in msg.walk() for d in part.defects}))
     subject = _get(msg, "Subject")
     sender = _address(_get(msg, "From")) or envelope_from
@@ -412,6 +478,8 @@ def parse_mail(
     if dsn is not None or (verp and _looks_like_bounce(envelope_from, sender, subject)):
         original = _original_headers(msg)
         evidence: list[str] = list(verp)
+        if dsn is not None:
+            evidence += envid_candidates(dsn.envelope_id)
         if original is not None:
             evidence += msgid_candidates([_get(original, "Message-ID")])
             evidence += subject_candidates(_get(original, "Subject"))

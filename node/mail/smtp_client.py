@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from alertnode.errors import SmtpError
-from alertnode.mail.compose import Composed
+from alertnode.mail.compose import Composed, xtext
 from alertnode.mail.config import MailConfig
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,16 @@ def _reply(code: int, message: str) -> str:
 
 def _is_permanent(code: int) -> bool:
     return 500 <= code <= 599  # RFC 5321 §4.2.1
+
+
+async def _greet(smtp: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO from a server that refuses EHLO (RFC 5321 §3.2), as aiosmtplib's sendmail does."""
+    try:
+        await smtp.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not smtp.is_connected:
+            raise
+        await smtp.helo()
 
 
 class SmarthostClient:
@@ -154,6 +164,20 @@ class SmarthostClient:
             smtp, _ = await self._acquire()
             return await self._transaction(smtp, composed)
 
+    def _dsn_options(self, smtp: aiosmtplib.SMTP, composed: Composed) -> tuple[list[str], list[str]]:
+        """RFC 3461 MAIL and RCPT parameters, when the smarthost offers DSN and some are asked for."""
+        notify = self._config.dsn_notify
+        if not notify or not smtp.supports_extension("dsn"):
+            return [], []
+        mail = ["RET=HDRS"]  # §4.3: the headers identify the message; its body need not come back
+        if composed.envid:
+            mail.append(f"ENVID={xtext(composed.envid)}")
+        rcpt = [f"NOTIFY={','.join(notify)}"]
+        if composed.envelope_to.isascii():
+            # §4.2; an internationalised address would need RFC 6533's utf-8 type: ORCPT is optional
+            rcpt.append(f"ORCPT=rfc822;{xtext(composed.envelope_to)}")
+        return mail, rcpt
+
     async def _transaction(self, smtp: aiosmtplib.SMTP, composed: Composed) -> SendResult:
         options = []
         if composed.eight_bit:
@@ -161,8 +185,15 @@ class SmarthostClient:
         if composed.smtputf8:
             options.append("SMTPUTF8")  # RFC 6531
         try:
+            if smtp.is_ehlo_or_helo_needed:
+                await _greet(smtp)  # the EHLO answer tells whether DSN is offered
+            dsn_mail, dsn_rcpt = self._dsn_options(smtp, composed)
             refused, reply = await smtp.sendmail(
-                composed.envelope_from, [composed.envelope_to], composed.data, mail_options=options
+                composed.envelope_from,
+                [composed.envelope_to],
+                composed.data,
+                mail_options=options + dsn_mail,
+                rcpt_options=dsn_rcpt,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             self._release(smtp)

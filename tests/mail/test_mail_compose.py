@@ -13,16 +13,19 @@ from hypothesis import strategies as st
 
 from alertnode.domain import DeliveryWork
 from alertnode.mail.compose import (
+    ENVID_MAX,
     MailIdentity,
     check_item,
     compose,
+    envelope_id,
     message_id,
     subject_reference,
     token_from_part,
     token_part,
     verp_sender,
+    xtext,
 )
-from alertnode.mail.replies import msgid_candidates, subject_candidates, verp_candidates
+from alertnode.mail.replies import envid_candidates, msgid_candidates, subject_candidates, verp_candidates
 
 IDENTITY = MailIdentity(domain="mail.example.net", default_sender="alerts", bounce_local_part="bounces")
 NOW = 1_795_000_000.0
@@ -183,3 +186,13 @@ def test_multipart_rules() -> None:
     assert paths(
         {"emailBodyIsMultipart": True, "multipartBoundary": "abc", "emailBodyContentType": "text/plain"}, body
     ) == ["alert[0].emailBodyContentType"]
+
+
+def test_envelope_id_and_xtext() -> None:
+    assert xtext("person+tag@example.org") == "person+2Btag@example.org"
+    assert xtext("a=b c\u00e9") == "a+3Db+20c+C3+A9"
+    assert envelope_id("tok_1-x", 2) == "tok_1-x.a2"
+    assert envid_candidates("tok_1-x.a2") == ["tok_1-x"]
+    assert envid_candidates(envelope_id("ünicode token", 1)) == ["ünicode token"]
+    assert envid_candidates("someone-elses-id") == []
+    assert len(xtext(envelope_id("t" * 48, 999_999))) <= ENVID_MAX

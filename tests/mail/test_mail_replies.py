@@ -5,10 +5,20 @@ from __future__ import annotations
 from email import policy
 from email.message import EmailMessage
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alertnode.mail.replies import InboundKind, html_to_text, parse_mail, strip_quoted, subject_candidates
+from alertnode.mail.replies import (
+    MAX_MIME_DEPTH,
+    InboundKind,
+    UnreadableMessage,
+    html_to_text,
+    parse_mail,
+    strip_quoted,
+    subject_candidates,
+)
+from tests.peers.smtp import postfix_dsn
 
 
 def mail(body: str = "OK", **headers: str) -> bytes:
@@ -181,3 +191,70 @@ def test_parser_never_raises_on_arbitrary_bytes(chunks: list[bytes]) -> None:
     parsed = parse_mail(b"".join(chunks), "x@y.example", ["bounces+t@n.example"])
     assert isinstance(parsed.kind, InboundKind)
     assert len(parsed.tokens) <= 8
+
+
+POSTFIX_ORIGINAL = (
+    b"Date: Mon, 23 Nov 2026 18:00:01 +0000\r\nFrom: alerts@node.example\r\nTo: person@example.org\r\n"
+    b"Subject: Fire alarm in building 3: leave by the nearest exit and reply when you are\r\n"
+    b" safe [ANREF-tokS]\r\nMessage-ID: <tokO.a1@node.example>\r\n"
+)
+
+
+def test_folded_header_fields_are_unfolded_before_they_are_reported() -> None:
+    # RFC 5322 §2.2.3: unfolding removes each CRLF that is followed by white space
+    raw = postfix_dsn(
+        action="failed",
+        rcpt="person@example.org",
+        envelope_to="bounces@node.example",
+        original_headers=POSTFIX_ORIGINAL,
+    )
+    parsed = parse_mail(raw, "", ["bounces@node.example"])
+    assert parsed.kind is InboundKind.BOUNCE
+    assert parsed.dsn is not None
+    assert parsed.dsn.diagnostic == (
+        "550 5.1.1 <person@example.org>: Recipient address rejected: User unknown in virtual mailbox table"
+    )
+    assert parsed.text == parsed.dsn.diagnostic
+    assert parsed.tokens[:2] == ("tokO", "tokS")  # the folded returned Subject still yields its reference
+    delayed = parse_mail(
+        postfix_dsn(action="delayed", rcpt="p@example.org", envelope_to="b@node.example", original_headers=None), "", []
+    )
+    assert delayed.dsn is not None
+    assert delayed.dsn.diagnostic == "connect to mail.example.org[192.0.2.25]:25: Connection refused"
+
+
+def test_long_reply_subjects_are_unfolded() -> None:
+    raw = (
+        b"From: ann@example.org\r\n"
+        b"Subject: Re: Fire alarm in building 3: leave by the nearest exit and reply when\r\n"
+        b"\tyou are safe [ANREF-tokS]\r\n\r\nsafe\r\n"
+    )
+    parsed = parse_mail(raw, "", [])
+    assert parsed.subject == (
+        "Re: Fire alarm in building 3: leave by the nearest exit and reply when you are safe [ANREF-tokS]"
+    )
+    encoded = (
+        b"From: ann@example.org\r\n"
+        b"Subject: =?utf-8?q?Re=3A_Feueralarm_in_Geb=C3=A4ude_3=3A_bitte_verlassen_Sie_das?=\r\n"
+        b" =?utf-8?q?_Geb=C3=A4ude?= [ANREF-tokS]\r\n\r\nja\r\n"
+    )
+    assert parse_mail(encoded, "", []).subject == (
+        "Re: Feueralarm in Gebäude 3: bitte verlassen Sie das Gebäude [ANREF-tokS]"
+    )
+    plain_folded = b"From: ann@example.org\r\nSubject: Re: a very\r\n   long   subject\r\n\r\nok\r\n"
+    assert parse_mail(plain_folded, "", []).subject == "Re: a very long   subject"
+
+
+def _nested(depth: int) -> bytes:
+    opening = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(depth))
+    closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
+    return b"From: a@x.example\r\nSubject: deep\r\n" + opening + b"Content-Type: text/plain\r\n\r\nhi\r\n" + closing
+
+
+def test_mime_nesting_is_bounded() -> None:
+    # the top-level message and its innermost text part count as levels too
+    assert parse_mail(_nested(MAX_MIME_DEPTH - 1), "", []).text == "hi"
+    with pytest.raises(UnreadableMessage, match="nested deeper than 100"):
+        parse_mail(_nested(MAX_MIME_DEPTH), "", [])
+    with pytest.raises(UnreadableMessage):
+        parse_mail(_nested(3000), "", [])  # past Python's recursion limit inside the email package

@@ -60,6 +60,10 @@ class Captured:
     data: bytes
     tls: bool = False
     user: str | None = None
+    dsn_mail: dict[str, str] = field(default_factory=dict)
+    """RFC 3461 MAIL parameters as sent (RET, ENVID), when the smarthost offered DSN."""
+    dsn_rcpt: dict[str, str] = field(default_factory=dict)
+    """RFC 3461 RCPT parameters as sent (NOTIFY, ORCPT)."""
 
     @property
     def message(self) -> EmailMessage:
@@ -77,6 +81,14 @@ class _Capture:
     refuse_rcpt: dict[str, str] = field(default_factory=dict)
     data_commands: int = 0
     arrived: asyncio.Event | None = None
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does when no hook is given
+        if isinstance(server, DsnSMTP):
+            responses.insert(len(responses) - 1, "250-DSN")  # RFC 3461 §4.1, before the last line
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -100,11 +112,51 @@ class _Capture:
                 data=bytes(envelope.original_content or b""),
                 tls=tls,
                 user=session.auth_data if session.authenticated else None,
+                dsn_mail=dict(getattr(server, "dsn_mail", {})),
+                dsn_rcpt=dict(getattr(server, "dsn_rcpt", {})),
             )
         )
         if self.arrived is not None:
             self.arrived.set()
         return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
+
+
+_DSN_MAIL = frozenset({"RET", "ENVID"})
+_DSN_RCPT = frozenset({"NOTIFY", "ORCPT"})
+
+
+class DsnSMTP(SMTP):
+    """aiosmtpd with the RFC 3461 DSN extension: offered in EHLO, its MAIL and RCPT parameters taken and
+    recorded as the client wrote them (aiosmtpd itself refuses unknown parameters with 555 and
+    upper-cases the ones it knows, which would spoil an ENVID)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dsn_mail: dict[str, str] = {}
+        self.dsn_rcpt: dict[str, str] = {}
+
+    @staticmethod
+    def _take(arg: str | None, names: frozenset[str]) -> tuple[str | None, dict[str, str]]:
+        if not arg:
+            return arg, {}
+        kept, taken = [], {}
+        for word in arg.split(" "):
+            name, eq, value = word.partition("=")
+            if eq and name.upper() in names:
+                taken[name.upper()] = value
+            else:
+                kept.append(word)
+        return " ".join(kept), taken
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        arg, self.dsn_mail = self._take(arg, _DSN_MAIL)
+        self.dsn_rcpt = {}
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        arg, taken = self._take(arg, _DSN_RCPT)
+        self.dsn_rcpt.update(taken)
+        await super().smtp_RCPT(arg)
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -153,7 +205,7 @@ class Smarthost:
 
     ``tls``: "none", "starttls" (required before MAIL, RFC 3207) or "implicit" (RFC 8314);
     ``credentials``: (user, password) makes AUTH PLAIN/LOGIN required (RFC 4954; aiosmtpd allows it
-    only after STARTTLS).
+    only after STARTTLS); ``dsn``: offer RFC 3461 DSN and record its parameters (:class:`DsnSMTP`).
     """
 
     host = "127.0.0.1"
@@ -164,9 +216,11 @@ class Smarthost:
         tls: str = "none",
         certificate: tuple[Path, Path] | None = None,
         credentials: tuple[str, str] | None = None,
+        dsn: bool = False,
     ) -> None:
         self._capture = _Capture()
         self._server: asyncio.Server | None = None
+        self.dsn = dsn
         self._sessions: list[SMTP] = []
         self.port = 0
         self.tls = tls
@@ -202,7 +256,8 @@ class Smarthost:
                 extra.update(tls_context=self._ssl, require_starttls=True)
             if self.credentials is not None:
                 extra.update(authenticator=_authenticator(self.credentials), auth_required=True)
-            session = SMTP(self._capture, hostname="smarthost.test", enable_SMTPUTF8=True, loop=loop, **extra)
+            server_class = DsnSMTP if self.dsn else SMTP
+            session = server_class(self._capture, hostname="smarthost.test", enable_SMTPUTF8=True, loop=loop, **extra)
             self._sessions.append(session)
             return session
 
@@ -269,6 +324,11 @@ async def smarthost_factory() -> AsyncIterator[Callable[..., Awaitable[Smarthost
             await host.stop()
 
 
+class _DsnController(Controller):
+    def factory(self) -> SMTP:
+        return DsnSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class ThreadedSmarthost:
     """The capture smarthost in its own thread (for benchmarks and nodes in other processes)."""
 
@@ -279,8 +339,10 @@ class ThreadedSmarthost:
         *,
         certificate: tuple[Path, Path] | None = None,
         credentials: tuple[str, str] | None = None,
+        dsn: bool = False,
     ) -> None:
-        """``certificate``: STARTTLS required with it; ``credentials``: AUTH required (after STARTTLS)."""
+        """``certificate``: STARTTLS required with it; ``credentials``: AUTH required (after STARTTLS);
+        ``dsn``: offer RFC 3461 DSN and record its parameters."""
         self._capture = _Capture()
         self.port = free_port()
         extra: dict[str, Any] = {}
@@ -290,7 +352,8 @@ class ThreadedSmarthost:
             extra.update(tls_context=context, require_starttls=True)
         if credentials is not None:
             extra.update(authenticator=_authenticator(credentials), auth_required=True)
-        self._controller = Controller(
+        controller_class = _DsnController if dsn else Controller
+        self._controller = controller_class(
             self._capture, hostname=self.host, port=self.port, server_hostname="smarthost.test", **extra
         )
 
@@ -441,3 +504,109 @@ def reply_message(
         msg[name] = value
     msg.set_content(body)
     return msg.as_bytes()
+
+
+# -- delivery status notifications as Postfix writes them --------------------------------------------
+
+_POSTFIX_SUBJECTS = {
+    "failed": "Undelivered Mail Returned to Sender",
+    "delayed": "Delayed Mail (still being retried)",
+    "delivered": "Successful Mail Delivery Report",
+    "relayed": "Successful Mail Delivery Report",
+}
+_POSTFIX_DIAGNOSTICS = {
+    # folded as Postfix folds them: at a space, continued with four spaces (RFC 5322 §2.2.3)
+    "failed": "smtp; 550 5.1.1 <{rcpt}>: Recipient address\r\n    rejected: User unknown in virtual mailbox table",
+    "delayed": "X-Postfix; connect to mail.example.org[192.0.2.25]:25: Connection\r\n    refused",
+    "delivered": "X-Postfix; delivery via local: delivered to mailbox",
+    "relayed": "smtp; 250 2.0.0 Ok: queued as 4B2F81A0456",
+}
+_POSTFIX_STATUS = {"failed": "5.1.1", "delayed": "4.4.1", "delivered": "2.0.0", "relayed": "2.0.0"}
+
+
+def postfix_dsn(
+    *,
+    action: str,
+    rcpt: str,
+    envelope_to: str,
+    original_headers: bytes | None,
+    envid: str | None = None,
+) -> bytes:
+    """A delivery status notification (RFC 3464 in RFC 6522 multipart/report) byte for byte in the shape
+    Postfix 3 writes it: folded header fields, X-Postfix-* fields, the human-readable part wrapped at
+    column 72, and the returned headers (RET=HDRS) unless ``original_headers`` is None."""
+    boundary = "4B2F81A0123.1795456805/mx.plant.local"
+    status = _POSTFIX_STATUS[action]
+    diagnostic = _POSTFIX_DIAGNOSTICS[action].format(rcpt=rcpt)
+    head = (
+        "Return-Path: <>\r\n"
+        "Received: by mx.plant.local (Postfix)\r\n"
+        "\tid 4B2F81A0123; Mon, 23 Nov 2026 19:00:05 +0100 (CET)\r\n"
+        "Date: Mon, 23 Nov 2026 19:00:05 +0100 (CET)\r\n"
+        "From: MAILER-DAEMON@mx.plant.local (Mail Delivery System)\r\n"
+        f"Subject: {_POSTFIX_SUBJECTS[action]}\r\n"
+        f"To: {envelope_to}\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+        f'\tboundary="{boundary}"\r\n'
+        "Content-Transfer-Encoding: 8bit\r\n"
+        f"Message-Id: <20261123180005.{uuid.uuid4().hex[:12].upper()}@mx.plant.local>\r\n"
+        "\r\n"
+        "This is a MIME-encapsulated message.\r\n\r\n"
+    )
+    notice = {
+        "failed": "I'm sorry to have to inform you that your message could not\r\n"
+        "be delivered to one or more recipients. It's attached below.\r\n\r\n"
+        f"<{rcpt}>: host mail.example.org[192.0.2.25] said: 550 5.1.1\r\n"
+        f"    <{rcpt}>: Recipient address rejected: User unknown in virtual\r\n"
+        "    mailbox table (in reply to RCPT TO command)\r\n",
+        "delayed": "####################################################################\r\n"
+        "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\r\n"
+        "####################################################################\r\n\r\n"
+        "Your message could not be delivered for more than 4 hour(s).\r\n"
+        "It will be retried until it is 5 day(s) old.\r\n\r\n"
+        f"<{rcpt}>: connect to mail.example.org[192.0.2.25]:25: Connection\r\n    refused\r\n",
+        "delivered": "Your message was successfully delivered to the destination(s)\r\n"
+        "listed below. If the message was delivered to mailbox you will\r\n"
+        "receive no further notifications. Otherwise you may still receive\r\n"
+        "notifications of mail delivery errors from other systems.\r\n\r\n"
+        f"<{rcpt}>: delivery via local: delivered to mailbox\r\n",
+    }.get(action, f"<{rcpt}>: delivery via mail.example.org[192.0.2.25]:25: 250 2.0.0 Ok\r\n")
+    body = (
+        f"--{boundary}\r\n"
+        "Content-Description: Notification\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        "This is the mail system at host mx.plant.local.\r\n\r\n" + notice + "\r\n"
+        "                   The mail system\r\n\r\n"
+        f"--{boundary}\r\n"
+        "Content-Description: Delivery report\r\n"
+        "Content-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.plant.local\r\n"
+        "X-Postfix-Queue-ID: 4B2F81A0123\r\n"
+        f"X-Postfix-Sender: rfc822; {envelope_to}\r\n"
+        + (f"Original-Envelope-Id: {envid}\r\n" if envid else "")
+        + "Arrival-Date: Mon, 23 Nov 2026 19:00:01 +0100 (CET)\r\n\r\n"
+        f"Final-Recipient: rfc822; {rcpt}\r\n"
+        f"Original-Recipient: rfc822;{rcpt}\r\n"
+        f"Action: {action}\r\n"
+        f"Status: {status}\r\n"
+        "Remote-MTA: dns; mail.example.org\r\n"
+        f"Diagnostic-Code: {diagnostic}\r\n"
+        + ("Will-Retry-Until: Sat, 28 Nov 2026 19:00:01 +0100 (CET)\r\n" if action == "delayed" else "")
+        + "\r\n"
+    )
+    if original_headers is not None:
+        body += (
+            f"--{boundary}\r\n"
+            "Content-Description: Undelivered Message Headers\r\n"
+            "Content-Type: text/rfc822-headers\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n"
+            "Return-Path: <" + envelope_to + ">\r\n"
+            "Received: from alertnode.test (localhost [127.0.0.1])\r\n"
+            "\tby mx.plant.local (Postfix) with ESMTP id 4B2F81A0123\r\n"
+            f"\tfor <{rcpt}>; Mon, 23 Nov 2026 19:00:01 +0100 (CET)\r\n"
+        ) + original_headers.decode("utf-8").replace("\r\n", "\n").replace("\n", "\r\n").rstrip("\r\n") + "\r\n\r\n"
+    body += f"--{boundary}--\r\n"
+    return (head + body).encode("utf-8")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email import policy
 from email.message import EmailMessage
@@ -20,6 +21,7 @@ import pytest_asyncio
 
 from alertnode.domain import DeliveryState, DeliveryWork
 from alertnode.errors import ChannelError
+from alertnode.mail import records
 from alertnode.mail.channel import MailChannel
 from alertnode.mail.config import MailConfig
 from alertnode.store.crypto import Cipher
@@ -28,6 +30,7 @@ from tests.fakes import MemorySink
 from tests.peers.smtp import (
     Smarthost,
     free_port,
+    postfix_dsn,
     reply_message,
     send_with_smtplib,
     send_with_swaks,
@@ -256,7 +259,37 @@ async def test_many_recipients_share_pooled_connections(
     assert channel.info().details["connections"] <= 3
 
 
+async def test_internal_domains_are_sent_and_refused_domains_fail_naming_the_key(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel(domain="plant.local", refuse_domains=["*.invalid", "localhost"])
+    await channel.submit(make_work(40, "ops@plant.local"))
+    await channel.submit(make_work(41, "x@site.invalid"))
+    await channel.submit(make_work(42, "root@LocalHost"))
+    sent = await sink.event_for(40, "sent")
+    assert sent.state is DeliveryState.SENT
+    for delivery_id, pattern in ((41, "*.invalid"), (42, "localhost")):
+        failed = await sink.event_for(delivery_id, "failed")
+        assert failed.state is DeliveryState.FAILED and failed.final
+        assert failed.detail["configKey"] == "mail.refuse_domains"
+        assert pattern in failed.detail["error"]
+    (captured,) = smarthost.messages
+    assert captured.rcpt_tos == ["ops@plant.local"]
+    assert captured.mail_from.endswith("@plant.local")
+
+
 # -- receiving ---------------------------------------------------------------------------------------
+
+
+async def settled(channel: MailChannel, timeout: float = 10.0) -> None:
+    """Until the channel has finished every delivery it was given."""
+
+    async def until() -> None:
+        while channel.info().in_flight:
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(until(), timeout)
 
 
 async def sent_work(
@@ -267,10 +300,11 @@ async def sent_work(
     address: str = "person@example.org",
     **params: Any,
 ) -> tuple[DeliveryWork, EmailMessage]:
-    work = make_work(delivery_id, address, replyTo="responses", subject="Evacuate", **params)
+    work = make_work(delivery_id, address, **{"replyTo": "responses", "subject": "Evacuate", **params})
     sink.tokens[work.token] = delivery_id
     await channel.submit(work)
     await sink.event_for(delivery_id, "sent")
+    await settled(channel)  # the in-memory sink has the event before the store has the recipient
     captured = next(m for m in smarthost.messages if m.rcpt_tos == [address])
     return work, captured.message
 
@@ -295,6 +329,78 @@ async def test_reply_via_smtplib_is_a_response_with_quotes_stripped(
     assert replied.detail["from"] == "person@example.org"
     assert replied.detail["subject"].startswith("Re: Evacuate [ANREF2345-")
     assert replied.final
+
+
+async def test_replies_are_classified_as_sms_replies_are(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel()
+    answers = {
+        50: ("OK, on my way.\n\nOn Mon, 23 Nov 2026, Alerts wrote:\n> no\n", True, False),
+        51: ("No, sorry, I am abroad.\n\n> Reply OK when safe.\n", False, True),
+        52: ("\n\nDecline\n-- \nAnn, Site security\n", False, True),
+        53: ("I am at the assembly point. Ok?\n", False, False),
+        54: ("> OK\n\nno\n", False, True),  # only the new text counts, not the quoted original
+    }
+    for delivery_id, (body, _, _) in answers.items():
+        _, original = await sent_work(channel, sink, smarthost, delivery_id, address=f"p{delivery_id}@example.org")
+        data = reply_message(subject=f"Re: {original['Subject']}", body=body, sender=f"p{delivery_id}@example.org")
+        assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    for delivery_id, (_, ack, declined) in answers.items():
+        replied = await sink.event_for(delivery_id, "replied")
+        # as node/sms/replies.py reports an SMS answer: state RESPONDED, ack / declined in the detail
+        assert replied.state is DeliveryState.RESPONDED
+        assert (replied.detail["ack"], replied.detail["declined"]) == (ack, declined), delivery_id
+
+
+async def test_reply_keywords_are_configurable(mail_channel: ChannelFactory, smarthost: Smarthost) -> None:
+    channel, sink = await mail_channel(ack_keywords=["ja", "bin unterwegs"], nack_keywords=["nein"])
+    for delivery_id, body in ((55, "Bin unterwegs!"), (56, "Nein."), (57, "yes")):
+        _, original = await sent_work(channel, sink, smarthost, delivery_id, address=f"p{delivery_id}@example.org")
+        data = reply_message(subject=f"Re: {original['Subject']}", body=body, sender=f"p{delivery_id}@example.org")
+        assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    details = [(await sink.event_for(d, "replied")).detail for d in (55, 56, 57)]
+    assert [(d["ack"], d["declined"]) for d in details] == [(True, False), (False, True), (False, False)]
+    # an unmatched reply is classified too, as an unmatched SMS is
+    data = reply_message(subject="Re: [ANREF2345-unknownTok]", body="nein")
+    assert (await smtp_send(channel.listener_port, data, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    await sink.wait(lambda: bool(sink.inbound))
+    assert sink.inbound[0].detail["declined"] is True
+
+
+async def test_a_forwarded_alert_answered_by_someone_else_is_flagged_and_changes_nothing(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel()
+    _, original = await sent_work(channel, sink, smarthost, 60, address="Person@Example.org")
+    # the recipient forwarded the alert; the colleague answers it
+    forwarded = reply_message(subject=f"Re: Fwd: {original['Subject']}", body="OK", sender="Boss <boss@example.org>")
+    rcpt = f"responses@{DOMAIN}"
+    assert (await smtp_send(channel.listener_port, forwarded, mail_from="boss@example.org", rcpt_to=rcpt))[0] == 250
+    other = await sink.event_for(60, "replied")
+    assert other.detail["fromRecipient"] is False
+    assert other.detail["from"] == "boss@example.org" and other.detail["ack"] is True
+    assert other.state is None and not other.final  # not the recipient's answer: escalation goes on
+    # the recipient's own answer, however the address is spelled, is the answer
+    own = reply_message(subject=f"Re: {original['Subject']}", body="no", sender="PERSON@example.ORG")
+    assert (await smtp_send(channel.listener_port, own, mail_from="srs0=x@relay.example", rcpt_to=rcpt))[0] == 250
+    await sink.wait(lambda: sum(e.kind == "replied" for e in sink.events) == 2)
+    answer = [e for e in sink.events if e.kind == "replied"][-1]
+    assert answer.state is DeliveryState.RESPONDED and answer.final
+    assert answer.detail["fromRecipient"] is True and answer.detail["declined"] is True
+
+
+async def test_forwarded_replies_can_be_made_to_count(mail_channel: ChannelFactory, smarthost: Smarthost) -> None:
+    channel, sink = await mail_channel(count_forwarded_replies=True)
+    _, original = await sent_work(channel, sink, smarthost, 61, address="person@example.org")
+    forwarded = reply_message(subject=f"Re: Fwd: {original['Subject']}", body="yes", sender="boss@example.org")
+    rcpt = f"responses@{DOMAIN}"
+    assert (await smtp_send(channel.listener_port, forwarded, mail_from="boss@example.org", rcpt_to=rcpt))[0] == 250
+    replied = await sink.event_for(61, "replied")
+    assert replied.state is DeliveryState.RESPONDED and replied.final
+    assert replied.detail["fromRecipient"] is False
 
 
 async def test_reply_matched_by_in_reply_to_when_the_subject_lost_its_reference(
@@ -503,6 +609,32 @@ async def test_malformed_input_gets_smtp_codes_and_no_crash(
     assert channel.ready()
 
 
+def nested_multiparts(depth: int) -> bytes:
+    head = b"From: person@example.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+    opening = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(depth))
+    closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
+    return head + opening + b"Content-Type: text/plain\r\n\r\nhi\r\n" + closing
+
+
+async def test_a_message_the_parser_cannot_read_is_refused_for_good(mail_channel: ChannelFactory) -> None:
+    channel, sink = await mail_channel(max_message_bytes=1024 * 1024)
+    port, rcpt = channel.listener_port, f"responses@{DOMAIN}"
+    # 3,000 nested multiparts: answered 554 (RFC 5321 §4.2.5: a permanent failure), not 451, which would
+    # make the sending MTA try it again for days
+    code, text = await smtp_send(port, nested_multiparts(3000), rcpt_to=rcpt)
+    assert code == 554 and "5.6.0" in text, text
+    # deeper than the bound (Postfix's mime_nesting_limit is 100) but within Python's recursion limit
+    code, text = await smtp_send(port, nested_multiparts(150), rcpt_to=rcpt)
+    assert code == 554 and "5.6.0" in text and "nested" in text, text
+    code, _ = await smtp_send(port, nested_multiparts(20), rcpt_to=rcpt)
+    assert code == 250
+    await sink.wait(lambda: len(sink.inbound) == 1)
+    assert sink.inbound[0].text == "hi"
+    details = channel.info().details["listener"]
+    assert details["errors"] == 0 and details["invalid"] == 2
+    assert channel.ready()
+
+
 # -- bounces --------------------------------------------------------------------------------------
 
 
@@ -549,6 +681,37 @@ async def test_bounce_to_the_verp_address_fails_the_delivery(
     assert bounced.detail["smtp_reply"] == "550 5.1.1 <person@example.org>: Recipient address rejected"
 
 
+async def test_postfix_bounce_and_a_long_reply_subject_are_reported_unfolded(
+    mail_channel: ChannelFactory,
+    smarthost: Smarthost,
+) -> None:
+    channel, sink = await mail_channel()
+    long_subject = "Fire alarm in building 3: leave by the nearest exit and reply when you are safe"
+    await sent_work(channel, sink, smarthost, 38, subject=long_subject)
+    _, other = await sent_work(channel, sink, smarthost, 39, address="ann@example.org", subject=long_subject)
+    captured = next(m for m in smarthost.messages if m.rcpt_tos == ["person@example.org"])
+    raw_headers = captured.data.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    assert b"\r\n " in raw_headers.split(b"\r\nSubject: ", 1)[1].split(b"\r\nMessage-ID", 1)[0]  # folded
+    bounce = postfix_dsn(
+        action="failed", rcpt="person@example.org", envelope_to=captured.mail_from, original_headers=raw_headers
+    )
+    code, _ = await smtp_send(channel.listener_port, bounce, mail_from="", rcpt_to=captured.mail_from)
+    assert code == 250
+    bounced = await sink.event_for(38, "bounced")
+    diagnostic = "550 5.1.1 <person@example.org>: Recipient address rejected: User unknown in virtual mailbox table"
+    assert bounced.detail["smtp_reply"] == bounced.detail["diagnostic"] == diagnostic
+    # a mail client folds the long subject of its reply (here with a tab)
+    reference = "[" + str(other["Subject"]).rsplit("[", 1)[1]
+    first, _, rest = long_subject.partition(" reply ")
+    reply = (
+        f"From: Ann <ann@example.org>\r\nSubject: Re: {first}\r\n\treply {rest} {reference}\r\n"
+        "Message-ID: <folded@example.org>\r\n\r\nsafe\r\n"
+    ).encode()
+    assert (await smtp_send(channel.listener_port, reply, rcpt_to=f"responses@{DOMAIN}"))[0] == 250
+    replied = await sink.event_for(39, "replied")
+    assert replied.detail["subject"] == f"Re: {long_subject} {reference}"
+
+
 async def test_bounce_without_verp_is_matched_by_the_returned_headers(
     mail_channel: ChannelFactory,
     smarthost: Smarthost,
@@ -576,6 +739,76 @@ async def test_delay_notification_changes_no_state(
     )
     assert code == 250
     assert (await sink.event_for(29, "delayed")).state is None
+
+
+# -- delivery status notifications (RFC 3461 requests, RFC 3464 reports) ------------------------------
+
+
+async def dsn_channel(mail_channel: ChannelFactory, smarthost_factory: Any, **overrides: Any) -> tuple[
+    MailChannel, MemorySink, Smarthost
+]:
+    host = await smarthost_factory(dsn=True)
+    channel, sink = await mail_channel(smarthost_port=host.port, **overrides)
+    return channel, sink, host
+
+
+async def test_dsn_is_requested_when_the_smarthost_offers_it(
+    mail_channel: ChannelFactory, smarthost: Smarthost, smarthost_factory: Any
+) -> None:
+    channel, sink, host = await dsn_channel(mail_channel, smarthost_factory)
+    work = make_work(70, "person+alerts@example.org")
+    await channel.submit(work)
+    await sink.event_for(70, "sent")
+    (captured,) = await host.wait_for(1)
+    # RFC 3461 §4.3 RET=HDRS (the headers are enough to match a report), §4.4 ENVID: the same left part as
+    # the Message-ID, so a report names its delivery even with no headers returned
+    assert captured.dsn_mail == {"RET": "HDRS", "ENVID": f"{work.token}.a1"}
+    # §4.1 NOTIFY, §4.2 ORCPT as xtext ("+" is written +2B)
+    assert captured.dsn_rcpt == {"NOTIFY": "SUCCESS,FAILURE,DELAY", "ORCPT": "rfc822;person+2Balerts@example.org"}
+    # a smarthost that does not offer DSN gets none of it (aiosmtpd would answer 555)
+    plain_channel, plain_sink = await mail_channel()
+    await plain_channel.submit(make_work(71, "other@example.org"))
+    await plain_sink.event_for(71, "sent")
+    (plain,) = await smarthost.wait_for(1)
+    assert not any(o.split("=")[0] in ("RET", "ENVID", "NOTIFY", "ORCPT") for o in plain.mail_options)
+
+
+async def test_dsn_notify_is_configurable(mail_channel: ChannelFactory, smarthost_factory: Any) -> None:
+    channel, sink, host = await dsn_channel(mail_channel, smarthost_factory, dsn_notify=["FAILURE", "DELAY"])
+    await channel.submit(make_work(72, "p@example.org"))
+    await sink.event_for(72, "sent")
+    assert (await host.wait_for(1))[0].dsn_rcpt["NOTIFY"] == "FAILURE,DELAY"
+    channel, sink, host = await dsn_channel(mail_channel, smarthost_factory, dsn_notify=[])
+    await channel.submit(make_work(73, "p@example.org"))
+    await sink.event_for(73, "sent")
+    captured = (await host.wait_for(1))[0]
+    assert captured.dsn_mail == {} and captured.dsn_rcpt == {}
+
+
+async def test_success_delay_and_failure_reports_reach_their_delivery_by_the_envelope_id(
+    mail_channel: ChannelFactory, smarthost_factory: Any
+) -> None:
+    channel, sink, host = await dsn_channel(mail_channel, smarthost_factory)
+    plain = f"bounces@{DOMAIN}"  # no VERP part, no returned headers: only the envelope id names the delivery
+    for delivery_id, action in ((74, "delivered"), (75, "delayed"), (76, "failed"), (77, "relayed")):
+        address = f"p{delivery_id}@example.org"
+        await sent_work(channel, sink, host, delivery_id, address=address)
+        envid = next(m for m in host.messages if m.rcpt_tos == [address]).dsn_mail["ENVID"]
+        report = postfix_dsn(action=action, rcpt=address, envelope_to=plain, original_headers=None, envid=envid)
+        code, _ = await smtp_send(channel.listener_port, report, mail_from="", rcpt_to=plain)
+        assert code == 250
+    delivered = await sink.event_for(74, "delivered")
+    assert delivered.state is DeliveryState.DELIVERED and delivered.detail["status"] == "2.0.0"
+    delayed = await sink.event_for(75, "delayed")
+    assert delayed.state is None and not delayed.final  # still SENT: it may yet be delivered
+    assert delayed.detail["action"] == "delayed" and delayed.detail["status"] == "4.4.1"
+    assert delayed.detail["diagnostic"] == "connect to mail.example.org[192.0.2.25]:25: Connection refused"
+    assert delayed.detail["retryUntil"] == "Sat, 28 Nov 2026 19:00:01 +0100 (CET)"
+    bounced = await sink.event_for(76, "bounced")
+    assert bounced.state is DeliveryState.FAILED and bounced.final
+    relayed = await sink.event_for(77, "delivered")
+    assert relayed.detail["action"] == "relayed"  # handed to an MTA that sends no further reports
+    assert not sink.inbound
 
 
 async def test_stop_closes_the_listener(mail_channel: ChannelFactory) -> None:
@@ -692,6 +925,118 @@ async def test_swaks_malformed_8bit_and_oversized(mail_channel: ChannelFactory, 
     assert await swaks(eight_bit.encode()) == 250
     assert (await sink.event_for(37, "replied")).detail["subject"].startswith("Re: Grüße Evacuate")
     assert channel.ready()
+
+
+async def test_rows_past_their_time_are_dropped_at_start(tmp_path: Path) -> None:
+    store = Store(tmp_path / "kept.sqlite", synchronous="OFF")
+    store.open()
+    try:
+        now = time.time()
+        await store.write(lambda c: records.remember_sent(c, 1, "ix", now - 60, now - 1))
+        await store.write(lambda c: records.remember_sent(c, 2, "ix", now - 60, now + 3600))
+        channel = MailChannel(config=MailConfig(smarthost_host="127.0.0.1", listen_enabled=False), store=store)
+        await channel.start(MemorySink())
+
+        async def purged() -> None:
+            while await store.read(lambda c: records.recipient_index(c, 1)) is not None:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(purged(), 10)
+        assert await store.read(lambda c: records.recipient_index(c, 2)) == "ix"
+        await channel.stop(1.0)
+    finally:
+        store.close()
+
+
+# -- slow and too many clients ---------------------------------------------------------------------
+
+
+async def _greeted(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    return reader, writer, await asyncio.wait_for(reader.readline(), 10)
+
+
+async def _closed_by_server(reader: asyncio.StreamReader, timeout: float = 10.0) -> bytes:
+    """Everything the server sent until it closed the connection (a test failure if it never does)."""
+    return await asyncio.wait_for(reader.read(), timeout)
+
+
+async def test_a_slow_client_is_dropped_while_another_is_served(mail_channel: ChannelFactory) -> None:
+    channel, sink = await mail_channel(listen_timeout_s=2.0)
+    port = channel.listener_port
+    # one client sends nothing after the greeting; another drips a command a byte at a time, never ending it
+    silent_reader, silent_writer, greeting = await _greeted(port)
+    assert greeting.startswith(b"220 ")
+    drip_reader, drip_writer, _ = await _greeted(port)
+    # and a third starts a message and then drips its content
+    data_reader, data_writer, _ = await _greeted(port)
+    for command in (b"EHLO slow.example.org", b"MAIL FROM:<a@example.org>", f"RCPT TO:<r@{DOMAIN}>".encode(), b"DATA"):
+        data_writer.write(command + b"\r\n")
+        while (line := await asyncio.wait_for(data_reader.readline(), 10))[3:4] == b"-":
+            pass  # the lines of a multi-line EHLO answer
+    assert line.startswith(b"354")
+
+    async def drip() -> None:
+        for byte in b"EHLO slow.example.org and more and more":
+            for writer in (drip_writer, data_writer):
+                if not writer.is_closing():
+                    writer.write(bytes([byte]))
+            await asyncio.sleep(0.1)
+
+    dripping = asyncio.create_task(drip())
+    # meanwhile a real MTA (smtplib) is served
+    code, _ = await smtp_send(port, reply_message(subject="hi", body="ok"), rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    assert await _closed_by_server(silent_reader) == b""
+    assert await _closed_by_server(drip_reader) == b""
+    assert await _closed_by_server(data_reader) == b""
+    dripping.cancel()
+    for writer in (silent_writer, drip_writer, data_writer):
+        writer.close()
+    await sink.wait(lambda: len(sink.inbound) == 1)
+
+
+async def test_connections_over_the_cap_are_told_to_come_back_later(mail_channel: ChannelFactory) -> None:
+    channel, _ = await mail_channel(listen_max_connections=3)
+    port = channel.listener_port
+    held = [await _greeted(port) for _ in range(3)]
+    assert all(greeting.startswith(b"220 ") for _, _, greeting in held)
+    reader, writer, refused = await _greeted(port)
+    assert refused.startswith(b"421 4.7.0")  # RFC 5321 §3.8: try again later, as Postfix does
+    assert await _closed_by_server(reader) == b""
+    writer.close()
+    details = channel.info().details["listener"]
+    assert details["connections"] == 3 and details["refusedBusy"] == 1
+    # one held client leaves: a new one is served
+    held[0][1].close()
+
+    async def freed() -> None:
+        while channel.info().details["listener"]["connections"] > 2:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(freed(), 10)
+    code, _ = await smtp_send(port, reply_message(subject="hi", body="ok"), rcpt_to=f"responses@{DOMAIN}")
+    assert code == 250
+    for _, held_writer, _ in held[1:]:
+        held_writer.close()
+
+
+async def test_a_session_kept_alive_with_noop_ends_at_the_session_limit(mail_channel: ChannelFactory) -> None:
+    channel, _ = await mail_channel(listen_timeout_s=30.0, listen_session_max_s=1.0)
+    reader, writer, _ = await _greeted(channel.listener_port)
+    lines: list[bytes] = []
+    while True:  # a NOOP well within the command time-out, again and again
+        writer.write(b"NOOP\r\n")
+        line = await asyncio.wait_for(reader.readline(), 10)
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith(b"421"):
+            break
+        await asyncio.sleep(0.1)
+    assert lines[-1].startswith(b"421 4.4.2"), lines[-3:]
+    assert await _closed_by_server(reader) == b""
+    writer.close()
 
 
 async def test_listener_port_in_use_is_a_clear_error(tmp_path: Path) -> None:

@@ -4,6 +4,10 @@ subprocess (``run_node``); the smarthost runs in its own thread."""
 
 from __future__ import annotations
 
+import asyncio
+import smtplib
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.nodeproc import API_KEY, RunningNode, free_port
-from tests.peers.smtp import ThreadedSmarthost, make_certificate, reply_message, send_with_smtplib
+from tests.peers.smtp import ThreadedSmarthost, make_certificate, postfix_dsn, reply_message, send_with_smtplib
 from tests.peers.test_mail_channel import dsn
 
 DOMAIN = "alertnode.test"
@@ -176,3 +180,134 @@ def test_starttls_and_auth_with_the_password_from_the_environment(
         assert "pa55-word" not in "".join(node.output)
     finally:
         smarthost.stop()
+
+
+def test_internal_domains_are_accepted_sent_and_answered(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    # .local (Active Directory) and localhost are special-use names (RFC 6761/6762), and exactly what
+    # on-premises mail uses: recipients, contacts, the node's own domain and its reply domain
+    node, listen_port = mail_node(run_node, threaded_smarthost, tmp_path, domain="plant.local")
+    recipients = ["ops@plant.local", "a@plant.local", "ops@localhost", "b@corp"]
+    resp = node.post("/api/json/sendalert", email_alert(recipients))
+    assert resp.status_code == 200, resp.text
+    group = {
+        "inlineContactGroup": {
+            "name": "site",
+            "contacts": [{"id": "sec", "email": "security@site.local"}],
+            "sets": [{"name": "guards", "ids": ["sec"]}],
+        }
+    }
+    contact_alert = email_alert([])
+    del contact_alert["alert"][0]["recipients"]
+    contact_alert["alert"][0]["contacts"] = ["sec"]
+    contact_alert["contactGroup"] = group
+    resp = node.post("/api/json/sendalert", contact_alert)
+    assert resp.status_code == 200, resp.text
+    captured = {m.rcpt_tos[0]: m for m in threaded_smarthost.wait_for(5)}
+    assert set(captured) == {*recipients, "security@site.local"}
+    ops = captured["ops@plant.local"]
+    assert ops.mail_from.startswith("bounces+") and ops.mail_from.endswith("@plant.local")
+    assert str(ops.message["From"]) == "alerts@plant.local"
+    node.wait_events(lambda evs: sum(e["event"] == "sent" for e in evs) == 5)
+
+    reply = reply_message(
+        subject=f"Re: {ops.message['Subject']}", body="on it", sender="ops@plant.local", to="responses@plant.local"
+    )
+    result = send_with_smtplib(listen_port, reply, mail_from="ops@plant.local", rcpt_to="responses@plant.local")
+    assert result.code == 250
+    events = node.wait_events(lambda evs: any(e["event"] == "replied" for e in evs))
+    (replied,) = [e for e in events if e["event"] == "replied"]
+    assert replied["recipient"] == "ops@plant.local"
+    assert replied["state"] == "responded"
+
+
+def test_a_malformed_address_is_still_refused_with_its_path(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    node, _ = mail_node(run_node, threaded_smarthost, tmp_path)
+    resp = node.post("/api/json/sendalert", email_alert(["ok@plant.local", "two@@plant.local"]))
+    assert resp.status_code == 400, resp.text
+    assert "alert[0].recipients[1]" in resp.text
+    assert "not a valid e-mail address" in resp.text
+
+
+def test_delivery_reports_asked_of_a_dsn_smarthost_move_the_deliveries(
+    run_node: Callable[..., RunningNode], tmp_path: Path
+) -> None:
+    smarthost = ThreadedSmarthost(dsn=True)
+    smarthost.start()
+    try:
+        node, listen_port = mail_node(run_node, smarthost, tmp_path)
+        resp = node.post("/api/json/sendalert", email_alert(["ok@example.org", "slow@example.org"]))
+        assert resp.status_code == 200, resp.text
+        captured = {m.rcpt_tos[0]: m for m in smarthost.wait_for(2)}
+        node.wait_events(lambda evs: sum(e["event"] == "sent" for e in evs) == 2)
+        for address, action in (("ok@example.org", "delivered"), ("slow@example.org", "delayed")):
+            sent = captured[address]
+            assert sent.dsn_rcpt["NOTIFY"] == "SUCCESS,FAILURE,DELAY"
+            report = postfix_dsn(
+                action=action,
+                rcpt=address,
+                envelope_to=sent.mail_from,
+                original_headers=sent.data.split(b"\r\n\r\n", 1)[0] + b"\r\n",
+                envid=sent.dsn_mail["ENVID"],
+            )
+            assert send_with_smtplib(listen_port, report, mail_from="", rcpt_to=sent.mail_from).code == 250
+        events = node.wait_events(lambda evs: {"delivered", "delayed"} <= {e["event"] for e in evs})
+        by_kind = {e["event"]: e for e in events}
+        assert by_kind["delivered"]["recipient"] == "ok@example.org"
+        assert by_kind["delivered"]["state"] == "delivered"
+        delayed = by_kind["delayed"]
+        assert delayed["recipient"] == "slow@example.org" and delayed.get("state") is None
+        assert delayed["detail"]["action"] == "delayed"
+        assert "Connection refused" in delayed["detail"]["diagnostic"]
+    finally:
+        smarthost.stop()
+
+
+def test_a_crowd_of_idle_clients_is_capped_and_dropped_while_replies_go_through(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    node, listen_port = mail_node(
+        run_node, threaded_smarthost, tmp_path, listen_timeout_s=2.0, listen_max_connections=20
+    )
+    assert node.post("/api/json/sendalert", email_alert(["ann@example.org"])).status_code == 200
+    (captured,) = threaded_smarthost.wait_for(1)
+    crowd = 200
+
+    async def hold() -> list[bytes]:
+        async def one() -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", listen_port)
+            try:
+                greeting = await asyncio.wait_for(reader.readline(), 30)
+                await asyncio.wait_for(reader.read(), 30)  # until the node closes it
+                return greeting
+            finally:
+                writer.close()
+
+        return await asyncio.gather(*(one() for _ in range(crowd)))
+
+    holding = threading.Thread(target=lambda: greetings.extend(asyncio.run(hold())))
+    greetings: list[bytes] = []
+    holding.start()
+    # while the crowd is there (or being dropped), a real reply is still taken, at once or on a retry
+    reply = reply_message(subject=f"Re: {captured.message['Subject']}", body="OK", sender="ann@example.org")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            result = send_with_smtplib(listen_port, reply, mail_from="ann@example.org", rcpt_to=f"responses@{DOMAIN}")
+        except smtplib.SMTPConnectError as exc:  # 421 instead of the greeting
+            assert exc.smtp_code == 421, exc
+        else:
+            assert result.code == 250, result
+            break
+        assert time.monotonic() < deadline, "the reply was never taken"
+        time.sleep(0.2)  # an MTA tries again later; here soon
+    holding.join(60)
+    assert not holding.is_alive()
+    served = sum(g.startswith(b"220 ") for g in greetings)
+    busy = sum(g.startswith(b"421 4.7.0") for g in greetings)
+    assert served + busy == crowd and 0 < served <= 20 and busy >= crowd - 20
+    events = node.wait_events(lambda evs: any(e["event"] == "replied" for e in evs))
+    assert [e["detail"]["ack"] for e in events if e["event"] == "replied"] == [True]

@@ -9,13 +9,17 @@ Every figure is printed next to a baseline measured in the same run on the same 
                                 the smarthost holds all N, and until collectevents shows N "sent"
   reply  bare aiosmtpd          a listener that answers 250 and does nothing else (the ceiling)
   reply  MailChannel listener   parse + correlate + report to an in-memory sink
+  reply  under a crowd          the same, while a crowd of idle clients (another process) connects and
+                                never sends a command: replies/s against the run above, how many of the
+                                crowd got a session (the rest 421 at once), and how long until the
+                                listener had dropped every idle one (listen_timeout_s)
   reply  node listener          the same replies to the node subprocess: until collectevents shows them
 
 The smarthost and the reply senders run in their own processes so they do not share the GIL with
 what is measured.
 
     .venv/bin/python tools/bench/email.py [--recipients 5000] [--replies 2000] [--concurrency 4]
-                                          [--no-node]
+                                          [--crowd 5000] [--no-node]
 """
 
 from __future__ import annotations
@@ -306,6 +310,64 @@ async def channel_replies(n: int, senders: int) -> float:
     return n / elapsed
 
 
+def _crowd(port: int, n: int, out: Any, go: Any) -> None:
+    """``n`` clients that connect, read the first line and then say nothing until they are closed."""
+
+    async def main() -> dict[str, float]:
+        greeted, busy, failed = 0, 0, 0
+        last_close = 0.0
+        start = time.perf_counter()
+
+        async def one() -> None:
+            nonlocal greeted, busy, failed, last_close
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                failed += 1
+                return
+            try:
+                line = await asyncio.wait_for(reader.readline(), 120)
+                greeted += line.startswith(b"220")
+                busy += line.startswith(b"421")
+                await asyncio.wait_for(reader.read(), 120)
+                last_close = max(last_close, time.perf_counter() - start)
+            except (OSError, TimeoutError):
+                failed += 1
+            finally:
+                writer.close()
+
+        await asyncio.gather(*(one() for _ in range(n)))
+        return {"greeted": greeted, "busy": busy, "failed": failed, "all closed after s": last_close}
+
+    go.wait()
+    out.put(asyncio.run(main()))
+
+
+async def channel_replies_under_crowd(n: int, senders: int, crowd: int) -> tuple[float, dict[str, float]]:
+    channel = MailChannel(config=config(1, 1, listen_port=0, listen_timeout_s=2.0))
+    sink = CountingSink(n)
+    sink.tokens = {f"benchtok{i:06d}": i for i in range(n)}
+    await channel.start(sink)
+    messages = [reply_bytes(f"Fire alarm [ANBENCH-benchtok{i:06d}]", "Safe at the assembly point", i) for i in range(n)]
+    senders_ = await asyncio.to_thread(ReplySenders, channel.listener_port, messages, f"responses@{DOMAIN}", senders)
+    ctx = mp.get_context("spawn")
+    out, go = ctx.Queue(), ctx.Event()
+    crowd_proc = ctx.Process(target=_crowd, args=(channel.listener_port, crowd, out, go), daemon=True)
+    crowd_proc.start()
+    go.set()
+    await asyncio.sleep(0.5)  # the crowd is arriving (a fixed head start, not a measured time)
+    start = time.perf_counter()
+    senders_.go()
+    await asyncio.wait_for(sink.done.wait(), 600)
+    elapsed = time.perf_counter() - start
+    await asyncio.to_thread(senders_.join)
+    stats: dict[str, float] = await asyncio.to_thread(out.get, True, 300)
+    await asyncio.to_thread(crowd_proc.join, 30)
+    await channel.stop(5)
+    assert sink.replied == n, f"{sink.replied} replied, {sink.other} other"
+    return n / elapsed, stats
+
+
 # -- through the node ----------------------------------------------------------------------------
 
 
@@ -380,6 +442,7 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=4, help="smarthost connections")
     parser.add_argument("--senders", type=int, default=4, help="processes sending replies")
+    parser.add_argument("--crowd", type=int, default=5000, help="idle clients for the slow-client run (0: skip)")
     parser.add_argument("--no-node", action="store_true", help="skip the runs through the node subprocess")
     args = parser.parse_args()
     n, c = args.recipients, args.concurrency
@@ -397,6 +460,14 @@ def main() -> None:
     print(f"  reply  bare aiosmtpd (baseline)    {raw:8.0f} msg/s")
     rep = asyncio.run(channel_replies(args.replies, args.senders))
     print(f"  reply  MailChannel listener        {rep:8.0f} msg/s   ({rep / raw:.0%} of baseline)")
+    if args.crowd:
+        crowded, stats = asyncio.run(channel_replies_under_crowd(args.replies, args.senders, args.crowd))
+        print(
+            f"  reply  under a crowd of {args.crowd:<5}      {crowded:8.0f} msg/s   ({crowded / rep:.0%} of the run"
+            f" without); crowd: {stats['greeted']:.0f} served, {stats['busy']:.0f} told 421, {stats['failed']:.0f}"
+            f" failed; every idle one closed {stats['all closed after s']:.1f} s after the crowd came"
+            " (listen_timeout_s 2)"
+        )
     if not args.no_node:
         for name, value in through_node(n, args.replies, c, args.senders).items():
             print(f"  node   {name:<36} {value:8.2f}")
