@@ -614,7 +614,7 @@ class SmsChannel(Channel):
         answers: list[tuple[Inbound, int]] = []
         replies: list[Inbound] = []
         for item in items:
-            if not receipts.is_receipt(item.esm_class):
+            if not receipts.is_receipt(item.deliver_sm.esm_class):
                 replies.append(item)
                 continue
             try:
@@ -657,9 +657,9 @@ class SmsChannel(Channel):
             thread.respond(item.sequence, status)
 
     async def _on_receipt(self, item: Inbound, updates: list[repo.ReceiptUpdate]) -> ChannelEvent | None:
-        rc = receipts.parse(
-            item.short_message or item.message_payload or b"", item.receipted_message_id, item.message_state
-        )
+        dsm = item.deliver_sm
+        body = dsm.short_message or dsm.message_payload or b""
+        rc = receipts.parse(body, dsm.receipted_message_id, dsm.message_state)
         if rc is None:
             log.warning("sms: receipt without a message id on link %s", item.link)
             return None

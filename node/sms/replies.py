@@ -31,16 +31,17 @@ class Replies:
 
     async def feed(self, item: Inbound) -> None:
         """One received deliver_sm that is not a receipt."""
-        body = item.short_message or item.message_payload or b""
+        dsm = item.deliver_sm
+        body = dsm.short_message or dsm.message_payload or b""
         concat = None
-        if item.esm_class & gsm.ESM_UDHI:
+        if dsm.esm_class & gsm.ESM_UDHI:
             concat, body = mo.split_udh(body)
-        elif item.sar is not None:
-            concat = mo.Concat(*item.sar)
+        elif dsm.sar is not None:
+            concat = mo.Concat(*dsm.sar)
         part = mo.MoPart(
-            sender.to_e164(item.source_addr, item.source_addr_ton),
-            item.destination_addr,
-            item.data_coding,
+            sender.to_e164(dsm.source_addr, dsm.source_addr_ton),
+            dsm.destination_addr,
+            dsm.data_coding,
             body,
             concat,
             item.at,
