@@ -28,14 +28,17 @@ Rules every transition follows:
   bind, or was read first). It settles its part as soon as the ack with its id is handled; it is
   released, answered and reported :class:`Unmatched` once the link's response time-out has passed
   since it came, or no part waits for an answer any more (at the next :class:`Tick`).
-* Every receipt is answered (:class:`Answer`) ESME_ROK, held ones included, once handled.
+* Every receipt is answered (:class:`Answer`) ESME_ROK once handled (a held one when its ack settles it
+  or it is released). The shell answers ESME_RX_T_APPN instead when storing its effect fails, so the
+  SMSC sends it again.
 * Open messages survive a restart (:meth:`Tracker.restore`), except those whose alert has expired.
 
 How the shell carries out the actions of one batch of events: first every store write (in one
 transaction, acks before receipts), then the reports (in their order), then the answers and the
 hand-overs to the links. So a ``sent`` report follows the write of its acks, and an SMSC gets its
 deliver_sm_resp only once the receipt's effect is stored and reported; if the node dies in between,
-the SMSC sends the receipt again. Time-driven rules run on :class:`Tick`, due at :meth:`Tracker.deadline`.
+the SMSC sends the receipt again. Time-driven rules (the release of held receipts; a receipt
+time-out would be one more) run on :class:`Tick`, due at :meth:`Tracker.deadline`.
 
 Pure: no socket, thread, store or clock. :meth:`Tracker.body` alone may be called from a link thread
 (one dict read).
