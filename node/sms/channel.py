@@ -1,8 +1,12 @@
-"""The ``sms`` channel: deliveries to SMPP submit_sm, receipts to DELIVERED/FAILED, replies to responses.
+"""The ``sms`` channel: the I/O shell around this package's pure machines.
 
-Each configured link runs one or two :class:`SmppThread` (transceiver, or transmitter + receiver);
-their outputs come back in batches onto the event loop, where this module persists them through the
-store and reports them to the sink. Ordering that makes restarts safe:
+A delivery is encoded and framed here (:mod:`gsm`, :mod:`pdu`), tracked by :class:`tracker.Tracker`
+(parts, acks, retries, receipts) and sent by one or two :class:`SmppThread` per link (transceiver, or
+transmitter + receiver), each driving a :class:`session.Session`. What the link threads produce
+comes back in batches onto the event loop; each batch goes through the tracker, whose actions are
+carried out here in the order its docstring gives (store, then report, then answer the SMSC).
+Replies are reassembled and ranked by :mod:`replies`; this module only fetches the candidates.
+Ordering that makes restarts safe:
 
 * a part counts as sent only once its submit_sm_resp (status 0) is written to ``sms_part``; the SENT
   report follows that write. After a crash the app resubmits the delivery and :meth:`SmsChannel.submit`
@@ -18,12 +22,11 @@ import asyncio
 import collections
 import contextlib
 import functools
-import itertools
 import logging
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from alertnode.domain import (
@@ -33,21 +36,22 @@ from alertnode.domain import (
     DeliveryState,
     DeliveryWork,
     EventSink,
+    InboundMessage,
 )
 from alertnode.errors import Problem
-from alertnode.sms import gsm, pdu, receipts, repo, sender
+from alertnode.sms import gsm, pdu, receipts, replies, repo, sender
 from alertnode.sms import session as s
-from alertnode.sms.config import SmppLinkConfig, SmsConfig
-from alertnode.sms.replies import Replies
-from alertnode.sms.smpplib_adapter import BindParams, Inbound, LinkOutput, SmppThread
-from alertnode.sms.status import ESME_RINVEXPIRY, ESME_ROK, status_name
+from alertnode.sms import tracker as tr
+from alertnode.sms.config import SmsConfig
+from alertnode.sms.links import Link, Router, describe, make_links
+from alertnode.sms.smpplib_adapter import Inbound, LinkOutput
+from alertnode.sms.status import ESME_ROK, ESME_RX_T_APPN, status_name
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 
 REASSEMBLY_SWEEP_S = 10.0
-ESME_RX_T_APPN = 0x64  # SMPP 3.4 §5.1.3: ESME receiver temporary error (ask the SMSC to redeliver)
 
 
 def validity_period(expires_at: float | None, now: float, cap: float) -> str:
@@ -65,82 +69,10 @@ def _smpp_time(epoch: int) -> str:
     return time.strftime("%y%m%d%H%M%S", time.gmtime(epoch)) + "000+"
 
 
-class _NotYetAcknowledged(Exception):
-    """A receipt that overtook its submit_sm_resp (it came on the receiver bind, or was read first)."""
-
-    def __init__(self, hold_until: float) -> None:
-        super().__init__(hold_until)
-        self.hold_until = hold_until
-
-
-@dataclass
-class _Message:
-    delivery_id: int
-    link: str
-    dest_index: str
-    sender: str
-    parts: int
-    ref: int | None
-    expires_at: float | None
-    submitted_at: float
-    acked: dict[int, str] = field(default_factory=dict)  # part_no -> normalized message id
-    delivered: set[int] = field(default_factory=set)
-    state: str = "submitting"
-    waiting: set[int] = field(default_factory=set)  # part ids queued on a link
-    retry: dict[str, Any] | None = None  # why a part failed for now, reported once no part is waiting
-
-    def row(self) -> repo.MessageRow:
-        state = "sent" if self.state == "sent" else "submitting"
-        return repo.MessageRow(
-            self.delivery_id,
-            self.link,
-            self.dest_index,
-            self.sender,
-            self.parts,
-            self.ref,
-            state,
-            self.submitted_at,
-            self.expires_at,
-        )
-
-
-@dataclass(frozen=True)
-class _Part:
-    delivery_id: int
-    part_no: int
-    body: bytes  # the submit_sm body, encoded once
-    expires_at: float | None
-
-
-class _Link:
-    def __init__(self, cfg: SmppLinkConfig, tx: SmppThread, rx: SmppThread | None) -> None:
-        self.cfg = cfg
-        self.tx = tx
-        self.rx = rx
-
-    def threads(self) -> list[SmppThread]:
-        return [self.tx] if self.rx is None else [self.tx, self.rx]
-
-    @property
-    def bound(self) -> bool:
-        return self.tx.state is s.LinkState.BOUND
-
-
-def _session_config(cfg: SmppLinkConfig, can_submit: bool) -> s.SessionConfig:
-    return s.SessionConfig(
-        window=cfg.window,
-        rate=cfg.throughput,
-        burst=cfg.throughput_burst,
-        response_timeout=cfg.response_timeout_s,
-        enquire_interval=cfg.enquire_link_interval_s,
-        enquire_timeout=cfg.enquire_link_timeout_s,
-        reconnect_initial=cfg.reconnect_initial_s,
-        reconnect_max=cfg.reconnect_max_s,
-        throttle_initial=cfg.throttle_backoff_initial_s,
-        throttle_max=cfg.throttle_backoff_max_s,
-        max_throttle_retries=cfg.max_throttle_retries,
-        max_timeouts=cfg.submit_timeout_retries,
-        can_submit=can_submit,
+def _tracker_config(config: SmsConfig) -> tr.TrackerConfig:
+    return tr.TrackerConfig(
+        retry_after_s=config.temporary_retry_s,
+        links={cfg.name: tr.LinkRules(cfg.receipt_id_format, cfg.response_timeout_s) for cfg in config.links},
     )
 
 
@@ -155,53 +87,31 @@ class SmsChannel(Channel):
         self._sink: EventSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue[list[LinkOutput]] = asyncio.Queue()
-        self._links: dict[str, _Link] = {}
-        self._parts: dict[int, _Part] = {}
-        self._messages: dict[int, _Message] = {}
-        self._by_msgid: dict[str, tuple[int, int]] = {}
-        self._refs: dict[str, int] = {}
-        self._part_ids = itertools.count(1)
+        self._links: dict[str, Link] = {}
+        self._router = Router(config, self._links)
+        self._tracker = tr.Tracker(_tracker_config(config))
+        self._replies = replies.Replies(
+            {cfg.name: gsm.Charset(cfg.dcs0_charset) for cfg in config.links},
+            config.mo_reassembly_timeout_s,
+            config.ack_keywords,
+            config.nack_keywords,
+        )
         self._consumer: asyncio.Task[None] | None = None
-        self._replies: Replies | None = None
-        self._routes = sorted(config.routes, key=lambda r: len(r.prefix.lstrip("+")), reverse=True)
-        self.resubmitted = 0
         self._stopping = False
-        self._busy = 0  # messages with parts queued on a link
         self._outbox: collections.deque[list[LinkOutput]] = collections.deque()  # filled by link threads
         self._wake_pending = False
         self._to_enqueue: dict[str, list[tuple[int, int]]] = {}
-        # receipts that matched no acknowledged part yet, unanswered until their submit_sm_resp is
-        # read or the link's response time-out has passed: (hold until, deliver_sm)
-        self._early: list[tuple[float, Inbound]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
-        self._replies = Replies(self.config, self.store, self.cipher, sink)
         self._loop = asyncio.get_running_loop()
         self._inbox = asyncio.Queue()
-        await self._load()
-        for cfg in self.config.links:
-            bind = BindParams(
-                cfg.host,
-                cfg.port,
-                cfg.system_id,
-                cfg.password,
-                cfg.system_type,
-                cfg.addr_ton,
-                cfg.addr_npi,
-                cfg.address_range,
-                cfg.connect_timeout_s,
-            )
-            if cfg.bind_mode == "transceiver":
-                tx = SmppThread(cfg.name, "transceiver", bind, _session_config(cfg, True), self._body, self._emit,
-                                coalesce_s=cfg.io_coalesce_ms / 1000)
-                rx = None
-            else:
-                tx = SmppThread(cfg.name, "transmitter", bind, _session_config(cfg, True), self._body, self._emit,
-                                coalesce_s=cfg.io_coalesce_ms / 1000)
-                rx = SmppThread(cfg.name, "receiver", bind, _session_config(cfg, False), self._body, self._emit)
-            self._links[cfg.name] = _Link(cfg, tx, rx)
+        state = await self.store.read(repo.load_open)
+        if self._tracker.restore(state.messages, state.parts, state.refs, time.time()):
+            log.info("sms: %d message(s) still open from before the restart", self._tracker.open_messages)
+        self._links = make_links(self.config, self._body, self._emit)
+        self._router = Router(self.config, self._links)
         self._consumer = asyncio.create_task(self._consume(), name="sms-consumer")
         for link in self._links.values():
             for thread in link.threads():
@@ -227,79 +137,18 @@ class SmsChannel(Channel):
                 await self._consumer
             self._consumer = None
 
-    async def _load(self) -> None:
-        """Messages still open from before a restart, and the reference counters."""
-        state = await self.store.read(repo.load_open)
-        now = time.time()
-        for r in state.messages:
-            if r.expires_at is not None and r.expires_at < now:
-                continue
-            self._messages[r.delivery_id] = _Message(
-                r.delivery_id,
-                r.link,
-                r.dest_index,
-                r.sender,
-                r.parts,
-                r.ref,
-                r.expires_at,
-                r.submitted_at,
-                state=r.state,
-            )
-        for p in state.parts:
-            m = self._messages.get(p.delivery_id)
-            if m is None:
-                continue
-            m.acked[p.part_no] = p.message_id
-            if p.state == "delivered":
-                m.delivered.add(p.part_no)
-            self._by_msgid[p.message_id] = (m.delivery_id, p.part_no)
-        self._refs = state.refs
-        if self._messages:
-            log.info("sms: %d message(s) still open from before the restart", len(self._messages))
-
     # -- the Channel interface -------------------------------------------------------------
     def free_capacity(self) -> int:
         if self._stopping or not self.ready():
             return 0  # while no link is bound, work waits in the store (durable), not in memory
-        return max(0, self.config.max_queue - self._busy)
+        return max(0, self.config.max_queue - self._tracker.busy)
 
     def ready(self) -> bool:
         return any(link.bound for link in self._links.values())
 
     def info(self) -> ChannelInfo:
-        details: dict[str, Any] = {}
-        states = []
-        for name, link in self._links.items():
-            threads = {}
-            for t in link.threads():
-                threads[t.role] = {
-                    "state": t.state.value,
-                    "reason": t.state_reason,
-                    "since": t.state_since,
-                    "submitted": t.submitted,
-                    "acked": t.acked,
-                    "queued": t.queued,
-                    "requeued": t.session.requeued_total,
-                    "inFlight": t.session.in_flight,
-                    "window": t.session.config.window,
-                    "throttled": t.session.throttled_total,
-                    "submitLatency": {"count": t.session.latency_count, "sum": round(t.session.latency_sum, 6)},
-                }
-                states.append(t.state)
-            details[name] = {
-                "host": link.cfg.host,
-                "port": link.cfg.port,
-                "bindMode": link.cfg.bind_mode,
-                **threads,
-            }
-        if not states:
-            state = "unconfigured"
-        elif any(st is s.LinkState.BOUND for st in states):
-            state = s.LinkState.BOUND.value
-        else:
-            state = states[0].value
-        in_flight = self._busy
-        return ChannelInfo(self.name, self.alert_types, state, self.config.max_queue, in_flight, details)
+        state, details = describe(self._links)
+        return ChannelInfo(self.name, self.alert_types, state, self.config.max_queue, self._tracker.busy, details)
 
     def validate_item(self, item: Mapping[str, Any], content: bytes | None, path: str) -> list[Problem]:
         problems = []
@@ -328,7 +177,7 @@ class SmsChannel(Channel):
         except ValueError as exc:
             await self._fail(did, now, f"invalid sender: {exc}")
             return
-        link = self._route(work.address)
+        link = self._router.route(work.address)
         if link is None:
             await self._fail(did, now, "no SMPP link configured")
             return
@@ -350,95 +199,43 @@ class SmsChannel(Channel):
         except ValueError as exc:
             await self._fail(did, now, str(exc))
             return
-        msg = self._messages.get(did)
-        if msg is not None and msg.waiting:
-            log.warning("sms: delivery %d submitted while still queued; ignored", did)
-            return
-        segments_needed = 1 if concat is gsm.Concat.PAYLOAD else plan.segments
-        if msg is not None and msg.parts == segments_needed and len(msg.acked) >= msg.parts:
-            # acknowledged before a restart: report it again (idempotent) and keep tracking receipts
-            await self._report(
-                ChannelEvent(
-                    did,
-                    "sent",
-                    now,
-                    DeliveryState.SENT,
-                    detail={"parts": msg.parts, "link": msg.link, "resumed": True},
-                )
-            )
-            return
+        payload = concat is gsm.Concat.PAYLOAD  # one part, which the SMSC sends as plan.segments
         dest_index = self.cipher.index(dst.addr)
-        if msg is None or msg.parts != segments_needed:
-            ref = None
-            if plan.segments > 1 and concat is not gsm.Concat.PAYLOAD:
-                ref = self._refs.get(dest_index, 0) % gsm.ref_modulus(concat)
-                self._refs[dest_index] = ref + 1
-            msg = _Message(did, cfg.name, dest_index, src.addr, segments_needed, ref, work.expires_at, now)
-            self._messages[did] = msg
-        else:
-            msg.link = cfg.name
+        modulus = 0 if payload else gsm.ref_modulus(concat)
+        ref = self._tracker.reference(did, dest_index, 1 if payload else plan.segments, modulus)
         head = pdu.source_part(cfg.service_type, src.ton, src.npi, src.addr) + pdu.dest_part(dst.ton, dst.npi, dst.addr)
         validity = validity_period(work.expires_at, now, cfg.validity_max_s)
         rd = 1 if cfg.registered_delivery else 0
-        queue: list[tuple[int, int]] = []
-        for part_no, seg in enumerate(gsm.frame(plan, concat, msg.ref or 0), start=1):
-            if part_no in msg.acked:
-                continue
-            sar = seg.sar or (None, None, None)
-            body = head + pdu.content_part(
-                seg.esm_class, validity, rd, plan.data_coding, seg.short_message, *sar, seg.payload or b""
+        parts = tuple(
+            (
+                head
+                + pdu.content_part(
+                    seg.esm_class, validity, rd, plan.data_coding, seg.short_message, *(seg.sar or (None, None, None)),
+                    seg.payload or b"",
+                ),
+                plan.segments if seg.payload is not None else 1,
             )
-            cost = plan.segments if seg.payload is not None else 1  # the SMSC sends a payload as that many
-            pid = next(self._part_ids)
-            self._parts[pid] = _Part(did, part_no, body, work.expires_at)
-            if not msg.waiting:
-                self._busy += 1
-            msg.waiting.add(pid)
-            queue.append((pid, cost))
-        if msg.acked:
-            self.resubmitted += 1
+            for seg in gsm.frame(plan, concat, ref or 0)
+        )
+        submit = tr.Submit(did, cfg.name, dest_index, src.addr, ref, parts, work.expires_at)
+        await self._carry_out(self._tracker.handle(submit, now))
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _enqueue(self, link: str, parts: tuple[tuple[int, int], ...]) -> None:
         # parts of all submissions of this event-loop turn go to the link thread in one hand-over
         if not self._to_enqueue:
             asyncio.get_running_loop().call_soon(self._hand_over)
-        self._to_enqueue.setdefault(cfg.name, []).extend(queue)
-
-    # -- helpers ---------------------------------------------------------------------------
-    def _route(self, address: str) -> _Link | None:
-        digits = address.strip().lstrip("+")
-        names: list[str] = [link.name for link in self.config.links]
-        for route in self._routes:
-            if digits.startswith(route.prefix.lstrip("+")):
-                names = route.links
-                break
-        candidates = [self._links[n] for n in names if n in self._links]
-        for link in candidates:
-            if link.bound:
-                return link
-        return candidates[0] if candidates else None
+        self._to_enqueue.setdefault(link, []).extend(parts)
 
     def _hand_over(self) -> None:
         pending, self._to_enqueue = self._to_enqueue, {}
         for name, parts in pending.items():
             self._links[name].tx.enqueue(parts)
 
-    def _settle(self, msg: _Message, part_id: int | None) -> None:
-        """A queued part of ``msg`` is done (acknowledged or failed); None: all of them are."""
-        if not msg.waiting:
-            return
-        if part_id is None:
-            msg.waiting.clear()
-        else:
-            msg.waiting.discard(part_id)
-        if not msg.waiting:
-            self._busy -= 1
-
     def _body(self, part_id: int) -> bytes | None:
         """Called on a link thread: the submit_sm body of a part; None if it was dropped or its alert
         expired while it waited (a stale alert is never sent)."""
-        part = self._parts.get(part_id)
-        if part is None or (part.expires_at is not None and part.expires_at <= time.time()):
-            return None
-        return part.body
+        return self._tracker.body(part_id, time.time())
 
     def _emit(self, batch: list[LinkOutput]) -> None:
         """Called on a link thread. Wakes the event loop only when no wake-up is pending already: at high
@@ -474,13 +271,14 @@ class SmsChannel(Channel):
     # -- link outputs ----------------------------------------------------------------------
     async def _consume(self) -> None:
         while True:
+            timeout = REASSEMBLY_SWEEP_S
+            due = self._tracker.deadline()
+            if due is not None:
+                timeout = max(0.0, min(timeout, due - time.time()))
             try:
-                first = await asyncio.wait_for(self._inbox.get(), REASSEMBLY_SWEEP_S)
+                first = await asyncio.wait_for(self._inbox.get(), timeout)
             except TimeoutError:
-                if self._replies is not None:
-                    await self._replies.sweep()
-                if self._early:
-                    await self._retry_early()
+                await self._on_time()
                 continue
             batches = [first]
             while not self._inbox.empty():
@@ -493,222 +291,154 @@ class SmsChannel(Channel):
                 for _ in batches:
                     self._inbox.task_done()
 
+    async def _on_time(self) -> None:
+        """Time-driven work: the tracker's deadlines, and replies whose missing parts never came."""
+        try:
+            await self._carry_out(self._tracker.handle(tr.Tick(), time.time()))
+        except Exception:
+            log.exception("sms: timed tracker work failed")
+        for reply in self._replies.expire(time.time()):
+            try:
+                await self._on_reply(reply)
+            except Exception:  # the next sweep must still run
+                log.exception("sms: handling an incomplete reply failed")
+
     async def _process(self, outputs: list[LinkOutput]) -> None:
-        acked_rows: list[tuple[_Message, int, str, float]] = []
-        events: list[ChannelEvent] = []
-        inbound: list[Inbound] = []
+        tracker = self._tracker
+        actions: list[tr.Action] = []
+        items: list[Inbound] = []
         for out in outputs:
             action = out.action
             if isinstance(action, s.Acked):
-                part = self._parts.pop(action.part, None)
-                if part is None:
-                    continue
-                msg = self._messages.get(part.delivery_id)
-                if msg is None:
-                    continue
-                self._settle(msg, action.part)
-                mid = receipts.normalize_id(action.message_id)
-                msg.acked[part.part_no] = mid
-                self._by_msgid[mid] = (msg.delivery_id, part.part_no)
-                acked_rows.append((msg, part.part_no, mid, out.at))
-                if not msg.waiting and msg.retry is not None and len(msg.acked) < msg.parts:
-                    events.append(self._retry_event(msg, out.at))  # an earlier part failed for now
-                if len(msg.acked) >= msg.parts and msg.state == "submitting":
-                    msg.state = "sent"
-                    events.append(
-                        ChannelEvent(
-                            msg.delivery_id,
-                            "sent",
-                            out.at,
-                            DeliveryState.SENT,
-                            detail={
-                                "parts": msg.parts,
-                                "link": out.link,
-                                "message_ids": [msg.acked[k] for k in sorted(msg.acked)],
-                            },
-                        )
-                    )
+                actions += tracker.handle(tr.Acked(action.part, action.message_id, out.link, out.at), out.at)
             elif isinstance(action, s.Failed):
-                part = self._parts.pop(action.part, None)
-                if part is None:
-                    continue
-                msg = self._messages.get(part.delivery_id)
-                if msg is None or msg.state in ("failed", "delivered"):
-                    continue
-                self._settle(msg, action.part)
-                detail = {
-                    "smpp_status": action.smpp_status,
-                    "smpp_status_name": status_name(action.smpp_status),
-                    "reason": action.reason,
-                    "link": out.link,
-                    "part": part.part_no,
-                }
-                expired = (
-                    action.smpp_status == ESME_RINVEXPIRY and msg.expires_at is not None and msg.expires_at <= out.at
-                )
-                if action.permanent:
-                    msg.state = "failed"
-                    for pid in list(msg.waiting):  # the other parts are pointless now
-                        self._parts.pop(pid, None)
-                    self._settle(msg, None)
-                    if expired:
-                        events.append(
-                            ChannelEvent(msg.delivery_id, "expired", out.at, DeliveryState.EXPIRED, final=True)
-                        )
-                    else:
-                        events.append(
-                            ChannelEvent(
-                                msg.delivery_id, "failed", out.at, DeliveryState.FAILED, detail=detail, final=True
-                            )
-                        )
-                else:
-                    # the delivery goes back to the dispatcher once no part of it is left on a link; the
-                    # next submit sends only the parts not acknowledged
-                    msg.retry = detail
-                    if not msg.waiting:
-                        events.append(self._retry_event(msg, out.at))
+                failed = tr.SubmitFailed(action.part, action.smpp_status, action.permanent, action.reason, out.link,
+                                         out.at)
+                actions += tracker.handle(failed, out.at)
             elif isinstance(action, s.Requeued):
-                log.info(
-                    "sms link %s: %d part(s) will be submitted again: %s",
-                    out.link,
-                    len(action.parts),
-                    action.reason,
-                )
+                log.info("sms link %s: %d part(s) will be submitted again: %s", out.link, len(action.parts),
+                         action.reason)
             elif isinstance(action, Inbound):
-                inbound.append(action)
-        if acked_rows:
-            messages = {m.delivery_id: m.row() for m, _, _, _ in acked_rows}
-            parts = [repo.PartRow(m.delivery_id, no, mid, "acked", at) for m, no, mid, at in acked_rows]
-            # reference counters go with the acks: no extra commit per multi-part submission
-            refs = {m.dest_index: self._refs[m.dest_index] for m, _, _, _ in acked_rows if m.ref is not None}
-
-            def save(conn: sqlite3.Connection) -> None:
-                repo.save_acks(conn, messages.values(), parts)
-                for dest_index, next_ref in refs.items():
-                    repo.save_ref(conn, dest_index, next_ref)
-
-            await self.store.write(save)
-        if events and self._sink is not None:
-            await self._sink.report_many(events)
-        if inbound:
-            await self._on_inbound(inbound)
-        if self._early and (acked_rows or any(until <= time.time() for until, _ in self._early)):
-            await self._retry_early()
-
-    async def _retry_early(self) -> None:
-        """Match the receipts that came before their submit_sm_resp again (new acks are known now)."""
-        parked, self._early = self._early, []
-        await self._on_inbound([item for _, item in parked])
-
-    def _retry_event(self, msg: _Message, at: float) -> ChannelEvent:
-        detail, msg.retry = msg.retry or {}, None
-        return ChannelEvent(
-            msg.delivery_id, "retry", at, None, detail=detail, retry_after=self.config.temporary_retry_s
-        )
-
-    async def _on_inbound(self, items: list[Inbound]) -> None:
-        """Receipts of a batch are stored in one write and reported together; each deliver_sm is
-        answered only after that. Replies (rare) go one by one."""
-        updates: list[repo.ReceiptUpdate] = []
-        events: list[ChannelEvent] = []
-        answers: list[tuple[Inbound, int]] = []
-        replies: list[Inbound] = []
+                items.append(action)
+        replied: list[Inbound] = []
         for item in items:
-            if not receipts.is_receipt(item.esm_class):
-                replies.append(item)
-                continue
-            try:
-                event = await self._on_receipt(item, updates)
-            except _NotYetAcknowledged as early:  # answered once its submit_sm_resp is read
-                self._early.append((early.hold_until, item))
-                continue
-            except Exception:  # ask the SMSC to send it again rather than lose it
-                log.exception("sms: handling a receipt from link %s failed", item.link)
-                answers.append((item, ESME_RX_T_APPN))
-                continue
-            if event is not None:
-                events.append(event)
-            answers.append((item, ESME_ROK))
-        if updates:
-            try:
-                await self.store.write(lambda c: repo.save_receipts(c, updates))
-            except Exception:
-                log.exception("sms: storing receipts failed; asking the SMSC to resend them")
-                answers = [(item, ESME_RX_T_APPN) for item, _ in answers]
-                events = []
-        if events and self._sink is not None:
-            await self._sink.report_many(events)
-        for item, status in answers:
-            self._answer(item, status)
-        for item in replies:
+            if receipts.is_receipt(item.deliver_sm.esm_class):
+                try:
+                    actions += await self._receipt(item)
+                except Exception:  # ask the SMSC to send it again rather than lose it
+                    log.exception("sms: handling a receipt from link %s failed", item.link)
+                    actions.append(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN))
+            else:
+                replied.append(item)
+        actions += tracker.handle(tr.Tick(), time.time())
+        await self._carry_out(actions)
+        for item in replied:  # replies (rare) one by one, each answered once handled
             status = ESME_ROK
             try:
-                if self._replies is not None:
-                    await self._replies.feed(item)
+                for reply in self._replies.feed(item.link, item.at, item.deliver_sm):
+                    await self._on_reply(reply)
             except Exception:
                 log.exception("sms: handling a reply from link %s failed", item.link)
                 status = ESME_RX_T_APPN
-            self._answer(item, status)
+            self._answer(tr.Answer(item.link, item.link_role, item.sequence, status))
 
-    def _answer(self, item: Inbound, status: int) -> None:
-        link = self._links.get(item.link)
+    async def _receipt(self, item: Inbound) -> list[tr.Action]:
+        dsm = item.deliver_sm
+        rc = receipts.parse(dsm.short_message or dsm.message_payload or b"", dsm.receipted_message_id,
+                            dsm.message_state)
+        ids = self._tracker.lookup_ids(item.link, rc)
+        known = bool(ids) and await self.store.read(lambda c: repo.find_part(c, ids)) is not None
+        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, known)
+        return self._tracker.handle(receipt, time.time())
+
+    async def _carry_out(self, actions: list[tr.Action]) -> None:
+        """Store, then report, then answer (the order the tracker's rules rely on)."""
+        acks: list[tr.StoreAck] = []
+        updates: list[tr.ReceiptUpdate] = []
+        events: list[ChannelEvent] = []
+        answers: list[tr.Answer] = []
+        for a in actions:
+            if isinstance(a, tr.StoreAck):
+                acks.append(a)
+            elif isinstance(a, tr.Report):
+                events.append(a.event)
+            elif isinstance(a, tr.Answer):
+                answers.append(a)
+            elif isinstance(a, tr.Enqueue):
+                self._enqueue(a.link, a.parts)
+            elif isinstance(a, tr.StoreReceipt):
+                updates.append(a.update)
+            elif isinstance(a, tr.Refused):
+                log.warning("sms: delivery %d %s; ignored", a.delivery_id, a.reason)
+            elif a.message_id is None:
+                log.warning("sms: receipt without a message id on link %s", a.link)
+            else:
+                log.warning("sms: receipt for unknown message id %s on link %s", a.message_id, a.link,
+                            extra={"message_id": a.message_id, "link": a.link})
+        if acks or updates:
+            try:
+                await self.store.write(functools.partial(_save, acks, updates))
+            except Exception:
+                if not updates:
+                    raise
+                log.exception("sms: storing receipts failed; asking the SMSC to resend them")
+                answers = [replace(a, status=ESME_RX_T_APPN) for a in answers]
+                events = []
+        if events and self._sink is not None:
+            if len(events) == 1:
+                await self._sink.report(events[0])
+            else:
+                await self._sink.report_many(events)
+        for answer in answers:
+            self._answer(answer)
+
+    def _answer(self, answer: tr.Answer) -> None:
+        link = self._links.get(answer.link)
         if link is not None:
-            thread = link.rx if link.rx is not None and item.link_role == "receiver" else link.tx
-            thread.respond(item.sequence, status)
+            link.respond(answer.role, answer.sequence, answer.status)
 
-    async def _on_receipt(self, item: Inbound, updates: list[repo.ReceiptUpdate]) -> ChannelEvent | None:
-        rc = receipts.parse(
-            item.short_message or item.message_payload or b"", item.receipted_message_id, item.message_state
-        )
-        if rc is None:
-            log.warning("sms: receipt without a message id on link %s", item.link)
-            return None
-        if rc.outcome is receipts.Outcome.PENDING:
-            return None
-        link = self._links.get(item.link)
-        mode = link.cfg.receipt_id_format if link is not None else "auto"
-        found = None
-        for cand in receipts.id_candidates(rc.message_id, mode):
-            found = self._by_msgid.get(cand)
-            if found is not None:
-                break
-        if found is None:
-            cands = receipts.id_candidates(rc.message_id, mode)
-            found = await self.store.read(lambda c: repo.find_part(c, cands))
-        if found is None:
-            # an SMSC may send the receipt before (or on another bind than) the submit_sm_resp: while a
-            # submit's answer is still to be processed, hold it unanswered as long as that may take
-            hold_until = item.at + (link.cfg.response_timeout_s if link is not None else 0.0)
-            if self._parts and time.time() < hold_until:
-                raise _NotYetAcknowledged(hold_until)
-            log.warning("sms: receipt for unknown message id %s on link %s", rc.message_id, item.link,
-                        extra={"message_id": rc.message_id, "link": item.link})
-            return None
-        delivery_id, part_no = found
-        msg = self._messages.get(delivery_id)
-        if msg is None:
-            return None
-        detail = {"stat": rc.stat, "err": rc.err, "link": item.link, "part": part_no}
-        if rc.outcome is receipts.Outcome.DELIVERED:
-            msg.delivered.add(part_no)
-            done = len(msg.delivered) >= msg.parts
-            updates.append(
-                repo.ReceiptUpdate(delivery_id, part_no, "delivered", rc.stat, rc.err, "delivered" if done else None)
+    # -- replies ---------------------------------------------------------------------------
+    async def _on_reply(self, reply: replies.Reply) -> None:
+        message = reply.message
+        detail = reply.detail()
+        delivery_id = await self._correlate(message.source, message.destination, message.at)
+        if self._sink is None:
+            return
+        if delivery_id is None:
+            await self._sink.unsolicited(
+                InboundMessage("sms", message.source, message.destination, message.text, message.at, detail=detail)
             )
-            if not done:
-                return None
-            msg.state = "delivered"
-            self._forget(msg)
-            return ChannelEvent(delivery_id, "delivered", item.at, DeliveryState.DELIVERED, detail=detail)
-        updates.append(repo.ReceiptUpdate(delivery_id, part_no, "failed", rc.stat, rc.err, "failed"))
-        was_failed = msg.state == "failed"
-        msg.state = "failed"
-        self._forget(msg)
-        if was_failed:
-            return None
-        return ChannelEvent(delivery_id, "failed", item.at, DeliveryState.FAILED, detail=detail, final=True)
+            log.info("sms: reply from %s matched no alert; kept as unsolicited", sender.mask(message.source))
+            return
+        event = ChannelEvent(delivery_id, "replied", message.at, DeliveryState.RESPONDED, detail=detail)
+        await self._sink.report(event)
 
-    def _forget(self, msg: _Message) -> None:
-        for mid in msg.acked.values():
-            self._by_msgid.pop(mid, None)
-        self._messages.pop(msg.delivery_id, None)
+    async def _correlate(self, source: str, replied_to: str, at: float) -> int | None:
+        """Fetch the candidates :func:`replies.rank` chooses from."""
+        found: int | None = None
+        if self._sink is not None:
+            for number in replies.numbers(source):
+                found = await self._sink.find_recent("sms", number, at)
+                if found is not None:
+                    break
+        dest_index = self.cipher.index(source.lstrip("+"))
+        recent = found
+
+        def read(conn: sqlite3.Connection) -> tuple[int | None, str | None]:
+            sent_from = repo.sender_of(conn, recent) if recent is not None else None
+            return repo.latest_from(conn, dest_index, replied_to, at), sent_from
+
+        own, sent_from = await self.store.read(read)
+        return replies.rank(replied_to, None if found is None else replies.Recent(found, sent_from), own)
+
+
+def _save(acks: list[tr.StoreAck], updates: list[tr.ReceiptUpdate], conn: sqlite3.Connection) -> None:
+    """One transaction: acknowledged parts with their messages and reference counters, then receipts."""
+    if acks:
+        messages = {a.message.delivery_id: a.message for a in acks}  # the last row of a message wins
+        repo.save_acks(conn, messages.values(), [a.part for a in acks])
+        refs = dict(a.next_ref for a in acks if a.next_ref is not None)
+        for dest_index, next_ref in refs.items():
+            repo.save_ref(conn, dest_index, next_ref)
+    if updates:
+        repo.save_receipts(conn, updates)

@@ -151,7 +151,8 @@ TAG_MESSAGE_STATE = 0x0427
 
 @dataclass(frozen=True)
 class DeliverSm:
-    """The fields of a deliver_sm (§4.6.1) the node uses."""
+    """The fields of a deliver_sm (§4.6.1) the node uses: the one record of a received deliver_sm,
+    which the link thread hands on inside its ``Inbound``."""
 
     source_addr_ton: int
     source_addr: str

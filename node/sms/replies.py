@@ -1,109 +1,116 @@
-"""Replies (mobile-originated messages): reassembly, the reply keywords, and correlation to the alert
-they answer, reported as a response event or kept as an unsolicited inbound message."""
+"""Replies (mobile-originated messages): what a received deliver_sm says, and which delivery it answers.
+
+Rules of the ranking (:func:`rank`), which gives a reply to at most one delivery:
+
+* Only a live delivery to the number the reply comes from can get it. The shell finds two candidates:
+  the most recent live delivery to that number (the node's record), and the most recent live SMS to
+  that number sent from the address the reply went to (the SMS tables). Numbers compare without '+';
+  a source written without '+' is looked up with one too (:func:`numbers`).
+* The most recent delivery gets it when it was sent from the address replied to, or when the SMS
+  tables do not say what it was sent from.
+* Otherwise the most recent SMS sent from the address replied to gets it: several desks may alert
+  the same person from different numbers, and the person answers the one they read.
+* Otherwise the most recent delivery. With no candidate the reply is unsolicited (kept, not dropped).
+
+Parts of a concatenated reply (UDH 8/16-bit, SAR TLVs) are joined per link before anything else; a
+reply whose parts do not all come within the reassembly time-out is handed out as it is, flagged
+incomplete (:meth:`Replies.expire`). Its first word says whether it acknowledges or declines
+(:class:`alertnode.sms.mo.ReplyParser`).
+
+Pure: fed deliver_sm fields and the time, returns replies; no socket, store or clock.
+"""
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from alertnode.domain import ChannelEvent, DeliveryState, EventSink, InboundMessage
-from alertnode.sms import gsm, mo, repo, sender
-from alertnode.sms.config import SmsConfig
-from alertnode.sms.smpplib_adapter import Inbound
-from alertnode.store.crypto import Cipher
-from alertnode.store.db import Store
+from alertnode.sms import gsm, mo, sender
+from alertnode.sms.pdu import DeliverSm
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Reply:
+    message: mo.MoMessage
+    ack: bool | None  # True: acknowledges, False: declines, None: neither
+
+    def detail(self) -> dict[str, Any]:
+        m = self.message
+        return {
+            "text": m.text,
+            "ack": self.ack is True,
+            "declined": self.ack is False,
+            "from": m.source,
+            "to": m.destination,
+            "link": m.link,
+            "parts": m.parts,
+            "complete": m.complete,
+        }
 
 
 class Replies:
-    def __init__(self, config: SmsConfig, store: Store, cipher: Cipher, sink: EventSink) -> None:
-        self.config = config
-        self.store = store
-        self.cipher = cipher
-        self.sink = sink
-        self._parser = mo.ReplyParser(config.ack_keywords, config.nack_keywords)
-        self._reassemblers = {
-            link.name: mo.Reassembler(gsm.Charset(link.dcs0_charset), config.mo_reassembly_timeout_s)
-            for link in config.links
-        }
+    """Reassembly and keywords for the replies of every link."""
 
-    async def feed(self, item: Inbound) -> None:
-        """One received deliver_sm that is not a receipt."""
-        body = item.short_message or item.message_payload or b""
+    def __init__(
+        self,
+        charsets: Mapping[str, gsm.Charset],
+        timeout: float,
+        ack: Iterable[str] = mo.DEFAULT_ACK,
+        nack: Iterable[str] = mo.DEFAULT_NACK,
+    ) -> None:
+        self.timeout = timeout
+        self._parser = mo.ReplyParser(ack, nack)
+        self._reassemblers = {link: mo.Reassembler(cs, timeout) for link, cs in charsets.items()}
+
+    def feed(self, link: str, at: float, dsm: DeliverSm) -> list[Reply]:
+        """One deliver_sm that is not a receipt; the replies it completes (and any that timed out)."""
+        body = dsm.short_message or dsm.message_payload or b""
         concat = None
-        if item.esm_class & gsm.ESM_UDHI:
+        if dsm.esm_class & gsm.ESM_UDHI:
             concat, body = mo.split_udh(body)
-        elif item.sar is not None:
-            concat = mo.Concat(*item.sar)
+        elif dsm.sar is not None:
+            concat = mo.Concat(*dsm.sar)
         part = mo.MoPart(
-            sender.to_e164(item.source_addr, item.source_addr_ton),
-            item.destination_addr,
-            item.data_coding,
+            sender.to_e164(dsm.source_addr, dsm.source_addr_ton),
+            dsm.destination_addr,
+            dsm.data_coding,
             body,
             concat,
-            item.at,
-            item.link,
+            at,
+            link,
         )
-        reassembler = self._reassemblers.setdefault(
-            item.link, mo.Reassembler(gsm.Charset.GSM, self.config.mo_reassembly_timeout_s)
-        )
-        for message in reassembler.feed(part):
-            await self._on_reply(message)
+        reassembler = self._reassemblers.setdefault(link, mo.Reassembler(gsm.Charset.GSM, self.timeout))
+        return [self._reply(m) for m in reassembler.feed(part)]
 
-    async def sweep(self) -> None:
-        """Hand out concatenated replies whose missing parts never came (kept, flagged incomplete)."""
-        now = time.time()
-        for reassembler in self._reassemblers.values():
-            for message in reassembler.expire(now):
-                try:
-                    await self._on_reply(message)
-                except Exception:  # the next sweep must still run
-                    log.exception("sms: handling an incomplete reply failed")
+    def expire(self, now: float) -> list[Reply]:
+        """Concatenated replies whose missing parts never came, as they are (incomplete)."""
+        return [self._reply(m) for r in self._reassemblers.values() for m in r.expire(now)]
 
-    async def _on_reply(self, message: mo.MoMessage) -> None:
-        ack = self._parser.parse(message.text)
-        detail = {
-            "text": message.text,
-            "ack": ack is True,
-            "declined": ack is False,
-            "from": message.source,
-            "to": message.destination,
-            "link": message.link,
-            "parts": message.parts,
-            "complete": message.complete,
-        }
-        delivery_id = await self._correlate(message)
-        if delivery_id is None:
-            await self.sink.unsolicited(
-                InboundMessage("sms", message.source, message.destination, message.text, message.at, detail=detail)
-            )
-            log.info("sms: reply from %s matched no alert; kept as unsolicited", sender.mask(message.source))
-            return
-        await self.sink.report(ChannelEvent(delivery_id, "replied", message.at, DeliveryState.RESPONDED, detail=detail))
+    def _reply(self, message: mo.MoMessage) -> Reply:
+        return Reply(message, self._parser.parse(message.text))
 
-    async def _correlate(self, message: mo.MoMessage) -> int | None:
-        """The most recent live delivery to this number, preferring one sent from the address replied to."""
-        candidates = [message.source]
-        if not message.source.startswith("+") and message.source.isdigit():
-            candidates.append("+" + message.source)
-        found: int | None = None
-        for addr in candidates:
-            found = await self.sink.find_recent("sms", addr, message.at)
-            if found is not None:
-                break
-        digits = message.source.lstrip("+")
-        dest_index = self.cipher.index(digits)
-        to = message.destination.lstrip("+")
 
-        recent = found
+def numbers(source: str) -> list[str]:
+    """The forms under which deliveries to the number a reply comes from are looked up."""
+    out = [source]
+    if not source.startswith("+") and source.isdigit():
+        out.append("+" + source)
+    return out
 
-        def mine(conn: sqlite3.Connection) -> tuple[int | None, str | None]:
-            sent_from = repo.sender_of(conn, recent) if recent is not None else None
-            return repo.latest_from(conn, dest_index, to, message.at), sent_from
 
-        own, sent_from = await self.store.read(mine)
-        if found is not None and (sent_from is None or sent_from.lstrip("+") == to):
-            return found
-        return own if own is not None else found
+@dataclass(frozen=True)
+class Recent:
+    """The most recent live delivery to the number a reply comes from."""
+
+    delivery_id: int
+    sender: str | None  # what the SMS tables say it was sent from (None: they do not know it)
+
+
+def rank(replied_to: str, recent: Recent | None, latest_from_replied_to: int | None) -> int | None:
+    """The delivery a reply sent to ``replied_to`` answers (None: unsolicited); see the rules above."""
+    if recent is not None and (recent.sender is None or recent.sender.lstrip("+") == replied_to.lstrip("+")):
+        return recent.delivery_id
+    if latest_from_replied_to is not None:
+        return latest_from_replied_to
+    return recent.delivery_id if recent is not None else None

@@ -1,7 +1,8 @@
 """The SMS channel's tables (migration 0010_sms.sql): typed repository functions.
 
 Each function takes a sqlite3 connection and is run by the store (``store.write(fn)`` on its one
-writer, ``store.read(fn)`` on a reader); none opens a connection or commits itself.
+writer, ``store.read(fn)`` on a reader); none opens a connection or commits itself. The rows are the
+tracker's (node/sms/tracker.py), which decides what is written.
 """
 
 from __future__ import annotations
@@ -10,37 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class MessageRow:
-    delivery_id: int
-    link: str
-    dest_index: str
-    sender: str
-    parts: int
-    ref: int | None
-    state: str  # submitting | sent | delivered | failed
-    submitted_at: float
-    expires_at: float | None
-
-
-@dataclass(frozen=True)
-class PartRow:
-    delivery_id: int
-    part_no: int
-    message_id: str
-    state: str  # acked | delivered | failed
-    acked_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class ReceiptUpdate:
-    delivery_id: int
-    part_no: int
-    state: str  # delivered | failed
-    stat: str
-    err: str
-    message_state: str | None  # the message's new state, when this receipt settles it
+from alertnode.sms.tracker import MessageRow, PartRow, ReceiptUpdate
 
 
 @dataclass(frozen=True)

@@ -59,22 +59,14 @@ class BindParams:
 
 @dataclass(frozen=True)
 class Inbound:
-    """A deliver_sm received (receipt or MO); answer it with :meth:`SmppThread.respond`."""
+    """A deliver_sm received (receipt or MO) on ``link``'s ``link_role`` bind; answer it with
+    :meth:`SmppThread.respond` under ``sequence``."""
 
     link: str
     link_role: str
     sequence: int
     at: float
-    source_addr: str
-    source_addr_ton: int
-    destination_addr: str
-    esm_class: int
-    data_coding: int
-    short_message: bytes
-    message_payload: bytes | None
-    receipted_message_id: bytes | None
-    message_state: int | None
-    sar: tuple[int, int, int] | None
+    deliver_sm: fast.DeliverSm
 
 
 @dataclass(frozen=True)
@@ -230,8 +222,8 @@ class SmppThread:
             self._emit(out)
 
     def _read_available(self, sock: socket.socket, out: list[LinkOutput]) -> None:
-        """Read what the socket has, frame it, and feed every whole PDU. submit_sm_resp is decoded
-        here directly (the hot path); every other PDU is parsed by smpplib."""
+        """Read what the socket has, frame it, and feed every whole PDU. submit_sm_resp and deliver_sm
+        are decoded here directly (pdu.py, the hot path); every other PDU is parsed by smpplib."""
         client: Any = self._client
         try:
             data = sock.recv(1 << 16)
@@ -265,23 +257,9 @@ class SmppThread:
                     log.warning("link %s: malformed deliver_sm (%s) answered ESME_RINVMSGLEN", self.name, exc)
                     self._write_raw(fast.deliver_sm_resp(seq, 0x01))
                     continue
-                inbound = Inbound(
-                    self.name,
-                    self.role,
-                    seq,
-                    time.time(),
-                    dsm.source_addr,
-                    dsm.source_addr_ton,
-                    dsm.destination_addr,
-                    dsm.esm_class,
-                    dsm.data_coding,
-                    dsm.short_message,
-                    dsm.message_payload,
-                    dsm.receipted_message_id,
-                    dsm.message_state,
-                    dsm.sar,
-                )
-                out.append(LinkOutput(self.name, inbound, time.time()))
+                at = time.time()
+                inbound = Inbound(self.name, self.role, seq, at, dsm)
+                out.append(LinkOutput(self.name, inbound, at))
                 self._act(self.session.handle(s.PduReceived(), time.monotonic()), out)
                 continue
             try:
@@ -302,38 +280,9 @@ class SmppThread:
         seq = int(pdu.sequence)
         status = int(pdu.status or 0)
         sess = self.session
-        if cmd == "submit_sm_resp":
-            mid = pdu.message_id or b""
-            mid_s = mid.decode("latin-1") if isinstance(mid, bytes) else str(mid)
-            self._act(sess.handle(s.SubmitResp(seq, status, mid_s), now), out)
-        elif cmd in ("bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"):
+        # submit_sm_resp and deliver_sm never come here: _read_available decodes them itself
+        if cmd in ("bind_transceiver_resp", "bind_transmitter_resp", "bind_receiver_resp"):
             self._act(sess.handle(s.BindResp(seq, status), now), out)
-        elif cmd == "deliver_sm":
-            sar = None
-            if pdu.sar_msg_ref_num is not None and pdu.sar_total_segments:
-                sar = (
-                    int(pdu.sar_msg_ref_num),
-                    int(pdu.sar_total_segments),
-                    int(pdu.sar_segment_seqnum or 0),
-                )
-            inbound = Inbound(
-                link=self.name,
-                link_role=self.role,
-                sequence=seq,
-                at=time.time(),
-                source_addr=_text(pdu.source_addr),
-                source_addr_ton=int(pdu.source_addr_ton or 0),
-                destination_addr=_text(pdu.destination_addr),
-                esm_class=int(pdu.esm_class or 0),
-                data_coding=int(pdu.data_coding or 0),
-                short_message=bytes(pdu.short_message or b""),
-                message_payload=bytes(pdu.message_payload) if pdu.message_payload else None,
-                receipted_message_id=_raw(pdu.receipted_message_id),
-                message_state=int(pdu.message_state) if pdu.message_state is not None else None,
-                sar=sar,
-            )
-            out.append(LinkOutput(self.name, inbound, time.time()))
-            self._act(sess.handle(s.PduReceived(), now), out)
         elif cmd == "enquire_link_resp":
             self._act(sess.handle(s.EnquireLinkResp(seq), now), out)
         elif cmd == "enquire_link":
@@ -478,19 +427,3 @@ class SmppThread:
             client._socket.sendall(data)
         except OSError as exc:
             self._act(self.session.handle(s.ConnectionLost(f"send: {exc}"), time.monotonic()), out)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.rstrip(b"\0").decode("latin-1")
-    return str(value)
-
-
-def _raw(value: Any) -> bytes | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value
-    return str(value).encode("latin-1")
