@@ -32,6 +32,7 @@ LAYERS: Mapping[str, int] = {
     "alertnode.domain": 1,
     "alertnode.contract": 1,
     "alertnode.logs": 1,
+    "alertnode.answers": 1,
     "alertnode.store": 2,
     "alertnode.media": 2,
     "alertnode.sms": 3,

@@ -7,8 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alertnode import answers
 from alertnode.errors import Problem
-from alertnode.sms import mo, sender
+from alertnode.sms import sender
 
 
 class SmppLinkConfig(BaseModel):
@@ -133,11 +134,11 @@ class SmsConfig(BaseModel):
     )
     default_sender: str = Field("", description="Sender used when an alert item gives none.")
     ack_keywords: list[str] = Field(
-        default_factory=lambda: list(mo.DEFAULT_ACK),
+        default_factory=lambda: list(answers.DEFAULT_ACK),
         description="Replies meaning 'acknowledged' (case, accents and punctuation ignored; the first word counts).",
     )
     nack_keywords: list[str] = Field(
-        default_factory=lambda: list(mo.DEFAULT_NACK), description="Replies meaning 'declined'."
+        default_factory=lambda: list(answers.DEFAULT_NACK), description="Replies meaning 'declined'."
     )
     mo_reassembly_timeout_s: float = Field(
         300.0,

@@ -1,5 +1,5 @@
-"""Mobile-originated messages: concatenation reassembly (UDH 8/16-bit, SAR TLVs), decoding and the
-reply-keyword parser.
+"""Mobile-originated messages: concatenation reassembly (UDH 8/16-bit, SAR TLVs) and decoding (the
+reply keywords are read by :mod:`alertnode.answers`, shared with e-mail).
 
 Pure: fed parts with the time they arrived, returns whole messages. A message whose parts do not all
 arrive within ``timeout`` is handed out incomplete (flagged) rather than dropped.
@@ -7,8 +7,6 @@ arrive within ``timeout`` is handed out incomplete (flagged) rather than dropped
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -110,54 +108,3 @@ class Reassembler:
         parts = list(parts)
         # bytes are joined before decoding: a sender that cut a surrogate pair or an escape still decodes
         return gsm.decode(b"".join(p.body for p in parts), parts[0].data_coding, self.dcs0_charset)
-
-
-DEFAULT_ACK = (
-    "1",
-    "y",
-    "yes",
-    "ok",
-    "okay",
-    "ack",
-    "acknowledge",
-    "acknowledged",
-    "accept",
-    "confirm",
-    "confirmed",
-)
-DEFAULT_NACK = ("2", "n", "no", "nack", "decline", "declined", "reject", "cancel")
-_WORD = re.compile(r"[0-9]+|[^\W\d_]+", re.UNICODE)
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-class ReplyParser:
-    """Maps a reply to acknowledged (True), declined (False) or neither (None).
-
-    Tolerant: case, accents, surrounding punctuation, emoji and trailing words are ignored; the first
-    word decides (``"OK!"``, ``" yes please"``, ``"1."`` are acknowledgements).
-    """
-
-    def __init__(self, ack: Iterable[str] = DEFAULT_ACK, nack: Iterable[str] = DEFAULT_NACK) -> None:
-        self.ack = {_fold(w).strip() for w in ack}
-        self.nack = {_fold(w).strip() for w in nack}
-
-    def parse(self, text: str) -> bool | None:
-        folded = _fold(text)
-        m = _WORD.search(folded)
-        if m is None:
-            return None
-        word = m.group(0)
-        if word in self.ack:
-            return True
-        if word in self.nack:
-            return False
-        whole = " ".join(_WORD.findall(folded))
-        if whole in self.ack:
-            return True
-        if whole in self.nack:
-            return False
-        return None

@@ -15,7 +15,7 @@ Rules of the ranking (:func:`rank`), which gives a reply to at most one delivery
 Parts of a concatenated reply (UDH 8/16-bit, SAR TLVs) are joined per link before anything else; a
 reply whose parts do not all come within the reassembly time-out is handed out as it is, flagged
 incomplete (:meth:`Replies.expire`). Its first word says whether it acknowledges or declines
-(:class:`alertnode.sms.mo.ReplyParser`).
+(:class:`alertnode.sms.answers.ReplyParser`).
 
 Pure: fed deliver_sm fields and the time, returns replies; no socket, store or clock.
 """
@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from alertnode import answers
 from alertnode.sms import gsm, mo, sender
 from alertnode.sms.pdu import DeliverSm
 
@@ -56,11 +57,11 @@ class Replies:
         self,
         charsets: Mapping[str, gsm.Charset],
         timeout: float,
-        ack: Iterable[str] = mo.DEFAULT_ACK,
-        nack: Iterable[str] = mo.DEFAULT_NACK,
+        ack: Iterable[str] = answers.DEFAULT_ACK,
+        nack: Iterable[str] = answers.DEFAULT_NACK,
     ) -> None:
         self.timeout = timeout
-        self._parser = mo.ReplyParser(ack, nack)
+        self._parser = answers.ReplyParser(ack, nack)
         self._reassemblers = {link: mo.Reassembler(cs, timeout) for link, cs in charsets.items()}
 
     def feed(self, link: str, at: float, dsm: DeliverSm) -> list[Reply]:

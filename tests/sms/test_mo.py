@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alertnode.answers import ReplyParser
 from alertnode.sms import gsm, mo
 
 
@@ -61,21 +62,21 @@ def test_dcs_0_latin1_link() -> None:
 
 
 def test_reply_parser() -> None:
-    p = mo.ReplyParser()
+    p = ReplyParser()
     for text in ("1", "yes", "YES!", " ok ", "OK.", "Ack", "ack please", "Yés", "👍 yes", "y", "Confirmed"):
         assert p.parse(text) is True, text
     for text in ("2", "no", "NO!", "nack", "Decline"):
         assert p.parse(text) is False, text
     for text in ("", "   ", "who is this", "11", "yesterday", "🚒"):
         assert p.parse(text) is None, text
-    custom = mo.ReplyParser(["oui", "ja", "on my way"], ["non"])
+    custom = ReplyParser(["oui", "ja", "on my way"], ["non"])
     assert custom.parse("On my way!") is True and custom.parse("JA") is True and custom.parse("yes") is None
 
 
 @settings(deadline=None)  # timing is not what these check; CI machines are busy
 @given(st.text(max_size=300))
 def test_reply_parser_never_raises(text: str) -> None:
-    assert mo.ReplyParser().parse(text) in (True, False, None)
+    assert ReplyParser().parse(text) in (True, False, None)
 
 
 @settings(deadline=None)  # timing is not what these check; CI machines are busy
