@@ -194,6 +194,13 @@ class ChannelEvent:
     retry_after: float | None = None
     final: bool = False
 
+    @property
+    def declines(self) -> bool:
+        """A response that says no (an SMS or e-mail "no", a replay IVR's not-OK key). It proves the
+        recipient was reached, but acknowledges nothing: it stops no escalation, and previouslySeen does
+        not skip the recipient for it."""
+        return self.kind == "recipientNotOk" or self.detail.get("declined") is True
+
 
 @dataclass(frozen=True)
 class InboundMessage:

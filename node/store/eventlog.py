@@ -134,7 +134,7 @@ def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[Chan
         ):
             new_state = event.state
             via = ""
-            if event.state is DeliveryState.RESPONDED:
+            if event.state is DeliveryState.RESPONDED and not event.declines:
                 via = "shortlink" if event.kind == "clicked" else alert_type
                 if alert_type == "inboundCall":
                     via = "call"

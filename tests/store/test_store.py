@@ -141,3 +141,36 @@ def test_a_batch_of_events_is_applied_in_order_as_one_by_one_would(tmp_path: Pat
         assert got[0][3] == {"parts": 1} and got[4][3] == {"text": "OK"}
     finally:
         store.close()
+
+
+def test_a_declined_answer_is_not_counted_as_having_responded(tmp_path: Path) -> None:
+    """An SMS or e-mail "no" and a replay IVR's not-OK key reach the recipient but acknowledge nothing: they
+    must not make previouslySeen skip the contact nor stop an event's escalation (responded_in_link)."""
+    from alertnode.domain import ChannelEvent, DeliveryState
+    from alertnode.store import eventlog, repo
+
+    cipher = Cipher(b"k" * 32)
+    store = Store(tmp_path / "a.db")
+    store.open()
+    try:
+        def run(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
+            alert = repo.NewAlert("L1", "c", None, 1.0, 1.0, "running", None, None, None, None, True, "all", "link-1",
+                                  None, None, {}, {})
+            item = repo.NewItem(0, "sms", "t", {}, b"hi", 4, 4)
+            deliveries = [repo.NewDelivery(0, "sms", f"c{i}", f"+4477009000{i:02d}", {}, f"tok-L1-{i}")
+                          for i in range(4)]
+            repo.insert_alert(conn, cipher, alert, [item], deliveries, 1.0)
+            ids = [r[0] for r in conn.execute("SELECT id FROM deliveries ORDER BY id")]
+            eventlog.apply_events(conn, cipher, [
+                ChannelEvent(ids[0], "replied", 2.0, DeliveryState.RESPONDED, {"ack": True, "declined": False},
+                             final=True),
+                ChannelEvent(ids[1], "replied", 2.0, DeliveryState.RESPONDED, {"ack": False, "declined": True},
+                             final=True),
+                ChannelEvent(ids[2], "recipientNotOk", 2.0, DeliveryState.RESPONDED, {"digit": "*"}, final=True),
+                ChannelEvent(ids[3], "replied", 2.0, DeliveryState.RESPONDED, {"text": "who is this"}, final=True),
+            ])
+            return repo.responded_in_link(conn, "link-1")
+
+        assert store.write_sync(run) == {"c0": frozenset({"sms"}), "c3": frozenset({"sms"})}
+    finally:
+        store.close()
