@@ -36,7 +36,7 @@ from alertnode.jobs.dispatcher import Addresses, Dispatcher
 from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
 from alertnode.store.crypto import Cipher, load_or_create_key
-from alertnode.store.db import Store
+from alertnode.store.db import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +198,9 @@ class Node:
             print(f"alertnode: generated API key (shown once, keep it): {self.secrets.new_api_key}", flush=True)
             print(f"alertnode: callback signing secret is in {self.data_dir / 'callback.secret'}", flush=True)
         cipher = self.cipher = Cipher(self.secrets.master_key)
-        self.store = Store(self.data_dir / "alertnode.db")
+        self.store = open_store(self.config.store, self.data_dir)
         self.store.open()
+        log.info("store: %s", self.store.describe())
         self.channels = build_channels(self.config, self.store, cipher, self.data_dir)
         self.callbacks = CallbackSender(self.config.callbacks, self.store, cipher, self.secrets.callback_secret)
 

@@ -107,15 +107,27 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from alertnode.store.db import Store
+    from alertnode.errors import StoreError
+    from alertnode.store.db import SqliteStore, open_store
 
     cfg = config_mod.load(args.config)
-    db = cfg.data_path() / "alertnode.db"
-    if not db.exists():
-        print(f"alertnode: no store at {db}", file=sys.stderr)
-        return 1
-    Store(db).backup(Path(args.file))
-    print(f"backup of {db} written to {args.file}")
+    store = open_store(cfg.store, cfg.data_path())
+    if isinstance(store, SqliteStore):
+        if not store.path.exists():
+            print(f"alertnode: no store at {store.path}", file=sys.stderr)
+            return 1
+        store.backup(Path(args.file))
+    else:
+        try:
+            store.open()
+            try:
+                store.backup(Path(args.file))
+            finally:
+                store.close()
+        except StoreError as exc:
+            print(f"alertnode: {exc}", file=sys.stderr)
+            return 1
+    print(f"backup of {store.describe()} written to {args.file}")
     return 0
 
 

@@ -27,6 +27,7 @@ from alertnode.mail.config import MailConfig
 from alertnode.media.config import MediaConfig
 from alertnode.ops.config import OpsConfig
 from alertnode.sms.config import SmsConfig
+from alertnode.store.config import ClusterSection, StoreSection
 from alertnode.voice.config import VoiceConfig
 
 ENV_PREFIX = "ALERTNODE__"
@@ -70,6 +71,8 @@ class Config(Section):
     node: NodeSection = Field(default_factory=NodeSection)
     api: ApiSection = Field(default_factory=ApiSection)
     public: PublicSection = Field(default_factory=PublicSection)
+    store: StoreSection = Field(default_factory=StoreSection)
+    cluster: ClusterSection = Field(default_factory=ClusterSection)
     limits: LimitsSection = Field(default_factory=LimitsSection)
     dispatcher: DispatcherSection = Field(default_factory=DispatcherSection)
     callbacks: CallbacksSection = Field(default_factory=CallbacksSection)
@@ -163,6 +166,12 @@ def cross_checks(cfg: Config) -> list[Problem]:
             problems.append(Problem(key, str(exc)))
     if not cfg.public.base_url.startswith(("http://", "https://")) or cfg.public.base_url.endswith("/"):
         problems.append(Problem("public.base_url", "must be an http(s) URL without a trailing slash"))
+    url = cfg.store.url.strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        problems.append(Problem("store.url", "empty (SQLite in the data directory) or a postgresql:// URL"))
+    if cfg.cluster.heartbeat_s * 3 > cfg.cluster.lease_s:
+        problems.append(Problem("cluster.heartbeat_s", "at most a third of cluster.lease_s (leases are renewed "
+                                "with the heartbeat)"))
     problems.extend(cfg.sms.problems("sms"))
     problems.extend(cfg.mail.problems("mail"))
     problems.extend(cfg.voice.problems("voice"))

@@ -4,6 +4,7 @@
     ├── ConfigError                the configuration is invalid; ``problems`` lists every one
     ├── ApiError                   a request is refused; ``http_status`` and ``problems`` go on the wire
     ├── StoreError                 the store cannot do what was asked
+    │   └── StoreUnavailable       the database cannot be reached now (restart, fail-over): try again (HTTP 503)
     ├── ChannelError               a channel cannot take or deliver work
     │   ├── SmppError              carries ``smpp_status`` (SMPP 3.4 §5.1.3)
     │   ├── SipError               carries ``sip_code`` (RFC 3261 §21)
@@ -52,6 +53,11 @@ class ApiError(NodeError):
 
 class StoreError(NodeError):
     pass
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached at the moment (a restart, a fail-over): nothing was done, or a commit's
+    outcome is unknown. Answered 503 by the API; the store connects again for the next request."""
 
 
 class ChannelError(NodeError):

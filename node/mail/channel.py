@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sqlite3
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -236,7 +235,7 @@ class MailChannel(Channel):
             await self._store.write(
                 lambda c: records.remember_sent(c, work.delivery_id, index, at, work.expires_at), notify=False
             )
-        except (StoreError, sqlite3.Error):  # sent all the same; a reply to it then counts as the recipient's
+        except StoreError:  # sent all the same; a reply to it then counts as the recipient's
             log.warning("e-mail delivery %d: could not keep its recipient", work.delivery_id)
 
     async def _housekeeping(self) -> None:
@@ -244,7 +243,7 @@ class MailChannel(Channel):
         while self._store is not None:
             try:
                 await self._store.write(functools.partial(records.purge, now=time.time()), notify=False)
-            except (StoreError, sqlite3.Error):
+            except StoreError:
                 log.warning("e-mail channel: housekeeping failed; tried again later")
             await asyncio.sleep(HOUSEKEEPING_S)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from typing import Any
 
 from alertnode.answers import ReplyParser
@@ -76,14 +75,7 @@ class InboundProcessor:
         if not message_id or self._store is None:
             return True
         key = self._seen_key(message_id)
-
-        def insert(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO mail_inbound_seen (message_id, received_at) VALUES (?, ?)", (key, at)
-            )
-            return cur.rowcount == 1
-
-        return await self._store.write(insert)
+        return await self._store.write(lambda c: records.claim_inbound(c, key, at))
 
     async def _unclaim(self, message_id: str) -> None:
         """Forget a claim whose message could not be recorded, so the sender's retry is processed."""
@@ -91,7 +83,7 @@ class InboundProcessor:
             return
         key = self._seen_key(message_id)
         try:
-            await self._store.write(lambda c: c.execute("DELETE FROM mail_inbound_seen WHERE message_id = ?", (key,)))
+            await self._store.write(lambda c: records.forget_inbound(c, key))
         except StoreError:
             log.warning("could not forget the claim of a failed inbound message")
 

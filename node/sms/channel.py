@@ -23,7 +23,6 @@ import collections
 import contextlib
 import functools
 import logging
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -47,7 +46,7 @@ from alertnode.sms.links import Link, Router, describe, make_links
 from alertnode.sms.smpplib_adapter import Inbound, LinkOutput
 from alertnode.sms.status import ESME_ROK, ESME_RX_T_APPN, status_name
 from alertnode.store.crypto import Cipher
-from alertnode.store.db import Store
+from alertnode.store.db import Conn, Store
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +423,7 @@ class SmsChannel(Channel):
         dest_index = self.cipher.index(source.lstrip("+"))
         recent = found
 
-        def read(conn: sqlite3.Connection) -> tuple[int | None, str | None]:
+        def read(conn: Conn) -> tuple[int | None, str | None]:
             sent_from = repo.sender_of(conn, recent) if recent is not None else None
             return repo.latest_from(conn, dest_index, replied_to, at), sent_from
 
@@ -432,7 +431,7 @@ class SmsChannel(Channel):
         return replies.rank(replied_to, None if found is None else replies.Recent(found, sent_from), own)
 
 
-def _save(acks: list[tr.StoreAck], updates: list[tr.ReceiptUpdate], conn: sqlite3.Connection) -> None:
+def _save(acks: list[tr.StoreAck], updates: list[tr.ReceiptUpdate], conn: Conn) -> None:
     """One transaction: acknowledged parts with their messages and reference counters, then receipts."""
     if acks:
         messages = {a.message.delivery_id: a.message for a in acks}  # the last row of a message wins

@@ -1,17 +1,18 @@
 """The SMS channel's tables (migration 0010_sms.sql): typed repository functions.
 
-Each function takes a sqlite3 connection and is run by the store (``store.write(fn)`` on its one
-writer, ``store.read(fn)`` on a reader); none opens a connection or commits itself. The rows are the
+Each function takes a store connection (:class:`alertnode.store.backend.Conn`) and is run by the store
+(``store.write(fn)`` on its one writer, ``store.read(fn)`` on a reader); none opens a connection or commits
+itself. The rows are the
 tracker's (node/sms/tracker.py), which decides what is written.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from alertnode.sms.tracker import MessageRow, PartRow, ReceiptUpdate
+from alertnode.store.backend import Conn
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class OpenState:
     refs: dict[str, int]
 
 
-def load_open(conn: sqlite3.Connection) -> OpenState:
+def load_open(conn: Conn) -> OpenState:
     """Messages not settled yet (resubmission after a restart, receipts still to come) with their
     acknowledged parts, and the per-destination concatenation reference counters."""
     messages = [
@@ -42,7 +43,7 @@ def load_open(conn: sqlite3.Connection) -> OpenState:
     return OpenState(messages, parts, refs)
 
 
-def save_ref(conn: sqlite3.Connection, dest_index: str, next_ref: int) -> None:
+def save_ref(conn: Conn, dest_index: str, next_ref: int) -> None:
     conn.execute(
         "INSERT INTO sms_udh_ref (dest_index, next_ref) VALUES (?, ?) "
         "ON CONFLICT (dest_index) DO UPDATE SET next_ref = excluded.next_ref",
@@ -50,7 +51,7 @@ def save_ref(conn: sqlite3.Connection, dest_index: str, next_ref: int) -> None:
     )
 
 
-def save_acks(conn: sqlite3.Connection, messages: Iterable[MessageRow], parts: Iterable[PartRow]) -> None:
+def save_acks(conn: Conn, messages: Iterable[MessageRow], parts: Iterable[PartRow]) -> None:
     """Acknowledged parts (submit_sm_resp status 0) and their messages, in one go."""
     conn.executemany(
         "INSERT INTO sms_message "
@@ -63,12 +64,14 @@ def save_acks(conn: sqlite3.Connection, messages: Iterable[MessageRow], parts: I
         ],
     )
     conn.executemany(
-        "INSERT OR REPLACE INTO sms_part (delivery_id, part_no, message_id, state, acked_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO sms_part (delivery_id, part_no, message_id, state, acked_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (delivery_id, part_no) DO UPDATE SET message_id = excluded.message_id, state = excluded.state, "
+        "acked_at = excluded.acked_at, receipt_stat = NULL, receipt_err = NULL",
         [(p.delivery_id, p.part_no, p.message_id, p.state, p.acked_at) for p in parts],
     )
 
 
-def save_receipts(conn: sqlite3.Connection, updates: Iterable[ReceiptUpdate]) -> None:
+def save_receipts(conn: Conn, updates: Iterable[ReceiptUpdate]) -> None:
     updates = list(updates)
     conn.executemany(
         "UPDATE sms_part SET state = ?, receipt_stat = ?, receipt_err = ? WHERE delivery_id = ? AND part_no = ?",
@@ -80,7 +83,7 @@ def save_receipts(conn: sqlite3.Connection, updates: Iterable[ReceiptUpdate]) ->
     )
 
 
-def find_part(conn: sqlite3.Connection, message_ids: Iterable[str]) -> tuple[int, int] | None:
+def find_part(conn: Conn, message_ids: Iterable[str]) -> tuple[int, int] | None:
     """(delivery_id, part_no) of the most recent part acknowledged under the first id that matches."""
     for mid in message_ids:
         row = conn.execute(
@@ -91,7 +94,7 @@ def find_part(conn: sqlite3.Connection, message_ids: Iterable[str]) -> tuple[int
     return None
 
 
-def latest_from(conn: sqlite3.Connection, dest_index: str, sender: str, at: float) -> int | None:
+def latest_from(conn: Conn, dest_index: str, sender: str, at: float) -> int | None:
     """The most recent live message to this destination sent from ``sender`` (reply correlation)."""
     row = conn.execute(
         "SELECT delivery_id FROM sms_message WHERE dest_index = ? AND ltrim(sender, '+') = ? "
@@ -101,6 +104,6 @@ def latest_from(conn: sqlite3.Connection, dest_index: str, sender: str, at: floa
     return int(row[0]) if row is not None else None
 
 
-def sender_of(conn: sqlite3.Connection, delivery_id: int) -> str | None:
+def sender_of(conn: Conn, delivery_id: int) -> str | None:
     row = conn.execute("SELECT sender FROM sms_message WHERE delivery_id = ?", (delivery_id,)).fetchone()
     return str(row[0]) if row is not None else None

@@ -7,11 +7,11 @@ functions read the alert, ask it, and write the change with its event (``schedul
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
 from alertnode.domain import AlertCommand, AlertStatus, ChannelEvent, DeliveryState, alert_command
 from alertnode.store import eventlog, repo
+from alertnode.store.backend import Conn
 from alertnode.store.crypto import Cipher
 
 _EVENT_KIND = {AlertCommand.PUBLISH: "scheduled", AlertCommand.HOLD: "held", AlertCommand.RESUME: "resumed",
@@ -29,7 +29,7 @@ class CommandResult:
     """CANCEL: the deliveries not yet sent, failed with reason ``cancelled``."""
 
 
-def apply(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, command: AlertCommand, now: float, *,
+def apply(conn: Conn, cipher: Cipher, alert_ref: str, command: AlertCommand, now: float, *,
           publish_at: float | None = None) -> CommandResult | None:
     """Run ``command`` on the alert; None when there is no such alert. PUBLISH needs ``publish_at``: the
     alert's queued deliveries become due then at the earliest."""
@@ -45,8 +45,8 @@ def apply(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, command: Ale
     if command is AlertCommand.PUBLISH:
         assert publish_at is not None
         conn.execute("UPDATE alerts SET publish_at = ? WHERE alert_ref = ?", (publish_at, alert_ref))
-        conn.execute("UPDATE deliveries SET due_at = MAX(due_at, ?), updated_at = ? WHERE alert_ref = ?"
-                     " AND state = 'queued'", (publish_at, now, alert_ref))
+        conn.execute(f"UPDATE deliveries SET due_at = {conn.dialect.greatest}(due_at, ?), updated_at = ?"
+                     " WHERE alert_ref = ? AND state = 'queued'", (publish_at, now, alert_ref))
         detail = {"publishAt": publish_at}
     elif command is AlertCommand.CANCEL:
         # deliveries not sent yet; what already went out (a message handed over, a call ringing) stays

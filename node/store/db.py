@@ -1,307 +1,37 @@
-"""SQLite store: WAL mode, numbered migrations, one writer thread with group commit, pooled readers.
-
-Writes are functions ``fn(conn) -> T`` queued to the single writer. The writer runs as many queued
-functions as are waiting inside one transaction, each in its own SAVEPOINT (one failing function
-rolls back only itself), commits once, and only then resolves their futures: a caller that got its
-result knows the write is durable. This is how thousands of small writes per second stay cheap.
-
-Reads run on a small thread pool, each thread with its own read-only connection.
+"""The store as the rest of the node opens it: :class:`Store` (the interface every user of the store types
+against, from :mod:`alertnode.store.backend`) and :func:`open_store`, which picks the backend the
+configuration names. SQLite (:mod:`alertnode.store.sqlite`) is the default; PostgreSQL
+(:mod:`alertnode.store.postgres`) when ``[store] url`` is a ``postgresql://`` URL.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
-import logging
-import queue
-import sqlite3
-import threading
-from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
 
 from alertnode.errors import StoreError
+from alertnode.store.backend import Conn as Conn
+from alertnode.store.backend import Store as Store
+from alertnode.store.config import StoreSection
+from alertnode.store.postgres import PostgresStore as PostgresStore
+from alertnode.store.sqlite import SqliteStore as SqliteStore
+from alertnode.store.sqlite import _split_sql as _split_sql
+from alertnode.store.sqlite import inspect as inspect
+from alertnode.store.sqlite import migrate as migrate
+from alertnode.store.sqlite import migrations as migrations
 
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-WriteFn = Callable[[sqlite3.Connection], Any]
-
-_STOP = object()
-_MAX_GROUP = 2000
-
-
-def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if readonly:
-        conn.execute("PRAGMA query_only = ON")
-    return conn
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """(number, name, sql) of every migration file, in order. Files are ``NNNN_name.sql``."""
-    found = []
-    for entry in resources.files("alertnode.store.migrations").iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    numbers = [n for n, _, _ in found]
-    if len(numbers) != len(set(numbers)):
-        raise StoreError(f"two migrations share a number: {numbers}")
-    return found
+def is_postgres(url: str) -> bool:
+    return url.startswith(POSTGRES_SCHEMES)
 
 
-def migrate(conn: sqlite3.Connection) -> list[str]:
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)")
-    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    applied = []
-    for number, name, sql in migrations():
-        if number in done:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _split_sql(sql):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (number, name))
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            raise StoreError(f"migration {name} failed: {exc}") from exc
-        applied.append(name)
-    return applied
-
-
-def inspect(path: Path) -> tuple[str, int]:
-    """``PRAGMA quick_check``'s verdict (``ok`` when intact) and the number of alerts of the database file at
-    ``path``, opened read-only (the node may be running). StoreError when it cannot be read."""
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
-            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
-            alerts = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
-    except sqlite3.Error as exc:
-        raise StoreError(str(exc)) from exc
-    return str(verdict), int(alerts)
-
-
-def _split_sql(sql: str) -> list[str]:
-    statements, current = [], ""
-    for line in sql.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            if current.strip():
-                statements.append(current.strip())
-            current = ""
-    if current.strip():
-        statements.append(current.strip())
-    return statements
-
-
-class _Job:
-    __slots__ = ("fn", "future", "loop", "notify")
-
-    def __init__(self, fn: WriteFn, future: Any, loop: asyncio.AbstractEventLoop | None, notify: bool) -> None:
-        self.fn = fn
-        self.future = future
-        self.loop = loop
-        self.notify = notify
-
-
-class Store:
-    """The one handle on the database. ``open()`` before use, ``close()`` at shutdown."""
-
-    def __init__(self, path: Path, *, synchronous: str = "FULL", readers: int = 4) -> None:
-        self.path = path
-        self.synchronous = synchronous
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._readers = concurrent.futures.ThreadPoolExecutor(readers, thread_name_prefix="store-read")
-        self._local = threading.local()
-        self._read_conns: list[sqlite3.Connection] = []
-        self._read_lock = threading.Lock()
-        self._commit_hooks: list[Callable[[], None]] = []
-        self._closed = False
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = _connect(self.path)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise StoreError(f"could not put {self.path} in WAL mode (got {mode})")
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        applied = migrate(conn)
-        if applied:
-            log.info("store migrated: %s", ", ".join(applied))
-        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="store-writer", daemon=True)
-        self._writer.start()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._writer is not None:
-            self._queue.put(_STOP)
-            self._writer.join(timeout=30)
-        self._readers.shutdown(wait=True)
-        with self._read_lock:
-            for conn in self._read_conns:
-                conn.close()
-            self._read_conns.clear()
-
-    def on_commit(self, hook: Callable[[], None]) -> None:
-        """Call ``hook`` (from the writer thread) after a commit that holds a write made with
-        ``notify=True`` (new work, new events); it must be cheap and thread-safe."""
-        self._commit_hooks.append(hook)
-
-    # -- writing -----------------------------------------------------------------------------
-    async def write(self, fn: Callable[[sqlite3.Connection], T], *, notify: bool = True) -> T:
-        """Run ``fn`` in the writer's transaction; returns once it is committed. ``notify=False`` for
-        bookkeeping writes that give nobody new work (so the commit hooks are not woken by them)."""
-        if self._closed:
-            raise StoreError("store is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(fn, future, loop, notify))
-        return await future
-
-    async def ping(self) -> None:
-        """Raises unless the writer can run a statement (readiness: the store is writable)."""
-        await self.write(lambda c: c.execute("SELECT 1").fetchone(), notify=False)
-
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T], timeout: float | None = 60.0, *,
-                   notify: bool = True) -> T:
-        """For threads that are not the event loop (e.g. the smpplib thread)."""
-        if self._closed:
-            raise StoreError("store is closed")
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put(_Job(fn, future, None, notify))
-        return future.result(timeout)
-
-    def _write_loop(self, conn: sqlite3.Connection) -> None:
-        try:
-            while True:
-                first = self._queue.get()
-                if first is _STOP:
-                    return
-                jobs = [first]
-                stop = False
-                while len(jobs) < _MAX_GROUP:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _STOP:
-                        stop = True
-                        break
-                    jobs.append(nxt)
-                self._run_group(conn, jobs)
-                if stop:
-                    return
-        finally:
-            conn.close()
-
-    def _run_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
-        results: list[tuple[_Job, bool, Any]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job in jobs:
-                conn.execute("SAVEPOINT job")
-                try:
-                    value = job.fn(conn)
-                except Exception as exc:  # noqa: BLE001 (one job's failure must not sink the group)
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    results.append((job, False, exc))
-                else:
-                    conn.execute("RELEASE job")
-                    results.append((job, True, value))
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.exception("store commit failed")
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                log.debug("rollback after failed commit also failed", exc_info=True)
-            err = StoreError(f"commit failed: {exc}")
-            results = [(job, False, err) for job in jobs]
-        if any(job.notify for job in jobs):
-            for hook in self._commit_hooks:
-                try:
-                    hook()
-                except Exception:
-                    log.exception("commit hook failed")
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
-        for result in results:
-            loop = result[0].loop
-            if loop is None:
-                _settle(*result)
-            else:
-                by_loop.setdefault(loop, []).append(result)
-        for loop, settled in by_loop.items():  # one wake-up per event loop for the whole group
-            try:
-                loop.call_soon_threadsafe(_settle_all, settled)
-            except RuntimeError:
-                log.debug("event loop closed before %d write results could be delivered", len(settled))
-
-    # -- reading -----------------------------------------------------------------------------
-    def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = _connect(self.path, readonly=True)
-            self._local.conn = conn
-            with self._read_lock:
-                self._read_conns.append(conn)
-        return conn
-
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._closed:
-            raise StoreError("store is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._run_read, fn)
-
-    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return self._readers.submit(self._run_read, fn).result()
-
-    def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._reader()
-        conn.execute("BEGIN")
-        try:
-            return fn(conn)
-        finally:
-            conn.execute("COMMIT")
-
-    def backup(self, target: Path) -> None:
-        """A consistent copy of the live database (SQLite online backup API)."""
-        src = _connect(self.path, readonly=True)
-        try:
-            dst = sqlite3.connect(str(target))
-            try:
-                src.backup(dst)
-            finally:
-                dst.close()
-        finally:
-            src.close()
-
-
-def _settle(job: _Job, ok: bool, value: Any) -> None:
-    fut = job.future
-    if fut.done():  # an awaiting task was cancelled
-        return
-    # a future cancelled between the check and here (write_sync's from another thread) must never
-    # raise into the writer thread
-    with contextlib.suppress(asyncio.InvalidStateError, concurrent.futures.InvalidStateError):
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
-
-
-def _settle_all(results: list[tuple[_Job, bool, Any]]) -> None:
-    for result in results:
-        _settle(*result)
+def open_store(section: StoreSection, data_dir: Path, *, application_name: str = "alertnode") -> Store:
+    """The store ``section`` names (not opened yet): SQLite in ``data_dir`` when its url is empty."""
+    url = section.url.strip()
+    if not url:
+        return SqliteStore(data_dir / "alertnode.db")
+    if is_postgres(url):
+        return PostgresStore(url, password=section.password.get_secret_value(), readers=section.pool_size,
+                             connect_timeout_s=section.connect_timeout_s, application_name=application_name)
+    raise StoreError(f"store.url: {url.split(':', 1)[0]!r} is not a store this node knows (empty or postgresql://)")

@@ -8,13 +8,13 @@ a lower rank (``domain.STATE_RANK``); a retry puts it back in the queue; a final
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from alertnode.contract.lifetime import iso_time
 from alertnode.domain import STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
+from alertnode.store.backend import Conn
 from alertnode.store.crypto import Cipher
 
 RESPONSE_KINDS = frozenset({"replied", "clicked", "key", "recipientOk", "recipientNotOk", "responded"})
@@ -54,7 +54,7 @@ class EventRow:
         return out
 
 
-def _alert_for_events(conn: sqlite3.Connection, alert_ref: str) -> tuple[Any, ...] | None:
+def _alert_for_events(conn: Conn, alert_ref: str) -> tuple[Any, ...] | None:
     row = conn.execute("SELECT callback_url, notification, notification_type FROM alerts WHERE alert_ref = ?",
                        (alert_ref,)).fetchone()
     return tuple(row) if row is not None else None
@@ -72,24 +72,25 @@ def _visible(alert: tuple[Any, ...] | None, kind: str, state: str | None, *, fin
     return True
 
 
-def insert_event(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, delivery_id: int | None, kind: str,
+def insert_event(conn: Conn, cipher: Cipher, alert_ref: str, delivery_id: int | None, kind: str,
                  state: str | None, at: float, detail: dict[str, Any], *, final: bool,
                  notify: bool = True) -> int:
     alert = _alert_for_events(conn, alert_ref)
     visible = _visible(alert, kind, state, final=final, notify=notify)
-    cur = conn.execute(
-        "INSERT INTO events (alert_ref, delivery_id, kind, state, at, final, notify, data) VALUES (?,?,?,?,?,?,?,?)",
-        (alert_ref, delivery_id, kind, state, at, int(final), int(visible),
-         cipher.encrypt_json(detail) if detail else None),
+    data = cipher.encrypt_json(detail) if detail else None
+    seq = conn.next_seqs(1)  # last: with PostgreSQL this holds the event counter until the commit
+    conn.execute(
+        "INSERT INTO events (seq, alert_ref, delivery_id, kind, state, at, final, notify, data)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        (seq, alert_ref, delivery_id, kind, state, at, int(final), int(visible), data),
     )
-    seq = cur.lastrowid
-    assert seq is not None
     if visible and alert is not None and alert[0]:
-        conn.execute("INSERT INTO outbox (event_seq, url, next_at) VALUES (?,?,?)", (seq, alert[0], at))
+        conn.execute("INSERT INTO outbox (event_seq, alert_ref, url, next_at) VALUES (?,?,?,?)",
+                     (seq, alert_ref, alert[0], at))
     return seq
 
 
-def apply_event(conn: sqlite3.Connection, cipher: Cipher, event: ChannelEvent) -> int | None:
+def apply_event(conn: Conn, cipher: Cipher, event: ChannelEvent) -> int | None:
     """Record a channel's event and move the delivery's state. None if the delivery is unknown."""
     return apply_events(conn, cipher, [event])[0]
 
@@ -101,7 +102,7 @@ _CHUNK = 500  # bound variables per IN (...) query
 _RETRIABLE = frozenset({DeliveryState.IN_PROGRESS, DeliveryState.SENT, DeliveryState.ANSWERED})
 
 
-def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[ChannelEvent]) -> list[int | None]:
+def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent]) -> list[int | None]:
     """:func:`apply_event` for a batch, in order, with the statements a batch can share shared: the
     deliveries and their alerts are read once, the events and callbacks written with one statement each.
     Each event's seq (None for an unknown delivery) in the order given."""
@@ -113,15 +114,13 @@ def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[Chan
                                 f" WHERE id IN ({','.join('?' * len(chunk))})", chunk):
             deliveries[row[0]] = [row[1], DeliveryState(row[2]), row[3], bool(row[4])]
     alerts: dict[str, tuple[Any, ...] | None] = {}
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-    seq = int(row[0]) if row is not None else 0  # AUTOINCREMENT: never below a purged event's seq
-    seqs: list[int | None] = []
-    event_rows: list[tuple[Any, ...]] = []
-    outbox_rows: list[tuple[Any, ...]] = []
+    numbered: list[int | None] = []  # per event: its index in event_rows (None: unknown delivery)
+    event_rows: list[list[Any]] = []
+    outbox_rows: list[list[Any]] = []
     for event in events:
         found = deliveries.get(event.delivery_id)
         if found is None:
-            seqs.append(None)
+            numbered.append(None)
             continue
         alert_ref, current, alert_type, final_reported = found
         new_state: DeliveryState | None = None
@@ -140,7 +139,7 @@ def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[Chan
                     via = "call"
             conn.execute(
                 "UPDATE deliveries SET state = ?, updated_at = ?,"
-                " responded_via = CASE WHEN ? = '' OR instr(responded_via, ',' || ? || ',') > 0 THEN responded_via"
+                " responded_via = CASE WHEN ? = '' OR responded_via LIKE '%,' || ? || ',%' THEN responded_via"
                 " ELSE responded_via || ',' || ? || ',' END WHERE id = ?",
                 (new_state.value, event.at, via, via, via, event.delivery_id),
             )
@@ -154,30 +153,37 @@ def apply_events(conn: sqlite3.Connection, cipher: Cipher, events: Sequence[Chan
         alert = alerts[alert_ref]
         state = new_state.value if new_state else None
         visible = _visible(alert, event.kind, state, final=event.final, notify=True)
-        seq += 1
-        event_rows.append((seq, alert_ref, event.delivery_id, event.kind, state, event.at, int(event.final),
-                           int(visible), cipher.encrypt_json(dict(event.detail)) if event.detail else None))
+        numbered.append(len(event_rows))
+        event_rows.append([0, alert_ref, event.delivery_id, event.kind, state, event.at, int(event.final),
+                           int(visible), cipher.encrypt_json(dict(event.detail)) if event.detail else None])
         if visible and alert is not None and alert[0]:
-            outbox_rows.append((seq, alert[0], event.at))
-        seqs.append(seq)
+            outbox_rows.append([len(event_rows) - 1, alert_ref, alert[0], event.at])
+    if not event_rows:
+        return [None] * len(numbered)
+    # numbers are taken last, once every delivery row is written: with PostgreSQL this holds the event
+    # counter (which orders the commits of every node) for the least time
+    first = conn.next_seqs(len(event_rows))
+    for i, row in enumerate(event_rows):
+        row[0] = first + i
+    for orow in outbox_rows:
+        orow[0] = first + orow[0]
     conn.executemany("INSERT INTO events (seq, alert_ref, delivery_id, kind, state, at, final, notify, data)"
                      " VALUES (?,?,?,?,?,?,?,?,?)", event_rows)
     if outbox_rows:
-        conn.executemany("INSERT INTO outbox (event_seq, url, next_at) VALUES (?,?,?)", outbox_rows)
-    return seqs
+        conn.executemany("INSERT INTO outbox (event_seq, alert_ref, url, next_at) VALUES (?,?,?,?)", outbox_rows)
+    return [None if i is None else first + i for i in numbered]
 
 
-def insert_inbound(conn: sqlite3.Connection, cipher: Cipher, msg: InboundMessage) -> int:
-    cur = conn.execute(
-        "INSERT INTO inbound (channel, at, data) VALUES (?,?,?)",
+def insert_inbound(conn: Conn, cipher: Cipher, msg: InboundMessage) -> int:
+    row = conn.execute(
+        "INSERT INTO inbound (channel, at, data) VALUES (?,?,?) RETURNING id",
         (msg.channel, msg.at, cipher.encrypt_json({"sender": msg.sender, "recipient": msg.recipient,
                                                    "text": msg.text, "detail": dict(msg.detail)})),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    ).fetchone()
+    return int(row[0])
 
 
-def events_since(conn: sqlite3.Connection, cipher: Cipher, cursor: int, limit: int,
+def events_since(conn: Conn, cipher: Cipher, cursor: int, limit: int,
                  alert_ref: str | None = None) -> list[EventRow]:
     sql = (
         "SELECT e.seq, e.alert_ref, a.client_ref, e.delivery_id, d.alert_type, i.tag, d.address, d.contact_id,"
@@ -195,7 +201,7 @@ def events_since(conn: sqlite3.Connection, cipher: Cipher, cursor: int, limit: i
     return [_event_row(cipher, r) for r in conn.execute(sql, args)]
 
 
-def events_by_seq(conn: sqlite3.Connection, cipher: Cipher, seqs: Sequence[int]) -> list[EventRow]:
+def events_by_seq(conn: Conn, cipher: Cipher, seqs: Sequence[int]) -> list[EventRow]:
     marks = ",".join("?" * len(seqs))
     rows = conn.execute(
         "SELECT e.seq, e.alert_ref, a.client_ref, e.delivery_id, d.alert_type, i.tag, d.address, d.contact_id,"
@@ -208,7 +214,7 @@ def events_by_seq(conn: sqlite3.Connection, cipher: Cipher, seqs: Sequence[int])
     return [_event_row(cipher, r) for r in rows]
 
 
-def _event_row(cipher: Cipher, r: sqlite3.Row) -> EventRow:
+def _event_row(cipher: Cipher, r: Any) -> EventRow:
     return EventRow(
         seq=r[0], alert_ref=r[1], client_ref=r[2], delivery_id=r[3], alert_type=r[4], tag=r[5],
         recipient=cipher.decrypt_str(r[6]) if r[6] is not None else None, contact_id=r[7], kind=r[8],
@@ -216,6 +222,6 @@ def _event_row(cipher: Cipher, r: sqlite3.Row) -> EventRow:
     )
 
 
-def last_seq(conn: sqlite3.Connection) -> int:
+def last_seq(conn: Conn) -> int:
     row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
     return int(row[0])

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from alertnode.store.backend import Conn
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,7 @@ class OutboxRow:
     attempts: int
 
 
-def outbox_due(conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxRow]:
+def outbox_due(conn: Conn, now: float, limit: int) -> list[OutboxRow]:
     rows = conn.execute(
         "SELECT event_seq, url, attempts FROM outbox WHERE dead = 0 AND next_at <= ? ORDER BY event_seq LIMIT ?",
         (now, limit),
@@ -23,16 +24,16 @@ def outbox_due(conn: sqlite3.Connection, now: float, limit: int) -> list[OutboxR
     return [OutboxRow(r[0], r[1], r[2]) for r in rows]
 
 
-def outbox_next_at(conn: sqlite3.Connection) -> float | None:
+def outbox_next_at(conn: Conn) -> float | None:
     row = conn.execute("SELECT MIN(next_at) FROM outbox WHERE dead = 0").fetchone()
     return float(row[0]) if row and row[0] is not None else None
 
 
-def outbox_done(conn: sqlite3.Connection, seqs: Sequence[int]) -> None:
+def outbox_done(conn: Conn, seqs: Sequence[int]) -> None:
     conn.executemany("DELETE FROM outbox WHERE event_seq = ?", [(s,) for s in seqs])
 
 
-def outbox_failed(conn: sqlite3.Connection, seqs: Sequence[int], next_at: float, error: str,
+def outbox_failed(conn: Conn, seqs: Sequence[int], next_at: float, error: str,
                   max_attempts: int) -> None:
     conn.executemany(
         "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?,"
@@ -41,6 +42,7 @@ def outbox_failed(conn: sqlite3.Connection, seqs: Sequence[int], next_at: float,
     )
 
 
-def outbox_depth(conn: sqlite3.Connection) -> tuple[int, int]:
-    row = conn.execute("SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead = 1), 0) FROM outbox").fetchone()
+def outbox_depth(conn: Conn) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE dead = 0), count(*) FILTER (WHERE dead = 1) FROM outbox").fetchone()
     return int(row[0]), int(row[1])

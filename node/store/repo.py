@@ -1,7 +1,7 @@
 """Repository functions of the core tables, one function each: accepting alerts, dispatch, stored content and
 links, correlation, expiry and purge.
 
-Functions take a ``sqlite3.Connection`` (the writer's or a reader's, through ``Store.write``/``read``)
+Functions take a :class:`~alertnode.store.backend.Conn` (the writer's or a reader's, through ``Store.write``/``read``)
 and the ``Cipher`` where contact details are involved, and return plain dataclasses. With them in the store
 package: ``eventlog`` (channel events: recorded, folded into deliveries, read back), ``commands`` (publish,
 hold, resume, cancel), ``views`` (what the API and operations read), ``outbox`` (callbacks owed) and
@@ -11,7 +11,6 @@ hold, resume, cancel), ``views`` (what the API and operations read), ``outbox`` 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from alertnode.domain import (
     DeliveryState,
 )
 from alertnode.store import eventlog
+from alertnode.store.backend import Conn
 from alertnode.store.crypto import Cipher
 
 
@@ -102,32 +102,36 @@ class ItemRow:
 # -- alerts --------------------------------------------------------------------------------------
 
 
-def response_for_unique_id(conn: sqlite3.Connection, unique_id: str) -> dict[str, Any] | None:
+def response_for_unique_id(conn: Conn, unique_id: str) -> dict[str, Any] | None:
     row = conn.execute("SELECT response FROM alerts WHERE unique_id = ?", (unique_id,)).fetchone()
     return json.loads(row[0]) if row else None
 
 
-def insert_alert(conn: sqlite3.Connection, cipher: Cipher, alert: NewAlert, items: Sequence[NewItem],
-                 deliveries: Sequence[NewDelivery], due_at: float) -> None:
-    conn.execute(
+def insert_alert(conn: Conn, cipher: Cipher, alert: NewAlert, items: Sequence[NewItem],
+                 deliveries: Sequence[NewDelivery], due_at: float) -> bool:
+    """Store the alert with its items and deliveries; False (nothing written) when its ``unique_id`` is
+    taken already, by another node at the same moment too (the database's unique index decides)."""
+    inserted = conn.execute(
         "INSERT INTO alerts (alert_ref, client_ref, unique_id, created_at, publish_at, status, expires_at, end_at,"
         " quiet, callback_url, notification, notification_type, link_ref, email_subject_ref, schedule_id,"
-        " request, response) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " request, response) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (unique_id) DO NOTHING RETURNING alert_ref",
         (alert.alert_ref, alert.client_ref, alert.unique_id, alert.created_at, alert.publish_at, alert.status,
          alert.expires_at, alert.end_at, json.dumps(alert.quiet) if alert.quiet else None, alert.callback_url,
          int(alert.notification), alert.notification_type, alert.link_ref, alert.email_subject_ref,
          alert.schedule_id, cipher.encrypt_json(alert.request), json.dumps(alert.response)),
-    )
+    ).fetchone()
+    if inserted is None:
+        return False
     item_ids: dict[int, int] = {}
     for item in items:
-        cur = conn.execute(
+        row = conn.execute(
             "INSERT INTO items (alert_ref, idx, alert_type, tag, params, content, requested, accepted)"
-            " VALUES (?,?,?,?,?,?,?,?)",
+            " VALUES (?,?,?,?,?,?,?,?) RETURNING id",
             (alert.alert_ref, item.idx, item.alert_type, item.tag, cipher.encrypt_json(item.params),
              cipher.encrypt(item.content) if item.content is not None else None, item.requested, item.accepted),
-        )
-        assert cur.lastrowid is not None
-        item_ids[item.idx] = cur.lastrowid
+        ).fetchone()
+        item_ids[item.idx] = int(row[0])
     conn.executemany(
         "INSERT INTO deliveries (alert_ref, item_id, alert_type, contact_id, address, address_ix, lookups, token,"
         " state, due_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -140,6 +144,7 @@ def insert_alert(conn: sqlite3.Connection, cipher: Cipher, alert: NewAlert, item
     )
     eventlog.insert_event(conn, cipher, alert.alert_ref, None, "accepted", None, alert.created_at,
                  {"deliveries": len(deliveries)}, final=False)
+    return True
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ class NewLink:
     expires_at: float | None
 
 
-def accept_alert(conn: sqlite3.Connection, cipher: Cipher, alert: NewAlert, items: Sequence[NewItem],
+def accept_alert(conn: Conn, cipher: Cipher, alert: NewAlert, items: Sequence[NewItem],
                  deliveries: Sequence[NewDelivery], due_at: float, link: NewLink | None) -> dict[str, Any]:
     """Store an accepted alert (and the link it opens) and answer its response; for an alert whose
     ``unique_id`` is stored already, nothing is written and the first alert's response is answered."""
@@ -159,14 +164,18 @@ def accept_alert(conn: sqlite3.Connection, cipher: Cipher, alert: NewAlert, item
         first = response_for_unique_id(conn, alert.unique_id)
         if first is not None:
             return first
-    insert_alert(conn, cipher, alert, items, deliveries, due_at)
+    if not insert_alert(conn, cipher, alert, items, deliveries, due_at):
+        assert alert.unique_id is not None
+        taken = response_for_unique_id(conn, alert.unique_id)  # committed by another node meanwhile
+        assert taken is not None
+        return taken
     if link is not None:
         insert_link(conn, cipher, link.link_ref, alert.alert_ref, link.contact_group, alert.created_at,
                     link.expires_at)
     return alert.response
 
 
-def queued_counts(conn: sqlite3.Connection) -> dict[str, int]:
+def queued_counts(conn: Conn) -> dict[str, int]:
     rows = conn.execute(
         "SELECT alert_type, COUNT(*) FROM deliveries WHERE state IN ('queued','in_progress') GROUP BY alert_type"
     ).fetchall()
@@ -197,7 +206,7 @@ def _alert_row(r: Any) -> AlertRow:
     return AlertRow(r[0], r[1], r[2], AlertStatus(r[3]), r[4], r[5], r[6], r[7], json.loads(r[8]))
 
 
-def get_alert(conn: sqlite3.Connection, alert_ref: str) -> AlertRow | None:
+def get_alert(conn: Conn, alert_ref: str) -> AlertRow | None:
     row = conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE alert_ref = ?", (alert_ref,)).fetchone()
     return _alert_row(row) if row is not None else None
 
@@ -214,13 +223,13 @@ def open_delivery_sql(alias: str) -> str:
         parts.append(f"{alias}.state IN ({states(Closure.OPEN)})")
     if states(Closure.UNTIL_FINAL):
         parts.append(f"({alias}.state IN ({states(Closure.UNTIL_FINAL)}) AND {alias}.final_at IS NULL)")
-    return "(" + " OR ".join(parts) + ")" if parts else "0"
+    return "(" + " OR ".join(parts) + ")" if parts else "(1 = 0)"
 
 
 # -- dispatch ------------------------------------------------------------------------------------
 
 
-def requeue_in_progress(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
+def requeue_in_progress(conn: Conn, cipher: Cipher, now: float) -> int:
     """Deliveries handed to a channel when the node stopped go back to the queue."""
     rows = conn.execute("SELECT id, alert_ref FROM deliveries WHERE state = 'in_progress'").fetchall()
     for row in rows:
@@ -231,7 +240,7 @@ def requeue_in_progress(conn: sqlite3.Connection, cipher: Cipher, now: float) ->
     return len(rows)
 
 
-def has_due(conn: sqlite3.Connection, alert_type: str, now: float) -> bool:
+def has_due(conn: Conn, alert_type: str, now: float) -> bool:
     row = conn.execute(
         "SELECT 1 FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
         " WHERE d.alert_type = ? AND d.state = 'queued' AND d.due_at <= ? AND a.status = 'running'"
@@ -241,7 +250,7 @@ def has_due(conn: sqlite3.Connection, alert_type: str, now: float) -> bool:
     return row is not None
 
 
-def has_expired(conn: sqlite3.Connection, now: float) -> bool:
+def has_expired(conn: Conn, now: float) -> bool:
     row = conn.execute(
         "SELECT 1 FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
         " WHERE d.state = 'queued' AND ((a.expires_at IS NOT NULL AND a.expires_at <= ?)"
@@ -251,7 +260,7 @@ def has_expired(conn: sqlite3.Connection, now: float) -> bool:
     return row is not None
 
 
-def claim_due(conn: sqlite3.Connection, cipher: Cipher, alert_type: str, now: float,
+def claim_due(conn: Conn, cipher: Cipher, alert_type: str, now: float,
               limit: int) -> list[DueDelivery]:
     """Move up to ``limit`` due deliveries of running alerts to in_progress and return them."""
     rows = conn.execute(
@@ -260,7 +269,7 @@ def claim_due(conn: sqlite3.Connection, cipher: Cipher, alert_type: str, now: fl
         " FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
         " WHERE d.alert_type = ? AND d.state = 'queued' AND d.due_at <= ? AND a.status = 'running'"
         " AND a.publish_at IS NOT NULL AND a.publish_at <= ?"
-        " ORDER BY d.due_at, d.id LIMIT ?",
+        f" ORDER BY d.due_at, d.id LIMIT ?{conn.dialect.skip_locked('d')}",
         (alert_type, now, now, limit),
     ).fetchall()
     if not rows:
@@ -280,7 +289,7 @@ def claim_due(conn: sqlite3.Connection, cipher: Cipher, alert_type: str, now: fl
     return out
 
 
-def defer(conn: sqlite3.Connection, ids: Iterable[int], due_at: float, now: float) -> None:
+def defer(conn: Conn, ids: Iterable[int], due_at: float, now: float) -> None:
     """Hand claimed deliveries back to the queue untouched (quiet hours, channel full)."""
     conn.executemany(
         "UPDATE deliveries SET state = 'queued', attempts = attempts - 1, due_at = ?, updated_at = ? WHERE id = ?",
@@ -288,14 +297,14 @@ def defer(conn: sqlite3.Connection, ids: Iterable[int], due_at: float, now: floa
     )
 
 
-def get_item(conn: sqlite3.Connection, cipher: Cipher, item_id: int) -> ItemRow:
+def get_item(conn: Conn, cipher: Cipher, item_id: int) -> ItemRow:
     r = conn.execute("SELECT id, alert_ref, idx, alert_type, tag, params, content FROM items WHERE id = ?",
                      (item_id,)).fetchone()
     return ItemRow(r[0], r[1], r[2], r[3], r[4], cipher.decrypt_json(r[5]),
                    cipher.decrypt(r[6]) if r[6] is not None else None)
 
 
-def expire_due(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
+def expire_due(conn: Conn, cipher: Cipher, now: float) -> int:
     """Open deliveries of alerts past their lifetime or hard end become expired."""
     rows = conn.execute(
         "SELECT d.id, d.alert_ref FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
@@ -312,13 +321,13 @@ def expire_due(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
 # -- stored content and links --------------------------------------------------------------------
 
 
-def put_stored(conn: sqlite3.Connection, cipher: Cipher, uuid: str, kind: str, value: Any, now: float,
+def put_stored(conn: Conn, cipher: Cipher, uuid: str, kind: str, value: Any, now: float,
                expires_at: float | None) -> None:
     conn.execute("INSERT INTO stored (uuid, kind, data, created_at, expires_at) VALUES (?,?,?,?,?)",
                  (uuid, kind, cipher.encrypt_json(value), now, expires_at))
 
 
-def get_stored(conn: sqlite3.Connection, cipher: Cipher, uuids: Iterable[str], now: float) -> dict[str, Any]:
+def get_stored(conn: Conn, cipher: Cipher, uuids: Iterable[str], now: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for uuid in set(uuids):
         row = conn.execute(
@@ -330,7 +339,7 @@ def get_stored(conn: sqlite3.Connection, cipher: Cipher, uuids: Iterable[str], n
     return out
 
 
-def get_link(conn: sqlite3.Connection, cipher: Cipher, link_ref: str, now: float) -> dict[str, Any] | None:
+def get_link(conn: Conn, cipher: Cipher, link_ref: str, now: float) -> dict[str, Any] | None:
     row = conn.execute(
         "SELECT first_alert, contact_group, expires_at FROM links WHERE link_ref = ?"
         " AND (expires_at IS NULL OR expires_at > ?)",
@@ -341,7 +350,7 @@ def get_link(conn: sqlite3.Connection, cipher: Cipher, link_ref: str, now: float
     return {"first_alert": row[0], "contact_group": cipher.decrypt_json(row[1]), "expires_at": row[2]}
 
 
-def insert_link(conn: sqlite3.Connection, cipher: Cipher, link_ref: str, first_alert: str,
+def insert_link(conn: Conn, cipher: Cipher, link_ref: str, first_alert: str,
                 contact_group: dict[str, Any], now: float, expires_at: float | None) -> None:
     conn.execute("DELETE FROM links WHERE link_ref = ? AND expires_at IS NOT NULL AND expires_at <= ?",
                  (link_ref, now))
@@ -351,7 +360,7 @@ def insert_link(conn: sqlite3.Connection, cipher: Cipher, link_ref: str, first_a
     )
 
 
-def responded_in_link(conn: sqlite3.Connection, link_ref: str) -> dict[str, frozenset[str]]:
+def responded_in_link(conn: Conn, link_ref: str) -> dict[str, frozenset[str]]:
     rows = conn.execute(
         "SELECT d.contact_id, d.responded_via FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
         " WHERE a.link_ref = ? AND d.contact_id IS NOT NULL AND d.responded_via != ''",
@@ -366,7 +375,7 @@ def responded_in_link(conn: sqlite3.Connection, link_ref: str) -> dict[str, froz
 # -- correlation ---------------------------------------------------------------------------------
 
 
-def find_recent(conn: sqlite3.Connection, cipher: Cipher, alert_type: str, address: str, at: float) -> int | None:
+def find_recent(conn: Conn, cipher: Cipher, alert_type: str, address: str, at: float) -> int | None:
     row = conn.execute(
         "SELECT d.id FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
         " WHERE d.address_ix = ? AND d.alert_type = ? AND d.state NOT IN ('queued','expired')"
@@ -377,7 +386,7 @@ def find_recent(conn: sqlite3.Connection, cipher: Cipher, alert_type: str, addre
     return int(row[0]) if row else None
 
 
-def find_by_token(conn: sqlite3.Connection, token: str, at: float) -> int | None:
+def find_by_token(conn: Conn, token: str, at: float) -> int | None:
     row = conn.execute(
         "SELECT d.id FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
         " WHERE d.token = ? AND (a.expires_at IS NULL OR a.expires_at > ?)",
@@ -386,7 +395,7 @@ def find_by_token(conn: sqlite3.Connection, token: str, at: float) -> int | None
     return int(row[0]) if row else None
 
 
-def expire_open(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
+def expire_open(conn: Conn, cipher: Cipher, now: float) -> int:
     """Deliveries still open in alerts past their lifetime (a call still up, work a channel never reported
     back) become expired, with their final event, so that :func:`purge_expired` can delete the alert."""
     rows = conn.execute(
@@ -400,7 +409,7 @@ def expire_open(conn: sqlite3.Connection, cipher: Cipher, now: float) -> int:
     return len(rows)
 
 
-def purge_expired(conn: sqlite3.Connection, now: float) -> int:
+def purge_expired(conn: Conn, now: float) -> int:
     """Delete alerts (and everything hanging off them) past their lifetime, and stale stored items. An alert
     with an open delivery is never deleted: :func:`expire_open` closes it first, with its final event."""
     refs = [r[0] for r in conn.execute(

@@ -7,11 +7,11 @@ those decisions need, in the caller's transaction, and return dataclasses.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alertnode.domain import AlertStatus
+from alertnode.store.backend import Conn
 
 AUDIT_KEEP_S = 30 * 86400.0  # suppression audit rows and finished escalations are kept 30 days
 STORM_KEEP_S = 86400.0       # closed storm rows of alerts already purged are dropped after a day
@@ -28,7 +28,7 @@ class StormRow:
     """the stored status of its alert (None: no alert, or purged)"""
 
 
-def open_storm(conn: sqlite3.Connection, dedup_ix: str) -> StormRow | None:
+def open_storm(conn: Conn, dedup_ix: str) -> StormRow | None:
     """The newest storm of this dedup key, with its alert's stored status."""
     row = conn.execute("SELECT s.storm_id, s.alert_ref, s.opened_at, s.coalesced, a.status FROM event_storms s"
                        " LEFT JOIN alerts a ON a.alert_ref = s.alert_ref WHERE s.dedup_ix = ?"
@@ -38,23 +38,23 @@ def open_storm(conn: sqlite3.Connection, dedup_ix: str) -> StormRow | None:
     return StormRow(row[0], row[1], row[2], row[3], AlertStatus(row[4]) if row[4] is not None else None)
 
 
-def begin_storm(conn: sqlite3.Connection, storm_id: str, dedup_ix: str, route: str, now: float) -> None:
-    conn.execute("INSERT OR IGNORE INTO event_storms (storm_id, dedup_ix, route, opened_at, last_at)"
-                 " VALUES (?, ?, ?, ?, ?)", (storm_id, dedup_ix, route, now, now))
+def begin_storm(conn: Conn, storm_id: str, dedup_ix: str, route: str, now: float) -> None:
+    conn.execute("INSERT INTO event_storms (storm_id, dedup_ix, route, opened_at, last_at)"
+                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (storm_id, dedup_ix, route, now, now))
 
 
-def drop_storm(conn: sqlite3.Connection, storm_id: str) -> None:
+def drop_storm(conn: Conn, storm_id: str) -> None:
     """A storm whose alert the intake refused."""
     conn.execute("DELETE FROM event_storms WHERE storm_id = ?", (storm_id,))
 
 
-def coalesce(conn: sqlite3.Connection, storm_id: str, alert_ref: str, originator: str, now: float) -> None:
-    conn.execute("UPDATE event_storms SET coalesced = coalesced + 1, last_at = MAX(last_at, ?) WHERE storm_id = ?",
-                 (now, storm_id))
+def coalesce(conn: Conn, storm_id: str, alert_ref: str, originator: str, now: float) -> None:
+    conn.execute(f"UPDATE event_storms SET coalesced = coalesced + 1, last_at = {conn.dialect.greatest}(last_at, ?)"
+                 " WHERE storm_id = ?", (now, storm_id))
     _add_originator(conn, alert_ref, originator, now)
 
 
-def _add_originator(conn: sqlite3.Connection, alert_ref: str, originator: str, now: float) -> None:
+def _add_originator(conn: Conn, alert_ref: str, originator: str, now: float) -> None:
     conn.execute("INSERT INTO event_originators (alert_ref, originator, first_at) VALUES (?, ?, ?)"
                  " ON CONFLICT (alert_ref, originator) DO UPDATE SET events = events + 1",
                  (alert_ref, originator, now))
@@ -70,7 +70,7 @@ class Audit:
     reason: str
 
 
-def record_alert(conn: sqlite3.Connection, storm_id: str, alert_ref: str, originator: str, contacted: Sequence[str],
+def record_alert(conn: Conn, storm_id: str, alert_ref: str, originator: str, contacted: Sequence[str],
                  now: float, escalation: tuple[float, bytes] | None, audit: Audit) -> None:
     """The storm's alert was accepted: its ref, who sent the event, the contacts alerted (for the cap), those
     suppressed, and the escalation due later (``(due_at, encrypted request)``)."""
@@ -84,7 +84,7 @@ def record_alert(conn: sqlite3.Connection, storm_id: str, alert_ref: str, origin
                      (alert_ref, *escalation))
 
 
-def contact_history(conn: sqlite3.Connection, keys: Sequence[str], since: float) -> dict[str, list[float]]:
+def contact_history(conn: Conn, keys: Sequence[str], since: float) -> dict[str, list[float]]:
     """When each contact (``<contact-group>/<contact id>``) was alerted after ``since``."""
     out: dict[str, list[float]] = {}
     for key in keys:
@@ -103,14 +103,14 @@ class Suppressed:
     reason: str
 
 
-def audit_suppressed(conn: sqlite3.Connection, contact_keys: Sequence[str], route: str, event_key: str,
+def audit_suppressed(conn: Conn, contact_keys: Sequence[str], route: str, event_key: str,
                      alert_ref: str | None, reason: str, now: float) -> None:
     conn.executemany("INSERT INTO event_suppressed (at, contact, route, event, alert_ref, reason)"
                      " VALUES (?, ?, ?, ?, ?, ?)",
                      [(now, k, route, event_key, alert_ref, reason) for k in contact_keys])
 
 
-def suppressed(conn: sqlite3.Connection, limit: int, since: float) -> list[Suppressed]:
+def suppressed(conn: Conn, limit: int, since: float) -> list[Suppressed]:
     """The suppression audit after ``since``, newest first."""
     rows = conn.execute("SELECT at, contact, route, event, alert_ref, reason FROM event_suppressed WHERE at >= ?"
                         " ORDER BY id DESC LIMIT ?", (since, limit)).fetchall()
@@ -125,17 +125,17 @@ class DueEscalation:
     """the encrypted sendalert body of the follow-up"""
 
 
-def due_escalations(conn: sqlite3.Connection, now: float, limit: int = 100) -> list[DueEscalation]:
+def due_escalations(conn: Conn, now: float, limit: int = 100) -> list[DueEscalation]:
     rows = conn.execute("SELECT id, alert_ref, request FROM event_escalations WHERE done_at IS NULL AND due_at <= ?"
                         " ORDER BY due_at LIMIT ?", (now, limit)).fetchall()
     return [DueEscalation(r[0], r[1], r[2]) for r in rows]
 
 
-def escalation_done(conn: sqlite3.Connection, row_id: int, outcome: str, now: float) -> None:
+def escalation_done(conn: Conn, row_id: int, outcome: str, now: float) -> None:
     conn.execute("UPDATE event_escalations SET done_at = ?, result = ? WHERE id = ?", (now, outcome[:1000], row_id))
 
 
-def housekeeping(conn: sqlite3.Connection, now: float, cap_window_s: float) -> None:
+def housekeeping(conn: Conn, now: float, cap_window_s: float) -> None:
     """Drop what no decision needs any more: contacts outside the cap window, old audit rows, storms and
     originators of purged alerts, long finished escalations."""
     conn.execute("DELETE FROM event_contacted WHERE at < ?", (now - cap_window_s,))
@@ -146,13 +146,13 @@ def housekeeping(conn: sqlite3.Connection, now: float, cap_window_s: float) -> N
     conn.execute("DELETE FROM event_escalations WHERE done_at IS NOT NULL AND done_at < ?", (now - AUDIT_KEEP_S,))
 
 
-def coalesced(conn: sqlite3.Connection, alert_ref: str) -> int:
+def coalesced(conn: Conn, alert_ref: str) -> int:
     """Events folded into the alert after the one that opened it."""
     return int(conn.execute("SELECT COALESCE(SUM(coalesced), 0) FROM event_storms WHERE alert_ref = ?",
                             (alert_ref,)).fetchone()[0])
 
 
-def originators(conn: sqlite3.Connection, alert_ref: str) -> list[str]:
+def originators(conn: Conn, alert_ref: str) -> list[str]:
     """Who sent the events of the alert (fingerprints of their API keys), first first."""
     return [str(r[0]) for r in conn.execute(
         "SELECT originator FROM event_originators WHERE alert_ref = ? ORDER BY first_at, originator", (alert_ref,))]

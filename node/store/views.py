@@ -5,13 +5,13 @@ fed the facts read here (the stored status, ``publish_at`` and whether a deliver
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from alertnode.domain import AlertStatus, alert_status, is_published
 from alertnode.store import repo, storms
+from alertnode.store.backend import Conn
 from alertnode.store.crypto import Cipher
 
 
@@ -66,7 +66,7 @@ class AlertView:
         return alert_status(a.stored_status, is_published(a.publish_at, now), self.open_deliveries > 0)
 
 
-def alert_view(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, limit: int, offset: int) -> AlertView | None:
+def alert_view(conn: Conn, cipher: Cipher, alert_ref: str, limit: int, offset: int) -> AlertView | None:
     alert = repo.get_alert(conn, alert_ref)
     if alert is None:
         return None
@@ -117,12 +117,12 @@ class AlertSummary:
     """delivery state -> count, in state order"""
 
 
-def latest_alerts(conn: sqlite3.Connection, limit: int, now: float) -> list[AlertSummary]:
+def latest_alerts(conn: Conn, limit: int, now: float) -> list[AlertSummary]:
     """The newest alerts with their status and delivery counts by state."""
     rows = conn.execute(
         f"SELECT a.alert_ref, a.client_ref, a.created_at, a.status, a.publish_at,"
         f" EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_ref = a.alert_ref AND {repo.open_delivery_sql('d')})"
-        " FROM alerts a ORDER BY a.created_at DESC, a.rowid DESC LIMIT ?",
+        " FROM alerts a ORDER BY a.created_at DESC, a.alert_ref DESC LIMIT ?",
         (limit,),
     ).fetchall()
     out: list[AlertSummary] = []
@@ -145,7 +145,7 @@ class StoreCounts:
     inbound_unmatched: int = 0
 
 
-def store_counts(conn: sqlite3.Connection, now: float) -> StoreCounts:
+def store_counts(conn: Conn, now: float) -> StoreCounts:
     """The counts /metrics reports, one query per table: alerts are grouped by the facts their status is
     derived from, and each group's status computed once by ``domain.alert_status``."""
     alerts: dict[str, int] = {}
@@ -163,7 +163,7 @@ def store_counts(conn: sqlite3.Connection, now: float) -> StoreCounts:
         for t, s, n in conn.execute("SELECT alert_type, state, count(*) FROM deliveries GROUP BY alert_type, state")
     }
     pending, dead = conn.execute(
-        "SELECT coalesce(sum(dead = 0), 0), coalesce(sum(dead != 0), 0) FROM outbox"
+        "SELECT count(*) FILTER (WHERE dead = 0), count(*) FILTER (WHERE dead != 0) FROM outbox"
     ).fetchone()
     inbound = conn.execute("SELECT count(*) FROM inbound").fetchone()[0]
     return StoreCounts(alerts, deliveries, int(pending), int(dead), int(inbound))
@@ -183,7 +183,7 @@ class ShortLinkTarget:
     """the item's fields (its ``lookups.shortlink``: onward ``url``, ``reference``)"""
 
 
-def shortlink_target(conn: sqlite3.Connection, cipher: Cipher, token: str, now: float) -> ShortLinkTarget | None:
+def shortlink_target(conn: Conn, cipher: Cipher, token: str, now: float) -> ShortLinkTarget | None:
     """The delivery with this token, if its alert is neither cancelled nor past its lifetime."""
     row = conn.execute(
         "SELECT d.id, d.address, d.contact_id, d.alert_ref, a.client_ref, i.params, i.alert_type"

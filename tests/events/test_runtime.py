@@ -21,7 +21,7 @@ from alertnode.jobs.events_runtime import EventsRuntime
 from alertnode.jobs.intake import Intake
 from alertnode.store import commands, storms
 from alertnode.store.crypto import Cipher
-from alertnode.store.db import Store
+from alertnode.store.db import SqliteStore as Store
 from tests.jobs.test_dispatcher import MemoryChannel
 
 GROUP = {"name": "ops", "contacts": [{"id": "a", "sms": "+447700900001"}, {"id": "b", "sms": "+447700900002"},

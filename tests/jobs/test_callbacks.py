@@ -12,7 +12,7 @@ from alertnode.config import CallbacksSection
 from alertnode.jobs.callbacks import CallbackSender
 from alertnode.store import eventlog, outbox, repo
 from alertnode.store.crypto import Cipher, load_or_create_key
-from alertnode.store.db import Store
+from alertnode.store.db import SqliteStore as Store
 from tests.callback_receiver import Receiver
 
 T = TypeVar("T")

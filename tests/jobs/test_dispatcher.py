@@ -17,7 +17,7 @@ from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
 from alertnode.store import repo
 from alertnode.store.crypto import Cipher
-from alertnode.store.db import Store
+from alertnode.store.db import SqliteStore as Store
 
 
 class MemoryChannel(Channel):

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from alertnode.mail import records
-from alertnode.store.db import Store
+from alertnode.store.db import SqliteStore as Store
 
 
 def test_recipients_are_kept_until_their_alert_ends_and_seen_ids_for_a_month(tmp_path: Path) -> None:

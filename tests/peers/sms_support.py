@@ -12,7 +12,7 @@ from alertnode.domain import DeliveryWork
 from alertnode.sms.channel import SmsChannel
 from alertnode.sms.config import SmsConfig
 from alertnode.store.crypto import Cipher
-from alertnode.store.db import Store
+from alertnode.store.db import SqliteStore as Store
 from tests.fakes import MemorySink as MemorySink  # the channel tests import it from here
 
 

@@ -25,7 +25,7 @@ from alertnode.mail import records
 from alertnode.mail.channel import MailChannel
 from alertnode.mail.config import MailConfig
 from alertnode.store.crypto import Cipher
-from alertnode.store.db import Store
+from alertnode.store.db import SqliteStore as Store
 from tests.fakes import MemorySink
 from tests.peers.smtp import (
     Smarthost,

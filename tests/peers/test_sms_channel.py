@@ -14,7 +14,7 @@ import pytest
 from alertnode.domain import DeliveryState
 from alertnode.sms import gsm
 from alertnode.sms.channel import SmsChannel
-from alertnode.store.db import Store
+from alertnode.store.db import SqliteStore as Store
 from tests.peers.sms_support import MemorySink, bound, cipher, open_store, sms_config, work
 from tests.peers.smsc import Smsc, free_port
 

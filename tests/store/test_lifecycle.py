@@ -1,26 +1,25 @@
-"""The alert lifecycle through the store: the events a channel reports move a delivery, and the alert's status
-read by the resource, /metrics and the status page follows ``domain.alert_status`` alike; purge never
+"""The alert lifecycle through the store (both backends): the events a channel reports move a delivery, and
+the alert's status read by the resource, /metrics and the status page follows ``domain.alert_status`` alike; purge never
 deletes an alert with an open delivery (it expires the delivery first, with its final event)."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from alertnode.domain import AlertCommand, AlertStatus, ChannelEvent, DeliveryState
 from alertnode.store import commands, eventlog, repo, views
+from alertnode.store.backend import Conn, Store
 from alertnode.store.crypto import Cipher
-from alertnode.store.db import Store
 
 S = DeliveryState
 CIPHER = Cipher(b"k" * 32)
 NOW = 1_000.0
 
 
-def _alert(conn: sqlite3.Connection, ref: str, alert_type: str = "call", *, n: int = 1, expires_at: float | None = None,
+def _alert(conn: Conn, ref: str, alert_type: str = "call", *, n: int = 1, expires_at: float | None = None,
            publish_at: float | None = 0.0) -> list[int]:
     alert = repo.NewAlert(ref, "client", None, 0.0, publish_at, "running", expires_at, None, None, None, True, "all",
                           None, None, None, {}, {"success": True, "alertRef": ref})
@@ -61,11 +60,8 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    store = Store(tmp_path / "a.db")
-    store.open()
-    yield Rig(store)
-    store.close()
+def rig(store: Store) -> Rig:
+    return Rig(store)
 
 
 def ev(delivery_id: int, kind: str, state: DeliveryState | None = None, *, final: bool = False,
@@ -187,8 +183,9 @@ def test_purge_never_deletes_an_alert_with_an_open_delivery(rig: Rig) -> None:
 
 def test_the_migration_keeps_the_final_events_already_reported(tmp_path: Path) -> None:
     from alertnode.store.db import _split_sql, migrate, migrations
+    from alertnode.store.sqlite import SqliteConn
 
-    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None, factory=SqliteConn)
     conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT)")
     for number, name, sql in migrations():
         if number < 50:

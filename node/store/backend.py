@@ -1,0 +1,139 @@
+"""The store's interface: what jobs, channels and operations use, whichever database holds the data.
+
+Two implementations sit side by side: :mod:`alertnode.store.sqlite` (the embedded default, one node) and
+:mod:`alertnode.store.postgres` (several nodes sharing one PostgreSQL). Both run the same repository
+functions, which are written once against :class:`Conn`:
+
+* a write is a function ``fn(conn) -> T`` given to :meth:`Store.write` (or :meth:`Store.write_sync` from a
+  thread that is not the event loop). Each node has one writer that runs the functions waiting in one
+  transaction (group commit), each in its own savepoint, and answers only once the commit is durable;
+* a read is a function given to :meth:`Store.read` / :meth:`Store.read_sync`, run on a pooled read-only
+  connection inside one snapshot;
+* :meth:`Store.on_commit` hooks are woken after a commit that brought new work, on this node and (with
+  PostgreSQL, through LISTEN/NOTIFY) on every other node.
+
+What differs between the databases, and only that, is visible here and in the two backend modules:
+:class:`Dialect` (the few SQL spellings that differ), :meth:`Conn.next_seqs` (event numbers that readers
+can never see out of order) and the claim of due work (:meth:`Dialect.skip_locked`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL spellings the two databases do not share."""
+
+    name: str
+    greatest: str
+    """the scalar maximum of two values: ``MAX(a, b)`` in SQLite, ``GREATEST(a, b)`` in PostgreSQL"""
+    shared: bool
+    """several nodes may use the database at once (PostgreSQL); SQLite belongs to one node, whose one
+    writer makes every claim alone"""
+
+    def skip_locked(self, alias: str) -> str:
+        """What ends a claim's ``SELECT`` of the rows of ``alias``: nothing in SQLite (one writer); ``FOR
+        UPDATE OF alias SKIP LOCKED`` in PostgreSQL, so that nodes claiming at the same moment take
+        different rows without waiting for each other."""
+        return f" FOR UPDATE OF {alias} SKIP LOCKED" if self.shared else ""
+
+
+SQLITE = Dialect("sqlite", "MAX", shared=False)
+POSTGRESQL = Dialect("postgresql", "GREATEST", shared=True)
+
+
+class Cursor(Protocol):
+    """What a statement answers: rows as sequences (index them, never name them)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int = ...) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Conn(Protocol):
+    """The connection a repository function is given (a writer's or a reader's).
+
+    SQL is written once, with ``?`` placeholders; the PostgreSQL connection turns them into its own
+    (a literal ``%`` is fine too). Write only what both databases understand: ``ON CONFLICT ... DO
+    NOTHING / DO UPDATE`` (not ``INSERT OR ...``), ``RETURNING id`` (not ``lastrowid``), ``CASE`` or
+    ``count(*) FILTER (WHERE ...)`` over booleans (PostgreSQL has no ``SUM(a = b)``), ``LIKE`` (not
+    ``instr``), integers 0/1 for flags; ``conn.dialect.greatest`` for a scalar maximum.
+    """
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+    def next_seqs(self, count: int) -> int:
+        """The first of ``count`` new event numbers for rows the caller inserts now, in this transaction.
+        Numbers are handed out in the order their transactions commit, so a reader that has seen number N
+        never later finds a smaller one (``collectevents`` never skips an event)."""
+        ...
+
+
+class Store(abc.ABC):
+    """The one handle on the database. ``open()`` before use, ``close()`` at shutdown."""
+
+    dialect: Dialect
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect, apply the migrations not applied yet, start the writer."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Finish the writes queued so far, then release every connection."""
+
+    @abc.abstractmethod
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` (from a store thread) after a commit that holds a write made with ``notify=True``
+        (new work, new events), by this node or, where the database is shared, by another. It must be
+        cheap and thread-safe."""
+
+    @abc.abstractmethod
+    async def write(self, fn: Callable[[Conn], T], *, notify: bool = True) -> T:
+        """Run ``fn`` in the writer's transaction; returns once it is committed. ``notify=False`` for
+        bookkeeping writes that give nobody new work."""
+
+    @abc.abstractmethod
+    def write_sync(self, fn: Callable[[Conn], T], timeout: float | None = 60.0, *, notify: bool = True) -> T:
+        """:meth:`write` for threads that are not the event loop (e.g. an SMPP link thread)."""
+
+    @abc.abstractmethod
+    async def read(self, fn: Callable[[Conn], T]) -> T:
+        """Run ``fn`` on a read-only connection, in one snapshot."""
+
+    @abc.abstractmethod
+    def read_sync(self, fn: Callable[[Conn], T]) -> T:
+        """:meth:`read` for threads that are not the event loop."""
+
+    async def ping(self) -> None:
+        """Raises unless the writer can run a statement (readiness: the store is writable)."""
+        await self.write(lambda c: c.execute("SELECT 1").fetchone(), notify=False)
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where the data is, for logs (a file, or a database URL without its password)."""
+
+    @abc.abstractmethod
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the whole store, taken while the node runs, as an SQLite file at ``target``
+        (a new file; ``alertnode store copy`` moves such a file to any backend)."""
