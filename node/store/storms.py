@@ -56,7 +56,7 @@ def coalesce(conn: Conn, storm_id: str, alert_ref: str, originator: str, now: fl
 
 def _add_originator(conn: Conn, alert_ref: str, originator: str, now: float) -> None:
     conn.execute("INSERT INTO event_originators (alert_ref, originator, first_at) VALUES (?, ?, ?)"
-                 " ON CONFLICT (alert_ref, originator) DO UPDATE SET events = events + 1",
+                 " ON CONFLICT (alert_ref, originator) DO UPDATE SET events = event_originators.events + 1",
                  (alert_ref, originator, now))
 
 
