@@ -43,7 +43,7 @@ def test_a_reader_never_finds_an_event_below_its_cursor(open_store: Callable[[],
         try:
             for _ in range(EVENTS_PER_WRITER):
                 store.write_sync(one)
-        except BaseException as exc:  # noqa: BLE001 (reported by the test below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(s, i)) for i, s in enumerate(writers)]
