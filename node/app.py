@@ -32,9 +32,12 @@ from alertnode.config import Config
 from alertnode.domain import Channel, ChannelEvent
 from alertnode.errors import ConfigError, Problem
 from alertnode.jobs.callbacks import CallbackSender
+from alertnode.jobs.cluster import Leases, Membership, default_node_id, link_shares
 from alertnode.jobs.dispatcher import Addresses, Dispatcher
 from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
+from alertnode.logs import mask
+from alertnode.store import cluster
 from alertnode.store.crypto import Cipher, load_or_create_key
 from alertnode.store.db import Store, open_store
 
@@ -182,6 +185,9 @@ class Node:
         self.intake: Intake | None = None
         self.services: Services | None = None
         self.extensions: list[Extension] = []
+        self.node_id = config.cluster.node_id or default_node_id()
+        self.leases = Leases(self.node_id, config.cluster.lease_s)
+        self.membership: Membership | None = None
 
     @property
     def unique_channels(self) -> list[Channel]:
@@ -198,11 +204,15 @@ class Node:
             print(f"alertnode: generated API key (shown once, keep it): {self.secrets.new_api_key}", flush=True)
             print(f"alertnode: callback signing secret is in {self.data_dir / 'callback.secret'}", flush=True)
         cipher = self.cipher = Cipher(self.secrets.master_key)
-        self.store = open_store(self.config.store, self.data_dir)
+        self.store = open_store(self.config.store, self.data_dir, application_name=f"alertnode {self.node_id}")
         self.store.open()
-        log.info("store: %s", self.store.describe())
+        log.info("store: %s, node %s", self.store.describe(), self.node_id)
+        self.membership = Membership(self.config.cluster, self.store, cipher, self.leases, self._node_info,
+                                     self._lost_leases, on_nodes=self._cluster_seen)
+        await self.membership.join()
         self.channels = build_channels(self.config, self.store, cipher, self.data_dir)
-        self.callbacks = CallbackSender(self.config.callbacks, self.store, cipher, self.secrets.callback_secret)
+        self.callbacks = CallbackSender(self.config.callbacks, self.store, cipher, self.secrets.callback_secret,
+                                        owner=self.node_id, lease_s=self.config.cluster.lease_s)
 
         def on_event(event: ChannelEvent) -> None:
             if self.dispatcher is not None:
@@ -213,10 +223,11 @@ class Node:
                 except Exception:
                     log.exception("extension %s failed on an event", extension.name)
 
-        results = self.results = Results(self.store, cipher, on_event)
+        results = self.results = Results(self.store, cipher, on_event, self.leases)
         cfg = self.config
         addresses = Addresses(cfg.public.base_url, cfg.mail.domain, cfg.mail.default_sender)
-        self.dispatcher = Dispatcher(cfg.dispatcher, addresses, self.store, cipher, self.channels, results.report)
+        self.dispatcher = Dispatcher(cfg.dispatcher, addresses, self.store, cipher, self.channels, results.report,
+                                     leases=self.leases)
 
         def committed() -> None:
             with contextlib.suppress(RuntimeError):
@@ -226,6 +237,7 @@ class Node:
         for channel in self.unique_channels:
             await channel.start(results)
         await self.dispatcher.start()
+        self.membership.start()
         await self.callbacks.start()
         intake = self.intake = Intake(cfg.limits, self.store, cipher, self.channels)
         requests = RequestReader(self.secrets.keys, cfg.api.max_body_bytes)
@@ -259,6 +271,42 @@ class Node:
         sd_notify("READY=1")
         self._watchdog = asyncio.create_task(self._feed_watchdog(), name="watchdog")
 
+    def _node_info(self) -> dict[str, Any]:
+        """What this node's heartbeat tells the others (and the status page): its channels, links, workers."""
+        channels = []
+        for ch in self.unique_channels:
+            info = ch.info()
+            channels.append({"name": info.name, "state": info.state, "ready": ch.ready(), "capacity": info.capacity,
+                             "inFlight": info.in_flight, "details": _masked(dict(info.details))})
+        sms = self.channels.get("sms")
+        accounts = sms.accounts() if sms is not None and hasattr(sms, "accounts") else []
+        return {"channels": channels, "smsAccounts": accounts}
+
+    def _cluster_seen(self, rows: list[cluster.NodeRow]) -> None:
+        """After each heartbeat: this node's part of each shared carrier account's throughput."""
+        sms = self.channels.get("sms")
+        if sms is not None and hasattr(sms, "set_link_shares"):
+            sms.set_link_shares(link_shares(self.node_id, rows, time.time(), self.config.cluster.lease_s))
+
+    async def _lost_leases(self, lost: dict[str, list[int]]) -> None:
+        """Another node took these deliveries over (this node was too slow to renew): drop what of them still
+        waits inside the channels, so that they are not sent twice beyond what is already in flight."""
+        for alert_type, ids in lost.items():
+            channel = self.channels.get(alert_type)
+            if channel is not None:
+                try:
+                    await channel.cancel(ids)
+                except Exception:
+                    log.exception("channel %s could not drop %d deliveries it lost", channel.name, len(ids))
+
+    async def cluster_state(self) -> list[dict[str, Any]]:
+        """Every node sharing the store: heartbeat, channels, links, workers and the work it holds."""
+        assert self.store is not None
+        rows, held = await self.store.read(lambda c: (cluster.nodes(c), cluster.held_counts(c)))
+        now = time.time()
+        return [{**r.as_dict(now, self.config.cluster.lease_s), "holds": held.get(r.node_id, {}),
+                 "self": r.node_id == self.node_id} for r in rows]
+
     def _wake_all(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.wake()
@@ -275,11 +323,12 @@ class Node:
             sd_notify("WATCHDOG=1")
 
     async def readiness(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"store": "ok", "listeners": "up"}
+        state: dict[str, Any] = {"store": "ok", "listeners": "up", "node": self.node_id}
         ready = True
         try:
             assert self.store is not None
             await self.store.ping()
+            state["cluster"] = await self.cluster_state()
         except Exception as exc:  # noqa: BLE001 (any failure means "not ready", reported as text)
             state["store"] = f"error: {exc}"
             ready = False
@@ -311,6 +360,8 @@ class Node:
                 log.exception("extension %s did not stop cleanly", extension.name)
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        if self.membership is not None:
+            await self.membership.stop()
         grace = self.config.node.shutdown_grace_s
         for channel in self.unique_channels:
             try:
@@ -322,6 +373,17 @@ class Node:
         if self.store is not None:
             self.store.close()
         log.info("alertnode stopped")
+
+
+def _masked(value: Any) -> Any:
+    """Channel details as other nodes see them: any phone number or e-mail address in a text masked."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
 
 
 # The GIL switch interval (CPython's default is 5 ms). The node's I/O threads (an SMPP link's socket

@@ -9,6 +9,8 @@ and two headers:
 
 Any 2xx answer acknowledges the batch; anything else (or no answer) is retried with exponential
 back-off (``initial_backoff_s`` doubling up to ``max_backoff_s``), at most ``max_attempts`` times.
+A batch holds the events of one alert, in order, and an alert's next batch waits for the outcome of the
+one before (store/outbox.py: claims, so that with several nodes each event is posted by one of them).
 Given-up rows stay in the outbox marked dead; the events remain readable through collectevents.
 """
 
@@ -21,12 +23,14 @@ import hmac
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import httpx
 
+from alertnode.errors import StoreError
 from alertnode.jobs.config import CallbacksSection
 from alertnode.store import eventlog, outbox
 from alertnode.store.crypto import Cipher
@@ -49,8 +53,10 @@ def backoff(attempts: int, initial: float, maximum: float) -> float:
 
 class CallbackSender:
     def __init__(self, config: CallbacksSection, store: Store, cipher: Cipher, secret: bytes,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, owner: str = "", lease_s: float = 30.0) -> None:
         self.config = config
+        self.owner = owner or f"callbacks-{uuid.uuid4().hex[:12]}"
+        self.lease_s = lease_s
         self.store = store
         self.cipher = cipher
         self.secret = secret
@@ -77,49 +83,37 @@ class CallbackSender:
 
     async def _run(self) -> None:
         sem = asyncio.Semaphore(self.config.concurrency)
-        in_flight: set[int] = set()
-        # A batch leaves ``in_flight`` when its outcome is committed, but an outbox read that began
-        # before that commit still shows the rows as due. ``released`` remembers, for each such
-        # sequence number, the read generation current when it was released: rows of a read of the
-        # same or an earlier generation are skipped, so a delivered event is never posted twice.
-        released: dict[int, int] = {}
+        busy: set[str] = set()  # alerts with a batch in flight here (their next batch waits for its outcome)
         pending: set[asyncio.Task[None]] = set()
-        generation = 0
 
-        def release(seqs: list[int]) -> None:
-            in_flight.difference_update(seqs)
-            for seq in seqs:
-                released[seq] = generation
+        def release(alert_ref: str) -> None:
+            busy.discard(alert_ref)
 
         while True:
-            generation += 1
-            read_generation = generation
             now = self.clock()
+            batches: list[outbox.OutboxBatch] = []
             try:
-                rows = await self.store.read(partial(outbox.outbox_due, now=now, limit=1000))
+                # a cheap read first; the claim (a write, seen by every node) only when something is due
+                if await self.store.read(partial(outbox.outbox_due, now=now, limit=1)):
+                    batches = await self.store.write(partial(
+                        outbox.claim_due, owner=self.owner, now=now, lease_s=self.lease_s,
+                        batch_size=self.config.batch_size), notify=False)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("reading the callback outbox failed")
-                rows = []
-            batches: dict[str, list[outbox.OutboxRow]] = {}
-            for row in rows:
-                if row.event_seq in in_flight or released.get(row.event_seq, 0) >= read_generation:
+                log.exception("claiming from the callback outbox failed")
+            for batch in batches:
+                if batch.alert_ref in busy:
                     continue
-                batch = batches.setdefault(row.url, [])
-                if len(batch) < self.config.batch_size:
-                    batch.append(row)
-            # what was released before this read began is reflected in it: forget it
-            for seq in [s for s, g in released.items() if g < read_generation]:
-                del released[seq]
-            for url, batch in batches.items():
-                seqs = [r.event_seq for r in batch]
-                in_flight.update(seqs)
-                task = asyncio.create_task(self._post(sem, url, batch, release))
+                busy.add(batch.alert_ref)
+                task = asyncio.create_task(self._post(sem, batch.url, batch.rows, partial(release, batch.alert_ref)))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             self._wake.clear()
-            next_at = await self.store.read(outbox.outbox_next_at)
+            try:
+                next_at = await self.store.read(outbox.outbox_next_at)
+            except StoreError:  # the database is away: look again in a while
+                next_at = None
             wait = 5.0 if next_at is None else min(5.0, max(0.05, next_at - self.clock()))
             if batches:
                 wait = min(wait, 0.05)
@@ -127,7 +121,7 @@ class CallbackSender:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _post(self, sem: asyncio.Semaphore, url: str, batch: list[outbox.OutboxRow],
-                    release: Callable[[list[int]], None]) -> None:
+                    release: Callable[[], None]) -> None:
         seqs = [r.event_seq for r in batch]
         try:
             async with sem:
@@ -157,7 +151,7 @@ class CallbackSender:
         except Exception:
             log.exception("callback delivery crashed")
         finally:
-            release(seqs)
+            release()
             self._wake.set()
 
     async def _send(self, url: str, body: bytes, headers: dict[str, Any]) -> str | None:

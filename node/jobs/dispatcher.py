@@ -20,6 +20,7 @@ from typing import Any
 
 from alertnode.domain import Channel, ChannelEvent, DeliveryState, DeliveryWork
 from alertnode.jobs import lookups, quiet
+from alertnode.jobs.cluster import ClusterLock, Leases
 from alertnode.jobs.config import DispatcherSection
 from alertnode.logs import log_ids
 from alertnode.store import repo
@@ -27,6 +28,8 @@ from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_LEASE_S = 10.0  # the node doing expiry and purge renews this every second; another takes over after
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Addresses:
 class Dispatcher:
     def __init__(self, config: DispatcherSection, addresses: Addresses, store: Store, cipher: Cipher,
                  channels: Mapping[str, Channel], report: Callable[[ChannelEvent], Any],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, leases: Leases | None = None) -> None:
         self.config = config
         self.addresses = addresses
         self.store = store
@@ -52,6 +55,8 @@ class Dispatcher:
         self.channels = channels
         self.report = report
         self.clock = clock
+        self.leases = leases or Leases("", 30.0)
+        self._locks = ClusterLock(store, HOUSEKEEPING_LEASE_S, clock=clock)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._items: OrderedDict[int, repo.ItemRow] = OrderedDict()
@@ -62,7 +67,8 @@ class Dispatcher:
 
     async def start(self) -> None:
         now = self.clock()
-        requeued = await self.store.write(lambda c: repo.requeue_in_progress(c, self.cipher, now))
+        owner = self.leases.node_id
+        requeued = await self.store.write(lambda c: repo.requeue_in_progress(c, self.cipher, now, owner))
         if requeued:
             log.info("re-queued %d deliveries that were in progress at the last stop", requeued)
         self._running = True
@@ -101,7 +107,11 @@ class Dispatcher:
         if not await self.store.read(lambda c: repo.has_due(c, alert_type, now)):
             return 0
         limit = min(free, self.config.batch)
-        due = await self.store.write(lambda c: repo.claim_due(c, self.cipher, alert_type, now, limit), notify=False)
+        owner, lease_s = self.leases.node_id, self.leases.lease_s
+        due = await self.store.write(lambda c: repo.claim_due(c, self.cipher, alert_type, now, limit, owner, lease_s),
+                                     notify=False)
+        for d in due:
+            self.leases.hold(d.id, d.claim, d.alert_type)
         deferred: dict[float, list[int]] = {}
         for d in due:
             later = self._quiet_until(d, now)
@@ -118,6 +128,7 @@ class Dispatcher:
                                                    {"reason": f"channel error: {exc}"}, final=True))
         for at, ids in deferred.items():
             await self.store.write(partial(repo.defer, ids=ids, due_at=at, now=now), notify=False)
+            self.leases.forget(ids)
         return len(due) - sum(len(v) for v in deferred.values())
 
     def _quiet_until(self, d: repo.DueDelivery, now: float) -> float | None:
@@ -197,6 +208,10 @@ class Dispatcher:
         while self._running:
             now = self.clock()
             try:
+                # one node of a cluster at a time (each expired delivery gets one final event)
+                if not await self._locks.try_acquire("housekeeping"):
+                    await asyncio.sleep(1.0)
+                    continue
                 if await self.store.read(partial(repo.has_expired, now=now)):
                     expired = await self.store.write(partial(repo.expire_due, cipher=self.cipher, now=now))
                     log.info("%d deliveries expired", expired)

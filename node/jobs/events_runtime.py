@@ -28,6 +28,7 @@ from alertnode.contract.sendalert import ContactGroup, SendAlertRequest
 from alertnode.domain import AlertStatus
 from alertnode.errors import ApiError, Problem
 from alertnode.jobs import events
+from alertnode.jobs.cluster import ClusterLock
 from alertnode.jobs.events_config import EventsConfig, RouteConfig
 from alertnode.jobs.intake import Intake
 from alertnode.store import repo, storms
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 ESCALATION_POLL_S = 1.0      # resolution of escalation due times (they are minutes apart)
 HOUSEKEEPING_EVERY_S = 60.0
+CLUSTER_LOCK_WAIT_S = 30.0   # how long an event waits for another node opening its key's alert (then 503)
+CLAIM_S = 120.0              # an escalation claimed by a node that died is fired by another after this
 
 
 def _open_storm(row: storms.StormRow | None) -> events.OpenStorm | None:
@@ -59,11 +62,12 @@ class EventsRuntime:
         self.cipher = cipher
         self.intake = intake
         self.clock = clock
-        # open storms by dedup index: this process is the only writer of event_storms, so the cache is exact
+        # open storms by dedup index: exact while this process is the only writer of event_storms (SQLite)
         self._storms: dict[str, events.OpenStorm] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._task: asyncio.Task[None] | None = None
         self._cap_lock = asyncio.Lock()
+        self._cluster = ClusterLock(store, CLUSTER_LOCK_WAIT_S * 2, clock=clock)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -102,25 +106,21 @@ class EventsRuntime:
         dedup_ix = self.cipher.index(route.name + "\x1e" + events.dedup_key(self.config, event))
         lock = self._lock(dedup_ix)
         answer: dict[str, Any] = {"success": True, "route": route.name, "channel": event.channel or route.name}
+        shared = self.store.dialect.shared
         async with lock:
             now = self.clock()
-            open_storm = self._storms.get(dedup_ix)
-            if open_storm is None:
-                open_storm = _open_storm(await self.store.read(lambda c: storms.open_storm(c, dedup_ix)))
-            elif open_storm.alert_ref is not None:  # cached: its alert may have been cancelled since
-                ref = open_storm.alert_ref
-                if _alert_cancelled(await self.store.read(lambda c: repo.get_alert(c, ref))):
-                    open_storm = dataclasses.replace(open_storm, cancelled=True)
-            decision = events.decide_storm(open_storm, now, self.config.dedup_window_s)
+            decision = await self._decide(dedup_ix, now, trust_cache=not shared)
             if decision.action is not events.StormAction.COALESCE:
-                self._storms.pop(dedup_ix, None)
-                storm_id = (decision.storm.storm_id if decision.action is events.StormAction.RETRY_PENDING
-                            and decision.storm is not None else str(uuid.uuid4()))
-                # with a cap, alerts for different keys are opened one at a time: each must see the contacts
-                # the one before it recorded, or two concurrent events could both pass the cap
-                async with self._cap_lock if self.config.cap_per_contact > 0 else contextlib.nullcontext():
-                    answer.update(await self._new_alert(route, event, originator, dedup_ix, storm_id, now))
-                return answer
+                if not shared:
+                    answer.update(await self._open(route, event, originator, dedup_ix, decision, now))
+                    return answer
+                # several nodes: one opens the key's alert; the others wait for it and then join it
+                async with self._cluster.hold(f"storm:{dedup_ix}", CLUSTER_LOCK_WAIT_S):
+                    now = self.clock()
+                    decision = await self._decide(dedup_ix, now, trust_cache=False)
+                    if decision.action is not events.StormAction.COALESCE:
+                        answer.update(await self._open(route, event, originator, dedup_ix, decision, now))
+                        return answer
             storm = decision.storm
             assert storm is not None and storm.alert_ref is not None
             # the count is decided here, under the lock; the increments of concurrent events are written
@@ -128,9 +128,35 @@ class EventsRuntime:
             count = storm.coalesced + 1
             self._storms[dedup_ix] = dataclasses.replace(storm, coalesced=count)
         alert_ref = storm.alert_ref
-        await self.store.write(lambda c: storms.coalesce(c, storm.storm_id, alert_ref, originator, now))
+        stored = await self.store.write(lambda c: storms.coalesce(c, storm.storm_id, alert_ref, originator, now))
+        if shared:  # other nodes fold events into the same storm: the store's count is the true one
+            count = stored
         answer.update(alertRef=alert_ref, coalesced=True, numCoalesced=count, warnings=[])
         return answer
+
+    async def _decide(self, dedup_ix: str, now: float, *, trust_cache: bool) -> events.StormDecision:
+        """What to do with an event of this key. The cache of open storms is exact only while this node is
+        the store's one writer (SQLite); nodes sharing a store read the storm each time."""
+        open_storm = self._storms.get(dedup_ix) if trust_cache else None
+        if open_storm is None:
+            open_storm = _open_storm(await self.store.read(lambda c: storms.open_storm(c, dedup_ix)))
+        elif open_storm.alert_ref is not None:  # cached: its alert may have been cancelled since
+            ref = open_storm.alert_ref
+            if _alert_cancelled(await self.store.read(lambda c: repo.get_alert(c, ref))):
+                open_storm = dataclasses.replace(open_storm, cancelled=True)
+        return events.decide_storm(open_storm, now, self.config.dedup_window_s)
+
+    async def _open(self, route: RouteConfig, event: events.Event, originator: str, dedup_ix: str,
+                    decision: events.StormDecision, now: float) -> dict[str, Any]:
+        self._storms.pop(dedup_ix, None)
+        storm_id = (decision.storm.storm_id if decision.action is events.StormAction.RETRY_PENDING
+                    and decision.storm is not None else str(uuid.uuid4()))
+        if self.config.cap_per_contact <= 0:
+            return await self._new_alert(route, event, originator, dedup_ix, storm_id, now)
+        # with a cap, alerts for different keys are opened one at a time (on every node: a cluster lock):
+        # each must see the contacts the one before it recorded, or two concurrent events could both pass it
+        async with self._cap_lock, self._cluster.hold("caps", CLUSTER_LOCK_WAIT_S):
+            return await self._new_alert(route, event, originator, dedup_ix, storm_id, now)
 
     async def _target(self, route: RouteConfig, now: float) -> tuple[events.Target, str]:
         inline = self.config.contact_groups.get(route.contact_group)
@@ -243,7 +269,10 @@ class EventsRuntime:
             await asyncio.sleep(ESCALATION_POLL_S)
 
     async def fire_due(self, now: float) -> int:
-        due = await self.store.read(lambda c: storms.due_escalations(c, now))
+        if not await self.store.read(lambda c: storms.due_escalations(c, now, 1)):
+            return 0
+        owner = self._cluster.owner
+        due = await self.store.write(lambda c: storms.claim_escalations(c, owner, now, CLAIM_S), notify=False)
         for row in due:
             row_id, first_ref = row.id, row.alert_ref
             body = self.cipher.decrypt_json(row.request)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from alertnode.domain import ChannelEvent, InboundMessage
+from alertnode.domain import ChannelEvent, DeliveryState, InboundMessage
 from alertnode.errors import StoreError
+from alertnode.jobs.cluster import Leases
 from alertnode.store import eventlog, repo
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
@@ -15,16 +16,29 @@ from alertnode.store.db import Store
 log = logging.getLogger(__name__)
 
 
-class Results:
-    """Implements ``alertnode.domain.EventSink``."""
+_HELD = (DeliveryState.IN_PROGRESS, DeliveryState.ANSWERED)
 
-    def __init__(self, store: Store, cipher: Cipher, on_event: Callable[[ChannelEvent], None] | None = None) -> None:
+
+class Results:
+    """Implements ``alertnode.domain.EventSink``. Reports about deliveries this node holds carry the claim it
+    holds them under (``leases``), so a report made after another node took one over changes nothing."""
+
+    def __init__(self, store: Store, cipher: Cipher, on_event: Callable[[ChannelEvent], None] | None = None,
+                 leases: Leases | None = None) -> None:
         self.store = store
         self.cipher = cipher
         self.on_event = on_event
+        self.leases = leases or Leases("", 30.0)
+
+    def _settled(self, events: Sequence[ChannelEvent]) -> None:
+        """Deliveries whose events take them out of this node's hands are no longer held."""
+        self.leases.forget(e.delivery_id for e in events
+                           if e.retry_after is not None or e.final or (e.state is not None and e.state not in _HELD))
 
     async def report(self, event: ChannelEvent) -> None:
-        seq = await self.store.write(lambda c: eventlog.apply_event(c, self.cipher, event))
+        claims = self.leases.claims([event.delivery_id])
+        seq = await self.store.write(lambda c: eventlog.apply_events(c, self.cipher, [event], claims)[0])
+        self._settled([event])
         if seq is None:
             log.warning("event %s for unknown delivery %s dropped", event.kind, event.delivery_id)
             return
@@ -36,8 +50,9 @@ class Results:
         if not events:
             return
         batch = list(events)
+        claims = self.leases.claims(e.delivery_id for e in batch)
         try:
-            seqs = await self.store.write(lambda c: eventlog.apply_events(c, self.cipher, batch))
+            seqs = await self.store.write(lambda c: eventlog.apply_events(c, self.cipher, batch, claims))
         except StoreError:
             raise
         except Exception:  # one bad event must not take the others with it: store them one by one
@@ -51,6 +66,7 @@ class Results:
             if failed is not None:
                 raise failed from None
             return
+        self._settled(batch)
         for event, seq in zip(batch, seqs, strict=True):
             if seq is None:
                 log.warning("event %s for unknown delivery %s dropped", event.kind, event.delivery_id)

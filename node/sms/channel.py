@@ -145,6 +145,18 @@ class SmsChannel(Channel):
     def ready(self) -> bool:
         return any(link.bound for link in self._links.values())
 
+    def set_link_shares(self, shares: Mapping[str, float]) -> None:
+        """The part of each link's throughput this node may use (nodes sharing a carrier account)."""
+        for name, share in shares.items():
+            link = self._links.get(name)
+            if link is not None:
+                link.set_share(share)
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Each link's carrier account and whether it is bound, for the node's heartbeat."""
+        return [{"link": name, "account": f"{link.cfg.system_id}@{link.cfg.host}:{link.cfg.port}",
+                 "bound": link.bound, "share": link.share} for name, link in self._links.items()]
+
     def info(self) -> ChannelInfo:
         state, details = describe(self._links)
         return ChannelInfo(self.name, self.alert_types, state, self.config.max_queue, self._tracker.busy, details)
@@ -346,8 +358,14 @@ class SmsChannel(Channel):
         rc = receipts.parse(dsm.short_message or dsm.message_payload or b"", dsm.receipted_message_id,
                             dsm.message_state)
         ids = self._tracker.lookup_ids(item.link, rc)
-        known = bool(ids) and await self.store.read(lambda c: repo.find_part(c, ids)) is not None
-        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, known)
+        found = await self.store.read(lambda c: repo.find_part(c, ids)) if ids else None
+        if found is not None:
+            # a message this tracker does not hold: submitted by another node sharing the store (the SMSC
+            # hands a receipt to any bind of the account), still open there: this node settles it
+            delivery_id = found[0]
+            state = await self.store.read(lambda c: repo.load_message(c, delivery_id))
+            self._tracker.adopt(state.messages, state.parts, time.time())
+        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, found is not None)
         return self._tracker.handle(receipt, time.time())
 
     async def _carry_out(self, actions: list[tr.Action]) -> None:

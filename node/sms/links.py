@@ -8,6 +8,7 @@ route matching: every link, in the configured order); the first bound one is use
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from alertnode.sms import session as s
@@ -20,6 +21,17 @@ class Link:
         self.cfg = cfg
         self.tx = tx  # submits (and, as a transceiver, receives)
         self.rx = rx
+        self.share = 1.0
+
+    def set_share(self, share: float) -> None:
+        """Use ``share`` of the configured throughput: nodes bound to the same carrier account split its
+        contracted rate (jobs/cluster.py ``link_shares``). The submitting session reads its rate at each
+        token refill; the new configuration is one attribute swapped (atomic for the link thread)."""
+        if self.cfg.throughput <= 0 or share == self.share:
+            return
+        self.share = share
+        base = session_config(self.cfg, True)
+        self.tx.session.config = replace(base, rate=base.rate * share, burst=max(1.0, base.burst * share))
 
     @property
     def name(self) -> str:

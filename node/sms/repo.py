@@ -43,6 +43,27 @@ def load_open(conn: Conn) -> OpenState:
     return OpenState(messages, parts, refs)
 
 
+def load_message(conn: Conn, delivery_id: int) -> OpenState:
+    """One message, if it is still open, with its acknowledged parts (a receipt for a message another node
+    sharing the store submitted)."""
+    messages = [
+        MessageRow(*row)
+        for row in conn.execute(
+            "SELECT delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at "
+            "FROM sms_message WHERE delivery_id = ? AND state IN ('submitting', 'sent')",
+            (delivery_id,),
+        )
+    ]
+    parts = [
+        PartRow(*row)
+        for row in conn.execute(
+            "SELECT delivery_id, part_no, message_id, state, acked_at FROM sms_part WHERE delivery_id = ?",
+            (delivery_id,),
+        )
+    ] if messages else []
+    return OpenState(messages, parts, {})
+
+
 def save_ref(conn: Conn, dest_index: str, next_ref: int) -> None:
     conn.execute(
         "INSERT INTO sms_udh_ref (dest_index, next_ref) VALUES (?, ?) "

@@ -332,6 +332,13 @@ class Tracker:
         self, messages: Iterable[MessageRow], parts: Iterable[PartRow], refs: Mapping[str, int], now: float
     ) -> int:
         """Take back the messages still open before a restart; returns how many."""
+        self.adopt(messages, parts, now)
+        self._refs = dict(refs)
+        return len(self._messages)
+
+    def adopt(self, messages: Iterable[MessageRow], parts: Iterable[PartRow], now: float) -> None:
+        """Take open messages from the store that this tracker does not hold: submitted by another node
+        sharing the store, whose receipt came to this one (the reference counters stay as they are)."""
         for r in messages:
             if r.expires_at is not None and r.expires_at < now:
                 continue
@@ -354,8 +361,6 @@ class Tracker:
             if p.state == "delivered":
                 m.delivered.add(p.part_no)
             self._by_id[p.message_id] = (m.delivery_id, p.part_no)
-        self._refs = dict(refs)
-        return len(self._messages)
 
     # -- events ----------------------------------------------------------------------------------
     def handle(self, event: Event, now: float) -> list[Action]:

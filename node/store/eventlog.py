@@ -8,7 +8,7 @@ a lower rank (``domain.STATE_RANK``); a retry puts it back in the queue; a final
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,17 +102,23 @@ _CHUNK = 500  # bound variables per IN (...) query
 _RETRIABLE = frozenset({DeliveryState.IN_PROGRESS, DeliveryState.SENT, DeliveryState.ANSWERED})
 
 
-def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent]) -> list[int | None]:
+def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent],
+                 claims: Mapping[int, int] | None = None) -> list[int | None]:
     """:func:`apply_event` for a batch, in order, with the statements a batch can share shared: the
     deliveries and their alerts are read once, the events and callbacks written with one statement each.
-    Each event's seq (None for an unknown delivery) in the order given."""
+    Each event's seq (None for an unknown delivery) in the order given.
+
+    ``claims``: the claim number under which the reporting node holds each delivery it works on
+    (store/cluster.py). An event about a delivery now under another claim (its lease ran out and another
+    node took it) is kept, with ``detail.staleClaim``, but changes nothing and reaches no client: a node
+    that was only slow cannot report over the new owner's attempt."""
     ids = sorted({e.delivery_id for e in events})
     deliveries: dict[int, list[Any]] = {}
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
-        for row in conn.execute(f"SELECT id, alert_ref, state, alert_type, final_at IS NOT NULL FROM deliveries"
+        for row in conn.execute(f"SELECT id, alert_ref, state, alert_type, final_at IS NOT NULL, claim FROM deliveries"
                                 f" WHERE id IN ({','.join('?' * len(chunk))})", chunk):
-            deliveries[row[0]] = [row[1], DeliveryState(row[2]), row[3], bool(row[4])]
+            deliveries[row[0]] = [row[1], DeliveryState(row[2]), row[3], bool(row[4]), int(row[5])]
     alerts: dict[str, tuple[Any, ...] | None] = {}
     numbered: list[int | None] = []  # per event: its index in event_rows (None: unknown delivery)
     event_rows: list[list[Any]] = []
@@ -122,11 +128,20 @@ def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent]) -> 
         if found is None:
             numbered.append(None)
             continue
-        alert_ref, current, alert_type, final_reported = found
+        alert_ref, current, alert_type, final_reported, claim = found
+        if claims is not None and event.delivery_id in claims and claims[event.delivery_id] != claim:
+            if alert_ref not in alerts:
+                alerts[alert_ref] = _alert_for_events(conn, alert_ref)
+            numbered.append(len(event_rows))
+            detail = {**event.detail, "staleClaim": claims[event.delivery_id]}
+            event_rows.append([0, alert_ref, event.delivery_id, event.kind, None, event.at, 0, 0,
+                               cipher.encrypt_json(detail)])
+            continue
         new_state: DeliveryState | None = None
         if event.retry_after is not None and current in _RETRIABLE and not final_reported:
-            conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL"
-                         " WHERE id = ?", (event.at + event.retry_after, event.at, event.delivery_id))
+            conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL,"
+                         " lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                         (event.at + event.retry_after, event.at, event.delivery_id))
             new_state = DeliveryState.QUEUED
         elif event.retry_after is None and event.state is not None and (
             STATE_RANK[event.state] >= STATE_RANK[current] or current is DeliveryState.IN_PROGRESS
@@ -137,14 +152,18 @@ def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent]) -> 
                 via = "shortlink" if event.kind == "clicked" else alert_type
                 if alert_type == "inboundCall":
                     via = "call"
+            # the delivery leaves the node's hands (store/cluster.py HELD_STATES): its lease goes
+            held = new_state in (DeliveryState.IN_PROGRESS, DeliveryState.ANSWERED) and not event.final
             conn.execute(
                 "UPDATE deliveries SET state = ?, updated_at = ?,"
                 " responded_via = CASE WHEN ? = '' OR responded_via LIKE '%,' || ? || ',%' THEN responded_via"
-                " ELSE responded_via || ',' || ? || ',' END WHERE id = ?",
-                (new_state.value, event.at, via, via, via, event.delivery_id),
+                " ELSE responded_via || ',' || ? || ',' END,"
+                " lease_owner = CASE WHEN ? = 1 THEN lease_owner ELSE NULL END WHERE id = ?",
+                (new_state.value, event.at, via, via, via, int(held), event.delivery_id),
             )
         if event.final and new_state is not DeliveryState.QUEUED:
-            conn.execute("UPDATE deliveries SET final_at = ? WHERE id = ?", (event.at, event.delivery_id))
+            conn.execute("UPDATE deliveries SET final_at = ?, lease_owner = NULL WHERE id = ?",
+                         (event.at, event.delivery_id))
             found[3] = True
         if new_state is not None:
             found[1] = new_state  # a later event of the batch for this delivery sees it

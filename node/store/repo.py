@@ -86,6 +86,8 @@ class DueDelivery:
     email_subject_ref: str | None
     quiet: dict[str, Any] | None
     end_at: float | None
+    claim: int = 0
+    """the claim number this node holds the delivery under (store/cluster.py: fencing)"""
 
 
 @dataclass(frozen=True)
@@ -229,12 +231,14 @@ def open_delivery_sql(alias: str) -> str:
 # -- dispatch ------------------------------------------------------------------------------------
 
 
-def requeue_in_progress(conn: Conn, cipher: Cipher, now: float) -> int:
-    """Deliveries handed to a channel when the node stopped go back to the queue."""
-    rows = conn.execute("SELECT id, alert_ref FROM deliveries WHERE state = 'in_progress'").fetchall()
+def requeue_in_progress(conn: Conn, cipher: Cipher, now: float, owner: str = "") -> int:
+    """Deliveries this node (``owner``) had handed to a channel when it stopped go back to the queue (those of
+    other nodes sharing the store are theirs: they come back when their lease runs out)."""
+    rows = conn.execute("SELECT id, alert_ref FROM deliveries WHERE state = 'in_progress'"
+                        " AND (lease_owner IS NULL OR lease_owner = ?)", (owner,)).fetchall()
     for row in rows:
-        conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL WHERE id = ?",
-                     (now, now, row[0]))
+        conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL,"
+                     " lease_owner = NULL, lease_until = NULL, claim = claim + 1 WHERE id = ?", (now, now, row[0]))
         eventlog.insert_event(conn, cipher, row[1], row[0], "requeued", DeliveryState.QUEUED.value, now,
                      {"reason": "node restarted while the delivery was in progress"}, final=False, notify=False)
     return len(rows)
@@ -261,11 +265,13 @@ def has_expired(conn: Conn, now: float) -> bool:
 
 
 def claim_due(conn: Conn, cipher: Cipher, alert_type: str, now: float,
-              limit: int) -> list[DueDelivery]:
-    """Move up to ``limit`` due deliveries of running alerts to in_progress and return them."""
+              limit: int, owner: str = "", lease_s: float = 30.0) -> list[DueDelivery]:
+    """Move up to ``limit`` due deliveries of running alerts to in_progress, leased to ``owner`` for
+    ``lease_s`` under a new claim number, and return them. Nodes claiming at the same moment take
+    different rows (``Dialect.skip_locked``)."""
     rows = conn.execute(
         "SELECT d.id, d.alert_ref, d.item_id, d.alert_type, d.contact_id, d.address, d.lookups, d.token,"
-        " d.attempts, a.expires_at, a.created_at, a.client_ref, a.email_subject_ref, a.quiet, a.end_at"
+        " d.attempts, a.expires_at, a.created_at, a.client_ref, a.email_subject_ref, a.quiet, a.end_at, d.claim"
         " FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
         " WHERE d.alert_type = ? AND d.state = 'queued' AND d.due_at <= ? AND a.status = 'running'"
         " AND a.publish_at IS NOT NULL AND a.publish_at <= ?"
@@ -275,8 +281,9 @@ def claim_due(conn: Conn, cipher: Cipher, alert_type: str, now: float,
     if not rows:
         return []
     conn.executemany(
-        "UPDATE deliveries SET state = 'in_progress', attempts = attempts + 1, updated_at = ? WHERE id = ?",
-        [(now, r[0]) for r in rows],
+        "UPDATE deliveries SET state = 'in_progress', attempts = attempts + 1, updated_at = ?, lease_owner = ?,"
+        " lease_until = ?, claim = claim + 1 WHERE id = ?",
+        [(now, owner, now + lease_s, r[0]) for r in rows],
     )
     out = []
     for r in rows:
@@ -284,7 +291,7 @@ def claim_due(conn: Conn, cipher: Cipher, alert_type: str, now: float,
             id=r[0], alert_ref=r[1], item_id=r[2], alert_type=r[3], contact_id=r[4],
             address=cipher.decrypt_str(r[5]), lookups=cipher.decrypt_json(r[6]) if r[6] else {}, token=r[7],
             attempts=r[8] + 1, expires_at=r[9], created_at=r[10], client_ref=r[11], email_subject_ref=r[12],
-            quiet=json.loads(r[13]) if r[13] else None, end_at=r[14],
+            quiet=json.loads(r[13]) if r[13] else None, end_at=r[14], claim=int(r[15]) + 1,
         ))
     return out
 
@@ -292,7 +299,8 @@ def claim_due(conn: Conn, cipher: Cipher, alert_type: str, now: float,
 def defer(conn: Conn, ids: Iterable[int], due_at: float, now: float) -> None:
     """Hand claimed deliveries back to the queue untouched (quiet hours, channel full)."""
     conn.executemany(
-        "UPDATE deliveries SET state = 'queued', attempts = attempts - 1, due_at = ?, updated_at = ? WHERE id = ?",
+        "UPDATE deliveries SET state = 'queued', attempts = attempts - 1, due_at = ?, updated_at = ?,"
+        " lease_owner = NULL, lease_until = NULL WHERE id = ?",
         [(due_at, now, i) for i in ids],
     )
 

@@ -48,10 +48,13 @@ def drop_storm(conn: Conn, storm_id: str) -> None:
     conn.execute("DELETE FROM event_storms WHERE storm_id = ?", (storm_id,))
 
 
-def coalesce(conn: Conn, storm_id: str, alert_ref: str, originator: str, now: float) -> None:
-    conn.execute(f"UPDATE event_storms SET coalesced = coalesced + 1, last_at = {conn.dialect.greatest}(last_at, ?)"
-                 " WHERE storm_id = ?", (now, storm_id))
+def coalesce(conn: Conn, storm_id: str, alert_ref: str, originator: str, now: float) -> int:
+    """Fold one more event into the storm; the storm's count of folded events after it."""
+    row = conn.execute(f"UPDATE event_storms SET coalesced = coalesced + 1,"
+                       f" last_at = {conn.dialect.greatest}(last_at, ?) WHERE storm_id = ? RETURNING coalesced",
+                       (now, storm_id)).fetchone()
     _add_originator(conn, alert_ref, originator, now)
+    return int(row[0]) if row is not None else 0
 
 
 def _add_originator(conn: Conn, alert_ref: str, originator: str, now: float) -> None:
@@ -129,6 +132,19 @@ def due_escalations(conn: Conn, now: float, limit: int = 100) -> list[DueEscalat
     rows = conn.execute("SELECT id, alert_ref, request FROM event_escalations WHERE done_at IS NULL AND due_at <= ?"
                         " ORDER BY due_at LIMIT ?", (now, limit)).fetchall()
     return [DueEscalation(r[0], r[1], r[2]) for r in rows]
+
+
+def claim_escalations(conn: Conn, owner: str, now: float, lease_s: float, limit: int = 100) -> list[DueEscalation]:
+    """Due escalations, claimed for ``owner`` until ``now + lease_s`` (another node fires one only once that
+    lapses: its node died before recording the outcome; the follow-up's uniqueId makes a second firing
+    answer the first alert)."""
+    rows = conn.execute(
+        "SELECT e.id, e.alert_ref, e.request FROM event_escalations e WHERE e.done_at IS NULL AND e.due_at <= ?"
+        f" AND (e.owner IS NULL OR e.lease_until < ?) ORDER BY e.due_at LIMIT ?{conn.dialect.skip_locked('e')}",
+        (now, now, limit)).fetchall()
+    conn.executemany("UPDATE event_escalations SET owner = ?, lease_until = ? WHERE id = ?",
+                     [(owner, now + lease_s, r[0]) for r in rows])
+    return [DueEscalation(r[0], r[1], bytes(r[2])) for r in rows]
 
 
 def escalation_done(conn: Conn, row_id: int, outcome: str, now: float) -> None:

@@ -37,7 +37,8 @@ import urllib.parse
 import smpp34
 
 # alertnode additions (tools/peers/smsc_sim.py): --log, --hold-prefix, --id-format,
-# --receipt-id-format, echo keeping UDH/SAR/payload, /stats with "held".
+# --receipt-id-format, echo keeping UDH/SAR/payload, /stats with "held", --dlr-route and receipts of an
+# ended session routed to another bind of its account.
 
 GSM_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -55,6 +56,7 @@ class Sim:
     def __init__(self, args):
         self.args = args
         self.sessions = {}  # session_id -> smpp34.Esme
+        self.accounts = {}  # session_id -> system_id, kept after the session ends (its receipts go elsewhere)
         self.seq = itertools.count(args.id_start)
         self.ref = itertools.count(random.randint(0, 255))
         self.stats = {
@@ -90,6 +92,7 @@ class Sim:
                 self.on_submit(ev)
             elif isinstance(ev, smpp34.Esme):
                 self.sessions[ev.session_id] = ev
+                self.accounts[ev.session_id] = ev.system_id
                 self.stats["binds"] += 1
                 if self.args.verbose:
                     print(
@@ -269,20 +272,24 @@ class Sim:
 
     def receiver_for(self, session_id):
         """The session itself if it can receive, else a receiver bound with the same system_id (as an
-        SMSC routes receipts of a transmitter bind to its receiver bind)."""
+        SMSC routes receipts of a transmitter bind to its receiver bind, and those of a session that ended
+        to another bind of its account). --dlr-route any: any receiver of the account, at random (several
+        nodes bound to one account)."""
         esme = self.sessions.get(session_id)
-        if esme is not None and esme.can_receive:
+        if esme is not None and esme.can_receive and self.args.dlr_route == "same":
             return esme
-        if esme is None:
+        system_id = esme.system_id if esme is not None else self.accounts.get(session_id)
+        if system_id is None:
             return None
-        sid = self.pick_session(esme.system_id)
+        sid = self.pick_session(system_id, randomly=self.args.dlr_route == "any")
         return self.sessions.get(sid) if sid is not None else None
 
-    def pick_session(self, system_id):
-        for sid, e in self.sessions.items():
-            if e.can_receive and (not system_id or e.system_id == system_id):
-                return sid
-        return None
+    def pick_session(self, system_id, randomly=False):
+        found = [sid for sid, e in self.sessions.items()
+                 if e.can_receive and (not system_id or e.system_id == system_id)]
+        if not found:
+            return None
+        return random.choice(found) if randomly else found[0]
 
     async def inject_mo(self, q):
         text = q.get("text", "hello")
@@ -345,6 +352,8 @@ def main():
     ap.add_argument("--ctl-port", type=int, default=42780)
     ap.add_argument("--system-id", default="SIMSMSC")
     ap.add_argument("--dlr-delay-ms", type=int, default=0)
+    ap.add_argument("--dlr-route", choices=("same", "any"), default="same",
+                    help="receipts to the submitting bind (else another of its account), or any bind of the account")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--log", default="", help="append one JSON line per submit_sm to this file")
     ap.add_argument("--hold-prefix", default="996", help="destinations never answered")
