@@ -244,7 +244,8 @@ class Node:
         services = self.services = Services(self.store, cipher, requests, intake, self.channels, self.started_at,
                                             cfg.limits.queue_capacity, readiness=self.readiness)
         context = ExtensionContext(self.store, cipher, intake, requests, self.unique_channels, self.callbacks,
-                                   self.readiness, self.started_at, cfg.ops, cfg.events)
+                                   self.readiness, self.started_at, cfg.ops, cfg.events,
+                                   lease_s=cfg.cluster.lease_s, cluster=self.cluster_state)
         control_app = create_app(services)
         for name in EXTENSIONS:
             module = optional_module(name)

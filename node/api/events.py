@@ -87,5 +87,5 @@ class EventsExtension(Extension):
 
 
 def create(ctx: ExtensionContext) -> EventsExtension:
-    runtime = EventsRuntime(ctx.events, ctx.store, ctx.cipher, ctx.intake)
+    runtime = EventsRuntime(ctx.events, ctx.store, ctx.cipher, ctx.intake, claim_s=ctx.lease_s)
     return EventsExtension(runtime, ctx.events, ctx.requests)

@@ -49,6 +49,10 @@ class ExtensionContext:
     started_at: float
     ops: OpsConfig
     events: EventsConfig
+    lease_s: float = 30.0
+    """how long a claim of a node sharing the store lasts without renewal ([cluster] lease_s)"""
+    cluster: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+    """every node sharing the store, from their heartbeats (the status page, /metrics)"""
 
 
 class Extension:

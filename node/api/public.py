@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ua_parser import parse as parse_ua
 
 from alertnode.domain import ChannelEvent, DeliveryState, EventSink
+from alertnode.errors import StoreUnavailable
 from alertnode.store import views
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
@@ -62,6 +63,11 @@ def create_public_app(store: Store, cipher: Cipher, sink: EventSink) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
         return _page("Not found" if exc.status_code == 404 else "Error", str(exc.detail), exc.status_code)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(request: Request, exc: StoreUnavailable) -> Response:
+        log.warning("public %s: %s", request.url.path, exc)
+        return _page("Sorry", "The service is briefly unavailable. Please try again in a moment.", 503)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:

@@ -32,7 +32,7 @@ from alertnode.contract.sendalert import (
     StoreContentRequest,
 )
 from alertnode.domain import AlertCommand, Channel
-from alertnode.errors import ApiError, LifetimeError, Problem
+from alertnode.errors import ApiError, LifetimeError, Problem, StoreUnavailable
 from alertnode.jobs.intake import Intake
 from alertnode.store import commands, eventlog, repo, views
 from alertnode.store.crypto import Cipher
@@ -84,6 +84,13 @@ def create_app(svc: Services) -> FastAPI:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"success": False, "failureReason": str(exc.detail), "errors": []},
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # the database is away (a restart, a fail-over): nothing was accepted; the client tries again
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"success": False, "failureReason": f"the store is not available: {exc}", "errors": []},
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 ESCALATION_POLL_S = 1.0      # resolution of escalation due times (they are minutes apart)
 HOUSEKEEPING_EVERY_S = 60.0
 CLUSTER_LOCK_WAIT_S = 30.0   # how long an event waits for another node opening its key's alert (then 503)
-CLAIM_S = 120.0              # an escalation claimed by a node that died is fired by another after this
+
 
 
 def _open_storm(row: storms.StormRow | None) -> events.OpenStorm | None:
@@ -56,8 +56,10 @@ def _alert_cancelled(alert: repo.AlertRow | None) -> bool:
 
 class EventsRuntime:
     def __init__(self, config: EventsConfig, store: Store, cipher: Cipher, intake: Intake,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, claim_s: float = 30.0) -> None:
         self.config = config
+        self.claim_s = claim_s
+        """an escalation claimed by a node that died is fired by another this long after (the cluster lease)"""
         self.store = store
         self.cipher = cipher
         self.intake = intake
@@ -272,7 +274,7 @@ class EventsRuntime:
         if not await self.store.read(lambda c: storms.due_escalations(c, now, 1)):
             return 0
         owner = self._cluster.owner
-        due = await self.store.write(lambda c: storms.claim_escalations(c, owner, now, CLAIM_S), notify=False)
+        due = await self.store.write(lambda c: storms.claim_escalations(c, owner, now, self.claim_s), notify=False)
         for row in due:
             row_id, first_ref = row.id, row.alert_ref
             body = self.cipher.decrypt_json(row.request)

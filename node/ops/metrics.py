@@ -39,6 +39,8 @@ class Snapshot:
     callbacks_sent: int = 0
     callbacks_failures: int = 0
     uptime_s: float = 0.0
+    nodes: Sequence[Mapping[str, Any]] = ()
+    """every node sharing the store (the app's ``cluster_state``): node, alive, lastBeatSecondsAgo, holds"""
 
 
 def _num(value: Any) -> float | None:
@@ -86,6 +88,28 @@ class _StateCollector(Collector):
         inbound.add_metric([], snap.counts.inbound_unmatched)
         yield inbound
         yield from _channel_metrics(snap.channels)
+        yield from _cluster_metrics(snap.nodes)
+
+
+def _cluster_metrics(nodes: Sequence[Mapping[str, Any]]) -> Iterable[Metric]:
+    alive = GaugeMetricFamily("alertnode_cluster_node_alive", "1 while a node sharing the store heartbeats.",
+                              labels=["node"])
+    beat = GaugeMetricFamily("alertnode_cluster_heartbeat_age_seconds", "Seconds since each node's last heartbeat.",
+                             labels=["node"])
+    holds = GaugeMetricFamily("alertnode_cluster_deliveries_held", "Deliveries each node holds under a lease.",
+                              labels=["node", "alert_type"])
+    for n in nodes:
+        name = str(n.get("node", ""))
+        alive.add_metric([name], 1.0 if n.get("alive") else 0.0)
+        age = _num(n.get("lastBeatSecondsAgo"))
+        if age is not None:
+            beat.add_metric([name], age)
+        held = n.get("holds")
+        if isinstance(held, Mapping):
+            for alert_type, count in sorted(held.items()):
+                holds.add_metric([name, str(alert_type)], float(count))
+    if nodes:
+        yield from (alive, beat, holds)
 
 
 def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[Metric]:

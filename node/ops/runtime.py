@@ -72,7 +72,8 @@ async def _snapshot(ctx: ExtensionContext) -> Snapshot:
     counts = await ctx.store.read(lambda c: views.store_counts(c, now))
     channels = [(ch.info(), ch.ready()) for ch in ctx.channels]
     cb = ctx.callbacks
-    return Snapshot(counts, channels, cb.sent, cb.failures, time.time() - ctx.started_at)
+    nodes = await ctx.cluster() if ctx.cluster is not None else []
+    return Snapshot(counts, channels, cb.sent, cb.failures, time.time() - ctx.started_at, nodes)
 
 
 def router(ctx: ExtensionContext, metrics: OpsMetrics) -> APIRouter:
@@ -114,6 +115,7 @@ def router(ctx: ExtensionContext, metrics: OpsMetrics) -> APIRouter:
                 "callbacks": {"queued": snap.counts.outbox_pending, "dead": snap.counts.outbox_dead,
                               "sent": cb.sent, "failures": cb.failures},
                 "alerts": alerts,
+                "cluster": [_masked(n) for n in snap.nodes],
             }
             return JSONResponse(body, headers={"Cache-Control": "no-store"})
 

@@ -24,6 +24,8 @@ th{background:#eee} .ok{color:#060;font-weight:bold} .bad{color:#a00;font-weight
 <div id="meta">loading&hellip;</div><div id="err"></div>
 <form id="login" style="display:none">API key: <input id="key" type="password" size="40"> <button>show</button></form>
 <h2>Readiness</h2><div id="ready"></div>
+<h2>Nodes</h2><table id="nodes"><thead><tr><th>node</th><th>alive</th><th>last heartbeat</th><th>holds</th>
+<th>channels and links</th></tr></thead><tbody></tbody></table>
 <h2>Channels and links</h2><table id="channels"><thead><tr><th>channel</th><th>state</th><th>ready</th>
 <th>in flight / capacity</th><th>details</th></tr></thead><tbody></tbody></table>
 <h2>Calls in progress</h2><div id="calls"></div>
@@ -57,6 +59,13 @@ function render(s){
     new Date(s.now*1000).toISOString().replace("T"," ").slice(0,19)+" UTC, refreshing every "+(REFRESH_MS/1000)+" s";
   document.getElementById("ready").innerHTML = "<span id='readyState' class='"+cls(s.readiness.ready)+"'>"+
     (s.readiness.ready?"READY":"NOT READY")+"</span>, store: "+esc(s.readiness.store);
+  rows("nodes", (s.cluster||[]).map(n => "<tr data-node='"+esc(n.node)+"'><td>"+esc(n.node)+(n.self?" (this node)":"")+
+    "<br>"+esc(n.host)+" pid "+esc(n.pid)+"</td><td class='"+cls(n.alive)+"'>"+(n.alive?"yes":"no")+"</td><td>"+
+    esc(n.lastBeatSecondsAgo)+" s ago</td><td>"+Object.entries(n.holds||{}).map(([t,c]) => esc(t)+" "+c).join(", ")+
+    "</td><td>"+(n.channels||[]).map(ch => esc(ch.name)+" <span class='"+cls(ch.ready)+"'>"+esc(ch.state)+"</span> "+
+    ch.inFlight+"/"+ch.capacity).join("<br>")+(n.smsAccounts||[]).map(a => "<br>"+esc(a.link)+" "+esc(a.account)+
+    (a.bound?" bound":" not bound")+", share "+esc(a.share)).join("")+"</td></tr>").join("")
+    || "<tr><td colspan=5>no heartbeat yet</td></tr>");
   rows("channels", s.channels.map(ch => "<tr data-channel='"+esc(ch.name)+"'><td>"+esc(ch.name)+"</td><td class='state'>"+esc(ch.state)+
     "</td><td class='"+cls(ch.ready)+"'>"+(ch.ready?"yes":"no")+"</td><td>"+ch.inFlight+" / "+ch.capacity+"</td><td>"+linkText(ch)+
     "</td></tr>").join("") || "<tr><td colspan=5>no channel configured</td></tr>");
