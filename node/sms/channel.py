@@ -51,6 +51,8 @@ from alertnode.store.db import Conn, Store
 log = logging.getLogger(__name__)
 
 REASSEMBLY_SWEEP_S = 10.0
+LATE_RECEIPT_S = 10.0  # how long a receipt no node has stored an ack for yet is looked for (shared store)
+LATE_RECEIPT_POLL_S = 0.2
 
 
 def validity_period(expires_at: float | None, now: float, cap: float) -> str:
@@ -100,6 +102,7 @@ class SmsChannel(Channel):
         self._outbox: collections.deque[list[LinkOutput]] = collections.deque()  # filled by link threads
         self._wake_pending = False
         self._to_enqueue: dict[str, list[tuple[int, int]]] = {}
+        self._late: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, sink: EventSink) -> None:
@@ -109,7 +112,9 @@ class SmsChannel(Channel):
         state = await self.store.read(repo.load_open)
         if self._tracker.restore(state.messages, state.parts, state.refs, time.time()):
             log.info("sms: %d message(s) still open from before the restart", self._tracker.open_messages)
-        self._links = make_links(self.config, self._body, self._emit)
+        # nodes sharing the store: a part sent and not yet recorded counts against the window, so that what
+        # another node sends again after this one dies stays within it
+        self._links = make_links(self.config, self._body, self._emit, hold_acks=self.store.dialect.shared)
         self._router = Router(self.config, self._links)
         self._consumer = asyncio.create_task(self._consume(), name="sms-consumer")
         for link in self._links.values():
@@ -126,6 +131,9 @@ class SmsChannel(Channel):
             if not await asyncio.to_thread(t.join, max(0.0, deadline - time.monotonic())):
                 t.kill()
                 await asyncio.to_thread(t.join, 5.0)
+        for task in list(self._late):
+            task.cancel()
+        await asyncio.gather(*self._late, return_exceptions=True)
         # everything the threads said before they ended is stored and reported before we return
         self._drain_outbox()
         await self._inbox.put([])
@@ -315,12 +323,23 @@ class SmsChannel(Channel):
                 log.exception("sms: handling an incomplete reply failed")
 
     async def _process(self, outputs: list[LinkOutput]) -> None:
+        acked: dict[str, int] = {}
+        try:
+            await self._process_outputs(outputs, acked)
+        finally:
+            for name, count in acked.items():  # recorded (or never to be: either way no longer in flight here)
+                link = self._links.get(name)
+                if link is not None and link.tx.session.config.hold_acks:
+                    link.tx.recorded(count)
+
+    async def _process_outputs(self, outputs: list[LinkOutput], acked: dict[str, int]) -> None:
         tracker = self._tracker
         actions: list[tr.Action] = []
         items: list[Inbound] = []
         for out in outputs:
             action = out.action
             if isinstance(action, s.Acked):
+                acked[out.link] = acked.get(out.link, 0) + 1
                 actions += tracker.handle(tr.Acked(action.part, action.message_id, out.link, out.at), out.at)
             elif isinstance(action, s.Failed):
                 failed = tr.SubmitFailed(action.part, action.smpp_status, action.permanent, action.reason, out.link,
@@ -358,15 +377,48 @@ class SmsChannel(Channel):
         rc = receipts.parse(dsm.short_message or dsm.message_payload or b"", dsm.receipted_message_id,
                             dsm.message_state)
         ids = self._tracker.lookup_ids(item.link, rc)
-        found = await self.store.read(lambda c: repo.find_part(c, ids)) if ids else None
+        shared = self.store.dialect.shared
+        # with several nodes, only the id exactly as written first: its other readings ('auto' receipt id
+        # format) may name an older message, while the one it means is not stored yet by the node that sent it
+        found = await self._adopt(ids[:1] if shared else ids) if ids else None
+        if found is None and ids and shared:
+            # another node sharing the store may have submitted it and not yet stored its ack (the SMSC
+            # hands a receipt to any bind of the account): look again for a while, off the batch
+            task = asyncio.create_task(self._late_receipt(item, rc))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+            return []
+        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, found is not None)
+        return self._tracker.handle(receipt, time.time())
+
+    async def _adopt(self, ids: tuple[str, ...]) -> tuple[int, int] | None:
+        """The part a receipt names, when the store knows it; a message this tracker does not hold (submitted
+        by another node sharing the store, still open there) is taken over so that this node settles it."""
+        found = await self.store.read(lambda c: repo.find_part(c, ids))
         if found is not None:
-            # a message this tracker does not hold: submitted by another node sharing the store (the SMSC
-            # hands a receipt to any bind of the account), still open there: this node settles it
             delivery_id = found[0]
             state = await self.store.read(lambda c: repo.load_message(c, delivery_id))
             self._tracker.adopt(state.messages, state.parts, time.time())
-        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, found is not None)
-        return self._tracker.handle(receipt, time.time())
+        return found
+
+    async def _late_receipt(self, item: Inbound, rc: receipts.Receipt | None) -> None:
+        deadline = time.monotonic() + LATE_RECEIPT_S
+        found = None
+        try:
+            while True:
+                await asyncio.sleep(LATE_RECEIPT_POLL_S)
+                ids = self._tracker.lookup_ids(item.link, rc)
+                if not ids:
+                    break  # this node's own ack came meanwhile
+                last = self._stopping or time.monotonic() >= deadline
+                found = await self._adopt(ids if last else ids[:1])  # the other readings only at the end
+                if found is not None or last:
+                    break
+            receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, found is not None)
+            await self._carry_out(self._tracker.handle(receipt, time.time()))
+        except Exception:
+            log.exception("sms: handling a receipt from link %s failed", item.link)
+            self._answer(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN))
 
     async def _carry_out(self, actions: list[tr.Action]) -> None:
         """Store, then report, then answer (the order the tracker's rules rely on)."""

@@ -30,7 +30,7 @@ class Link:
         if self.cfg.throughput <= 0 or share == self.share:
             return
         self.share = share
-        base = session_config(self.cfg, True)
+        base = session_config(self.cfg, True, self.tx.session.config.hold_acks)
         self.tx.session.config = replace(base, rate=base.rate * share, burst=max(1.0, base.burst * share))
 
     @property
@@ -50,7 +50,7 @@ class Link:
         thread.respond(sequence, status)
 
 
-def session_config(cfg: SmppLinkConfig, can_submit: bool) -> s.SessionConfig:
+def session_config(cfg: SmppLinkConfig, can_submit: bool, hold_acks: bool = False) -> s.SessionConfig:
     return s.SessionConfig(
         window=cfg.window,
         rate=cfg.throughput,
@@ -65,11 +65,13 @@ def session_config(cfg: SmppLinkConfig, can_submit: bool) -> s.SessionConfig:
         max_throttle_retries=cfg.max_throttle_retries,
         max_timeouts=cfg.submit_timeout_retries,
         can_submit=can_submit,
+        hold_acks=hold_acks,
     )
 
 
 def make_links(
-    config: SmsConfig, body: Callable[[int], bytes | None], emit: Callable[[list[LinkOutput]], None]
+    config: SmsConfig, body: Callable[[int], bytes | None], emit: Callable[[list[LinkOutput]], None],
+    hold_acks: bool = False,
 ) -> dict[str, Link]:
     """The threads of every configured link, not started yet."""
     links = {}
@@ -86,7 +88,7 @@ def make_links(
             cfg.connect_timeout_s,
         )
         coalesce = cfg.io_coalesce_ms / 1000
-        submitting = session_config(cfg, True)
+        submitting = session_config(cfg, True, hold_acks)
         if cfg.bind_mode == "transceiver":
             tx = SmppThread(cfg.name, "transceiver", bind, submitting, body, emit, coalesce_s=coalesce)
             rx = None

@@ -44,13 +44,14 @@ def load_open(conn: Conn) -> OpenState:
 
 
 def load_message(conn: Conn, delivery_id: int) -> OpenState:
-    """One message, if it is still open, with its acknowledged parts (a receipt for a message another node
-    sharing the store submitted)."""
+    """One message with its acknowledged parts: a receipt for a message another node sharing the store
+    submitted, or one the SMSC sends again. A message whose receipt is stored already is taken too: the
+    node that stored it may have died before reporting it, and the receipt sent again settles it again."""
     messages = [
         MessageRow(*row)
         for row in conn.execute(
             "SELECT delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at "
-            "FROM sms_message WHERE delivery_id = ? AND state IN ('submitting', 'sent')",
+            "FROM sms_message WHERE delivery_id = ?",
             (delivery_id,),
         )
     ]

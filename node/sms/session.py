@@ -6,7 +6,10 @@ Rules every transition follows:
   lost (connection dropped, response time-out, link-level error) goes back to the front of the queue
   and is submitted again (``Requeued``): a message may be sent twice, never lost.
 * At most ``window`` submit_sm are outstanding; segments leave at most at ``rate`` per second (token
-  bucket, ``burst`` tokens, a part costs one token per segment it makes on the air).
+  bucket, ``burst`` tokens, a part costs one token per segment it makes on the air). With
+  ``hold_acks`` an acknowledged part still counts against the window until the node says it has
+  recorded it (``Recorded``): what a node that dies has sent and not recorded (and another node then
+  sends again) stays within its window.
 * ``ESME_RTHROTTLED``/``ESME_RMSGQFUL`` pause the whole link, doubling the pause on each consecutive
   throttle, and retry the part; after ``max_throttle_retries`` the part fails temporarily.
 * Permanent errors fail the part (``Failed(permanent=True)``); temporary ones fail it for a later retry.
@@ -55,6 +58,7 @@ class SessionConfig:
     max_throttle_retries: int = 8
     max_timeouts: int = 5
     can_submit: bool = True  # False for the receiver half of a transmitter+receiver pair
+    hold_acks: bool = False  # acknowledged parts count against the window until Recorded (several nodes)
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -139,6 +143,13 @@ class Enqueue:
     parts: tuple[tuple[int, int], ...]
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """The node has recorded this many acknowledged parts (``hold_acks``)."""
+
+    count: int
+
+
 Event = (
     Start
     | Stop
@@ -155,6 +166,7 @@ Event = (
     | UnbindResp
     | PduReceived
     | Enqueue
+    | Recorded
 )
 
 
@@ -277,6 +289,7 @@ class Session:
         self._stopping = False
         self.requeued_total = 0
         self.throttled_total = 0  # ESME_RTHROTTLED / ESME_RMSGQFUL answers
+        self._unrecorded = 0  # acknowledged parts the node has not said it recorded (hold_acks)
         self.latency_count = 0  # submit_sm answered by a submit_sm_resp, and the seconds they took in all
         self.latency_sum = 0.0
 
@@ -307,7 +320,7 @@ class Session:
                 times.append(sent_at + self.config.response_timeout)
             if st is LinkState.UNBINDING and self._unbind_seq is not None:
                 times.append(self._unbind_deadline)
-            if st is LinkState.BOUND and self._queue and len(self._inflight) < self.config.window:
+            if st is LinkState.BOUND and self._queue and len(self._inflight) + self._unrecorded < self.config.window:
                 times.append(self._next_send_time())
         return min(times) if times else None
 
@@ -388,6 +401,8 @@ class Session:
             case Enqueue(parts=parts):
                 for part, segments in parts:
                     self._queue.append(_Part(part, max(1, segments)))
+            case Recorded(count=count):
+                self._unrecorded = max(0, self._unrecorded - count)
             case Tick() | PduReceived():
                 pass
         self._timers(out, now)
@@ -441,6 +456,8 @@ class Session:
         if status == ESME_ROK:
             self._throttle_strikes = 0
             out.append(Acked(part.part, mid))
+            if self.config.hold_acks:
+                self._unrecorded += 1
             return
         err = error_for(status)
         if isinstance(err, SmppThrottled):
@@ -515,7 +532,7 @@ class Session:
             cap = self.config.burst + min(1.0, rate * JITTER_CREDIT_S)
             self._tokens = min(cap, self._tokens + (now - self._refilled_at) * rate)
             self._refilled_at = now
-        window = self.config.window
+        window = self.config.window - self._unrecorded
         while self._queue and len(self._inflight) < window:
             part = self._queue[0]
             if rate > 0:

@@ -126,6 +126,10 @@ class SmppThread:
     def respond(self, sequence: int, status: int) -> None:
         self._push("respond", (sequence, status))
 
+    def recorded(self, count: int) -> None:
+        """The channel has recorded ``count`` of this thread's acknowledged parts (``hold_acks``)."""
+        self._push("recorded", count)
+
     def stop(self) -> None:
         self._push("stop", None)
 
@@ -174,6 +178,8 @@ class SmppThread:
                     self._act(sess.handle(s.Enqueue(value), now), out)
                 elif kind == "respond":
                     self._write_raw(fast.deliver_sm_resp(value[0], value[1]))
+                elif kind == "recorded":
+                    self._act(sess.handle(s.Recorded(value), now), out)
                 elif kind == "stop":
                     self._act(sess.handle(s.Stop(), now), out)
                 elif kind == "kill":

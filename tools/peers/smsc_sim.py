@@ -37,7 +37,7 @@ import urllib.parse
 import smpp34
 
 # alertnode additions (tools/peers/smsc_sim.py): --log, --hold-prefix, --id-format,
-# --receipt-id-format, echo keeping UDH/SAR/payload, /stats with "held", --dlr-route and receipts of an
+# --receipt-id-format, echo keeping UDH/SAR/payload, /stats with "held", --dlr-route, --dlr-retries, receipts of an
 # ended session routed to another bind of its account.
 
 GSM_BASIC = set(
@@ -214,10 +214,20 @@ class Sim:
     async def send_dlr(self, ev, msgid, stat):
         if self.args.dlr_delay_ms:
             await asyncio.sleep(self.args.dlr_delay_ms / 1000)
+        # as an SMSC does, a receipt that could not be handed over (no bind, an error answer, the bind gone
+        # meanwhile) is tried again, on any bind of the account, --dlr-retries times
+        for attempt in range(self.args.dlr_retries + 1):
+            if attempt:
+                await asyncio.sleep(0.5)
+            if await self._send_dlr_once(ev, msgid, stat):
+                return
+            self.stats["dlr_retried"] = self.stats.get("dlr_retried", 0) + 1
+
+    async def _send_dlr_once(self, ev, msgid, stat):
         esme = self.receiver_for(ev.session_id)
         if esme is None:
             self.stats["dlr_failed"] += 1
-            return
+            return False
         d = now_stamp()
         err = "001" if stat != "DELIVRD" else "000"
         text = ev.short_message[:20].decode("latin-1", "replace") if ev.data_coding in (0, 1, 3) else ""
@@ -241,10 +251,12 @@ class Sim:
                 ],
             )
             self.stats["dlr_sent" if r.is_success else "dlr_failed"] += 1
+            return r.is_success
         except Exception as e:  # session gone, timeout ...
             self.stats["dlr_failed"] += 1
             if self.args.verbose:
                 print("dlr error", e, flush=True)
+            return False
 
     async def send_mo(self, session_id, src, dst, body, dcs, esm, tlvs=None):
         esme = self.receiver_for(session_id)
@@ -352,6 +364,7 @@ def main():
     ap.add_argument("--ctl-port", type=int, default=42780)
     ap.add_argument("--system-id", default="SIMSMSC")
     ap.add_argument("--dlr-delay-ms", type=int, default=0)
+    ap.add_argument("--dlr-retries", type=int, default=0, help="tries again of a receipt not handed over")
     ap.add_argument("--dlr-route", choices=("same", "any"), default="same",
                     help="receipts to the submitting bind (else another of its account), or any bind of the account")
     ap.add_argument("--verbose", action="store_true")
