@@ -37,7 +37,7 @@ class Results:
 
     async def report(self, event: ChannelEvent) -> None:
         claims = self.leases.claims([event.delivery_id])
-        seq = await self.store.write(lambda c: eventlog.apply_events(c, self.cipher, [event], claims)[0])
+        seq = await self.store.write_when_back(lambda c: eventlog.apply_events(c, self.cipher, [event], claims)[0])
         self._settled([event])
         if seq is None:
             log.warning("event %s for unknown delivery %s dropped", event.kind, event.delivery_id)
@@ -52,7 +52,7 @@ class Results:
         batch = list(events)
         claims = self.leases.claims(e.delivery_id for e in batch)
         try:
-            seqs = await self.store.write(lambda c: eventlog.apply_events(c, self.cipher, batch, claims))
+            seqs = await self.store.write_when_back(lambda c: eventlog.apply_events(c, self.cipher, batch, claims))
         except StoreError:
             raise
         except Exception:  # one bad event must not take the others with it: store them one by one
@@ -74,7 +74,7 @@ class Results:
                 self.on_event(event)
 
     async def unsolicited(self, message: InboundMessage) -> None:
-        row_id = await self.store.write(lambda c: eventlog.insert_inbound(c, self.cipher, message))
+        row_id = await self.store.write_when_back(lambda c: eventlog.insert_inbound(c, self.cipher, message))
         log.info("unsolicited %s message kept as inbound #%d", message.channel, row_id)
 
     async def find_recent(self, alert_type: str, address: str, at: float) -> int | None:

@@ -446,7 +446,7 @@ class SmsChannel(Channel):
                             extra={"message_id": a.message_id, "link": a.link})
         if acks or updates:
             try:
-                await self.store.write(functools.partial(_save, acks, updates))
+                await self.store.write_when_back(functools.partial(_save, acks, updates))
             except Exception:
                 if not updates:
                     raise

@@ -20,12 +20,21 @@ can never see out of order) and the claim of due work (:meth:`Dialect.skip_locke
 from __future__ import annotations
 
 import abc
+import asyncio
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from alertnode.errors import StoreUnavailable
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+OUTAGE_WAIT_S = 300.0
+"""How long a write that records what already happened (a channel's report) waits out a database outage."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,23 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> str:
         """Where the data is, for logs (a file, or a database URL without its password)."""
+
+    async def write_when_back(self, fn: Callable[[Conn], T], *, notify: bool = True,
+                              for_s: float = OUTAGE_WAIT_S) -> T:
+        """:meth:`write` for what has happened already and must be recorded (an SMSC's answer, a channel's
+        report): while the database is away (:class:`StoreUnavailable`: a restart, a fail-over) it is tried
+        again every second, up to ``for_s``. A request from a client fails at once instead (503)."""
+        deadline = time.monotonic() + for_s
+        delay = 0.2
+        while True:
+            try:
+                return await self.write(fn, notify=notify)
+            except StoreUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("store unavailable: a write waits for the database (again in %.1f s)", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     @abc.abstractmethod
     def backup(self, target: Path) -> None:

@@ -188,7 +188,7 @@ class PostgresStore(Store):
         self._writer_pid = conn.info.backend_pid
         self._pool = psycopg_pool.ConnectionPool(
             self._conninfo, min_size=1, max_size=self._readers_n, open=False, timeout=self._connect_timeout_s,
-            configure=_configure_reader, reconnect_timeout=0, name="alertnode-read")
+            configure=_configure_reader, name="alertnode-read")
         self._pool.open(wait=False)
         self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="store-writer", daemon=True)
         self._writer.start()
