@@ -1,4 +1,4 @@
-"""The ``alertnode`` command: serve, send, show, events, backup (and the media tools)."""
+"""The ``alertnode`` command: serve, send, show, events, backup, store copy (and the media tools)."""
 
 from __future__ import annotations
 
@@ -131,6 +131,39 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store_copy(args: argparse.Namespace) -> int:
+    """Copy the whole store (the configured one, or ``--from FILE``) into a new store: a PostgreSQL URL (its
+    password from PGPASSWORD or ~/.pgpass, never on the command line) or an SQLite file."""
+    from alertnode.errors import StoreError
+    from alertnode.store import transfer
+    from alertnode.store.config import StoreSection
+    from alertnode.store.db import SqliteStore, Store, is_postgres, open_store
+
+    cfg = config_mod.load(args.config)
+    source: Store = SqliteStore(Path(args.source)) if args.source else open_store(cfg.store, cfg.data_path())
+    if isinstance(source, SqliteStore) and not source.path.exists():
+        print(f"alertnode: no store at {source.path}", file=sys.stderr)
+        return 1
+    target: Store = (open_store(StoreSection(url=args.to), cfg.data_path()) if is_postgres(args.to)
+                     else SqliteStore(Path(args.to)))
+    try:
+        source.open()
+        try:
+            target.open()
+            try:
+                report = transfer.copy(source, target, lambda table, n: print(f"  {table}: {n} rows", flush=True))
+            finally:
+                target.close()
+        finally:
+            source.close()
+    except StoreError as exc:
+        print(f"alertnode: {exc}", file=sys.stderr)
+        return 1
+    print(f"copied {report.total} rows from {source.describe()} to {target.describe()}; the nodes using it need "
+          f"this node's secret.key (see systemd/INSTALL.md, 'Several nodes')")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alertnode", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--config")
     p.set_defaults(func=cmd_backup)
+    store = sub.add_parser("store", help="store maintenance").add_subparsers(dest="store_command", required=True)
+    p = store.add_parser("copy", help="copy the whole store into a new one (SQLite to PostgreSQL, or back)")
+    p.add_argument("--to", required=True, help="postgresql://USER@HOST/DB (password: PGPASSWORD) or an SQLite file")
+    p.add_argument("--from", dest="source", help="an SQLite file (default: the configured store); stop the node "
+                   "first, or copy from an 'alertnode backup' file")
+    p.add_argument("--config")
+    p.set_defaults(func=cmd_store_copy)
     for module in ("alertnode.media.cli", "alertnode.ops.cli"):
         try:
             mod = importlib.import_module(module)

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 REASSEMBLY_SWEEP_S = 10.0
 LATE_RECEIPT_S = 10.0  # how long a receipt no node has stored an ack for yet is looked for (shared store)
 LATE_RECEIPT_POLL_S = 0.2
+LATE_RECEIPT_TRIES = 3  # times a receipt still unknown after LATE_RECEIPT_S is handed back to the SMSC
 
 
 def validity_period(expires_at: float | None, now: float, cap: float) -> str:
@@ -103,6 +104,7 @@ class SmsChannel(Channel):
         self._wake_pending = False
         self._to_enqueue: dict[str, list[tuple[int, int]]] = {}
         self._late: set[asyncio.Task[None]] = set()
+        self._late_tries: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, sink: EventSink) -> None:
@@ -412,7 +414,18 @@ class SmsChannel(Channel):
                     break  # this node's own ack came meanwhile
                 last = self._stopping or time.monotonic() >= deadline
                 found = await self._adopt(ids if last else ids[:1])  # the other readings only at the end
-                if found is not None or last:
+                if found is not None:
+                    self._late_tries.pop(ids[0], None)
+                    break
+                if last:
+                    # still unknown: perhaps its node cannot reach the database to record its ack. Ask the SMSC
+                    # to send it again later (it does, for hours), a few times, before taking it as unmatched
+                    key = ids[0]
+                    self._late_tries[key] = self._late_tries.get(key, 0) + 1
+                    if self._late_tries[key] <= LATE_RECEIPT_TRIES:
+                        self._answer(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN))
+                        return
+                    self._late_tries.pop(key, None)
                     break
             receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, found is not None)
             await self._carry_out(self._tracker.handle(receipt, time.time()))

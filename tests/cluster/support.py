@@ -63,5 +63,8 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
+                for node in self.nodes:  # what the nodes said that was wrong, for the report
+                    print("".join(ln for ln in node.output if " WARNING " in ln or " ERROR " in ln
+                                  or "Error" in ln)[-4000:])
                 raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; deliveries {self.states()}")
             time.sleep(0.2)
