@@ -287,7 +287,9 @@ class Node:
         """After each heartbeat: this node's part of each shared carrier account's throughput."""
         sms = self.channels.get("sms")
         if sms is not None and hasattr(sms, "set_link_shares"):
-            sms.set_link_shares(link_shares(self.node_id, rows, time.time(), self.config.cluster.lease_s))
+            now, lease_s = time.time(), self.config.cluster.lease_s
+            peers = sum(1 for r in rows if r.node_id != self.node_id and r.alive(now, lease_s))
+            sms.set_link_shares(link_shares(self.node_id, rows, now, lease_s), peers)
 
     async def _lost_leases(self, lost: dict[str, list[int]]) -> None:
         """Another node took these deliveries over (this node was too slow to renew): drop what of them still

@@ -114,9 +114,7 @@ class SmsChannel(Channel):
         state = await self.store.read(repo.load_open)
         if self._tracker.restore(state.messages, state.parts, state.refs, time.time()):
             log.info("sms: %d message(s) still open from before the restart", self._tracker.open_messages)
-        # nodes sharing the store: a part sent and not yet recorded counts against the window, so that what
-        # another node sends again after this one dies stays within it
-        self._links = make_links(self.config, self._body, self._emit, hold_acks=self.store.dialect.shared)
+        self._links = make_links(self.config, self._body, self._emit)
         self._router = Router(self.config, self._links)
         self._consumer = asyncio.create_task(self._consume(), name="sms-consumer")
         for link in self._links.values():
@@ -155,12 +153,13 @@ class SmsChannel(Channel):
     def ready(self) -> bool:
         return any(link.bound for link in self._links.values())
 
-    def set_link_shares(self, shares: Mapping[str, float]) -> None:
-        """The part of each link's throughput this node may use (nodes sharing a carrier account)."""
-        for name, share in shares.items():
-            link = self._links.get(name)
-            if link is not None:
-                link.set_share(share)
+    def set_link_shares(self, shares: Mapping[str, float], peers: int) -> None:
+        """The part of each link's throughput this node may use (nodes sharing a carrier account), and how
+        many other live nodes share the store: while there are any, a part sent and not yet recorded counts
+        against the window, so that what another node sends again after this one dies stays within it (alone,
+        the node resubmits them itself after a restart, as on SQLite, and sends at full speed)."""
+        for name, link in self._links.items():
+            link.set_share(shares.get(name, 1.0), hold_acks=peers > 0)
 
     def accounts(self) -> list[dict[str, Any]]:
         """Each link's carrier account and whether it is bound, for the node's heartbeat."""
@@ -331,7 +330,7 @@ class SmsChannel(Channel):
         finally:
             for name, count in acked.items():  # recorded (or never to be: either way no longer in flight here)
                 link = self._links.get(name)
-                if link is not None and link.tx.session.config.hold_acks:
+                if link is not None and link.hold:
                     link.tx.recorded(count)
 
     async def _process_outputs(self, outputs: list[LinkOutput], acked: dict[str, int]) -> None:

@@ -22,16 +22,20 @@ class Link:
         self.tx = tx  # submits (and, as a transceiver, receives)
         self.rx = rx
         self.share = 1.0
+        self.hold = False
 
-    def set_share(self, share: float) -> None:
-        """Use ``share`` of the configured throughput: nodes bound to the same carrier account split its
-        contracted rate (jobs/cluster.py ``link_shares``). The submitting session reads its rate at each
-        token refill; the new configuration is one attribute swapped (atomic for the link thread)."""
-        if self.cfg.throughput <= 0 or share == self.share:
+    def set_share(self, share: float, hold_acks: bool) -> None:
+        """Use ``share`` of the configured throughput (nodes bound to the same carrier account split its
+        contracted rate, jobs/cluster.py ``link_shares``); ``hold_acks`` while other nodes could take this
+        one's work over (an acknowledged part counts against the window until recorded)."""
+        if self.cfg.throughput <= 0:
+            share = 1.0
+        if share == self.share and hold_acks == self.hold:
             return
-        self.share = share
-        base = session_config(self.cfg, True, self.tx.session.config.hold_acks)
-        self.tx.session.config = replace(base, rate=base.rate * share, burst=max(1.0, base.burst * share))
+        self.share, self.hold = share, hold_acks
+        base = session_config(self.cfg, True, hold_acks)
+        self.tx.reconfigure(replace(base, rate=base.rate * share, burst=max(1.0, base.burst * share))
+                            if base.rate > 0 else base)
 
     @property
     def name(self) -> str:
@@ -70,8 +74,7 @@ def session_config(cfg: SmppLinkConfig, can_submit: bool, hold_acks: bool = Fals
 
 
 def make_links(
-    config: SmsConfig, body: Callable[[int], bytes | None], emit: Callable[[list[LinkOutput]], None],
-    hold_acks: bool = False,
+    config: SmsConfig, body: Callable[[int], bytes | None], emit: Callable[[list[LinkOutput]], None]
 ) -> dict[str, Link]:
     """The threads of every configured link, not started yet."""
     links = {}
@@ -88,7 +91,7 @@ def make_links(
             cfg.connect_timeout_s,
         )
         coalesce = cfg.io_coalesce_ms / 1000
-        submitting = session_config(cfg, True, hold_acks)
+        submitting = session_config(cfg, True)
         if cfg.bind_mode == "transceiver":
             tx = SmppThread(cfg.name, "transceiver", bind, submitting, body, emit, coalesce_s=coalesce)
             rx = None

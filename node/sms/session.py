@@ -144,6 +144,14 @@ class Enqueue:
 
 
 @dataclass(frozen=True)
+class Reconfigure:
+    """A new configuration (the rate share, ``hold_acks``) from the node; unrecorded acks are forgotten when
+    ``hold_acks`` goes off."""
+
+    config: SessionConfig
+
+
+@dataclass(frozen=True)
 class Recorded:
     """The node has recorded this many acknowledged parts (``hold_acks``)."""
 
@@ -167,6 +175,7 @@ Event = (
     | PduReceived
     | Enqueue
     | Recorded
+    | Reconfigure
 )
 
 
@@ -403,6 +412,10 @@ class Session:
                     self._queue.append(_Part(part, max(1, segments)))
             case Recorded(count=count):
                 self._unrecorded = max(0, self._unrecorded - count)
+            case Reconfigure(config=config):
+                self.config = config
+                if not config.hold_acks:
+                    self._unrecorded = 0
             case Tick() | PduReceived():
                 pass
         self._timers(out, now)

@@ -126,6 +126,9 @@ class SmppThread:
     def respond(self, sequence: int, status: int) -> None:
         self._push("respond", (sequence, status))
 
+    def reconfigure(self, config: s.SessionConfig) -> None:
+        self._push("config", config)
+
     def recorded(self, count: int) -> None:
         """The channel has recorded ``count`` of this thread's acknowledged parts (``hold_acks``)."""
         self._push("recorded", count)
@@ -180,6 +183,8 @@ class SmppThread:
                     self._write_raw(fast.deliver_sm_resp(value[0], value[1]))
                 elif kind == "recorded":
                     self._act(sess.handle(s.Recorded(value), now), out)
+                elif kind == "config":
+                    self._act(sess.handle(s.Reconfigure(value), now), out)
                 elif kind == "stop":
                     self._act(sess.handle(s.Stop(), now), out)
                 elif kind == "kill":

@@ -120,6 +120,17 @@ def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent],
                                 f" WHERE id IN ({','.join('?' * len(chunk))})", chunk):
             deliveries[row[0]] = [row[1], DeliveryState(row[2]), row[3], bool(row[4]), int(row[5])]
     alerts: dict[str, tuple[Any, ...] | None] = {}
+    # each delivery at most once in the batch (an SMPP window's acks): the row updates commute, so they go as
+    # one executemany per statement (a pipeline with PostgreSQL) instead of one round trip per event
+    batched = len(ids) == len(events)
+    updates: dict[str, list[tuple[Any, ...]]] = {}
+
+    def update(sql: str, params: tuple[Any, ...]) -> None:
+        if batched:
+            updates.setdefault(sql, []).append(params)
+        else:
+            conn.execute(sql, params)
+
     numbered: list[int | None] = []  # per event: its index in event_rows (None: unknown delivery)
     event_rows: list[list[Any]] = []
     outbox_rows: list[list[Any]] = []
@@ -139,9 +150,9 @@ def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent],
             continue
         new_state: DeliveryState | None = None
         if event.retry_after is not None and current in _RETRIABLE and not final_reported:
-            conn.execute("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL,"
-                         " lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                         (event.at + event.retry_after, event.at, event.delivery_id))
+            update("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL,"
+                   " lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                   (event.at + event.retry_after, event.at, event.delivery_id))
             new_state = DeliveryState.QUEUED
         elif event.retry_after is None and event.state is not None and (
             STATE_RANK[event.state] >= STATE_RANK[current] or current is DeliveryState.IN_PROGRESS
@@ -154,7 +165,7 @@ def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent],
                     via = "call"
             # the delivery leaves the node's hands (store/cluster.py HELD_STATES): its lease goes
             held = new_state in (DeliveryState.IN_PROGRESS, DeliveryState.ANSWERED) and not event.final
-            conn.execute(
+            update(
                 "UPDATE deliveries SET state = ?, updated_at = ?,"
                 " responded_via = CASE WHEN ? = '' OR responded_via LIKE '%,' || ? || ',%' THEN responded_via"
                 " ELSE responded_via || ',' || ? || ',' END,"
@@ -162,8 +173,8 @@ def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent],
                 (new_state.value, event.at, via, via, via, int(held), event.delivery_id),
             )
         if event.final and new_state is not DeliveryState.QUEUED:
-            conn.execute("UPDATE deliveries SET final_at = ?, lease_owner = NULL WHERE id = ?",
-                         (event.at, event.delivery_id))
+            update("UPDATE deliveries SET final_at = ?, lease_owner = NULL WHERE id = ?",
+                   (event.at, event.delivery_id))
             found[3] = True
         if new_state is not None:
             found[1] = new_state  # a later event of the batch for this delivery sees it
@@ -177,6 +188,8 @@ def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent],
                            int(visible), cipher.encrypt_json(dict(event.detail)) if event.detail else None])
         if visible and alert is not None and alert[0]:
             outbox_rows.append([len(event_rows) - 1, alert_ref, alert[0], event.at])
+    for sql, rows in updates.items():
+        conn.executemany(sql, rows)
     if not event_rows:
         return [None] * len(numbered)
     # numbers are taken last, once every delivery row is written: with PostgreSQL this holds the event

@@ -22,3 +22,12 @@ def test_without_hold_acks_an_answer_frees_the_slot_at_once() -> None:
     sess = bound_session(window=1)
     [sent] = of(sess.handle(s.Enqueue(((1, 1), (2, 1))), 1.0), s.SendSubmit)
     assert [a.part for a in of(sess.handle(s.SubmitResp(sent.sequence, 0, "x"), 1.1), s.SendSubmit)] == [2]
+
+
+def test_turning_hold_acks_off_frees_what_it_held() -> None:
+    sess = bound_session(window=2, hold_acks=True)
+    sends = of(sess.handle(s.Enqueue(tuple((i, 1) for i in range(5))), 1.0), s.SendSubmit)
+    sess.handle(s.SubmitResp(sends[0].sequence, 0, "a"), 1.1)
+    sess.handle(s.SubmitResp(sends[1].sequence, 0, "b"), 1.1)
+    acts = sess.handle(s.Reconfigure(s.SessionConfig(window=2, hold_acks=False)), 1.2)
+    assert [a.part for a in of(acts, s.SendSubmit)] == [2, 3]  # the node is alone again: nothing to hold

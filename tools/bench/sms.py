@@ -13,7 +13,11 @@ Floors (issue 3): end to end ≥ 2,000 msg/s and ≥ half the baseline; throttle
 Receipts are off in 1 and 2 (registered_delivery 0) so both measure the submit path alike; a run with
 receipts on is printed for information.
 
-    .venv/bin/python tools/bench/sms.py [--recipients 20000] [--window 50]
+``--store postgresql`` (issue 13) runs step 2 once more with the node's store on PostgreSQL (a private
+cluster started for the run, as the tests do, tests/pg.py) and prints it against the SQLite run of the
+same moment; floor: ≥ 0.5 × the SQLite rate.
+
+    .venv/bin/python tools/bench/sms.py [--recipients 20000] [--window 50] [--store postgresql]
 """
 
 from __future__ import annotations
@@ -73,6 +77,17 @@ def bare_smpplib(port: int, count: int, window: int) -> float:
     return count / elapsed
 
 
+def acked_parts_pg(url: str) -> tuple[int, float | None, float | None]:
+    import psycopg
+
+    from tests.pg import PASSWORD
+
+    with psycopg.connect(url, password=PASSWORD) as conn:
+        row = conn.execute("SELECT COUNT(*), MIN(acked_at), MAX(acked_at) FROM sms_part").fetchone()
+    assert row is not None
+    return int(row[0]), row[1], row[2]
+
+
 def acked_parts(db: Path) -> tuple[int, float | None, float | None]:
     if not db.exists():
         return 0, None, None
@@ -86,9 +101,17 @@ def acked_parts(db: Path) -> tuple[int, float | None, float | None]:
     return int(row[0]), row[1], row[2]
 
 
-def node_run(workdir: Path, smsc: Smsc, recipients: int, link: dict[str, Any], timeout: float) -> tuple[float, float]:
+def node_run(workdir: Path, smsc: Smsc, recipients: int, link: dict[str, Any], timeout: float,
+             pg_url: str = "") -> tuple[float, float]:
     """(seconds from POST to the last persisted submit_sm_resp, measured rate first→last ack)."""
-    node = RunningNode(workdir, {"sms": {"links": [link]}})
+    config: dict[str, Any] = {"sms": {"links": [link]}}
+    env: dict[str, str] = {}
+    if pg_url:
+        from tests.pg import PASSWORD
+
+        config["store"] = {"url": pg_url}
+        env["ALERTNODE__store__password"] = PASSWORD
+    node = RunningNode(workdir, config, env)
     node.start()
     try:
         numbers = [f"+4477009{i:05d}" for i in range(recipients)]
@@ -115,7 +138,7 @@ def node_run(workdir: Path, smsc: Smsc, recipients: int, link: dict[str, Any], t
             raise SystemExit(f"sendalert failed: {resp.status_code} {resp.text[:500]}")
         deadline = time.monotonic() + timeout
         while True:
-            n, first, last = acked_parts(db)
+            n, first, last = acked_parts_pg(pg_url) if pg_url else acked_parts(db)
             if n >= recipients:
                 break
             if time.monotonic() > deadline:
@@ -135,6 +158,8 @@ def main() -> int:
     ap.add_argument("--window", type=int, default=50)
     ap.add_argument("--throttle", type=float, default=100.0)
     ap.add_argument("--throttle-messages", type=int, default=1000)
+    ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="postgresql: also run the node end to end on PostgreSQL, against SQLite")
     args = ap.parse_args()
     os.environ.setdefault("SMPP34_WORKER_THREADS", "1")
     ok = True
@@ -161,6 +186,22 @@ def main() -> int:
                 f"          floor max(2000, baseline/2) = {floor:.0f} msg/s: {verdict} "
                 f"({100 * e2e / base:.0f} % of baseline)"
             )
+
+            if args.store == "postgresql":
+                from tests.pg import PgCluster
+
+                pg = PgCluster().start()
+                try:
+                    link = smsc.link(window=args.window, registered_delivery=False)
+                    elapsed, _ = node_run(work / "pg", smsc, args.recipients, link, timeout=300,
+                                          pg_url=pg.new_database())
+                finally:
+                    pg.destroy()
+                on_pg = args.recipients / elapsed
+                verdict = "ok" if on_pg >= e2e / 2 else "BELOW FLOOR"
+                ok &= on_pg >= e2e / 2
+                print(f"node      the same on PostgreSQL: {on_pg:8.0f} msg/s ({args.recipients} recipients in "
+                      f"{elapsed:.2f} s), {100 * on_pg / e2e:.0f} % of SQLite's; floor 50 %: {verdict}")
 
             link = smsc.link(window=args.window)  # receipts on, as in production
             elapsed, _ = node_run(work / "receipts", smsc, args.recipients, link, timeout=300)
