@@ -281,6 +281,12 @@ class Channel(ABC):
         """The alert was cancelled: drop these deliveries if they are still waiting inside the channel.
         What already went out (a submit_sm answered, a call ringing) cannot be recalled."""
 
+    async def watch(self, work: DeliveryWork) -> None:  # noqa: B027 (optional hook, no-op by default)
+        """Another node sharing the store holds this delivery and waits for an answer that may reach this
+        node instead (an ``inboundCall``: the PBX may route the call to either): take it if it comes,
+        without reporting anything before. :meth:`cancel` ends the watch. Answers of the other channels
+        are matched through the store and need nothing here."""
+
     def ready(self) -> bool:
         """Whether the channel can deliver now (link bound, registered, ...)."""
         return True

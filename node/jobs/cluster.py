@@ -29,6 +29,7 @@ from alertnode.store.db import Store
 log = logging.getLogger(__name__)
 
 LOCK_POLL_S = 0.05
+WAITING_TYPES = ("inboundCall",)  # deliveries a node waits on that another node's answer may settle
 
 
 def default_node_id() -> str:
@@ -220,6 +221,7 @@ class Membership:
         if self.on_nodes is not None:
             self.on_nodes(rows)
         lost: dict[str, list[int]] = {}
+        answered_elsewhere: dict[str, list[int]] = {}
         gone: list[int] = []
         for delivery_id, (claim, alert_type) in held.items():
             if kept.get(delivery_id) == claim:
@@ -227,11 +229,17 @@ class Membership:
             gone.append(delivery_id)
             if delivery_id in kept or current.get(delivery_id, claim) != claim:
                 lost.setdefault(alert_type, []).append(delivery_id)  # claimed again since: not ours any more
+            elif alert_type in WAITING_TYPES:
+                # released without this node: another node took its answer (an inbound call it received)
+                answered_elsewhere.setdefault(alert_type, []).append(delivery_id)
         self.leases.forget(gone)
         if lost:
             self.lost += sum(len(v) for v in lost.values())
             log.warning("lost the leases of %d deliveries (taken over by another node): dropping their work",
                         sum(len(v) for v in lost.values()))
+        for alert_type, ids in answered_elsewhere.items():
+            lost.setdefault(alert_type, []).extend(ids)
+        if lost:
             result = self.on_lost(lost)
             if asyncio.iscoroutine(result):
                 await result

@@ -29,6 +29,8 @@ from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 
+WATCHED = ("inboundCall",)  # answered by whichever node the PBX routes the call to (Channel.watch)
+WATCH_S = 2.0
 HOUSEKEEPING_LEASE_S = 10.0  # the node doing expiry and purge renews this every second; another takes over after
 
 
@@ -60,6 +62,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._items: OrderedDict[int, repo.ItemRow] = OrderedDict()
+        self._watched: dict[int, str] = {}  # delivery id -> alert type, held by another node, watched here
         self._running = False
 
     def wake(self) -> None:
@@ -75,6 +78,8 @@ class Dispatcher:
         for alert_type, channel in self.channels.items():
             self._tasks.append(asyncio.create_task(self._run(alert_type, channel), name=f"dispatch-{alert_type}"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        if self.store.dialect.shared and any(t in self.channels for t in WATCHED):
+            self._tasks.append(asyncio.create_task(self._watch_loop(), name="dispatch-watch"))
 
     async def stop(self) -> None:
         self._running = False
@@ -130,6 +135,41 @@ class Dispatcher:
             await self.store.write(partial(repo.defer, ids=ids, due_at=at, now=now), notify=False)
             self.leases.forget(ids)
         return len(due) - sum(len(v) for v in deferred.values())
+
+    async def _watch_loop(self) -> None:
+        while self._running:
+            try:
+                await self.watch_round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("watching other nodes' deliveries failed")
+            await asyncio.sleep(WATCH_S)
+
+    async def watch_round(self) -> None:
+        """Hand this node's channels the deliveries other nodes hold and wait for an answer to (an inboundCall
+        the PBX may route to this node), and take back those no longer waiting."""
+        now = self.clock()
+        owner = self.leases.node_id
+        current: dict[int, tuple[str, repo.DueDelivery]] = {}
+        for alert_type in WATCHED:
+            if alert_type not in self.channels:
+                continue
+            rows = await self.store.read(partial(repo.waiting_elsewhere, cipher=self.cipher, alert_type=alert_type,
+                                                 owner=owner, now=now))
+            current.update({d.id: (alert_type, d) for d in rows})
+        gone: dict[str, list[int]] = {}
+        for delivery_id, alert_type in list(self._watched.items()):
+            if delivery_id not in current:
+                del self._watched[delivery_id]
+                if not self.leases.claims([delivery_id]):  # taken over by this node meanwhile: its own now
+                    gone.setdefault(alert_type, []).append(delivery_id)
+        for alert_type, ids in gone.items():
+            await self.channels[alert_type].cancel(ids)
+        for delivery_id, (alert_type, d) in current.items():
+            if delivery_id not in self._watched:
+                self._watched[delivery_id] = alert_type
+                await self.channels[alert_type].watch(await self._work(d, now))
 
     def _quiet_until(self, d: repo.DueDelivery, now: float) -> float | None:
         if not d.quiet:

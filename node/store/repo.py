@@ -296,6 +296,25 @@ def claim_due(conn: Conn, cipher: Cipher, alert_type: str, now: float,
     return out
 
 
+def waiting_elsewhere(conn: Conn, cipher: Cipher, alert_type: str, owner: str, now: float,
+                      limit: int = 1000) -> list[DueDelivery]:
+    """Deliveries of ``alert_type`` another node holds in progress (an inboundCall waiting for its call),
+    of running alerts still alive: what this node watches for an answer that reaches it instead."""
+    rows = conn.execute(
+        "SELECT d.id, d.alert_ref, d.item_id, d.alert_type, d.contact_id, d.address, d.lookups, d.token,"
+        " d.attempts, a.expires_at, a.created_at, a.client_ref, a.email_subject_ref, a.quiet, a.end_at, d.claim"
+        " FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"
+        " WHERE d.alert_type = ? AND d.state = 'in_progress' AND d.lease_owner IS NOT NULL AND d.lease_owner != ?"
+        " AND a.status = 'running' AND (a.expires_at IS NULL OR a.expires_at > ?) ORDER BY d.id LIMIT ?",
+        (alert_type, owner, now, limit),
+    ).fetchall()
+    return [DueDelivery(
+        id=r[0], alert_ref=r[1], item_id=r[2], alert_type=r[3], contact_id=r[4], address=cipher.decrypt_str(r[5]),
+        lookups=cipher.decrypt_json(r[6]) if r[6] else {}, token=r[7], attempts=r[8], expires_at=r[9],
+        created_at=r[10], client_ref=r[11], email_subject_ref=r[12], quiet=json.loads(r[13]) if r[13] else None,
+        end_at=r[14], claim=int(r[15])) for r in rows]
+
+
 def defer(conn: Conn, ids: Iterable[int], due_at: float, now: float) -> None:
     """Hand claimed deliveries back to the queue untouched (quiet hours, channel full)."""
     conn.executemany(

@@ -144,6 +144,10 @@ class VoiceChannel(Channel):
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._reporter, timeout=grace)
 
+    async def watch(self, work: DeliveryWork) -> None:
+        if work.alert_type == "inboundCall":
+            self._inbound.add(work)  # another node reported it waiting; a call reaching this node answers it
+
     async def cancel(self, delivery_ids: list[int]) -> None:
         """Drop cancelled deliveries still waiting here: inboundCall expectations, calls not yet
         dialled or still ringing (hung up). An answered call plays on."""
