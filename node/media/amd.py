@@ -39,12 +39,15 @@ Use::
 
     det = AmdDetector(channels=4)               # one channel per call slot, as DtmfDetector
     det.start(channel, answer_ms)               # the call on ``channel`` was answered at answer_ms
-    events = det.process(frames, now_ms)        # frames: (channels, 160), one 20 ms tick
+    events = det.process(frames, now_ms, sent)  # frames: (channels, 160), one 20 ms tick; sent:
+                                                # what the node transmitted then (or None)
     det.stop(channel)                           # stop listening (call over, or message started)
 
 ``frames`` and ``now_ms`` as for :class:`alertnode.media.dtmf.DtmfDetector` (int16, or floats where
 1.0 = 32768; ``now_ms`` is the time of the frames' first sample, one clock for all channels).
-Channels not started, stopped or done cost nothing. ``classify(samples)`` runs one whole 8 kHz
+``sent`` lets the detector tell the echo of the prompt from the far end's own speech once the
+prompt plays on a presumed human (without it, a loud echo can look like a greeting). Channels not
+started, stopped or done cost nothing. ``classify(samples)`` runs one whole 8 kHz
 signal answered at its first sample. The module is pure: no I/O, no clock, no threads.
 """
 
@@ -124,6 +127,8 @@ class AmdConfig:
     beep_purity: float = 0.8
     beep_freq_tol: float = 0.005
     beep_min_dbm0: float = -45.0
+    echo_margin_db: float = 6.0  # ITU-T G.168: the echo path loses at least 6 dB
+    echo_ms: float = 200.0  # G.168 echo tails are at most 128 ms; plus the 32 ms window
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ class _State(enum.IntEnum):
 
 _ARRAYS = (
     "_answer", "_state", "_in_word", "_word_start", "_word_last", "_word_voiced", "_words", "_voice",
-    "_first", "_utt_start", "_utt_end", "_first_utt", "_last_end", "_max_pause", "_end_sent",
+    "_first", "_utt_start", "_utt_end", "_first_utt", "_last_end", "_max_pause", "_end_sent", "_tx",
 )  # fmt: skip
 
 
@@ -195,6 +200,8 @@ class AmdDetector:
             raise ValueError("channels must be >= 0")
         self.config = config or AmdConfig()
         self._signal = FrameAnalyser(channels, self.config)
+        self._echo = np.float32(10 ** (-self.config.echo_margin_db / 10))
+        self._tx_pos = 0
         self._channels = 0
         self._alloc(channels)
 
@@ -219,6 +226,7 @@ class AmdDetector:
         self._last_end = np.full(c, np.nan)  # end of the last counted word
         self._max_pause = np.zeros(c)
         self._end_sent = np.zeros(c, dtype=bool)
+        self._tx = np.zeros((c, max(1, round(self.config.echo_ms / FRAME_MS))), dtype=np.float32)  # sent power
 
     def add_channel(self) -> int:
         """Add one idle channel; returns its index."""
@@ -246,20 +254,23 @@ class AmdDetector:
     def listening(self, channel: int) -> bool:
         return bool(self._state[channel] != _State.IDLE)
 
-    def process(self, frames: npt.ArrayLike, now_ms: float) -> list[AmdEvent]:
-        """Feed one 160-sample frame per channel (shape (channels, 160)); returns the events it caused."""
-        x = np.asarray(frames)
-        if x.ndim == 1:
-            x = x[np.newaxis, :]
-        if x.shape != (self._channels, FRAME):
-            raise ValueError(f"frames must have shape ({self._channels}, {FRAME}), not {x.shape}")
+    def process(self, frames: npt.ArrayLike, now_ms: float, sent: npt.ArrayLike | None = None) -> list[AmdEvent]:
+        """Feed one 160-sample frame per channel (shape (channels, 160)); returns the events it caused.
+
+        ``sent``, same shape, is what the node transmitted on each call in the same tick (the prompt;
+        zeros when silent): its echo in ``frames`` is then not taken for the far end's speech."""
+        x = self._frames(frames)
+        tx = None if sent is None else self._frames(sent)
+        self._tx_pos = (self._tx_pos + 1) % self._tx.shape[1]
+        self._tx[:, self._tx_pos] = 0.0 if tx is None else np.mean(_pcm(tx) ** 2, axis=1)
         idx = np.flatnonzero(self._state != _State.IDLE)
         if idx.size == 0:
             return []
-        xs = x[idx]
-        xs = xs.astype(np.float32) * np.float32(32768.0) if xs.dtype.kind == "f" else xs.astype(np.float32)
+        xs = _pcm(x[idx])
+        sent_max = self._tx[idx].max(axis=1)
+        echo = (sent_max > 0) & (np.mean(xs**2, axis=1) <= sent_max * self._echo)
         t_end = now_ms + FRAME_MS
-        a = self._signal.analyse(idx, xs, t_end)
+        a = self._signal.analyse(idx, xs, t_end, echo)
         events: list[AmdEvent] = []
         for tone in a.tones:
             ch = int(idx[tone.row])
@@ -270,6 +281,14 @@ class AmdDetector:
         self._words_of(idx, a.voiced, t_end)
         self._decide(idx, a.tone_ms, {ev.channel for ev in events}, t_end, events)
         return events
+
+    def _frames(self, frames: npt.ArrayLike) -> npt.NDArray[np.generic]:
+        x = np.asarray(frames)
+        if x.ndim == 1:
+            x = x[np.newaxis, :]
+        if x.shape != (self._channels, FRAME):
+            raise ValueError(f"frames must have shape ({self._channels}, {FRAME}), not {x.shape}")
+        return x
 
     def _forget(self, ch: int) -> None:
         """Forget the cadence so far (a new call, or what came before was a background talker)."""
@@ -414,6 +433,11 @@ class AmdDetector:
                     longest_pause_ms=float(longest[j]),
                 )
             )
+
+
+def _pcm(x: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
+    """float32 samples on the int16 scale (floats are taken as 1.0 = 32768)."""
+    return x.astype(np.float32) * np.float32(32768.0) if x.dtype.kind == "f" else x.astype(np.float32)
 
 
 def classify(samples: npt.ArrayLike, config: AmdConfig | None = None) -> list[AmdEvent]:

@@ -21,6 +21,10 @@ Rules:
   90th percentile of two-frame levels of their speech); speech ``background_db`` below it is a TV
   or a colleague and not counted. Speech ``louder_db`` above it means what came before was
   background: ``louder`` is raised so that the cadence forgets it.
+* Echo: a frame no louder than ``echo_margin_db`` below the loudest frame the node sent in the last
+  ``echo_ms`` can be the echo of the prompt (ITU-T G.168 networks return it at least 6 dB down,
+  within 128 ms): it is neither speech nor tone and teaches nothing. A person talking over the
+  prompt is louder than its echo and still heard.
 * Tone: the strongest bin of ``beep_min_hz``-``beep_max_hz`` with its ±2 neighbours holds
   ``beep_purity`` of the frame's power above the noise floor (speech spreads its power over
   harmonics, DTMF over two tones; a beep in steady noise stays pure), is ``beep_min_dbm0`` loud and
@@ -135,15 +139,19 @@ class FrameAnalyser:
         self._level_n[channel] = 0
         self._tone_n[channel] = 0
 
-    def analyse(self, idx: npt.NDArray[np.intp], x: npt.NDArray[np.float32], t_end: float) -> Analysis:
-        """Frames ``x`` (m, 160, int16 scale) of channels ``idx``, ending at ``t_end`` ms."""
+    def analyse(
+        self, idx: npt.NDArray[np.intp], x: npt.NDArray[np.float32], t_end: float, echo: npt.NDArray[np.bool_]
+    ) -> Analysis:
+        """Frames ``x`` (m, 160, int16 scale) of channels ``idx``, ending at ``t_end`` ms. Rows where
+        ``echo`` is set hold only the echo of what the node sent: neither speech nor tone, and they
+        teach the noise floor and the talker's level nothing."""
         buf = np.concatenate([self._tail[idx], x], axis=1)
         self._tail[idx] = buf[:, FRAME:]
         p = np.abs(np.fft.rfft(buf * _HANN, axis=1)) ** 2 * _P_SCALE  # (m, 129): mean square per bin
         sp = p[:, _SPEECH_BINS]
         noise = self._floor(idx, sp)
-        tones, tone_ms = self._tones(idx, p, noise, t_end)
-        voiced, louder = self._speech(idx, sp, noise)
+        tones, tone_ms = self._tones(idx, p, noise, t_end, echo)
+        voiced, louder = self._speech(idx, sp, noise, echo)
         return Analysis(voiced, louder, tone_ms, tones)
 
     def _floor(self, idx: npt.NDArray[np.intp], p: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -157,15 +165,20 @@ class FrameAnalyser:
         return np.maximum(noise, _MIN_FLOOR)
 
     def _speech(
-        self, idx: npt.NDArray[np.intp], p: npt.NDArray[np.float32], noise: npt.NDArray[np.float32]
+        self,
+        idx: npt.NDArray[np.intp],
+        p: npt.NDArray[np.float32],
+        noise: npt.NDArray[np.float32],
+        echo: npt.NDArray[np.bool_],
     ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
         c = self._c
         excess = np.maximum(p - noise * _BETA, 0).sum(axis=1)
         e = p.sum(axis=1)
         was = self._voiced[idx]
         voiced = (e >= self._min_speech) & (excess >= noise.sum(axis=1) * np.where(was, self._off, self._on))
-        voiced &= self._seen[idx] > _LEARN_FRAMES
+        voiced &= (self._seen[idx] > _LEARN_FRAMES) & ~echo
         learnt = np.where(voiced[:, None], noise * self._rise, noise * _NOISE_AVG + p * (1 - _NOISE_AVG))
+        learnt = np.where(echo[:, None], self._noise[idx], learnt)
         self._noise[idx] = np.where(self._seen[idx, None] <= _LEARN_FRAMES, noise, learnt)
 
         # The talker's level; two frames make a level, so a click cannot set it.
@@ -191,7 +204,12 @@ class FrameAnalyser:
         return voiced, louder
 
     def _tones(
-        self, idx: npt.NDArray[np.intp], p: npt.NDArray[np.float32], noise: npt.NDArray[np.float32], t_end: float
+        self,
+        idx: npt.NDArray[np.intp],
+        p: npt.NDArray[np.float32],
+        noise: npt.NDArray[np.float32],
+        t_end: float,
+        echo: npt.NDArray[np.bool_],
     ) -> tuple[list[Tone], npt.NDArray[np.float64]]:
         c = self._c
         rows = np.arange(len(idx))
@@ -206,6 +224,7 @@ class FrameAnalyser:
         floor_near = sum(noise[rows, ks + d] for d in (-2, -1, 0, 1, 2))
         above = np.maximum(p[:, _SPEECH_BINS] - noise, 0).sum(axis=1)
         tonal = (near - floor_near >= c.beep_purity * above) & (near >= self._beep_min) & (near >= 10 * floor_near)
+        tonal &= ~echo
         n = self._tone_n[idx]
         f_run = self._tone_f[idx]
         cont = tonal & (n > 0) & (np.abs(freq - f_run) <= c.beep_freq_tol * f_run)

@@ -287,3 +287,26 @@ def test_every_call_of_the_corpus_gets_one_final_decision_in_order() -> None:
             wrong.append((clip.name, clip.truth, ds[-1].verdict.value))
     assert not [w for w in wrong if w[1] == "human" and w[2] == "machine"], wrong
     assert len(wrong) <= len(clips) // 20, wrong
+
+
+def run(det: AmdDetector, rx: np.ndarray, tx: np.ndarray | None) -> list[AmdEvent]:
+    det.start(0, 0.0)
+    events: list[AmdEvent] = []
+    for t in range(len(rx) // amd.FRAME):
+        frame = slice(t * amd.FRAME, (t + 1) * amd.FRAME)
+        sent = None if tx is None else tx[None, frame]
+        events += det.process(rx[None, frame], t * amd.FRAME_MS, sent=sent)
+    return events
+
+
+def test_the_echo_of_the_prompt_does_not_make_a_person_a_machine() -> None:
+    """The prompt starts on the presumed human; its echo (G.168: at least 6 dB down, here 10 dB, 40 ms
+    late) comes back with the person's silence. Fed what was sent, the detector does not take it for
+    a greeting."""
+    hello = speech("Hello?", "en-us")
+    rx = scene(6000, (400, hello))
+    prompt = scene(6000, (1200, speech(GREETING, "en-gb")), level_dbm0=-12.0)
+    echo = np.concatenate([np.zeros(320), prompt[:-320]]) * 10 ** (-10 / 20)
+    events = run(AmdDetector(1), pcm(rx + echo), pcm(prompt))
+    assert final(events).verdict is Verdict.HUMAN
+    assert decisions(run(AmdDetector(1), pcm(rx + echo), None))[-1][0] is Verdict.MACHINE  # why `sent` exists
