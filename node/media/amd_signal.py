@@ -37,13 +37,11 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from alertnode.media.amd import AmdConfig
+from alertnode.media.amd_config import AmdConfig
 
 SAMPLE_RATE = 8000
 FRAME = 160  # 20 ms at 8 kHz: the RTP packetisation pjsua2 delivers
