@@ -265,7 +265,7 @@ class DtmfDetector:
         buf = np.concatenate([self._tail, x], axis=1)  # (c, 240)
         self._tail = buf[:, -_TAIL:].copy()
         past = self._past
-        self._past = [*past[1:], x]
+        self._past = [*past[1:], x]  # x is ours (process() converted it) and never written to
         st0, st1 = buf.strides
         windows = np.lib.stride_tricks.as_strided(  # (c, 4, 120) views into buf, hop 40
             buf, shape=(c, nw, WINDOW), strides=(st0, HOP * st1, st1), writeable=False
