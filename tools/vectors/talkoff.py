@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 import subprocess
 import zlib
 from collections.abc import Callable
@@ -121,8 +122,11 @@ def espeak_variants() -> tuple[str, ...]:
     ).stdout
     names = []
     for line in out.splitlines()[1:]:
-        if "!v/" in line:
-            names.append(line.split("!v/", 1)[1].rstrip())
+        # The file column follows the name after one space or more; a file name may hold a space
+        # ("Mr serious") and a column of other languages may follow it ("Storm  (en-us 5)").
+        found = re.search(r"!v/(.+?)(?:\s{2,}|$)", line.strip())
+        if found:
+            names.append(found.group(1))
     return tuple(sorted(names))
 
 

@@ -6,7 +6,9 @@ another (each a few seconds, overlapping a little):
 * ``chords``: pads of 3–5 notes plus bass, harmonic timbres (string, brass, clarinet, organ, piano
   with inharmonic partials, flute with breath noise), envelopes and vibrato;
 * ``melody``: a melody line over a bass, legato or staccato, with portamento;
-* ``sweeps``: sine, sawtooth and dual sweeps, sirens, glissandi;
+* ``sweeps``: sine and sawtooth sweeps, dual sweeps (two clarinet-like tones a fixed interval
+  apart), sirens, glissandi; one at a time, since two pure sines crossing a DTMF pair together are
+  a DTMF signal;
 * ``bells``: struck inharmonic partials (church bell, glockenspiel, marimba-like);
 * ``drums``: kick, snare, hats and toms with a bass line;
 * ``sox`` (held-out set only): sox's own synthesiser (pluck, square, triangle, trapezium, saw) with
