@@ -13,13 +13,13 @@ from alertnode.media.dtmf import detect_digits
 from tools.vectors import talkoff
 from tools.vectors.dtmf_vectors import Tone, synth
 
-# Each gave the detector of 8fa9f63 from 9 to 15 false digits: voices whose harmonics sit on a row
-# and a column (klatt "Alex" at -p 97: digit 5; "boris" at -p 93: digit 4), a pitch-shifted voice
-# over mains hum, and music: sweeps and glissandi.
+# Each gave the detector of 8fa9f63 from 9 to 15 false digits: high voices whose harmonics sit on a
+# row and a column ("Alex" at -p 95: digit 0 over mains hum; "boris" at -p 93: digit 4; "antonio"
+# at -p 91: digit 1; "AnxiousAndy" at -p 87: digit 7), and music: glissandi, sirens, dual sweeps.
 CLIPS = [
-    ("speech-tuning", 90),
     ("speech-tuning", 110),
     ("speech-tuning", 204),
+    ("speech-tuning", 342),
     ("speech-tuning", 469),
     ("music-tuning", 77),
     ("music-tuning", 233),
