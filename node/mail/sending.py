@@ -61,6 +61,7 @@ def next_step(
             "sent",
             DeliveryState.SENT,
             {"smtp_reply": outcome.reply, "messageId": outcome.message_id, "tries": tries},
+            final=True,
         )
     detail = {"smtp_reply": outcome.reply, "error": outcome.error, "tries": tries}
     if outcome.permanent:
