@@ -360,8 +360,16 @@ class SmsChannel(Channel):
         rc = receipts.parse(dsm.short_message or dsm.message_payload or b"", dsm.receipted_message_id,
                             dsm.message_state)
         ids = self._tracker.lookup_ids(item.link, rc)
-        known = bool(ids) and await self.store.read(lambda c: repo.find_part(c, ids)) is not None
-        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, known, item.connection)
+        known, late = False, None
+        if ids:
+
+            def look(conn: sqlite3.Connection) -> tuple[bool, tuple[int, int, int] | None]:
+                part = repo.find_part(conn, ids)
+                return part is not None, repo.find_unconfirmed(conn, *part) if part is not None else None
+
+            known, found = await self.store.read(look)
+            late = tr.Unconfirmed(*found) if found is not None else None
+        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, known, item.connection, late)
         return self._tracker.handle(receipt, time.time())
 
     async def _carry_out(self, actions: list[tr.Action]) -> None:

@@ -109,6 +109,13 @@ def find_part(conn: sqlite3.Connection, message_ids: Iterable[str]) -> tuple[int
     return None
 
 
+def find_unconfirmed(conn: sqlite3.Connection, delivery_id: int, part_no: int) -> tuple[int, int, int] | None:
+    """(delivery_id, part_no, parts) when that part's message ended unconfirmed."""
+    row = conn.execute("SELECT parts FROM sms_message WHERE delivery_id = ? AND state = 'unconfirmed'",
+                       (delivery_id,)).fetchone()
+    return (delivery_id, part_no, int(row[0])) if row is not None else None
+
+
 def latest_from(conn: sqlite3.Connection, dest_index: str, sender: str, at: float) -> int | None:
     """The most recent live message to this destination sent from ``sender`` (reply correlation)."""
     row = conn.execute(

@@ -34,7 +34,9 @@ Rules every transition follows:
   that expiry is its final event. The time-out is stored with the message, so after a restart a message
   past it ends at the first :class:`Tick`.
 * A receipt that matches no open message is answered at once when the store knows its id (a message
-  settled earlier, or before a restart). Otherwise, while some part still waits for its
+  settled earlier, or before a restart). One for a message that ended unconfirmed still tells (the
+  store says so, :class:`Unconfirmed`): a failure makes the delivery ``failed``, a one-part message's
+  delivery ``delivered`` (final; the later report wins). Otherwise, while some part still waits for its
   submit_sm_resp, it is held unanswered: it may have overtaken that answer (it came on the receiver
   bind, or was read first). It settles its part as soon as the ack with its id is handled; it is
   released, answered and reported :class:`Unmatched` once the link's response time-out has passed
@@ -88,13 +90,14 @@ from alertnode.sms.tracking import (
     SubmitFailed,
     Tick,
     TrackerConfig,
+    Unconfirmed,
     Unmatched,
 )
 
 __all__ = [
     "Acked", "Action", "Answer", "Enqueue", "Event", "LinkRules", "MessageRow", "MessageState", "PartRow",
     "ReceiptIn", "ReceiptUpdate", "Refused", "Report", "StoreAck", "StoreReceipt", "StoreState", "Submit",
-    "SubmitFailed", "Tick", "Tracker", "TrackerConfig", "Unmatched",
+    "SubmitFailed", "Tick", "Tracker", "TrackerConfig", "Unconfirmed", "Unmatched",
 ]
 
 
@@ -416,6 +419,8 @@ class Tracker:
             found = self._by_id.get(i)
             if found is not None:
                 return self._settle_receipt(ev, *found)
+        if ev.late is not None:
+            return self._late_receipt(ev, ev.late)
         if ev.known:
             return [answer]
         until = ev.at + self._rules(ev.link).hold_s
@@ -543,6 +548,25 @@ class Tracker:
         if was_failed:
             return [StoreReceipt(update), answer]
         event = ChannelEvent(delivery_id, "failed", ev.at, DeliveryState.FAILED, detail=detail, final=True)
+        return [StoreReceipt(update), Report(event), answer]
+
+    def _late_receipt(self, ev: ReceiptIn, late: Unconfirmed) -> list[Action]:
+        """A receipt for a message that ended unconfirmed still tells: a failure fails the delivery, the
+        delivery of a one-part message delivers it (both final, the later report wins)."""
+        answer = Answer(ev.link, ev.role, ev.sequence, ESME_ROK, ev.connection)
+        rc = ev.receipt
+        assert rc is not None
+        did, part_no = late.delivery_id, late.part_no
+        detail = {"stat": rc.stat, "err": rc.err, "link": ev.link, "part": part_no, "message_id": rc.message_id,
+                  "late": True}
+        if rc.outcome is receipts.Outcome.DELIVERED:
+            if late.parts > 1:  # the other parts' receipts were missing too: still unconfirmed
+                return [StoreReceipt(ReceiptUpdate(did, part_no, "delivered", rc.stat, rc.err, None)), answer]
+            update = ReceiptUpdate(did, part_no, "delivered", rc.stat, rc.err, MessageState.DELIVERED.value)
+            event = ChannelEvent(did, "delivered", ev.at, DeliveryState.DELIVERED, detail=detail, final=True)
+        else:
+            update = ReceiptUpdate(did, part_no, "failed", rc.stat, rc.err, MessageState.FAILED.value)
+            event = ChannelEvent(did, "failed", ev.at, DeliveryState.FAILED, detail=detail, final=True)
         return [StoreReceipt(update), Report(event), answer]
 
     def _forget(self, msg: _Message) -> None:

@@ -118,10 +118,19 @@ class SubmitFailed:
 
 
 @dataclass(frozen=True)
+class Unconfirmed:
+    """What the store has of a part whose message ended unconfirmed (its receipt came too late)."""
+
+    delivery_id: int
+    part_no: int
+    parts: int
+
+
+@dataclass(frozen=True)
 class ReceiptIn:
     """A delivery receipt (deliver_sm) on ``link``'s ``role`` bind, to answer under ``sequence`` on the
     same ``connection``. ``receipt`` is None when it names no message; ``known``: the store has a part
-    under its id."""
+    under its id; ``late``: that part's message ended unconfirmed."""
 
     link: str
     role: str
@@ -130,6 +139,7 @@ class ReceiptIn:
     receipt: receipts.Receipt | None
     known: bool = False
     connection: int = 0
+    late: Unconfirmed | None = None
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,20 @@ def test_an_smsc_that_restarts_and_forgets_and_a_node_restart_past_the_time_out(
     assert unconfirmed["final"] is True
     assert resource(node, ref)["status"] == "completed"
     assert not of(events, NORMAL, "delivered")
+
+
+def test_a_receipt_that_comes_after_the_time_out_still_delivers(
+    run_node: Callable[..., RunningNode], smsc_factory: Callable[..., Smsc]
+) -> None:
+    smsc = smsc_factory(dlr_delay_ms=5_000)  # the receipt comes 5 s after the submit
+    node = run_node({"sms": {"links": [smsc.link(receipt_timeout_s=1.0)]}})
+    resp = node.post("/api/json/sendalert", sms_alert([NORMAL], "Slow network"))
+    assert resp.status_code == 200 and resp.json()["success"] is True, resp.text
+    ref = resp.json()["alertRef"]
+    events = node.wait_events(lambda evs: bool(of(evs, NORMAL, "delivered")), timeout=30)
+    [unconfirmed] = of(events, NORMAL, "unconfirmed")
+    [late] = of(events, NORMAL, "delivered")
+    assert unconfirmed["seq"] < late["seq"] and late["final"] is True and late["detail"]["late"] is True
+    done = resource(node, ref)
+    assert done["status"] == "completed" and done["items"][0]["recipients"][0]["state"] == "delivered"
+    assert (done["counts"]["delivered"], done["counts"]["unconfirmed"]) == (1, 0)

@@ -135,3 +135,21 @@ def test_answers_carry_the_connection_their_receipt_came_on() -> None:
     assert of(acts, tr.Answer) == [tr.Answer("a", "receiver", 6, ESME_ROK, 3)]
     pending = tr.ReceiptIn("a", "transceiver", 7, 3.0, receipts.parse(b"id:9 stat:ENROUTE", None, None), False, 4)
     assert t.handle(pending, 3.0) == [tr.Answer("a", "transceiver", 7, ESME_ROK, 4)]
+
+
+def test_a_receipt_after_the_time_out_still_tells() -> None:
+    t = tracker()
+    late = receipts.parse(b"id:0a stat:DELIVRD err:000", None, None)
+    one_part = tr.ReceiptIn("a", "transceiver", 8, 700.0, late, True, 2, tr.Unconfirmed(1, 1, 1))
+    acts = t.handle(one_part, 700.0)
+    assert acts[0] == tr.StoreReceipt(tr.ReceiptUpdate(1, 1, "delivered", "DELIVRD", "000", "delivered"))
+    [report] = of(acts, tr.Report)
+    assert (report.event.kind, report.event.state, report.event.final) == ("delivered", DeliveryState.DELIVERED, True)
+    assert report.event.detail["late"] is True and acts[-1] == tr.Answer("a", "transceiver", 8, ESME_ROK, 2)
+    # one part of two delivered late proves nothing about the other
+    two_parts = tr.ReceiptIn("a", "transceiver", 9, 700.0, late, True, 2, tr.Unconfirmed(2, 1, 2))
+    acts = t.handle(two_parts, 700.0)
+    assert reports(acts) == [] and of(acts, tr.StoreReceipt)[0].update.message_state is None
+    failed = receipts.parse(b"id:0b stat:UNDELIV err:001", None, None)
+    acts = t.handle(tr.ReceiptIn("a", "transceiver", 10, 700.0, failed, True, 2, tr.Unconfirmed(2, 2, 2)), 700.0)
+    assert reports(acts) == [(2, "failed")] and of(acts, tr.Report)[0].event.final
