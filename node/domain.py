@@ -21,12 +21,15 @@ from alertnode.errors import Problem
 
 
 class DeliveryState(enum.StrEnum):
-    """Where one recipient's delivery stands. Terminal: RESPONDED, FAILED, EXPIRED (and DELIVERED or
-    ANSWERED once nothing more is awaited)."""
+    """Where one recipient's delivery stands. Terminal: RESPONDED, FAILED, EXPIRED, UNCONFIRMED (and SENT,
+    DELIVERED or ANSWERED once nothing more is awaited)."""
 
     QUEUED = "queued"
     IN_PROGRESS = "in_progress"
     SENT = "sent"
+    UNCONFIRMED = "unconfirmed"
+    """Handed over (the SMSC or smarthost accepted it), but the delivery receipt or DSN it was sent with
+    never came within its time-out: nobody knows whether it arrived."""
     DELIVERED = "delivered"
     ANSWERED = "answered"
     RESPONDED = "responded"
@@ -40,6 +43,8 @@ STATE_RANK: Mapping[DeliveryState, int] = {
     DeliveryState.QUEUED: 0,
     DeliveryState.IN_PROGRESS: 1,
     DeliveryState.SENT: 2,
+    # a receipt that comes after its time-out still tells (delivered: same rank, the later report wins)
+    DeliveryState.UNCONFIRMED: 3,
     DeliveryState.DELIVERED: 3,
     DeliveryState.ANSWERED: 3,
     DeliveryState.FAILED: 4,
@@ -63,13 +68,15 @@ class Closure(enum.Enum):
     """Closed as soon as the state is reached, whether or not a final event follows."""
 
 
-# The open/closed rule as data, one entry per state. SENT is closed today (an SMS or e-mail handed over
-# counts as done); making "sent, still waiting for its delivery receipt" open is this one entry becoming
-# UNTIL_FINAL, once every sent delivery is sure to get a final event (receipt time-outs).
+# The open/closed rule as data, one entry per state.
 DELIVERY_CLOSURE: Mapping[DeliveryState, Closure] = {
     DeliveryState.QUEUED: Closure.OPEN,
     DeliveryState.IN_PROGRESS: Closure.OPEN,
-    DeliveryState.SENT: Closure.CLOSED,
+    # an SMS or e-mail handed over is open while its delivery receipt (or DSN) is awaited: its channel
+    # reports ``sent`` as final when none was asked for, else the receipt's outcome or, when none comes
+    # within the channel's time-out, ``unconfirmed`` (final); the lifetime's end expires it otherwise
+    DeliveryState.SENT: Closure.UNTIL_FINAL,
+    DeliveryState.UNCONFIRMED: Closure.CLOSED,
     DeliveryState.DELIVERED: Closure.CLOSED,
     # a call answered is open while it is up (waiting for a key, playing the done prompt): its channel
     # reports the final ``completed`` when the call is over

@@ -11,7 +11,8 @@ from alertnode.contract.lifetime import iso_time
 from alertnode.store import views
 from alertnode.store.crypto import Cipher
 
-_SENT = ("sent", "delivered", "answered", "responded")
+# handed over: an unconfirmed delivery was sent (the SMSC or smarthost took it), its arrival is unknown
+_SENT = ("sent", "unconfirmed", "delivered", "answered", "responded")
 
 
 def build(conn: Any, cipher: Cipher, alert_ref: str, now: float, limit: int, offset: int) -> dict[str, Any] | None:
@@ -59,6 +60,7 @@ def as_json(view: views.AlertView, now: float, offset: int) -> dict[str, Any]:
             "responded": responded,
             "clicked": view.clicked,
             "failed": counts.get("failed", 0),
+            "unconfirmed": counts.get("unconfirmed", 0),
             "expired": counts.get("expired", 0),
             "queued": counts.get("queued", 0) + counts.get("in_progress", 0),
             "responseRate": round(responded / targeted, 4) if targeted else 0.0,

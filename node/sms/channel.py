@@ -72,7 +72,11 @@ def _smpp_time(epoch: int) -> str:
 def _tracker_config(config: SmsConfig) -> tr.TrackerConfig:
     return tr.TrackerConfig(
         retry_after_s=config.temporary_retry_s,
-        links={cfg.name: tr.LinkRules(cfg.receipt_id_format, cfg.response_timeout_s) for cfg in config.links},
+        links={
+            cfg.name: tr.LinkRules(cfg.receipt_id_format, cfg.response_timeout_s, cfg.registered_delivery,
+                                   cfg.receipt_timeout_s)
+            for cfg in config.links
+        },
     )
 
 
@@ -171,6 +175,8 @@ class SmsChannel(Channel):
         if work.expires_at is not None and work.expires_at <= now:
             await self._report(ChannelEvent(did, "expired", now, DeliveryState.EXPIRED, final=True))
             return
+        if work.attempt > 1 and not self._tracker.knows(did):
+            await self._adopt(did)
         text = work.text if work.text is not None else work.content.decode("utf-8", errors="replace")
         try:
             src = sender.parse_sender(str(work.params.get("sender") or self.config.default_sender))
@@ -219,6 +225,13 @@ class SmsChannel(Channel):
         )
         submit = tr.Submit(did, cfg.name, dest_index, src.addr, ref, parts, work.expires_at)
         await self._carry_out(self._tracker.handle(submit, now))
+
+    async def _adopt(self, delivery_id: int) -> None:
+        """A later attempt of a delivery the tracker does not know: its message may be in the store, fully
+        acknowledged or settled, with its report lost to a restart (the tracker restores only open ones)."""
+        found = await self.store.read(lambda c: repo.load_message(c, delivery_id))
+        if found is not None:
+            self._tracker.adopt(found[0], found[1], time.time())
 
     # -- helpers ---------------------------------------------------------------------------
     def _enqueue(self, link: str, parts: tuple[tuple[int, int], ...]) -> None:
@@ -327,7 +340,7 @@ class SmsChannel(Channel):
                     actions += await self._receipt(item)
                 except Exception:  # ask the SMSC to send it again rather than lose it
                     log.exception("sms: handling a receipt from link %s failed", item.link)
-                    actions.append(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN))
+                    actions.append(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN, item.connection))
             else:
                 replied.append(item)
         actions += tracker.handle(tr.Tick(), time.time())
@@ -340,21 +353,30 @@ class SmsChannel(Channel):
             except Exception:
                 log.exception("sms: handling a reply from link %s failed", item.link)
                 status = ESME_RX_T_APPN
-            self._answer(tr.Answer(item.link, item.link_role, item.sequence, status))
+            self._answer(tr.Answer(item.link, item.link_role, item.sequence, status, item.connection))
 
     async def _receipt(self, item: Inbound) -> list[tr.Action]:
         dsm = item.deliver_sm
         rc = receipts.parse(dsm.short_message or dsm.message_payload or b"", dsm.receipted_message_id,
                             dsm.message_state)
         ids = self._tracker.lookup_ids(item.link, rc)
-        known = bool(ids) and await self.store.read(lambda c: repo.find_part(c, ids)) is not None
-        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, known)
+        known, late = False, None
+        if ids:
+
+            def look(conn: sqlite3.Connection) -> tuple[bool, tuple[int, int, int] | None]:
+                part = repo.find_part(conn, ids)
+                return part is not None, repo.find_unconfirmed(conn, *part) if part is not None else None
+
+            known, found = await self.store.read(look)
+            late = tr.Unconfirmed(*found) if found is not None else None
+        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, known, item.connection, late)
         return self._tracker.handle(receipt, time.time())
 
     async def _carry_out(self, actions: list[tr.Action]) -> None:
         """Store, then report, then answer (the order the tracker's rules rely on)."""
         acks: list[tr.StoreAck] = []
         updates: list[tr.ReceiptUpdate] = []
+        states: list[tuple[int, str]] = []
         events: list[ChannelEvent] = []
         answers: list[tr.Answer] = []
         for a in actions:
@@ -368,6 +390,8 @@ class SmsChannel(Channel):
                 self._enqueue(a.link, a.parts)
             elif isinstance(a, tr.StoreReceipt):
                 updates.append(a.update)
+            elif isinstance(a, tr.StoreState):
+                states.append((a.delivery_id, a.state))
             elif isinstance(a, tr.Refused):
                 log.warning("sms: delivery %d %s; ignored", a.delivery_id, a.reason)
             elif a.message_id is None:
@@ -375,9 +399,9 @@ class SmsChannel(Channel):
             else:
                 log.warning("sms: receipt for unknown message id %s on link %s", a.message_id, a.link,
                             extra={"message_id": a.message_id, "link": a.link})
-        if acks or updates:
+        if acks or updates or states:
             try:
-                await self.store.write(functools.partial(_save, acks, updates))
+                await self.store.write(functools.partial(_save, acks, updates, states))
             except Exception:
                 if not updates:
                     raise
@@ -395,7 +419,7 @@ class SmsChannel(Channel):
     def _answer(self, answer: tr.Answer) -> None:
         link = self._links.get(answer.link)
         if link is not None:
-            link.respond(answer.role, answer.sequence, answer.status)
+            link.respond(answer.role, answer.sequence, answer.status, answer.connection)
 
     # -- replies ---------------------------------------------------------------------------
     async def _on_reply(self, reply: replies.Reply) -> None:
@@ -410,7 +434,8 @@ class SmsChannel(Channel):
             )
             log.info("sms: reply from %s matched no alert; kept as unsolicited", sender.mask(message.source))
             return
-        event = ChannelEvent(delivery_id, "replied", message.at, DeliveryState.RESPONDED, detail=detail)
+        # a reply is a result of its own (notificationType "final" reports it), as an e-mail reply is
+        event = ChannelEvent(delivery_id, "replied", message.at, DeliveryState.RESPONDED, detail=detail, final=True)
         await self._sink.report(event)
 
     async def _correlate(self, source: str, replied_to: str, at: float) -> int | None:
@@ -432,8 +457,10 @@ class SmsChannel(Channel):
         return replies.rank(replied_to, None if found is None else replies.Recent(found, sent_from), own)
 
 
-def _save(acks: list[tr.StoreAck], updates: list[tr.ReceiptUpdate], conn: sqlite3.Connection) -> None:
-    """One transaction: acknowledged parts with their messages and reference counters, then receipts."""
+def _save(acks: list[tr.StoreAck], updates: list[tr.ReceiptUpdate], states: list[tuple[int, str]],
+          conn: sqlite3.Connection) -> None:
+    """One transaction: acknowledged parts with their messages and reference counters, then receipts, then
+    messages settled by their receipt time-out."""
     if acks:
         messages = {a.message.delivery_id: a.message for a in acks}  # the last row of a message wins
         repo.save_acks(conn, messages.values(), [a.part for a in acks])
@@ -442,3 +469,5 @@ def _save(acks: list[tr.StoreAck], updates: list[tr.ReceiptUpdate], conn: sqlite
             repo.save_ref(conn, dest_index, next_ref)
     if updates:
         repo.save_receipts(conn, updates)
+    if states:
+        repo.save_states(conn, states)

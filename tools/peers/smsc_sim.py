@@ -8,13 +8,15 @@ SMPP side (default 127.0.0.1:42775):
       dest starting 997 -> reject ESME_RTHROTTLED
       dest starting 998 -> accepted, DLR stat:UNDELIV err:001
       dest starting 996 -> never answered (the submit_sm_resp never comes; --hold-prefix changes it)
+      dest starting 995 -> accepted, but its receipt never comes (--silent-prefix; a gateway that lost it)
       text starting ECHO -> accepted, and the text is sent back as an MO deliver_sm (parts of a
                             concatenated text are collected until all are in, then echoed in order; same esm_class,
                             data_coding and SAR/message_payload TLVs, so concatenated texts come back
                             concatenated)
   * --log FILE: one JSON line per submit_sm (flushed at once, so it survives a kill -9):
       {"t", "dest", "src", "src_ton", "dcs", "esm", "sm" (hex), "tlvs" {tag: hex}, "status", "id"}
-  * --id-format dec: message ids in decimal instead of hex (receipts then carry the same form);
+  * --id-format dec: message ids in decimal instead of hex (receipts then carry the same form); uuid:
+    UUIDs with leading zeros (00000001-0e9d-…), as Jasmin answers;
     --receipt-id-format dec|hex: the form used in receipts only (carriers that mix them)
   * registered_delivery & 3 == 1 (or ==2 and failed) -> deliver_sm receipt
       esm_class=0x04, "id:.. sub:001 dlvrd:001 submit date:.. done date:.. stat:DELIVRD err:000 text:.."
@@ -37,7 +39,8 @@ import urllib.parse
 import smpp34
 
 # alertnode additions (tools/peers/smsc_sim.py): --log, --hold-prefix, --id-format,
-# --receipt-id-format, echo keeping UDH/SAR/payload, /stats with "held".
+# --receipt-id-format, echo keeping UDH/SAR/payload, /stats with "held", --silent-prefix,
+# --id-format uuid.
 
 GSM_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -64,6 +67,7 @@ class Sim:
             "rejected": 0,
             "dlr_sent": 0,
             "dlr_failed": 0,
+            "dlr_withheld": 0,
             "mo_sent": 0,
             "mo_failed": 0,
             "started": time.time(),
@@ -141,7 +145,10 @@ class Sim:
             ev.reject(smpp34.ESME_RTHROTTLED)
             return
         n = next(self.seq)
-        msgid = str(n) if self.args.id_format == "dec" else format(n, "x")
+        if self.args.id_format == "uuid":  # as Jasmin writes them: leading zeros are part of the id
+            msgid = f"{n:08x}-0e9d-4878-9c3a-{n:012x}"
+        else:
+            msgid = str(n) if self.args.id_format == "dec" else format(n, "x")
         rid = msgid
         if self.args.receipt_id_format == "dec":
             rid = str(n)
@@ -151,7 +158,9 @@ class Sim:
         ev.accept(msgid)
         failed = dest.startswith(self.args.undeliv_prefix)
         rd = ev.registered_delivery & 0x03
-        if rd == 1 or (rd == 2 and failed):
+        if dest.startswith(self.args.silent_prefix):
+            self.stats["dlr_withheld"] += 1
+        elif rd == 1 or (rd == 2 and failed):
             self.spawn(self.send_dlr(ev, rid, "UNDELIV" if failed else "DELIVRD"))
         sm = ev.short_message
         if not ev.esm_class & 0x40 and sm and sm[:4] != b"ECHO" and sm[:8] != ECHO_UCS2 and not ev.tlvs:
@@ -351,7 +360,8 @@ def main():
     ap.add_argument("--reject-prefix", default="999", help="destinations rejected with ESME_RINVDSTADR")
     ap.add_argument("--throttle-prefix", default="997", help="destinations answered ESME_RTHROTTLED")
     ap.add_argument("--undeliv-prefix", default="998", help="destinations accepted with an UNDELIV receipt")
-    ap.add_argument("--id-format", choices=("hex", "dec"), default="hex")
+    ap.add_argument("--silent-prefix", default="995", help="destinations accepted whose receipt never comes")
+    ap.add_argument("--id-format", choices=("hex", "dec", "uuid"), default="hex")
     ap.add_argument("--id-start", type=int, default=1, help="first message id (a restarted SMSC may use another)")
     ap.add_argument("--receipt-id-format", choices=("same", "hex", "dec"), default="same")
     args = ap.parse_args()
