@@ -234,11 +234,11 @@ class MailChannel(Channel):
                 final=step.final,
             )
             if isinstance(outcome, Accepted):
-                # one group commit for both when the store is not busy
+                # the DSN wait is committed before the non-final `sent` is reported: a crash in between
+                # must not leave a delivery that nothing will ever end
                 dsn_due = event.at + self._config.dsn_timeout_s if outcome.awaiting_dsn else None
-                await asyncio.gather(self._report(event), self._remember(work, event.at, dsn_due))
-            else:
-                await self._report(event)
+                await self._remember(work, event.at, dsn_due)
+            await self._report(event)
             return
 
     async def _remember(self, work: DeliveryWork, at: float, dsn_due: float | None) -> None:
