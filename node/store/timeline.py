@@ -105,8 +105,10 @@ def escalation(conn: sqlite3.Connection, cipher: Cipher, alert_ref: str, now: fl
 
 # What the activity chart counts, per channel and minute. A send is each event of these kinds (every SMS or
 # e-mail handed over, every call attempt placed); the other series count the first event that put a delivery in
-# one of their states (a call reports its answered state again in its closing ``completed``: counted once).
+# one of their states (a call reports its answered state again in its closing ``completed``: counted once). A
+# delivery an operator cancelled is no failure of the channel.
 SEND_KINDS = ("sent", "calling")
+NOT_COUNTED = ("cancelled",)
 SERIES_STATES: Mapping[str, tuple[str, ...]] = {"delivered": ("delivered", "answered"), "answered": ("responded",),
                                                 "failed": ("failed", "expired")}
 SERIES = ("sent", "delivered", "answered", "failed")
@@ -129,7 +131,7 @@ def activity(conn: sqlite3.Connection, start: float, minutes: int, alert_types: 
     end = start + minutes * 60.0
     counts: dict[str, dict[str, list[int]]] = {t: {s: [0] * minutes for s in SERIES} for t in alert_types}
     firsts = []
-    args: list[Any] = [start, end, *SEND_KINDS]
+    args: list[Any] = [start, end, *NOT_COUNTED, *SEND_KINDS]
     for states in SERIES_STATES.values():
         marks = ",".join("?" * len(states))
         firsts.append(f"(e.state IN ({marks}) AND NOT EXISTS (SELECT 1 FROM events p WHERE p.delivery_id ="
@@ -137,7 +139,8 @@ def activity(conn: sqlite3.Connection, start: float, minutes: int, alert_types: 
         args.extend([*states, *states])
     rows = conn.execute(
         "SELECT e.at, e.kind, e.state, d.alert_type FROM events e JOIN deliveries d ON d.id = e.delivery_id"
-        f" WHERE e.at >= ? AND e.at < ? AND (e.kind IN ({','.join('?' * len(SEND_KINDS))}) OR {' OR '.join(firsts)})",
+        f" WHERE e.at >= ? AND e.at < ? AND e.kind NOT IN ({','.join('?' * len(NOT_COUNTED))})"
+        f" AND (e.kind IN ({','.join('?' * len(SEND_KINDS))}) OR {' OR '.join(firsts)})",
         args)
     series_of = {state: name for name, states in SERIES_STATES.items() for state in states}
     for at, kind, state, alert_type in rows:

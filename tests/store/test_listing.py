@@ -224,6 +224,9 @@ def test_activity_counts_sends_and_each_deliverys_first_state_once(rig: Rig) -> 
         ev(call, "completed", S.RESPONDED, at=start + 40, final=True),
         ev(call, "calling", at=start + 200),  # outside the 3 minutes asked
     )
+    # an operator's cancel is no failure of the channel
+    rig.alert("x", created=1_002.0)
+    rig.write(lambda c: commands.apply(c, CIPHER, "x", AlertCommand.CANCEL, start + 50))
     act = rig.store.read_sync(lambda c: timeline.activity(c, start, 3, ["sms", "email", "call"]))
     assert act.counts["email"] == {"sent": [0, 0, 0], "delivered": [0, 0, 0], "answered": [0, 0, 0],
                                    "failed": [0, 0, 0]}
