@@ -258,6 +258,25 @@ def test_the_console_with_real_alerts(run_node: Callable[..., RunningNode], smsc
         page.viewport(390, 844, mobile=True)
         page.go("#alerts?view=history", "document.querySelectorAll('#alert-table tbody tr').length >= 4")
         page.until("document.querySelector('svg.chart').getAttribute('viewBox').startsWith('0 0 360')")
+        # the chart follows new activity without a reload (its refresh fetches the last minutes only)
+        before = int(page.js(f"{chart}.totalSent"))
+        api(node, "POST", "/api/json/sendalert", {"version": "latest", "clientRef": "late", "alert": [
+            {"alertType": "sms", "tag": "late", "sender": SENDER, "recipients": ["+447700900191"], "content": "x"}]})
+        page.until(f"+{chart}.totalSent === {before + 1}")
+        assert page.js(f"{chart}.minutes") == "30"  # the refreshed minutes joined to the hour, its last 30 shown
+        merged = browser.call("Runtime.evaluate", awaitPromise=True, returnByValue=True, expression="""
+            import('/console/views.js').then(({mergeActivity}) => {
+              const series = ['sent', 'delivered', 'answered', 'failed'];
+              const old = {startEpoch: 6000, minutes: 60, series, channels: {sms: {sent: Array(60).fill(1),
+                delivered: Array(60).fill(0), answered: Array(60).fill(0), failed: Array(60).fill(0)}}};
+              const fresh = {startEpoch: 6000 + 59 * 60, minutes: 3, series, channels: {
+                sms: {sent: [5, 0, 7], delivered: [0, 0, 0], answered: [0, 0, 1], failed: [0, 0, 0]},
+                email: {sent: [0, 2, 0], delivered: [0, 0, 0], answered: [0, 0, 0], failed: [0, 0, 0]}}};
+              const m = mergeActivity(old, fresh, 60);
+              return [m.startEpoch, m.minutes, m.channels.sms.sent.slice(55), m.channels.sms.answered[59],
+                      m.channels.email.sent.slice(56)];
+            })""")["result"]["value"]
+        assert merged == [6120, 60, [1, 1, 5, 0, 7], 1, [0, 0, 2, 0]]
         assert page.js("document.documentElement.scrollWidth <= window.innerWidth")
         assert page.js("getComputedStyle(document.querySelector('#alert-table tbody tr')).display") == "block"
         page.shot("phone-list")

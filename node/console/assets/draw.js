@@ -41,7 +41,7 @@ function channelChart(channel, series, start, minutes, narrow) {
   const label = CHANNEL_LABEL[channel] || channel;
   const summary = `${label}, last ${minutes} minutes: ` + SERIES.map((k) => `${totals[k]} ${k}`).join(", ");
   const svg = s("svg", {viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": summary,
-    dataset: {channel, ...Object.fromEntries(SERIES.map((k) => [`total${k[0].toUpperCase()}${k.slice(1)}`, totals[k]]))}},
+    dataset: {channel, minutes, ...Object.fromEntries(SERIES.map((k) => [`total${k[0].toUpperCase()}${k.slice(1)}`, totals[k]]))}},
   s("title", {}, summary));
   for (const v of [0, max / 2, max]) {
     svg.append(s("line", {x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid"}),

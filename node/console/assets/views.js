@@ -48,6 +48,28 @@ function row(a) {
         (c.failed + c.expired ? ` · ${c.failed + c.expired} failed` : "") + (c.queued ? ` · ${c.queued} waiting` : ""))));
 }
 
+/** ``minutes`` minutes of activity ending with ``fresh``'s last: ``fresh`` where it has them, else ``old``. */
+export function mergeActivity(old, fresh, minutes) {
+  const end = fresh.startEpoch + fresh.minutes * 60;
+  const start = end - minutes * 60;
+  const channels = {};
+  for (const name of new Set([...Object.keys(old.channels), ...Object.keys(fresh.channels)])) {
+    channels[name] = {};
+    for (const series of fresh.series) {
+      channels[name][series] = Array.from({length: minutes}, (_, i) => {
+        const at = start + i * 60;
+        const from = (d) => {
+          const k = Math.round((at - d.startEpoch) / 60);
+          const values = d.channels[name] && d.channels[name][series];
+          return values && k >= 0 && k < d.minutes ? values[k] : undefined;
+        };
+        return from(fresh) ?? from(old) ?? 0;
+      });
+    }
+  }
+  return {...fresh, startEpoch: start, start: new Date(start * 1000).toISOString(), minutes, channels};
+}
+
 export function alertsView(params, ui) {
   const activity = h("div", {id: "activity", "aria-live": "off"}, h("p", {class: "muted"}, "Loading…"));
   const tbody = h("tbody", {});
@@ -102,9 +124,12 @@ export function alertsView(params, ui) {
     try { await loadPage(cursor); } catch (e) { ui.error(e); } finally { more.disabled = false; }
   });
 
+  // the whole hour once, then only the last minutes at each refresh (closed minutes do not change)
+  let hour = null;
   async function loadActivity() {
-    const data = await get("/api/json/activity?minutes=60");
-    replace(activity, activityCharts(data, ui.narrow()));
+    const fresh = await get(`/api/json/activity?minutes=${hour ? 3 : 60}`);
+    hour = hour ? mergeActivity(hour, fresh, 60) : fresh;
+    replace(activity, activityCharts(hour, ui.narrow()));
   }
 
   const filtered = FILTERS.some((f) => params.get(f));
