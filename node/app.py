@@ -40,10 +40,12 @@ from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 
-# Modules that extend the running node (metrics, status page, event routing). Each that exists has
+# Modules that extend the running node (metrics, status page, event routing, the alert collection, the
+# operator console). Each that exists has
 # ``create(ctx: ExtensionContext) -> Extension`` (see alertnode.api.extension): created once the store,
 # channels and intake are up, started before the HTTP listeners open, stopped after they closed.
-EXTENSIONS: tuple[str, ...] = ("alertnode.ops.runtime", "alertnode.api.events")
+EXTENSIONS: tuple[str, ...] = ("alertnode.ops.runtime", "alertnode.api.events", "alertnode.api.alerts",
+                               "alertnode.console.runtime")
 
 # (config section, module, class): a channel is built when its section says it is configured.
 CHANNELS: tuple[tuple[str, str, str], ...] = (
@@ -231,7 +233,7 @@ class Node:
         services = self.services = Services(self.store, cipher, requests, intake, self.channels, self.started_at,
                                             cfg.limits.queue_capacity, readiness=self.readiness)
         context = ExtensionContext(self.store, cipher, intake, requests, self.unique_channels, self.callbacks,
-                                   self.readiness, self.started_at, cfg.ops, cfg.events)
+                                   self.readiness, self.started_at, cfg.ops, cfg.events, results)
         control_app = create_app(services)
         for name in EXTENSIONS:
             module = optional_module(name)

@@ -7,7 +7,6 @@ events are (optional fields omitted, never null; events enabled) and handed to t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from alertnode.api.auth import fingerprint
 from alertnode.api.extension import Extension, ExtensionContext
 from alertnode.api.request import RequestReader
 from alertnode.contract.events import EventRequest
@@ -27,8 +27,8 @@ from alertnode.jobs.events_runtime import EventsRuntime
 
 
 def originator_of(api_key: str) -> str:
-    """A stable, non-secret name for the key an event came with (12 hex digits of its SHA-256)."""
-    return "key-" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:12]
+    """A stable, non-secret name for the key an event came with (``auth.fingerprint``)."""
+    return fingerprint(api_key)
 
 
 def event_request(raw: dict[str, Any], config: EventsConfig) -> EventRequest:

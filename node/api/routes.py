@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alertnode import __version__
 from alertnode.api import resource
+from alertnode.api.auth import fingerprint
 from alertnode.api.request import RequestReader
 from alertnode.contract.lifetime import iso_time, parse_iso_duration
 from alertnode.contract.problems import json_path
@@ -149,12 +150,12 @@ def create_app(svc: Services) -> FastAPI:
     async def get_alert(request: Request, alertRef: str, limit: int = 1000, offset: int = 0) -> JSONResponse:
         """The alert as a resource: status, counts, items and per recipient its state, attempts and
         responses (`limit`/`offset` page the recipients of each item). Needs the Bearer header."""
-        require_key(request)
+        reader = fingerprint(require_key(request))  # `read` is the asking key's
         if not 1 <= limit <= 10000:
             raise ApiError("bad paging", [Problem("limit", "must be 1 to 10000")])
         if not 0 <= offset <= 2**31:
             raise ApiError("bad paging", [Problem("offset", "must be 0 to 2147483648")])
-        view = await svc.store.read(lambda c: views.alert_view(c, svc.cipher, alertRef, limit, offset))
+        view = await svc.store.read(lambda c: views.alert_view(c, svc.cipher, alertRef, limit, offset, reader=reader))
         if view is None:
             raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
         return JSONResponse(resource.as_json(view, svc.clock(), offset))

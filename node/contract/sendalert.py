@@ -21,6 +21,7 @@ AlertType = Literal["sms", "email", "call", "inboundCall"]
 ClientRef = Field(pattern=r"^[A-Za-z0-9+\-_]{1,64}$", description="Alphanumeric and + - _ only.")
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 DIGITS_PATTERN = r"^[0-9*#A-Da-d]{1,16}$"
+APP_DATA_MAX = 4096  # characters of appData (sendalert and events)
 
 
 def _lifetime(value: str) -> str:
@@ -222,6 +223,15 @@ class SendAlertRequest(Strict):
     callbackURL: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
     schedule: Schedule | None = None
     lifetime: Lifetime | None = None
+    # the alert resource's properties the sender gives (alert-resource.txt), answered back by GET alerts
+    appData: str | None = Field(
+        None, max_length=APP_DATA_MAX, description="Any string of the sending application's own (an id, JSON...): "
+        "kept with the alert (encrypted at rest) and given back as the resource's `appData`."
+    )
+    category: Literal["user", "admin"] = Field(
+        "user", description="`user`: an alert for people (the default); `admin`: an alert about the node itself or "
+        "sent by its operators (the console's test alerts). Read-only once the alert exists."
+    )
 
 
 class StoreContentRequest(Strict):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from alertnode.contract.bodies import chosen_body
 from alertnode.domain import Channel, ChannelEvent, DeliveryState, DeliveryWork
 from alertnode.jobs import lookups, quiet
 from alertnode.jobs.config import DispatcherSection
@@ -177,20 +178,12 @@ class Dispatcher:
 
     @staticmethod
     def _body(params: Mapping[str, Any], content: bytes, contact: Mapping[str, str]) -> str | None:
+        # the rule is shared with the alert resource, which reports the locales sent (contract.bodies)
         bodies = params.get("body") or {}
-        locale = contact.get("locale")
-        if bodies and locale:
-            if locale in bodies:
-                return str(bodies[locale])
-            lang = locale.split("-")[0].lower()
-            for key, value in bodies.items():
-                if key.split("-")[0].lower() == lang:
-                    return str(value)
-        if content:
-            return content.decode("utf-8", "replace")
-        if bodies:
-            return str(bodies.get("default") or next(iter(bodies.values())))
-        return None
+        key = chosen_body(bodies, contact.get("locale"), bool(content))
+        if key is not None:
+            return str(bodies[key])
+        return content.decode("utf-8", "replace") if content else None
 
     async def _housekeeping(self) -> None:
         last_purge = 0.0

@@ -38,11 +38,13 @@ class Event:
     link: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
     dedup_key: str | None = None
+    app_data: str | None = None
+    """the sender's own string, given back as the alert's appData (and its follow-ups')"""
 
     @classmethod
     def from_request(cls, req: EventRequest) -> Event:
         return cls(message=req.message, event=req.event, title=req.title, channel=req.channel, tags=tuple(req.tags),
-                   link=req.link, data=req.data, dedup_key=req.dedupKey)
+                   link=req.link, data=req.data, dedup_key=req.dedupKey, app_data=req.appData)
 
 
 def match_route(config: EventsConfig, event: Event) -> RouteConfig | None:
@@ -245,6 +247,8 @@ def plan_alert(route: RouteConfig, event: Event, target: Target, *, unique_id: s
                                "contactGroup": dict(target.group_ref), "alert": items}
     if link_ref is not None:
         request["linkedAlerts"] = {"linkRef": link_ref, "lifetime": link_lifetime}
+    if event.app_data is not None:
+        request["appData"] = event.app_data
     return AlertPlan(request, tuple(warnings))
 
 
@@ -258,6 +262,8 @@ def plan_escalation(route: RouteConfig, escalation: EscalationConfig, event: Eve
     request: dict[str, Any] = {"version": "latest", "clientRef": _client_ref(route), "uniqueId": unique_id,
                                "linkedAlerts": {"linkRef": link_ref, "linkOnlyIfRefAlreadyExists": True},
                                "alert": items}
+    if event.app_data is not None:
+        request["appData"] = event.app_data
     return AlertPlan(request, tuple(warnings))
 
 

@@ -15,13 +15,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from alertnode.contract.alerts import contact_sets, set_group
 from alertnode.contract.lifetime import parse_lifetime
 from alertnode.contract.sendalert import ContactGroup, SendAlertRequest, StoreContentRequest
 from alertnode.domain import Channel
 from alertnode.errors import ApiError, LifetimeError, Problem
 from alertnode.jobs import expand
 from alertnode.jobs.config import LimitsSection
-from alertnode.store import repo
+from alertnode.store import marks, repo
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
@@ -223,8 +224,16 @@ class Intake:
         new_link = None
         if req.linkedAlerts is not None and link is None and group is not None:
             new_link = repo.NewLink(req.linkedAlerts.linkRef, group.model_dump(mode="json"), link_expires)
-        answer = await self.store.write(lambda c: repo.accept_alert(c, self.cipher, alert, new_items, deliveries,
-                                                                    publish_at or now, new_link))
+        stored_lists = {u: s.value for u, s in resolved.stored.items() if s.kind == "contactSetList"}
+        info = marks.AlertInfo(req.category, req.appData, [set_group(n) for n in contact_sets(req, stored_lists)])
+
+        def accept(c: Any) -> dict[str, Any]:
+            first = repo.accept_alert(c, self.cipher, alert, new_items, deliveries, publish_at or now, new_link)
+            if first is response:  # stored now (not the first answer again for a repeated uniqueId)
+                marks.record_info(c, self.cipher, alert_ref, info)
+            return first
+
+        answer = await self.store.write(accept)
         if answer is response:  # not the first answer again for a repeated uniqueId
             pending = "" if publish_at is not None and publish_at <= now else " (not yet published)"
             log.info("alert accepted: %d item(s), %d deliveries%s", len(new_items), len(deliveries), pending,
