@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -40,6 +41,9 @@ from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
 
+DOCS_ASSETS = "/docs-assets"
+"""where the documentation UI's scripts and styles are served (no API key: /docs is public, like the schema)"""
+
 
 @dataclass
 class Services:
@@ -63,12 +67,16 @@ def _error(exc: ApiError) -> JSONResponse:
 
 
 def create_app(svc: Services) -> FastAPI:
-    app = FastAPI(
+    # /docs from Swagger UI's assets in the fastapi-offline package, served by the node itself: the node often
+    # has no internet, and a CDN-loaded page is blank there. No online validator badge either.
+    app = FastAPIOffline(
         title="alertnode control API",
         version=__version__,
         description=_DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},
     )
 
     @app.exception_handler(ApiError)
