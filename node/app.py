@@ -226,7 +226,8 @@ class Node:
             await channel.start(results)
         await self.dispatcher.start()
         await self.callbacks.start()
-        intake = self.intake = Intake(cfg.limits, self.store, cipher, self.channels)
+        intake = self.intake = Intake(cfg.limits, self.store, cipher, self.channels,
+                                      sms_default_sender=cfg.sms.default_sender)
         requests = RequestReader(self.secrets.keys, cfg.api.max_body_bytes)
         services = self.services = Services(self.store, cipher, requests, intake, self.channels, self.started_at,
                                             cfg.limits.queue_capacity, readiness=self.readiness)

@@ -42,8 +42,10 @@ def new_tokens(count: int) -> list[str]:
 
 class Intake:
     def __init__(self, limits: LimitsSection, store: Store, cipher: Cipher, channels: Mapping[str, Channel],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, sms_default_sender: str = "") -> None:
         self.limits = limits
+        self.sms_default_sender = sms_default_sender
+        """``[sms] default_sender``: the sender of sms items that give none (empty: they must give one)"""
         self.store = store
         self.cipher = cipher
         self.channels = channels
@@ -73,6 +75,7 @@ class Intake:
         plan, problems = await asyncio.to_thread(
             expand.plan, req, resolved, now=now, max_recipients=limits.max_recipients_per_item,
             unique_limit=limits.unique_lookup_recipients, default_lifetime=limits.default_lifetime,
+            sms_default_sender=bool(self.sms_default_sender),
         )
         if problems:
             raise ApiError("the request is not valid", problems)
@@ -188,6 +191,8 @@ class Intake:
         if subject_ref:
             response["emailSubjectRef"] = subject_ref
         response["alerts"] = results
+        if plan.warnings:
+            response["warnings"] = [w.as_dict() for w in plan.warnings]
         request_json = req.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"apiKey"})
         sched = req.schedule
         quiet = None
