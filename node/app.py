@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import importlib
 import logging
 import os
@@ -245,7 +247,8 @@ class Node:
                 services.extra_info[extension.name] = extension.info
             await extension.start()
             self.extensions.append(extension)
-        public_app = create_public_app(self.store, cipher, results)
+        form_key = hmac.new(self.secrets.master_key, b"alertnode/public-form/v1", hashlib.sha256).digest()
+        public_app = create_public_app(self.store, cipher, results, base_url=cfg.public.base_url, form_key=form_key)
         control = _Http(control_app, _listen(self.config.api.host, self.config.api.port), "control")
         public = _Http(public_app, _listen(self.config.public.host, self.config.public.port), "public")
         self.http = [control, public]

@@ -279,5 +279,9 @@ The job API of alertnode, following Alerting Hub's `sendalert` specification.
   event routes without `sms_sender`); without one it is mandatory, as in the reference.
 - `tts` of a call or inboundCall item with `voiceFormat` mp3, wav or aiff: accepted and not used, with a
   `warnings` entry in the answer (`{"path": "alert[0].tts", "message": ...}`).
+- `lookups.shortlink`: opening a short link never acknowledges (link scanners open every link): a GET shows a
+  page with an Acknowledge button (or redirects to `url`) and is reported as `opened` or `previewed`; the
+  button's POST is the `clicked` response. With a `url`, the redirect adds `ackUrl` and `ackToken` for the
+  onward page to POST `ack=<ackToken>` to.
 - Numbers: an integral number such as `35.0` is taken where an integer is expected (JSON Schema counts it as one).
 """

@@ -47,3 +47,9 @@ def sent_links(smsc: Smsc, count: int, timeout: float = 30.0) -> list[str]:
         assert found, f"no short link in {text!r}"
         links.append(found.group(0))
     return links
+
+
+def links_by_recipient(smsc: Smsc, count: int, timeout: float = 30.0) -> dict[str, str]:
+    """The short link each recipient (E.164) received, for the first ``count`` messages."""
+    links = sent_links(smsc, count, timeout)
+    return {"+" + s["dest"].lstrip("+"): link for s, link in zip(smsc.submits(), links, strict=False)}
