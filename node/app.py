@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import hmac
 import importlib
@@ -334,6 +335,10 @@ class Node:
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
+GC_YOUNG_THRESHOLD = 10_000
+"""allocations between young collections once the node has started (CPython's default: 700)"""
+
+
 async def serve(config: Config) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     node = Node(config)
@@ -342,6 +347,15 @@ async def serve(config: Config) -> None:
         loop.add_signal_handler(sig, node.request_stop)
     try:
         await node.start()
+        # Everything allocated at start-up (modules, the app, channels) lives as long as the process: frozen,
+        # out of the collector's way, so a full collection under load scans only what requests created; and
+        # young collections run every 10,000 allocations rather than 700 (a request allocates hundreds). At
+        # 32 clients of small sendalerts (tools/bench/api.py) this took full collections from about 40 ms
+        # each (up to 54 ms, every request held meanwhile) to a few ms, and the collector's share of the
+        # event loop's time from about 4 % to 0.5 %.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
         await node.wait()
     finally:
         await node.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import secrets
 import time
@@ -40,6 +41,28 @@ def new_tokens(count: int) -> list[str]:
     return [base64.urlsafe_b64encode(raw[i : i + 12]).decode("ascii") for i in range(0, 12 * count, 12)]
 
 
+INLINE_PLAN_ENTRIES = 64
+"""requests of at most this many entries (recipients, contacts, stored list entries) are planned in place"""
+
+
+ACCEPTED_LOG_INTERVAL_S = 1.0
+"""at most one INFO line a second for accepted alerts (see Intake._log_accepted)"""
+
+
+def _size(req: SendAlertRequest, resolved: expand.Resolved) -> int:
+    """How much planning ``req`` takes, in entries: what its items name directly, its contact-group's contacts
+    and the entries of the stored lists it uses."""
+    count = len(resolved.contact_group.contacts) if resolved.contact_group is not None else 0
+    for item in req.alert:
+        count += len(item.recipients or ()) + len(item.contacts or ()) + len(item.contactSets or ())
+        for text in (item.recipientList, item.contactList, item.contactSetList):
+            if text:
+                count += text.count(",") + 1
+    for stored in resolved.stored.values():
+        count += len(stored.value) if isinstance(stored.value, list) else 1
+    return count
+
+
 class Intake:
     def __init__(self, limits: LimitsSection, store: Store, cipher: Cipher, channels: Mapping[str, Channel],
                  clock: Callable[[], float] = time.time, *, sms_default_sender: str = "") -> None:
@@ -52,6 +75,8 @@ class Intake:
         self.clock = clock
         self._queued: dict[str, int] = {}
         self._queued_at = float("-inf")
+        self._accepted = 0
+        self._accepted_logged_at = float("-inf")
 
     async def queued(self) -> dict[str, int]:
         """Deliveries waiting per alert type, counted at most once a second (a count over the queue
@@ -72,11 +97,14 @@ class Intake:
                 return first
         resolved, link = await self._resolve(req, now)
         limits = self.limits
-        plan, problems = await asyncio.to_thread(
+        planner = functools.partial(
             expand.plan, req, resolved, now=now, max_recipients=limits.max_recipients_per_item,
             unique_limit=limits.unique_lookup_recipients, default_lifetime=limits.default_lifetime,
             sms_default_sender=bool(self.sms_default_sender),
         )
+        # a large request is planned off the event loop (10,000 recipients take a while); a small one in place,
+        # where the hop to a thread and back would cost more than the planning (tools/bench/api.py)
+        plan, problems = planner() if _size(req, resolved) <= INLINE_PLAN_ENTRIES else await asyncio.to_thread(planner)
         if problems:
             raise ApiError("the request is not valid", problems)
         queued = await self.queued()
@@ -232,9 +260,23 @@ class Intake:
                                                                     publish_at or now, new_link))
         if answer is response:  # not the first answer again for a repeated uniqueId
             pending = "" if publish_at is not None and publish_at <= now else " (not yet published)"
-            log.info("alert accepted: %d item(s), %d deliveries%s", len(new_items), len(deliveries), pending,
-                     extra={"alert_ref": alert_ref})
+            self._log_accepted(alert_ref, len(new_items), len(deliveries), pending, now)
         return answer
+
+    def _log_accepted(self, alert_ref: str, items: int, deliveries: int, pending: str, now: float) -> None:
+        """At most one INFO line per second: a line per alert at a few alerts a minute, as an operator reads them;
+        at hundreds a second, one line for all of them (journald drops a service's lines past its rate limit,
+        10,000 per 30 s by default, warnings included). Every alert is also an ``accepted`` event."""
+        self._accepted += 1
+        if now - self._accepted_logged_at < ACCEPTED_LOG_INTERVAL_S:
+            log.debug("alert accepted: %d item(s), %d deliveries%s", items, deliveries, pending,
+                      extra={"alert_ref": alert_ref})
+            return
+        more = f" ({self._accepted - 1} more accepted since the last line)" if self._accepted > 1 else ""
+        log.info("alert accepted: %d item(s), %d deliveries%s%s", items, deliveries, pending, more,
+                 extra={"alert_ref": alert_ref})
+        self._accepted = 0
+        self._accepted_logged_at = now
 
     # -- storecontent ------------------------------------------------------------------------
     async def store_content(self, req: StoreContentRequest) -> dict[str, Any]:
