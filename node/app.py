@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import importlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -28,6 +29,7 @@ import uvicorn
 
 from alertnode.api.auth import KeyRing, load_or_create_key_hash, load_or_create_secret
 from alertnode.api.extension import Extension, ExtensionContext
+from alertnode.api.http import guarded_protocol
 from alertnode.api.public import create_public_app
 from alertnode.api.request import RequestReader
 from alertnode.api.routes import Services, create_app
@@ -124,13 +126,17 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 class _Http:
-    """One uvicorn server on a socket we bound, without uvicorn's own signal handling."""
+    """One uvicorn server on a socket we bound, without uvicorn's own signal handling, with the read time-outs
+    of ``alertnode.api.http`` (slow clients are dropped)."""
 
-    def __init__(self, app: Any, sock: socket.socket, name: str) -> None:
+    def __init__(self, app: Any, sock: socket.socket, name: str, *, header_timeout_s: float,
+                 idle_timeout_s: float) -> None:
         self.sock = sock
         self.name = name
         cfg = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
-                             server_header=False, date_header=True)
+                             server_header=False, date_header=True,
+                             http=guarded_protocol(header_timeout_s, idle_timeout_s),
+                             timeout_keep_alive=math.ceil(idle_timeout_s))
         cfg.load()
         self.server = uvicorn.Server(cfg)
         self.server.lifespan = cfg.lifespan_class(cfg)
@@ -250,8 +256,11 @@ class Node:
             self.extensions.append(extension)
         form_key = hmac.new(self.secrets.master_key, b"alertnode/public-form/v1", hashlib.sha256).digest()
         public_app = create_public_app(self.store, cipher, results, base_url=cfg.public.base_url, form_key=form_key)
-        control = _Http(control_app, _listen(self.config.api.host, self.config.api.port), "control")
-        public = _Http(public_app, _listen(self.config.public.host, self.config.public.port), "public")
+        api, pub = self.config.api, self.config.public
+        control = _Http(control_app, _listen(api.host, api.port), "control", header_timeout_s=api.header_timeout_s,
+                        idle_timeout_s=api.idle_timeout_s)
+        public = _Http(public_app, _listen(pub.host, pub.port), "public", header_timeout_s=pub.header_timeout_s,
+                       idle_timeout_s=pub.idle_timeout_s)
         self.http = [control, public]
         for server in self.http:
             await server.start()

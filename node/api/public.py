@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from ua_parser import parse as parse_ua
 
 from alertnode.api.visits import Visit, VisitLog, Visitor, classify
@@ -114,6 +115,11 @@ def create_public_app(store: Store, cipher: Cipher, sink: EventSink, *, base_url
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
         return _page("Not found" if exc.status_code == 404 else "Error", str(exc.detail), exc.status_code)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> Response:
+        log.debug("client left during public %s", request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
