@@ -75,17 +75,32 @@ class Intake:
         self.clock = clock
         self._queued: dict[str, int] = {}
         self._queued_at = float("-inf")
+        self._counting: asyncio.Future[None] | None = None
+        self._counted = False
         self._accepted = 0
         self._accepted_logged_at = float("-inf")
 
     async def queued(self) -> dict[str, int]:
         """Deliveries waiting per alert type, counted at most once a second (a count over the queue
-        per request would grow with the queue); accepted work is added in between."""
+        per request would grow with the queue); accepted work is added in between. One count at a time, in
+        the background: requests meanwhile use the last count (only the very first request waits for one),
+        so that a second's worth of concurrent requests does not each run the count and wait for it."""
         now = self.clock()
-        if now - self._queued_at > 1.0:
-            self._queued = await self.store.read(repo.queued_counts)
+        if now - self._queued_at > 1.0 and self._counting is None:
             self._queued_at = now
+            self._counting = asyncio.ensure_future(self._count())
+        if not self._counted and self._counting is not None:
+            await asyncio.shield(self._counting)
         return self._queued
+
+    async def _count(self) -> None:
+        try:
+            self._queued = await self.store.read(repo.queued_counts)
+            self._counted = True
+        except Exception:  # in the background: the last count stands, the next second retries
+            log.exception("counting the queued deliveries failed")
+        finally:
+            self._counting = None
 
     # -- sendalert ---------------------------------------------------------------------------
     async def send_alert(self, req: SendAlertRequest) -> dict[str, Any]:
