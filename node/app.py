@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import hashlib
+import hmac
 import importlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -25,6 +29,7 @@ import uvicorn
 
 from alertnode.api.auth import KeyRing, load_or_create_key_hash, load_or_create_secret
 from alertnode.api.extension import Extension, ExtensionContext
+from alertnode.api.http import guarded_protocol
 from alertnode.api.public import create_public_app
 from alertnode.api.request import RequestReader
 from alertnode.api.routes import Services, create_app
@@ -123,13 +128,17 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 class _Http:
-    """One uvicorn server on a socket we bound, without uvicorn's own signal handling."""
+    """One uvicorn server on a socket we bound, without uvicorn's own signal handling, with the read time-outs
+    of ``alertnode.api.http`` (slow clients are dropped)."""
 
-    def __init__(self, app: Any, sock: socket.socket, name: str) -> None:
+    def __init__(self, app: Any, sock: socket.socket, name: str, *, header_timeout_s: float,
+                 idle_timeout_s: float) -> None:
         self.sock = sock
         self.name = name
         cfg = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
-                             server_header=False, date_header=True)
+                             server_header=False, date_header=True,
+                             http=guarded_protocol(header_timeout_s, idle_timeout_s),
+                             timeout_keep_alive=math.ceil(idle_timeout_s))
         cfg.load()
         self.server = uvicorn.Server(cfg)
         self.server.lifespan = cfg.lifespan_class(cfg)
@@ -184,6 +193,8 @@ class Node:
         self.intake: Intake | None = None
         self.services: Services | None = None
         self.extensions: list[Extension] = []
+        self._callbacks_woken_at = float("-inf")
+        self._callbacks_wake_due = False
 
     @property
     def unique_channels(self) -> list[Channel]:
@@ -228,7 +239,8 @@ class Node:
             await channel.start(results)
         await self.dispatcher.start()
         await self.callbacks.start()
-        intake = self.intake = Intake(cfg.limits, self.store, cipher, self.channels)
+        intake = self.intake = Intake(cfg.limits, self.store, cipher, self.channels,
+                                      sms_default_sender=cfg.sms.default_sender)
         requests = RequestReader(self.secrets.keys, cfg.api.max_body_bytes)
         services = self.services = Services(self.store, cipher, requests, intake, self.channels, self.started_at,
                                             cfg.limits.queue_capacity, readiness=self.readiness)
@@ -246,9 +258,13 @@ class Node:
                 services.extra_info[extension.name] = extension.info
             await extension.start()
             self.extensions.append(extension)
-        public_app = create_public_app(self.store, cipher, results)
-        control = _Http(control_app, _listen(self.config.api.host, self.config.api.port), "control")
-        public = _Http(public_app, _listen(self.config.public.host, self.config.public.port), "public")
+        form_key = hmac.new(self.secrets.master_key, b"alertnode/public-form/v1", hashlib.sha256).digest()
+        public_app = create_public_app(self.store, cipher, results, base_url=cfg.public.base_url, form_key=form_key)
+        api, pub = self.config.api, self.config.public
+        control = _Http(control_app, _listen(api.host, api.port), "control", header_timeout_s=api.header_timeout_s,
+                        idle_timeout_s=api.idle_timeout_s)
+        public = _Http(public_app, _listen(pub.host, pub.port), "public", header_timeout_s=pub.header_timeout_s,
+                       idle_timeout_s=pub.idle_timeout_s)
         self.http = [control, public]
         for server in self.http:
             await server.start()
@@ -263,6 +279,23 @@ class Node:
     def _wake_all(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.wake()
+        if self.callbacks is None:
+            return
+        # Every commit may have queued callbacks, and a wake costs the sender two outbox reads. Under load
+        # (hundreds of commits a second) one wake per CALLBACK_WAKE_INTERVAL_S is enough: at most that much is
+        # added to a callback's first attempt, none when commits are rarer than that.
+        now = time.monotonic()
+        if now - self._callbacks_woken_at >= CALLBACK_WAKE_INTERVAL_S:
+            self._callbacks_woken_at = now
+            self.callbacks.wake()
+        elif not self._callbacks_wake_due:
+            self._callbacks_wake_due = True
+            asyncio.get_running_loop().call_later(self._callbacks_woken_at + CALLBACK_WAKE_INTERVAL_S - now,
+                                                  self._wake_callbacks)
+
+    def _wake_callbacks(self) -> None:
+        self._callbacks_wake_due = False
+        self._callbacks_woken_at = time.monotonic()
         if self.callbacks is not None:
             self.callbacks.wake()
 
@@ -332,6 +365,13 @@ class Node:
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
+CALLBACK_WAKE_INTERVAL_S = 0.02
+"""the callback sender is woken at most this often by commits (see Node._wake_all)"""
+
+GC_YOUNG_THRESHOLD = 10_000
+"""allocations between young collections once the node has started (CPython's default: 700)"""
+
+
 async def serve(config: Config) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     node = Node(config)
@@ -340,6 +380,15 @@ async def serve(config: Config) -> None:
         loop.add_signal_handler(sig, node.request_stop)
     try:
         await node.start()
+        # Everything allocated at start-up (modules, the app, channels) lives as long as the process: frozen,
+        # out of the collector's way, so a full collection under load scans only what requests created; and
+        # young collections run every 10,000 allocations rather than 700 (a request allocates hundreds). At
+        # 32 clients of small sendalerts (tools/bench/api.py, 8 s) this took full collections from about 40 ms
+        # each (up to 54 ms, every request held meanwhile) to about 2 ms, and the collector's share of the
+        # event loop's time from about 9 % to under 1 %.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
         await node.wait()
     finally:
         await node.stop()

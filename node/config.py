@@ -56,6 +56,14 @@ class ApiSection(Section):
         "and only its SHA-256 is kept in the data directory.",
     )
     max_body_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=3600, description="A request's line and headers must arrive within this many seconds of "
+        "their first byte, else 408 and the connection is closed (slow clients, slowloris)."
+    )
+    idle_timeout_s: float = Field(
+        10.0, gt=0, le=3600, description="A connection on which nothing arrives for this many seconds while the "
+        "node waits for the client (before a request, between requests, inside a body) is closed."
+    )
 
 
 class PublicSection(Section):
@@ -64,6 +72,11 @@ class PublicSection(Section):
     base_url: str = Field(
         "http://127.0.0.1:8081", description="Public base URL printed in short links (no trailing slash)."
     )
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=3600, description="As api.header_timeout_s, for the public listener (phones on slow "
+        "networks: keep it at several seconds)."
+    )
+    idle_timeout_s: float = Field(10.0, gt=0, le=3600, description="As api.idle_timeout_s, for the public listener.")
 
 
 class Config(Section):

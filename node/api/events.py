@@ -8,9 +8,9 @@ events are (optional fields omitted, never null; events enabled) and handed to t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -20,6 +20,7 @@ from alertnode.api.request import RequestReader
 from alertnode.contract.events import EventRequest
 from alertnode.contract.lifetime import iso_time
 from alertnode.contract.problems import validation_problems
+from alertnode.contract.sendalert import ErrorResponse
 from alertnode.errors import ApiError, Problem
 from alertnode.jobs import events
 from alertnode.jobs.events_config import EventsConfig
@@ -61,11 +62,9 @@ class EventsExtension(Extension):
             req = event_request(raw, self.config)
             return JSONResponse(await self.runtime.handle(events.Event.from_request(req), originator_of(key)))
 
-        async def suppressed(request: Request, limit: int = 100) -> JSONResponse:
+        async def suppressed(request: Request, limit: Annotated[int, Query(ge=1, le=10000)] = 100) -> JSONResponse:
             """Audit of contacts the per-contact cap kept from being alerted (newest first)."""
             self.requests.require_key(request)
-            if not 1 <= limit <= 10000:
-                raise ApiError("bad paging", [Problem("limit", "must be 1 to 10000")])
             rows = [{"at": iso_time(r.at), "contact": r.contact, "route": r.route, "event": r.event,
                      "reason": r.reason, **({"alertRef": r.alert_ref} if r.alert_ref else {})}
                     for r in await self.runtime.suppressed(limit)]
@@ -73,7 +72,10 @@ class EventsExtension(Extension):
 
         body = {"requestBody": {"required": True, "content": {"application/json": {
             "schema": EventRequest.model_json_schema()}}}}
-        app.add_api_route("/api/events", post_event, methods=["POST"], tags=["events"], openapi_extra=body)
+        disabled: dict[int | str, dict[str, Any]] = {
+            403: {"model": ErrorResponse, "description": "Events are disabled on this node."}}
+        app.add_api_route("/api/events", post_event, methods=["POST"], tags=["events"], openapi_extra=body,
+                          responses=disabled)
         app.add_api_route("/api/events/suppressed", suppressed, methods=["GET"], tags=["events"])
 
     def info(self) -> Mapping[str, Any]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from alertnode.contract.lifetime import parse_iso_duration, parse_lifetime
+from alertnode.contract.lifetime import ISO_DURATION_SCHEMA, LIFETIME_SCHEMA, parse_iso_duration, parse_lifetime
 from alertnode.errors import Problem
 
 ALERT_TYPES = ("sms", "email", "call", "inboundCall")
@@ -34,8 +34,19 @@ def _duration(value: str) -> str:
     return value
 
 
-Lifetime = Annotated[str, AfterValidator(_lifetime)]
-Duration = Annotated[str, AfterValidator(_duration)]
+def _integral(value: Any) -> Any:
+    # JSON has one number type and JSON Schema counts 35.0 as an integer; the strict models do not, so an
+    # integral float is taken as the integer it is (35.5, NaN and infinities stay floats and are refused)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The parsers keep their own messages; the patterns put the same rules in the OpenAPI schema (ECMA 262,
+# no lookarounds) so that a client or a fuzzer reading it knows an empty string is not a duration.
+Lifetime = Annotated[str, AfterValidator(_lifetime), Field(json_schema_extra={"pattern": LIFETIME_SCHEMA})]
+Duration = Annotated[str, AfterValidator(_duration), Field(json_schema_extra={"pattern": ISO_DURATION_SCHEMA})]
+Integer = Annotated[int, BeforeValidator(_integral)]
 
 
 class Strict(BaseModel):
@@ -112,7 +123,7 @@ class IvrControl(Strict):
     (``*`` alone as ivrAmNotOkDigits means any other key). Keys a-d are taken as A-D."""
 
     ivrType: Literal["simple", "replay"] = "simple"
-    ivrAttempts: int = Field(1, ge=1, le=10)
+    ivrAttempts: Integer = Field(1, ge=1, le=10)
     ivrRequireFullPlay: bool = False
     ivrRequireResponse: bool = False
     ivrSayAgainDigits: str = Field("1", pattern=DIGITS_PATTERN)
@@ -251,8 +262,9 @@ class StoreContentRequest(Strict):
 class CollectEventsRequest(Strict):
     version: Literal["latest", "1", "1.0"] = "latest"
     apiKey: str | None = Field(None, min_length=1, max_length=256)
-    cursor: int = Field(0, ge=0, le=2**63 - 1, description="The `cursor` of the previous answer (0 = from the start).")
-    limit: int = Field(500, ge=1, le=5000)
+    cursor: Integer = Field(0, ge=0, le=2**63 - 1,
+                            description="The `cursor` of the previous answer (0 = from the start).")
+    limit: Integer = Field(500, ge=1, le=5000)
     alertRef: str | None = Field(None, max_length=64)
 
 
@@ -300,3 +312,6 @@ class SendAlertResponse(BaseModel):
     expirationInDays: float | None = None
     schedule_url: str | None = None
     failureReason: str | None = None
+    warnings: list[ErrorItem] = Field(
+        default_factory=list, description="What was accepted but is not used (e.g. a tts block with mp3 audio)."
+    )

@@ -151,7 +151,8 @@ class Dispatcher:
         if not is_audio:
             text = self._body(params, content, d.lookups)
             lk = params.get("lookups") or {}
-            if lk.get("performLookups") or lk.get("shortlink"):
+            # a shortlink section implies performLookups (the reference), even an empty one: test its presence
+            if lk.get("performLookups") or "shortlink" in lk:
                 ctx = self._context(d, item, now)
                 if text is not None:
                     text = lookups.render(text, ctx)

@@ -27,6 +27,7 @@ from alertnode.jobs import lookups
 from alertnode.mail.addresses import normalize_address
 
 PHONE_TYPES = frozenset({"sms", "call", "inboundCall"})
+RECORDED_FORMATS = frozenset({"mp3", "wav", "aiff"})
 SEEN_TYPES = frozenset({"sms", "email", "call", "shortlink"})
 # GSM 03.38 basic characters allowed in an alphanumeric sender (3GPP TS 23.038 §6.2.1)
 _ALNUM_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&'!?]{1,11}$")
@@ -42,6 +43,7 @@ _FIELDS_BY_TYPE: Mapping[str, frozenset[str]] = {
                               "additionalContent", "lookups"}),
 }
 _TYPED_FIELDS = frozenset().union(*_FIELDS_BY_TYPE.values())
+_CONTENT_FIELDS = frozenset({"content", "storedContent", "contentEncoding"})
 _RECIPIENT_FORMS = (
     "recipients", "recipientList", "storedRecipients",
     "contacts", "contactList", "storedContactList",
@@ -94,6 +96,8 @@ class Plan:
     expires_in: float | None
     publish_delay: float | None
     publish: bool
+    warnings: list[Problem] = field(default_factory=list)
+    """what was accepted but not used, each at its JSON path (answered as ``warnings``)"""
 
 
 _E164 = re.compile(r"^\+([1-9][0-9]{5,14})$")  # ITU-T E.164 §6: at most 15 digits
@@ -172,14 +176,16 @@ def check_sender_sms(sender: str) -> str | None:
 
 class _Planner:
     def __init__(self, req: SendAlertRequest, resolved: Resolved, *, now: float, max_recipients: int,
-                 unique_limit: int, default_lifetime: str) -> None:
+                 unique_limit: int, default_lifetime: str, sms_default_sender: bool) -> None:
         self.now = now
+        self.sms_default_sender = sms_default_sender
         self.req = req
         self.resolved = resolved
         self.max_recipients = max_recipients
         self.unique_limit = unique_limit
         self.default_lifetime = default_lifetime
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         self.contacts: dict[str, Any] = {}
         self.sets: dict[str, list[str]] = {}
         self.contact_keys: frozenset[str] = frozenset()
@@ -215,7 +221,7 @@ class _Planner:
             self.bad("alert", f"{unique_total} recipients with per-recipient lookups: at most "
                               f"{self.unique_limit} per request")
         return Plan([p for p in items if p is not None], expires_in, publish_delay,
-                    req.schedule.publish if req.schedule else True)
+                    req.schedule.publish if req.schedule else True, self.warnings)
 
     def lifetime(self, text: str, path: str) -> float | None:
         try:
@@ -277,8 +283,9 @@ class _Planner:
         recipients, requested, skipped = self.expand(item, path)
         if len(self.problems) != before:
             return None
+        unused = {"tts"} if item.tts is not None and voice_format in RECORDED_FORMATS else set()
         params = item.model_dump(mode="json", by_alias=True, exclude_none=True,
-                                 exclude=set(_RECIPIENT_FORMS) | {"content", "storedContent", "contentEncoding"})
+                                 exclude=set(_RECIPIENT_FORMS) | _CONTENT_FIELDS | unused)
         return PlannedItem(index, kind, item.tag, params, content, voice_format, recipients, requested, skipped,
                            unique)
 
@@ -314,8 +321,10 @@ class _Planner:
             self.bad(f"{path}.voiceFormat", "mandatory when content is set (mp3, wav, aiff or tts)")
         if is_audio and item.content is not None and item.contentEncoding != "base64":
             self.bad(f"{path}.contentEncoding", f"{voice_format} audio must be base64 encoded")
-        if item.tts is not None and voice_format != "tts":
-            self.bad(f"{path}.tts", "only used with voiceFormat tts")
+        if item.tts is not None and voice_format in RECORDED_FORMATS:
+            # the reference: "tts block used if voiceFormat is 'tts'": with recorded audio it is accepted, not used
+            # (no voiceFormat means tts to the voice channel, so there the block is used)
+            self.warnings.append(Problem(f"{path}.tts", "ignored: the tts block is only used with voiceFormat tts"))
         if item.body is not None:
             for locale, body in item.body.items():
                 if not re.match(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", locale):
@@ -328,7 +337,8 @@ class _Planner:
         kind = item.alertType
         if kind == "sms":
             if item.sender is None:
-                self.bad(f"{path}.sender", "mandatory for sms")
+                if not self.sms_default_sender:
+                    self.bad(f"{path}.sender", "mandatory for sms (no sms.default_sender is configured)")
             else:
                 err = check_sender_sms(item.sender)
                 if err:
@@ -543,8 +553,10 @@ def check_contact_group(group: ContactGroup, path: str) -> list[Problem]:
 
 
 def plan(req: SendAlertRequest, resolved: Resolved, *, now: float, max_recipients: int, unique_limit: int,
-         default_lifetime: str) -> tuple[Plan, list[Problem]]:
+         default_lifetime: str, sms_default_sender: bool = False) -> tuple[Plan, list[Problem]]:
+    """The deliveries ``req`` asks for and every problem with it. ``sms_default_sender``: the node has an
+    ``[sms] default_sender``, so an sms item may leave out its sender."""
     planner = _Planner(req, resolved, now=now, max_recipients=max_recipients, unique_limit=unique_limit,
-                       default_lifetime=default_lifetime)
+                       default_lifetime=default_lifetime, sms_default_sender=sms_default_sender)
     result = planner.run()
     return result, planner.problems

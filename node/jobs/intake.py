@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import secrets
 import time
@@ -41,25 +42,66 @@ def new_tokens(count: int) -> list[str]:
     return [base64.urlsafe_b64encode(raw[i : i + 12]).decode("ascii") for i in range(0, 12 * count, 12)]
 
 
+INLINE_PLAN_ENTRIES = 64
+"""requests of at most this many entries (recipients, contacts, stored list entries) are planned in place"""
+
+
+ACCEPTED_LOG_INTERVAL_S = 1.0
+"""at most one INFO line a second for accepted alerts (see Intake._log_accepted)"""
+
+
+def _size(req: SendAlertRequest, resolved: expand.Resolved) -> int:
+    """How much planning ``req`` takes, in entries: what its items name directly, its contact-group's contacts
+    and the entries of the stored lists it uses."""
+    count = len(resolved.contact_group.contacts) if resolved.contact_group is not None else 0
+    for item in req.alert:
+        count += len(item.recipients or ()) + len(item.contacts or ()) + len(item.contactSets or ())
+        for text in (item.recipientList, item.contactList, item.contactSetList):
+            if text:
+                count += text.count(",") + 1
+    for stored in resolved.stored.values():
+        count += len(stored.value) if isinstance(stored.value, list) else 1
+    return count
+
+
 class Intake:
     def __init__(self, limits: LimitsSection, store: Store, cipher: Cipher, channels: Mapping[str, Channel],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, sms_default_sender: str = "") -> None:
         self.limits = limits
+        self.sms_default_sender = sms_default_sender
+        """``[sms] default_sender``: the sender of sms items that give none (empty: they must give one)"""
         self.store = store
         self.cipher = cipher
         self.channels = channels
         self.clock = clock
         self._queued: dict[str, int] = {}
         self._queued_at = float("-inf")
+        self._counting: asyncio.Future[None] | None = None
+        self._counted = False
+        self._accepted = 0
+        self._accepted_logged_at = float("-inf")
 
     async def queued(self) -> dict[str, int]:
         """Deliveries waiting per alert type, counted at most once a second (a count over the queue
-        per request would grow with the queue); accepted work is added in between."""
+        per request would grow with the queue); accepted work is added in between. One count at a time, in
+        the background: requests meanwhile use the last count (only the very first request waits for one),
+        so that a second's worth of concurrent requests does not each run the count and wait for it."""
         now = self.clock()
-        if now - self._queued_at > 1.0:
-            self._queued = await self.store.read(repo.queued_counts)
+        if now - self._queued_at > 1.0 and self._counting is None:
             self._queued_at = now
+            self._counting = asyncio.ensure_future(self._count())
+        if not self._counted and self._counting is not None:
+            await asyncio.shield(self._counting)
         return self._queued
+
+    async def _count(self) -> None:
+        try:
+            self._queued = await self.store.read(repo.queued_counts)
+            self._counted = True
+        except Exception:  # in the background: the last count stands, the next second retries
+            log.exception("counting the queued deliveries failed")
+        finally:
+            self._counting = None
 
     # -- sendalert ---------------------------------------------------------------------------
     async def send_alert(self, req: SendAlertRequest) -> dict[str, Any]:
@@ -71,10 +113,14 @@ class Intake:
                 return first
         resolved, link = await self._resolve(req, now)
         limits = self.limits
-        plan, problems = await asyncio.to_thread(
+        planner = functools.partial(
             expand.plan, req, resolved, now=now, max_recipients=limits.max_recipients_per_item,
             unique_limit=limits.unique_lookup_recipients, default_lifetime=limits.default_lifetime,
+            sms_default_sender=bool(self.sms_default_sender),
         )
+        # a large request is planned off the event loop (10,000 recipients take a while); a small one in place,
+        # where the hop to a thread and back would cost more than the planning (tools/bench/api.py)
+        plan, problems = planner() if _size(req, resolved) <= INLINE_PLAN_ENTRIES else await asyncio.to_thread(planner)
         if problems:
             raise ApiError("the request is not valid", problems)
         queued = await self.queued()
@@ -189,6 +235,8 @@ class Intake:
         if subject_ref:
             response["emailSubjectRef"] = subject_ref
         response["alerts"] = results
+        if plan.warnings:
+            response["warnings"] = [w.as_dict() for w in plan.warnings]
         request_json = req.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"apiKey"})
         sched = req.schedule
         quiet = None
@@ -236,9 +284,23 @@ class Intake:
         answer = await self.store.write(accept)
         if answer is response:  # not the first answer again for a repeated uniqueId
             pending = "" if publish_at is not None and publish_at <= now else " (not yet published)"
-            log.info("alert accepted: %d item(s), %d deliveries%s", len(new_items), len(deliveries), pending,
-                     extra={"alert_ref": alert_ref})
+            self._log_accepted(alert_ref, len(new_items), len(deliveries), pending, now)
         return answer
+
+    def _log_accepted(self, alert_ref: str, items: int, deliveries: int, pending: str, now: float) -> None:
+        """At most one INFO line per second: a line per alert at a few alerts a minute, as an operator reads them;
+        at hundreds a second, one line for all of them (journald drops a service's lines past its rate limit,
+        10,000 per 30 s by default, warnings included). Every alert is also an ``accepted`` event."""
+        self._accepted += 1
+        if now - self._accepted_logged_at < ACCEPTED_LOG_INTERVAL_S:
+            log.debug("alert accepted: %d item(s), %d deliveries%s", items, deliveries, pending,
+                      extra={"alert_ref": alert_ref})
+            return
+        more = f" ({self._accepted - 1} more accepted since the last line)" if self._accepted > 1 else ""
+        log.info("alert accepted: %d item(s), %d deliveries%s%s", items, deliveries, pending, more,
+                 extra={"alert_ref": alert_ref})
+        self._accepted = 0
+        self._accepted_logged_at = now
 
     # -- storecontent ------------------------------------------------------------------------
     async def store_content(self, req: StoreContentRequest) -> dict[str, Any]:
