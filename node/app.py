@@ -316,6 +316,8 @@ class Node:
         sd_notify("STOPPING=1")
         if self._watchdog is not None:
             self._watchdog.cancel()
+        if self.sandbox is not None:
+            self.sandbox.closing()  # its page's long polls answer now, so the listeners close without waiting
         for server in self.http:
             await server.stop()
         for extension in reversed(self.extensions):

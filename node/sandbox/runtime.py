@@ -96,6 +96,7 @@ class Sandbox:
         self.assembler = Assembler()
         self._journal: Any = None
         self._changed = asyncio.Event()
+        self._closing = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._calls: dict[str, str] = {}  # the phone's call key -> the book's call id
         self.smsc: Smsc | None = None
@@ -194,11 +195,20 @@ class Sandbox:
         event.set()
 
     async def wait_change(self, since: int, timeout: float) -> int:
-        """The book's version once it is past ``since``, or after ``timeout`` seconds."""
-        if self.book.version <= since:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+        """The book's version once it is past ``since``, or after ``timeout`` seconds, or at once when the node
+        is stopping."""
+        if self.book.version <= since and not self._closing.is_set():
+            changed, closing = asyncio.ensure_future(self._changed.wait()), asyncio.ensure_future(self._closing.wait())
+            try:
+                await asyncio.wait({changed, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+                closing.cancel()
         return self.book.version
+
+    def closing(self) -> None:
+        """The node is stopping: long polls answer now."""
+        self._closing.set()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

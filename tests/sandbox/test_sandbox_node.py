@@ -4,6 +4,8 @@ marks on everything, --sandbox over configured channels, --no-sandbox, a restart
 from __future__ import annotations
 
 import mailbox
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,20 @@ def test_no_sandbox_flag_keeps_an_empty_node_empty(tmp_path: Path) -> None:
         assert refused.status_code == 400 and "not configured" in refused.json()["errors"][0]["message"]
     finally:
         node.stop()
+
+
+def test_a_page_waiting_for_news_does_not_hold_the_node_up(tmp_path: Path) -> None:
+    node = sandbox_node(tmp_path / "n").start()
+    answers: list[int] = []
+
+    def long_poll() -> None:
+        with node.client() as c:
+            answers.append(c.get("/api/sandbox/phone", params={"since": 10**6, "wait": 30}).status_code)
+
+    waiting = threading.Thread(target=long_poll)
+    waiting.start()
+    time.sleep(1.5)  # the request is in: the node is waiting for a change that will not come
+    assert node.stop() == 0
+    waiting.join(30)
+    assert answers == [200]  # answered at the stop, not cancelled after the HTTP listener's grace period:
+    assert "Exception in ASGI application" not in "".join(node.output)
