@@ -220,7 +220,7 @@ class Book:
             record.answered_at = at
         else:
             record.ended_at = at
-        if code:
+        if code or reason:
             record.code, record.reason = code, reason
         return self._changed(record)
 

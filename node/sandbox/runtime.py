@@ -127,9 +127,12 @@ class Sandbox:
         await self.smarthost.start()
         phone = None
         if importlib.util.find_spec("pjsua2") is not None:
-            self.phone = PhoneLink(self.recordings, self._on_phone)
-            await self.phone.start()
-            phone = self.phone.address
+            link = PhoneLink(self.recordings, self._on_phone)
+            try:
+                await link.start()
+                self.phone, phone = link, link.address
+            except ChannelError:
+                log.exception("sandbox: the phone did not start, so there are no calls")
         else:
             log.warning("sandbox: pjsua2 is not installed, so there are no calls (pip install 'alertnode[voice]')")
         self.config = sandbox_config(self.original, smsc_port=self.smsc.options.port,
@@ -180,7 +183,8 @@ class Sandbox:
             "smsc": f"127.0.0.1:{self.smsc.options.port}" if self.smsc else None,
             "smarthost": f"127.0.0.1:{self.smarthost.port}" if self.smarthost else None,
             "maildir": str(self.maildir),
-            "phone": {"sip": self.phone.address, "running": self.phone.running, "restarts": self.phone.restarts}
+            "phone": {"sip": self.phone.address, "running": self.phone.running, "restarts": self.phone.restarts,
+                      "pid": self.phone.pid}
             if self.phone else None,
             "replies": f"{self.reply_to[0]}:{self.reply_to[1]}" if self.reply_to else None,
         }

@@ -4,6 +4,8 @@ marks on everything, --sandbox over configured channels, --no-sandbox, a restart
 from __future__ import annotations
 
 import mailbox
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -188,3 +190,28 @@ def test_a_page_waiting_for_news_does_not_hold_the_node_up(tmp_path: Path) -> No
     waiting.join(30)
     assert answers == [200]  # answered at the stop, not cancelled after the HTTP listener's grace period:
     assert "Exception in ASGI application" not in "".join(node.output)
+
+
+def test_a_phone_that_dies_is_started_again_on_its_port(tmp_path: Path) -> None:
+    node = sandbox_node(tmp_path / "n").start()
+    try:
+        send(node, {"alertType": "call", "tag": "call", "sender": "+441632960000", "recipients": [ANN_CALL],
+                    "content": "Fire drill.", "contentEncoding": "utf8", "voiceFormat": "tts"}, ref="call")
+        ringing = wait_book(node, lambda s: (p := person(s, ANN_CALL)) and p["calls"][-1]["state"] == "ringing"
+                            and p["calls"][-1])
+        before = phone(node)["sandbox"]["phone"]
+        os.kill(before["pid"], signal.SIGKILL)
+        # the call it had ends in the book; the phone comes back on the same SIP port (the trunk)
+        lost = wait_book(node, lambda s: (c := person(s, ANN_CALL)["calls"][-1])["state"] == "missed" and c)
+        assert lost["id"] == ringing["id"] and lost["reason"] == "the sandbox phone restarted"
+        after = wait_book(node, lambda s: s["sandbox"]["phone"]["restarts"] == 1 and s["sandbox"]["phone"]["running"]
+                          and s["sandbox"]["phone"])
+        assert after["sip"] == before["sip"] and after["pid"] != before["pid"]
+        send(node, {"alertType": "call", "tag": "call", "sender": "+441632960000", "recipients": [ANN_CALL],
+                    "content": "Fire drill again.", "contentEncoding": "utf8", "voiceFormat": "tts"}, ref="again")
+        again = wait_book(node, lambda s: (c := person(s, ANN_CALL)["calls"][-1])["id"] != ringing["id"] and c)
+        with node.client() as c:
+            assert c.post(f"/api/sandbox/calls/{again['id']}/answer").status_code == 200
+        wait_book(node, lambda s: person(s, ANN_CALL)["calls"][-1]["state"] == "answered")
+    finally:
+        node.stop()
