@@ -64,32 +64,32 @@ async function act(path, body){ try { await api("POST", path, body); $("err").te
 
 function linkList(links){ return (links||[]).map(l => " <a class='link' href='"+esc(l)+"' target='_blank' rel='noopener'>open link</a>").join(""); }
 function callButtons(c){
-  if (c.state === "ringing") return "<button class='act answer' data-call='"+c.id+"' data-action='answer'>Answer</button>"+
-    "<button class='act decline' data-call='"+c.id+"' data-action='decline'>Decline</button>";
-  if (c.state === "answered") return "<button class='act hangup' data-call='"+c.id+"' data-action='hangup'>Hang up</button>"+
+  if (c.state === "ringing") return "<button class='act answer' data-call='"+esc(c.id)+"' data-action='answer'>Answer</button>"+
+    "<button class='act decline' data-call='"+esc(c.id)+"' data-action='decline'>Decline</button>";
+  if (c.state === "answered") return "<button class='act hangup' data-call='"+esc(c.id)+"' data-action='hangup'>Hang up</button>"+
     "<div class='keypad' role='group' aria-label='keys'>"+"123456789*0#".split("").map(k =>
-    "<button class='act' data-call='"+c.id+"' data-key='"+k+"' aria-label='key "+k+"'>"+k+"</button>").join("")+"</div>";
+    "<button class='act' data-call='"+esc(c.id)+"' data-key='"+k+"' aria-label='key "+k+"'>"+k+"</button>").join("")+"</div>";
   return "";
 }
 function callHtml(c){
   const dur = c.answered_at && c.ended_at ? ", "+Math.round(c.ended_at - c.answered_at)+" s" : "";
-  return "<div class='call' data-call-row='"+c.id+"'><b>"+esc(c.state)+"</b> call from "+esc(c.caller)+" at "+hhmm(c.at)+dur+
+  return "<div class='call' data-call-row='"+esc(c.id)+"'><b>"+esc(c.state)+"</b> call from "+esc(c.caller)+" at "+hhmm(c.at)+dur+
     (c.keys ? ", keys pressed: <b>"+esc(c.keys)+"</b>" : "")+(c.code && c.state !== "answered" ? " <span class='small'>("+c.code+" "+esc(c.reason)+")</span>" : "")+
-    "<div>"+callButtons(c)+(c.recording ? "<button class='act' data-play='"+c.id+"'>Play what the node said</button><span id='audio-"+c.id+"'></span>" : "")+"</div></div>";
+    "<div>"+callButtons(c)+(c.recording ? "<button class='act' data-play='"+esc(c.id)+"'>Play what the node said</button><span id='audio-"+esc(c.id)+"'></span>" : "")+"</div></div>";
 }
 function smsHtml(s){
   const st = s.status;
-  return "<div class='bubble "+(s.direction === "to" ? "to" : "from")+"' data-sms='"+s.id+"'><span class='small'>"+
+  return "<div class='bubble "+(s.direction === "to" ? "to" : "from")+"' data-sms='"+esc(s.id)+"'><span class='small'>"+
     (s.direction === "to" ? "from "+esc(s.peer) : "you, to "+esc(s.peer))+" · "+hhmm(s.at)+" · <span class='"+
     (/deliver|sent/.test(st) && !/un|not/.test(st) ? "good" : /reject|undeliv|not/.test(st) ? "bad" : "")+"'>"+esc(st)+"</span></span>\\n"+
     esc(s.text)+linkList(s.links)+"</div>";
 }
 function mailHtml(m){
-  return "<div class='mail' data-mail='"+m.id+"'><div><b>"+esc(m.subject || "(no subject)")+"</b></div><div class='small'>from "+esc(m.sender)+
+  return "<div class='mail' data-mail='"+esc(m.id)+"'><div><b>"+esc(m.subject || "(no subject)")+"</b></div><div class='small'>from "+esc(m.sender)+
     " · "+hhmm(m.at)+" · <span class='"+(m.status === "bounced" ? "bad" : "good")+"'>"+esc(m.status)+"</span>"+
     (m.report ? " · report sent back: "+esc(m.report) : "")+"</div><pre>"+esc(m.text)+"</pre>"+linkList(m.links)+
     (m.replies||[]).map(r => "<div class='bubble from'><span class='small'>you replied · "+hhmm(r.at)+" · "+esc(r.result)+"</span>\\n"+esc(r.text)+"</div>").join("")+
-    (m.status === "bounced" ? "" : "<form class='reply' data-mail-reply='"+m.id+"'><label class='small' for='mail-"+m.id+"'>reply</label><textarea id='mail-"+m.id+
+    (m.status === "bounced" ? "" : "<form class='reply' data-mail-reply='"+esc(m.id)+"'><label class='small' for='mail-"+esc(m.id)+"'>reply</label><textarea id='mail-"+m.id+
     "' name='text' rows='2' data-draft required></textarea><button class='act'>Send reply</button></form>")+"</div>";
 }
 function personHtml(p){
@@ -97,7 +97,7 @@ function personHtml(p){
   return "<h2 style='margin:0 0 .6em'>"+esc(p.address)+"</h2>"+
     (p.kind === "phone" ? "<section class='box'><h2>Calls</h2>"+(p.calls.length ? [...p.calls].reverse().map(callHtml).join("") : "<p class='empty'>no calls</p>")+"</section>"+
     "<section class='box'><h2>Text messages</h2>"+(p.sms.length ? p.sms.map(smsHtml).join("") : "<p class='empty'>no texts</p>")+
-    (last ? "<form class='reply' data-sms-reply='"+last.id+"'><label class='small' for='sms-"+esc(p.address)+"'>reply</label><input id='sms-"+esc(p.address)+
+    (last ? "<form class='reply' data-sms-reply='"+esc(last.id)+"'><label class='small' for='sms-"+esc(p.address)+"'>reply</label><input id='sms-"+esc(p.address)+
     "' name='text' data-draft autocomplete='off' required placeholder='e.g. OK'><button class='act'>Send SMS</button></form>" : "")+"</section>" : "")+
     (p.emails.length || p.kind === "email" ? "<section class='box'><h2>E-mail</h2>"+(p.emails.length ? [...p.emails].reverse().map(mailHtml).join("") : "<p class='empty'>no e-mail</p>")+"</section>" : "");
 }
@@ -108,7 +108,7 @@ function render(){
   const focus = document.activeElement && document.activeElement.id ? document.activeElement.id :
     (document.activeElement && document.activeElement.dataset && document.activeElement.dataset.call ? "call:"+document.activeElement.dataset.call+":"+(document.activeElement.dataset.action||document.activeElement.dataset.key||"") : null);
   const live = people.flatMap(p => p.calls.filter(c => c.state === "ringing" || c.state === "answered").map(c => [p, c]));
-  $("ringing").innerHTML = live.map(([p, c]) => "<div class='ring' data-live-call='"+c.id+"'><b>"+esc(p.address)+"</b> "+
+  $("ringing").innerHTML = live.map(([p, c]) => "<div class='ring' data-live-call='"+esc(c.id)+"'><b>"+esc(p.address)+"</b> "+
     (c.state === "ringing" ? "is ringing" : "is on a call")+" (from "+esc(c.caller)+") "+callButtons(c)+"</div>").join("");
   $("people").innerHTML = people.map(p => "<button data-recipient='"+esc(p.address)+"' aria-current='"+(p.address === selected)+"'>"+esc(p.address)+
     "<div class='counts'>"+[p.sms.length && p.sms.length+" text(s)", p.emails.length && p.emails.length+" e-mail(s)", p.calls.length && p.calls.length+" call(s)"].filter(Boolean).join(", ")+
