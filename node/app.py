@@ -1,9 +1,9 @@
 """Wiring and lifecycle. This module alone owns start-up order, shutdown order, signals and readiness.
 
-Start-up: data directory and secrets → store (migrations) → channels → dispatcher, callbacks →
-HTTP listeners → ready (sd_notify READY=1 when run by systemd). Stop (SIGTERM/SIGINT): listeners stop
-taking work → dispatcher stops handing out → channels finish or hand back in-flight work within the
-grace period → callbacks → store closed last.
+Start-up: data directory and secrets → the sandbox's peers (in sandbox mode) → store (migrations) →
+channels → dispatcher, callbacks → HTTP listeners → ready (sd_notify READY=1 when run by systemd). Stop
+(SIGTERM/SIGINT): listeners stop taking work → dispatcher stops handing out → channels finish or hand back
+in-flight work within the grace period → the sandbox's peers → callbacks → store closed last.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from alertnode.jobs.callbacks import CallbackSender
 from alertnode.jobs.dispatcher import Addresses, Dispatcher
 from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
+from alertnode.sandbox import routes as sandbox_routes
+from alertnode.sandbox.runtime import Sandbox, start_sandbox
 from alertnode.store.crypto import Cipher, load_or_create_key
 from alertnode.store.db import Store
 
@@ -176,8 +178,12 @@ def sd_notify(message: str) -> None:
 
 
 class Node:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, sandbox: bool | None = None) -> None:
+        """``sandbox``: True runs the sandbox whatever is configured, False never, None when nothing is
+        (alertnode.sandbox.wiring)."""
         self.config = config
+        self.sandbox_request = sandbox
+        self.sandbox: Sandbox | None = None
         self.data_dir = config.data_path()
         self.started_at = time.time()
         self.store: Store | None = None
@@ -211,9 +217,13 @@ class Node:
             print(f"alertnode: generated API key (shown once, keep it): {self.secrets.new_api_key}", flush=True)
             print(f"alertnode: callback signing secret is in {self.data_dir / 'callback.secret'}", flush=True)
         cipher = self.cipher = Cipher(self.secrets.master_key)
-        self.store = Store(self.data_dir / "alertnode.db")
+        work_dir = self.data_dir
+        self.sandbox = await start_sandbox(self.config, self.data_dir, self.sandbox_request)
+        if self.sandbox is not None:  # its channels point at its peers; its alerts have a store of their own
+            self.config, work_dir = self.sandbox.config, self.sandbox.data_dir
+        self.store = Store(work_dir / "alertnode.db")
         self.store.open()
-        self.channels = build_channels(self.config, self.store, cipher, self.data_dir)
+        self.channels = build_channels(self.config, self.store, cipher, work_dir)
         self.callbacks = CallbackSender(self.config.callbacks, self.store, cipher, self.secrets.callback_secret)
 
         def on_event(event: ChannelEvent) -> None:
@@ -226,9 +236,10 @@ class Node:
                     log.exception("extension %s failed on an event", extension.name)
 
         results = self.results = Results(self.store, cipher, on_event)
+        sink = self.sandbox.sink(results) if self.sandbox is not None else results
         cfg = self.config
         addresses = Addresses(cfg.public.base_url, cfg.mail.domain, cfg.mail.default_sender)
-        self.dispatcher = Dispatcher(cfg.dispatcher, addresses, self.store, cipher, self.channels, results.report)
+        self.dispatcher = Dispatcher(cfg.dispatcher, addresses, self.store, cipher, self.channels, sink.report)
 
         def committed() -> None:
             with contextlib.suppress(RuntimeError):
@@ -236,7 +247,7 @@ class Node:
 
         self.store.on_commit(committed)
         for channel in self.unique_channels:
-            await channel.start(results)
+            await channel.start(sink)
         await self.dispatcher.start()
         await self.callbacks.start()
         intake = self.intake = Intake(cfg.limits, self.store, cipher, self.channels,
@@ -245,13 +256,12 @@ class Node:
         services = self.services = Services(self.store, cipher, requests, intake, self.channels, self.started_at,
                                             cfg.limits.queue_capacity, readiness=self.readiness)
         context = ExtensionContext(self.store, cipher, intake, requests, self.unique_channels, self.callbacks,
-                                   self.readiness, self.started_at, cfg.ops, cfg.events, results)
+                                   self.readiness, self.started_at, cfg.ops, cfg.events, sink)
         control_app = create_app(services)
-        for name in EXTENSIONS:
-            module = optional_module(name)
-            if module is None:
-                continue
-            extension: Extension = module.create(context)
+        extensions: list[Extension] = [m.create(context) for m in map(optional_module, EXTENSIONS) if m is not None]
+        if self.sandbox is not None:
+            extensions.append(sandbox_routes.create(self.sandbox, context))
+        for extension in extensions:
             extension.routes(control_app)
             info = extension.info()
             if info is not None:
@@ -259,7 +269,7 @@ class Node:
             await extension.start()
             self.extensions.append(extension)
         form_key = hmac.new(self.secrets.master_key, b"alertnode/public-form/v1", hashlib.sha256).digest()
-        public_app = create_public_app(self.store, cipher, results, base_url=cfg.public.base_url, form_key=form_key)
+        public_app = create_public_app(self.store, cipher, sink, base_url=cfg.public.base_url, form_key=form_key)
         api, pub = self.config.api, self.config.public
         control = _Http(control_app, _listen(api.host, api.port), "control", header_timeout_s=api.header_timeout_s,
                         idle_timeout_s=api.idle_timeout_s)
@@ -270,6 +280,9 @@ class Node:
             await server.start()
         log.info("alertnode ready: control API http://%s:%d, public http://%s:%d, data %s",
                  self.config.api.host, control.port, self.config.public.host, public.port, self.data_dir)
+        if self.sandbox is not None:
+            host = self.config.api.host if self.config.api.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+            self.sandbox.announce(f"http://{host}:{control.port}", self.secrets.new_api_key)
         # machine-readable line for tools and tests that start the node on port 0
         print(f"alertnode: listening control={self.config.api.host}:{control.port} "
               f"public={self.config.public.host}:{public.port}", flush=True)
@@ -324,6 +337,8 @@ class Node:
             ready = ready and ok
         state["channels"] = channels
         state["ready"] = ready
+        if self.sandbox is not None:
+            state["sandbox"] = True  # every channel is a sandbox peer on this machine
         return state
 
     def request_stop(self) -> None:
@@ -336,6 +351,8 @@ class Node:
         sd_notify("STOPPING=1")
         if self._watchdog is not None:
             self._watchdog.cancel()
+        if self.sandbox is not None:
+            self.sandbox.closing()  # its page's long polls answer now, so the listeners close without waiting
         for server in self.http:
             await server.stop()
         for extension in reversed(self.extensions):
@@ -351,6 +368,8 @@ class Node:
                 await asyncio.wait_for(channel.stop(grace), timeout=grace + 5)
             except Exception:
                 log.exception("channel %s did not stop cleanly", channel.name)
+        if self.sandbox is not None:
+            await self.sandbox.close()
         if self.callbacks is not None:
             await self.callbacks.stop()
         if self.store is not None:
@@ -372,9 +391,9 @@ GC_YOUNG_THRESHOLD = 10_000
 """allocations between young collections once the node has started (CPython's default: 700)"""
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, sandbox: bool | None = None) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    node = Node(config)
+    node = Node(config, sandbox)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.request_stop)

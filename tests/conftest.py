@@ -26,8 +26,8 @@ def run_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
     started: list[RunningNode] = []
 
     def start(config: dict[str, Any] | None = None, *, env: dict[str, str] | None = None,
-              data_dir: Path | None = None) -> RunningNode:
-        node = RunningNode(data_dir or tmp_path / f"node{len(started)}", config or {}, env)
+              data_dir: Path | None = None, args: tuple[str, ...] = ()) -> RunningNode:
+        node = RunningNode(data_dir or tmp_path / f"node{len(started)}", config or {}, env, args)
         started.append(node)
         return node.start()
 
