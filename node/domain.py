@@ -296,3 +296,8 @@ class Channel(ABC):
         """Channel-specific checks at request time (e.g. audio that must decode). ``path`` is the
         item's JSON path, e.g. ``alert[0]``."""
         return []
+
+    def refuses(self, address: str) -> str | None:
+        """Why this channel will not send to ``address`` (already normalized by the expansion), or None;
+        checked for every recipient at request time so a refusal is a 400, not a failure later."""
+        return None

@@ -248,7 +248,7 @@ def create_app(svc: Services) -> FastAPI:
                                              GetInfoRequest, SchedulePublishRequest))
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -141,6 +141,7 @@ class Intake:
                 reason = f"alertType {item.alert_type} is not configured on this node"
             else:
                 channel_problems.extend(channel.validate_item(item.params, item.content, path))
+                channel_problems.extend(_refused_recipients(channel, item, path))
                 if len(item.recipients) > capacity:
                     reason = (f"{len(item.recipients)} recipients exceed the remaining capacity of "
                               f"{max(capacity, 0)} for {item.alert_type}")
@@ -348,3 +349,17 @@ class Intake:
         await self.store.write(lambda c: repo.put_stored(c, self.cipher, item_uuid, kind, value, now, expires_at))
         return {"success": True, "uuid": item_uuid, "contentType": kind,
                 "expirationInDays": round(seconds / 86400, 3) if seconds is not None else 0}
+
+
+def _refused_recipients(channel: Channel, item: expand.PlannedItem, path: str, limit: int = 20) -> list[Problem]:
+    """The recipients ``channel`` will not send to (e.g. ``mail.refuse_domains``), at most ``limit`` of them
+    named; the address is the requester's own data, so it is named in the answer."""
+    problems: list[Problem] = []
+    for recipient in item.recipients:
+        why = channel.refuses(recipient.address)
+        if why is not None:
+            where = f"{path}.contacts[{recipient.contact_id}]" if recipient.contact_id else f"{path}.recipients"
+            problems.append(Problem(where, f"{recipient.address}: {why}"))
+            if len(problems) >= limit:
+                break
+    return problems

@@ -153,6 +153,10 @@ class MailChannel(Channel):
             except Exception:  # the sink itself failed: the delivery stays IN_PROGRESS for start-up
                 log.exception("e-mail delivery %d: could not report the failure", work.delivery_id)
 
+    def refuses(self, address: str) -> str | None:
+        pattern = self._domains.refused_by(address)
+        return None if pattern is None else f"the domain is refused by mail.refuse_domains ({pattern!r})"
+
     async def _attempt(self, message: Composed) -> Outcome:
         try:
             result = await self._client.send(message)

@@ -98,8 +98,8 @@ class MailConfig(BaseModel):
         default_factory=list,
         description="Recipient domains never sent to, as globs on the domain (\"*.invalid\" is every sub-domain "
         "of invalid, \"localhost\" just localhost). Empty = every syntactically valid address is sent to, "
-        ".local and other special-use domains included. A delivery to a refused domain fails at once, naming "
-        "this key.",
+        ".local and other special-use domains included. A request naming a refused domain is answered 400 at "
+        "the recipient's path; a delivery queued before the setting changed fails at once, naming this key.",
     )
 
     # -- the reply listener (inbound) -----------------------------------------------------------
