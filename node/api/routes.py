@@ -220,7 +220,8 @@ def create_app(svc: Services) -> FastAPI:
               responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
     async def cancel(request: Request, alertRef: str) -> JSONResponse:
         """Cancel an alert: nothing more is sent; deliveries not yet sent fail with reason `cancelled`
-        (a message already handed to the SMSC or smarthost, or a call already ringing, cannot be recalled)."""
+        (a message already handed to the SMSC or smarthost cannot be recalled); a call ringing is cancelled
+        and a call answered is hung up, its recipient's result `cancelled` too."""
         require_key(request)
         now = svc.clock()
         found = await svc.store.write(lambda c: _cancel(c, svc.cipher, alertRef, now))
@@ -310,8 +311,10 @@ def _cancel(conn: Any, cipher: Cipher, alert_ref: str, now: float) -> list[int] 
     if repo.get_alert_row(conn, alert_ref) is None:
         return None
     conn.execute("UPDATE alerts SET status = 'cancelled' WHERE alert_ref = ?", (alert_ref,))
-    ids = [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE alert_ref = ? AND state IN"
-                                      " ('queued', 'in_progress')", (alert_ref,))]
+    # open deliveries, and answered calls still up (no final event yet): the channel hangs those up
+    ids = [r[0] for r in conn.execute("SELECT id FROM deliveries d WHERE alert_ref = ? AND (state IN"
+                                      " ('queued', 'in_progress') OR (state = 'answered' AND NOT EXISTS (SELECT 1"
+                                      " FROM events e WHERE e.delivery_id = d.id AND e.final = 1)))", (alert_ref,))]
     from alertnode.domain import ChannelEvent, DeliveryState
 
     for delivery_id in ids:

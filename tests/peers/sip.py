@@ -505,10 +505,11 @@ def wav_bytes(seconds: float, freq: float = 440.0, rate: int = 8000) -> bytes:
     return buf.getvalue()
 
 
-def wav_preparer(directory: Path) -> Callable[[str, bytes, Mapping[str, Any] | None], Path]:
-    """Prompt preparation for tests that give WAV content (8 kHz, 16-bit) directly."""
+def wav_preparer(directory: Path) -> Callable[[str, bytes, Mapping[str, Any] | None, int], Path]:
+    """Prompt preparation for tests that give WAV content (16-bit) directly: the same file at any clock
+    rate (pjmedia's player and bridge convert)."""
 
-    def prepare(voice_format: str, content: bytes, tts: Mapping[str, Any] | None) -> Path:
+    def prepare(voice_format: str, content: bytes, tts: Mapping[str, Any] | None, clock_rate: int) -> Path:
         assert voice_format == "wav", voice_format
         path = directory / (hashlib.sha256(content).hexdigest()[:16] + ".wav")
         if not path.exists():

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.peer
 
 
 def node_hostport(ch: Any) -> str:
-    return f"127.0.0.1:{ch.info().details['workers'][0]['sipPort']}"
+    return f"127.0.0.1:{ch.info().details['sipPort']}"  # the SIP front
 
 
 async def test_inbound_call_from_a_recipient_answers_plays_and_takes_the_key(sipp_uac: Any, voice_channel: Any) -> None:
