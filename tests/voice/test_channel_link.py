@@ -330,6 +330,32 @@ async def test_cancel_hangs_up_a_ringing_call_and_drops_a_waiting_one(rig: Rig) 
     assert rig.ch.free_capacity() == 1
 
 
+async def test_hold_stops_the_prompt_and_resume_plays_it_again(rig: Rig) -> None:
+    work, key = await answered(rig, {"ivrControl": {"ivrRequireResponse": True}})
+    play = rig.link.take()[-1]
+    assert isinstance(play, pipe.Play)
+    rig.link.emit(pipe.Held(key, "inactive"))
+    assert rig.link.take() == [pipe.StopPlay(key)]
+    rig.link.emit(pipe.PromptDone(key, "main"))  # an end that raced the stop: not heard, not counted
+    rig.link.emit(pipe.Resumed(key))
+    assert rig.link.take() == [play]
+    rig.link.emit(pipe.KeyPressed(key, "7", "info"))
+    assert rig.link.take() == [pipe.StopPlay(key), pipe.Hangup(key)]
+    assert await rig.kinds(work) == ["calling", "ringing", "answered", "held", "resumed", "key"]
+    held = await rig.event(work, "held")
+    assert held.detail == {"how": "inactive", "prompt": "main"}
+    assert (await rig.event(work, "key")).detail == {"digit": "7", "source": "info"}
+
+
+async def test_a_call_the_far_end_stopped_refreshing_is_session_expired(rig: Rig) -> None:
+    work, key = await answered(rig)
+    rig.link.take()
+    rig.link.emit(pipe.Ended(key, 200, "No session refresh received.", connected=True, expired=True))
+    kinds = await rig.kinds(work)
+    assert "session_expired" in kinds and "hung_up" not in kinds
+    assert (await rig.event(work, "session_expired")).detail["reason"] == "No session refresh received."
+
+
 async def test_cancel_hangs_up_an_answered_call(rig: Rig) -> None:
     """Issue 15 reverses "an answered call plays on": the call is hung up (BYE) at once; the alert's
     cancellation gave the delivery its final event, the channel ends the attempt without another."""
