@@ -144,3 +144,16 @@ async def test_32_callers_at_once_are_spread_over_the_workers(
     assert len(workers) == 8 and all(w["starts"] == 1 for w in workers)
     for uac in uacs:
         assert await asyncio.to_thread(uac.wait, 30) == 0, uac.output()[-2000:]
+
+
+async def test_an_inbound_call_over_tcp_through_the_front(sipp_uac: Any, voice_channel: Any) -> None:
+    """transport = tcp: the front takes the caller's TCP connection, opens its own to the worker, and
+    sends the worker's answers back over the caller's connection."""
+    ch, sink = await voice_channel(trunk="127.0.0.1:9", transport="tcp")
+    work = inbound_work("+442000000005", 0.5)
+    await ch.submit(work)
+    uac = sipp_uac("uac_inbound.xml", node_hostport(ch), "+442000000005", 1, "-t", "t1", "-key", "caller",
+                   "+441111111111")
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.RESPONDED and final.detail["response"] == "2"
+    assert await asyncio.to_thread(uac.wait, 20) == 0, uac.output()[-2000:]
