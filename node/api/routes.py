@@ -194,7 +194,8 @@ def create_app(svc: Services) -> FastAPI:
     @app.post("/api/json/alerts/{alertRef}/cancel", tags=["jobs"])
     async def cancel(request: Request, alertRef: str) -> JSONResponse:
         """Cancel an alert: nothing more is sent; deliveries not yet sent fail with reason `cancelled`
-        (a message already handed to the SMSC or smarthost, or a call already ringing, cannot be recalled)."""
+        (a message already handed to the SMSC or smarthost cannot be recalled); a call ringing is cancelled
+        and a call answered is hung up, its recipient's result `cancelled` too."""
         require_key(request)
         now = svc.clock()
         done = await svc.store.write(lambda c: commands.apply(c, svc.cipher, alertRef, AlertCommand.CANCEL, now))

@@ -10,8 +10,10 @@ with ``attempt`` + 1.
 
 Events reported per delivery (``ChannelEvent.kind``): calling, ringing, answered (state ANSWERED),
 busy, no_answer, failed (detail ``sip_code``), media (negotiated ``codec``), prompt_played,
-prompt_cut, prompt_error, key (detail ``digit``, ``source`` rfc4733/inband), say_again, key_timeout,
-recipientOk / recipientNotOk (state RESPONDED), hung_up, call_timeout, lost, attempt_ended (with
+prompt_cut, prompt_error, key (detail ``digit``, ``source`` rfc4733/info/inband), say_again,
+key_timeout, held / resumed (the far end's hold, detail ``how`` sendonly/inactive and the cut
+``prompt``), recipientOk / recipientNotOk (state RESPONDED), hung_up, session_expired (the node ended a
+call whose far end stopped refreshing it, RFC 4028), call_timeout, lost, attempt_ended (with
 ``retry_after`` when another attempt follows), handed_back (the node stopped before dialling) and the
 closing ``completed`` with ``final=True`` (state ANSWERED, RESPONDED or FAILED; detail ``outcome``,
 ``attempts``, ``response``, ``sip_code``).
@@ -96,7 +98,12 @@ class VoiceChannel(Channel):
         self.media_config = media_config or MediaConfig()
         self.data_dir = Path(data_dir)
         self._files = PromptFiles(
-            data_dir=self.data_dir, media_config=self.media_config, store=store, cipher=cipher, preparer=prompts
+            data_dir=self.data_dir,
+            media_config=self.media_config,
+            store=store,
+            cipher=cipher,
+            preparer=prompts,
+            wideband="G722" in config.codecs,
         )
         self._make_link = link or _supervisor
         self._link: WorkerLink | None = None
@@ -145,8 +152,9 @@ class VoiceChannel(Channel):
                 await asyncio.wait_for(self._reporter, timeout=grace)
 
     async def cancel(self, delivery_ids: list[int]) -> None:
-        """Drop cancelled deliveries still waiting here: inboundCall expectations, calls not yet
-        dialled or still ringing (hung up). An answered call plays on."""
+        """The alert was cancelled: drop its inboundCall expectations and calls not yet dialled, cancel
+        ringing calls and hang up answered ones (BYE), inbound calls too. Each delivery already has its
+        final event (``cancelled``, from the cancellation itself)."""
         ids = set(delivery_ids)
         self._cancelled |= ids
         self._inbound.remove(ids)
@@ -172,6 +180,7 @@ class VoiceChannel(Channel):
     def info(self) -> ChannelInfo:
         details: dict[str, Any] = {}
         if self._link is not None:
+            details["sipPort"] = self._link.sip_port()
             details["workers"] = self._link.workers_info()
             if self.config.registers:
                 details["registration"] = self._link.registration()
@@ -236,8 +245,8 @@ class VoiceChannel(Channel):
             case pipe.CommandFailed():
                 log.warning("voice worker error on %s: %s", ev.call or "-", ev.message)
             case (
-                pipe.Ringing() | pipe.Answered() | pipe.Ended() | pipe.MediaUp() | pipe.PromptDone()
-                | pipe.PromptFailed() | pipe.KeyPressed() | pipe.NoSuchCall() | pipe.Lost()
+                pipe.Ringing() | pipe.Answered() | pipe.Ended() | pipe.MediaUp() | pipe.Held() | pipe.Resumed()
+                | pipe.PromptDone() | pipe.PromptFailed() | pipe.KeyPressed() | pipe.NoSuchCall() | pipe.Lost()
             ):
                 self._legs.on_worker_event(ev)
             case _:

@@ -17,6 +17,17 @@ Rules every transition follows:
 * A ``total`` timer bounds every answered call; a ``keywait`` timer bounds the wait for a key after
   the prompts were played.
 * Everything observable is reported (:class:`Report`), once, in the order it happened.
+* Hold (:class:`Held`, a re-INVITE or UPDATE with ``sendonly`` or ``inactive``): nothing is played
+  while the far end holds the call. A prompt playing when the hold comes is stopped, and on
+  :class:`Resumed` it is played again from its start, followed by the rest of its sequence: a listener
+  back from hold has lost the thread, and the whole current prompt (not its tail, not the whole
+  sequence) is what gets them back into it. Hold while waiting for a key stops the key wait; on resume
+  the last prompt (the one that asked for the key) is played again and the key wait starts over after
+  it. Prompts the machine would start while held (a say-again, the ``done`` prompt) wait for the
+  resume. Keys are taken while held as at any other time; the ``total`` timer keeps running.
+* :class:`Cancelled` (the alert was cancelled): a call not answered yet is cancelled, an answered one
+  stopped and hung up (BYE); the attempt ends ``cancelled`` and is never retried. A response given
+  before stands.
 
 Success states (reference, "Available IVRs"):
 
@@ -38,217 +49,53 @@ Choices where the reference is silent (documented for users in the OpenAPI descr
   once, at most :data:`MAX_LOST_REDIALS` times per attempt. A response given before the loss stands
   (the attempt ends as if the call had been hung up then). An inbound call cannot be placed again
   (``redial_lost`` false): its attempt ends as ``lost``.
+* A key is reported with its source: ``rfc4733`` (RTP events), ``info`` (SIP INFO) or ``inband``.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from alertnode.voice.ivr_types import (
+    Action,
+    Answered,
+    AttemptEnded,
+    CallEnded,
+    Cancelled,
+    CancelTimer,
+    Digit,
+    Event,
+    FinalResult,
+    Finished,
+    HangUp,
+    Held,
+    IvrOptions,
+    IvrType,
+    Phase,
+    PlaceCall,
+    PlayPrompts,
+    PromptFinished,
+    Report,
+    Resumed,
+    Ringing,
+    Start,
+    StartTimer,
+    StopPlayback,
+    Timeouts,
+    TimerFired,
+    WorkerLost,
+)
 
-from alertnode.contract.sendalert import IvrControl
+__all__ = [
+    "MAX_LOST_REDIALS", "Action", "Answered", "AttemptEnded", "CallEnded", "CancelTimer", "Cancelled", "Digit",
+    "Event", "FinalResult", "Finished", "HangUp", "Held", "IvrMachine", "IvrOptions", "IvrType", "Phase", "PlaceCall",
+    "PlayPrompts", "PromptFinished", "Report", "Resumed", "Ringing", "Start", "StartTimer", "StopPlayback",
+    "Timeouts", "TimerFired", "WorkerLost",
+]
 
 MAX_LOST_REDIALS = 2
 # A replay IVR plays its prompts at most this often when nobody answers them (first play + one
 # automatic repeat on key-wait time-out).
 _REPLAY_AUTO_REPEATS = 1
-
-
-class IvrType(enum.StrEnum):
-    SIMPLE = "simple"
-    REPLAY = "replay"
-
-
-@dataclass(frozen=True)
-class IvrOptions:
-    """``ivrControl``, already validated by the contract (:class:`~alertnode.contract.sendalert.IvrControl`
-    is the one place its rules live), with the reference's defaults. Keys are upper case (the
-    contract takes a-d too; pjsua and the in-band detector report A-D)."""
-
-    ivr_type: IvrType = IvrType.SIMPLE
-    attempts: int = 1
-    require_full_play: bool = False
-    require_response: bool = False
-    say_again_digits: str = "1"
-    am_ok_digits: str = "2"
-    am_not_ok_digits: str = "*"
-    digits_stop_play: bool = False
-    repeat_pre_prompt: bool = False
-
-    @classmethod
-    def from_model(cls, model: IvrControl | None) -> IvrOptions:
-        if model is None:
-            return cls()
-        return cls(
-            ivr_type=IvrType(model.ivrType),
-            attempts=model.ivrAttempts,
-            require_full_play=model.ivrRequireFullPlay,
-            require_response=model.ivrRequireResponse,
-            say_again_digits=model.ivrSayAgainDigits.upper(),
-            am_ok_digits=model.ivrAmOkDigits.upper(),
-            am_not_ok_digits=model.ivrAmNotOkDigits.upper(),
-            digits_stop_play=model.ivrDigitsStopPlay,
-            repeat_pre_prompt=model.ivrRepeatPrePrompt,
-        )
-
-    @classmethod
-    def from_params(cls, raw: Mapping[str, Any] | None) -> IvrOptions:
-        """From a delivery's stored ``ivrControl`` (the contract model's dump at intake). Raises
-        ValueError if it is not one (a stored item altered or corrupt)."""
-        if raw is None:
-            return cls()
-        return cls.from_model(IvrControl.model_validate(dict(raw)))
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    ring: float = 45.0
-    key_wait: float = 10.0
-    total: float = 300.0
-    retry_interval: float = 60.0
-
-
-# ---------------------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class Start:
-    """Begin the attempt."""
-
-
-@dataclass(frozen=True)
-class Ringing:
-    pass
-
-
-@dataclass(frozen=True)
-class Answered:
-    pass
-
-
-@dataclass(frozen=True)
-class CallEnded:
-    """The call is over. ``sip_code`` is the final response for a call never answered (486 busy,
-    408/480/487 no answer, others failed) or 200 for an answered call; ``by_remote`` says whether the
-    far end hung up an answered call (False when the node hung up)."""
-
-    sip_code: int
-    by_remote: bool = True
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class WorkerLost:
-    """The process carrying the call died; the call is gone."""
-
-
-@dataclass(frozen=True)
-class PromptFinished:
-    prompt: str
-    """The prompt's name; playback that was stopped does not produce this event."""
-
-
-@dataclass(frozen=True)
-class Digit:
-    digit: str
-    source: str = "rfc4733"
-
-
-@dataclass(frozen=True)
-class TimerFired:
-    name: str
-
-
-Event = Start | Ringing | Answered | CallEnded | WorkerLost | PromptFinished | Digit | TimerFired
-
-
-# --------------------------------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True)
-class PlaceCall:
-    attempt: int
-
-
-@dataclass(frozen=True)
-class PlayPrompts:
-    """Play these prompts one after the other (each reports :class:`PromptFinished`)."""
-
-    prompts: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class StopPlayback:
-    pass
-
-
-@dataclass(frozen=True)
-class HangUp:
-    pass
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    name: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    name: str
-
-
-@dataclass(frozen=True)
-class Report:
-    """Something to tell the alert's owner: ``kind`` is one of ringing, answered, busy, no_answer,
-    failed, prompt_played, prompt_cut, key, say_again, key_timeout, recipientOk, recipientNotOk,
-    hung_up, call_timeout, lost."""
-
-    kind: str
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AttemptEnded:
-    attempt: int
-    success: bool
-    outcome: str
-    """answered, full_play, response, recipientOk, recipientNotOk, busy, no_answer, failed,
-    not_full_play, no_response, lost."""
-    retry_after: float | None
-    """Seconds until the next attempt; None when this attempt's result is final (:class:`Finished`
-    follows)."""
-
-
-class FinalResult(enum.StrEnum):
-    ANSWERED = "answered"
-    RESPONDED = "responded"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Finished:
-    result: FinalResult
-    outcome: str
-    attempts: int
-    response: str | None = None
-    """The key, or recipientOk / recipientNotOk."""
-    sip_code: int | None = None
-
-
-Action = PlaceCall | PlayPrompts | StopPlayback | HangUp | StartTimer | CancelTimer | Report | AttemptEnded | Finished
-
-
-class Phase(enum.Enum):
-    IDLE = "idle"
-    DIALLING = "dialling"
-    PLAYING = "playing"
-    WAITING_KEY = "waiting_key"
-    DONE_PROMPT = "done_prompt"
-    HANGING_UP = "hanging_up"
-    DONE = "done"
-
+_SUCCESS = frozenset({"answered", "full_play", "response", "recipientOk", "recipientNotOk"})
 
 # RFC 3261 §21.4.9 / §21.6.2 busy, §21.4.18/§21.4.14/§21.4.24 no answer (480 temporarily unavailable,
 # 408 request timeout, 487 cancelled by our ring timer).
@@ -275,6 +122,11 @@ class IvrMachine:
         self._response: str | None = None
         self._outcome_key: str | None = None
         self._auto_repeats = 0
+        self._cancelled = False
+        self._held = False
+        self._resume: tuple[str, ...] | None = None
+        """While held: the prompts to play on resume."""
+        self._last_played: str | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -288,6 +140,12 @@ class IvrMachine:
         del now  # timing lives in timers; events carry no clock-dependent rules
         if self.phase is Phase.DONE:
             return []
+        actions = self._dispatch(event)
+        if self._held and not isinstance(event, Held):
+            actions = self._keep_for_resume(actions)
+        return actions
+
+    def _dispatch(self, event: Event) -> list[Action]:
         match event:
             case Start():
                 return self._place() if self.phase is Phase.IDLE else []
@@ -303,6 +161,12 @@ class IvrMachine:
                 return self._on_prompt_finished(event.prompt)
             case Digit():
                 return self._on_digit(event)
+            case Held():
+                return self._on_held(event.how)
+            case Resumed():
+                return self._on_resumed()
+            case Cancelled():
+                return self._on_cancelled()
             case TimerFired():
                 return self._on_timer(event.name)
         return []
@@ -351,10 +215,10 @@ class IvrMachine:
         ]
         if self._response is not None:
             return actions + self._end_attempt(self._answered_outcome(), code=None)
-        if self._redial_lost and self._lost < MAX_LOST_REDIALS:
+        if self._redial_lost and not self._cancelled and self._lost < MAX_LOST_REDIALS:
             self._lost += 1
             return actions + self._place()
-        return actions + self._end_attempt("lost", code=None)
+        return actions + self._end_attempt("cancelled" if self._cancelled else "lost", code=None)
 
     def _on_ended(self, event: CallEnded) -> list[Action]:
         if self.phase is Phase.IDLE:
@@ -362,6 +226,8 @@ class IvrMachine:
         actions: list[Action] = [CancelTimer("ring"), CancelTimer("total"), CancelTimer("keywait")]
         if not self._answered:
             code = event.sip_code
+            if self._cancelled:
+                return actions + self._end_attempt("cancelled", code)
             if code in _BUSY:
                 actions.append(Report("busy", {"sip_code": code, "attempt": self.attempt}))
                 return actions + self._end_attempt("busy", code)
@@ -374,11 +240,15 @@ class IvrMachine:
             actions.append(Report("prompt_cut", {"prompt": self._queue[0], "attempt": self.attempt}))
         if event.by_remote:
             actions.append(Report("hung_up", {"attempt": self.attempt}))
+        elif event.expired:
+            actions.append(Report("session_expired", {"reason": event.reason, "attempt": self.attempt}))
         return actions + self._end_attempt(self._answered_outcome(), 200)
 
     def _answered_outcome(self) -> str:
         """The outcome of an answered call that has ended (see the module docstring)."""
         opts = self.options
+        if self._cancelled and self._response is None:
+            return "cancelled"
         if opts.ivr_type is IvrType.REPLAY:
             return self._outcome_key or "no_response"
         if opts.require_full_play and not self._main_done:
@@ -390,9 +260,10 @@ class IvrMachine:
         return "full_play" if opts.require_full_play else "answered"
 
     def _end_attempt(self, outcome: str, code: int | None) -> list[Action]:
-        success = outcome in ("answered", "full_play", "response", "recipientOk", "recipientNotOk")
+        success = outcome in _SUCCESS
         self.phase = Phase.DONE
-        if not success and self.attempt < self.options.attempts:
+        self._held = False
+        if not success and not self._cancelled and self.attempt < self.options.attempts:
             return [AttemptEnded(self.attempt, False, outcome, self.timeouts.retry_interval)]
         result = FinalResult.FAILED
         if success:
@@ -405,6 +276,9 @@ class IvrMachine:
     # ------------------------------------------------------------------ prompts and keys
 
     def _on_prompt_finished(self, prompt: str) -> list[Action]:
+        if self._held:
+            return []  # the end of a prompt cut by the hold (it plays again on resume)
+        self._last_played = prompt
         if self.phase is Phase.DONE_PROMPT and prompt == "done":
             return [Report("prompt_played", {"prompt": prompt}), *self._hang_up()]
         if self.phase is not Phase.PLAYING or not self._queue or self._queue[0] != prompt:
@@ -488,3 +362,62 @@ class IvrMachine:
                 return [Report("key_timeout", {"repeat": True}), *self._play(prompts)]
             return [Report("key_timeout", {"repeat": False}), *self._hang_up()]
         return []
+
+    # ------------------------------------------------------------------ hold and cancel
+
+    def _on_held(self, how: str) -> list[Action]:
+        if self._held or self.phase not in (Phase.PLAYING, Phase.WAITING_KEY, Phase.DONE_PROMPT):
+            return []
+        self._held = True
+        actions: list[Action] = []
+        cut: str | None = None
+        if self.phase is Phase.PLAYING:
+            self._resume = self._queue
+            cut = self._queue[0] if self._queue else None
+            actions.append(StopPlayback())
+        elif self.phase is Phase.DONE_PROMPT:
+            self._resume = ("done",)
+            cut = "done"
+            actions.append(StopPlayback())
+        else:
+            self._resume = (self._last_played,) if self._last_played else None
+            actions.append(CancelTimer("keywait"))
+        return [Report("held", {"how": how, "prompt": cut}), *actions]
+
+    def _on_resumed(self) -> list[Action]:
+        if not self._held:
+            return []
+        self._held = False
+        resume, self._resume = self._resume, None
+        actions: list[Action] = [Report("resumed")]
+        if self.phase is Phase.WAITING_KEY:
+            if not resume:
+                return [*actions, StartTimer("keywait", self.timeouts.key_wait)]
+            self.phase = Phase.PLAYING  # the prompt that asked for the key, then the key wait again
+            self._queue = resume
+        if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT) and resume:
+            actions.append(PlayPrompts(resume))
+        return actions
+
+    def _keep_for_resume(self, actions: list[Action]) -> list[Action]:
+        """While held: a prompt the machine starts is kept for the resume, and there is nothing to stop."""
+        kept: list[Action] = []
+        for action in actions:
+            if isinstance(action, PlayPrompts):
+                self._resume = action.prompts
+            elif not isinstance(action, StopPlayback):
+                kept.append(action)
+        return kept
+
+    def _on_cancelled(self) -> list[Action]:
+        if self._cancelled or self.phase is Phase.IDLE:
+            return []
+        self._cancelled = True
+        if self.phase is Phase.DIALLING:
+            return [HangUp()]  # its CallEnded ends the attempt as cancelled
+        if self.phase is Phase.HANGING_UP:
+            return []
+        actions: list[Action] = []
+        if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT):
+            actions.append(StopPlayback())
+        return actions + self._hang_up()

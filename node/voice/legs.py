@@ -7,7 +7,8 @@ IVR action → what happens:
 
 * PlaceCall → ``Place`` on a worker with room (outbound; the leg waits in line for a free slot
   otherwise) or ``Answer`` (inbound); reported as ``calling`` (outbound)
-* PlayPrompts → ``Play`` with the prepared files; StopPlayback → ``StopPlay``
+* PlayPrompts → ``Play`` with the prepared files (8 kHz, and 16 kHz for G.722 calls when prepared);
+  StopPlayback → ``StopPlay``
 * HangUp → ``Hangup``; a leg still waiting in line ends as cancelled before dialling (487)
 * StartTimer / CancelTimer → the scheduler
 * Report → a channel event of that kind (``answered`` moves an outbound delivery to ANSWERED,
@@ -16,12 +17,17 @@ IVR action → what happens:
   dispatcher hands the delivery back for it (retries are durable and not this process's)
 * Finished → ``completed``, the delivery's final event
 
-Worker event → IVR event: Ringing, Answered, PromptDone (PromptFinished), KeyPressed (Digit), Ended
-(CallEnded), NoSuchCall (CallEnded 500: the worker has no such call, the IVR must not wait forever),
-Lost (WorkerLost). PromptFailed is reported and the call hung up (the callee would hear silence until
-the call time-out); MediaUp is reported only.
+Worker event → IVR event: Ringing, Answered, PromptDone (PromptFinished), KeyPressed (Digit), Held,
+Resumed, Ended (CallEnded), NoSuchCall (CallEnded 500: the worker has no such call, the IVR must not
+wait forever), Lost (WorkerLost). PromptFailed is reported and the call hung up (the callee would hear
+silence until the call time-out); MediaUp is reported only.
 
-A leg ends (``done``) with its attempt; a cancelled delivery's attempt ends without a result; while
+Cancelling deliveries (the alert was cancelled) feeds their legs Cancelled: a call waiting in line is
+dropped, a ringing one cancelled, an answered one hung up (BYE), inbound calls too. The alert's
+cancellation already gave each of them its final event (``cancelled``), so the attempt ends with
+``attempt_ended`` (``cancelled``) and no ``completed``, unless the recipient had answered first.
+
+A leg ends (``done``) with its attempt; while
 the channel stops, an attempt that did not succeed is handed back at once (``interrupted``). An
 inbound call lost with its worker leaves the delivery waiting for the next call. A bug in the machine
 or here never strands a call: it is hung up, and its Ended closes the leg.
@@ -36,7 +42,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from alertnode.domain import DeliveryState, DeliveryWork
@@ -47,23 +52,26 @@ from alertnode.voice.ivr import (
     Action,
     AttemptEnded,
     CallEnded,
+    Cancelled,
     CancelTimer,
     Digit,
     FinalResult,
     Finished,
     HangUp,
+    Held,
     IvrMachine,
-    Phase,
     PlaceCall,
     PlayPrompts,
     PromptFinished,
     Report,
+    Resumed,
     StartTimer,
     StopPlayback,
     TimerFired,
     WorkerLost,
 )
 from alertnode.voice.link import WorkerLink
+from alertnode.voice.prompt_files import PromptAudio
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +103,7 @@ class ReportFn(Protocol):
 class Leg:
     work: DeliveryWork
     machine: IvrMachine
-    prompts: dict[str, Path]
+    prompts: Mapping[str, PromptAudio]
     inbound: bool
     final_for_delivery: bool = True
     caller: str = ""
@@ -149,15 +157,14 @@ class Legs:
         self.feed(leg, ivr.Answered())
 
     def cancel(self, delivery_ids: set[int]) -> None:
-        """Calls not yet dialled are dropped; ringing ones hung up; answered ones play on."""
+        """Calls not yet dialled are dropped; ringing ones cancelled, answered ones hung up."""
         for leg in [leg for leg in self.waiting if leg.work.delivery_id in delivery_ids]:
             self.waiting.remove(leg)
             self._close(leg)
         for leg in list(self._by_call.values()):
-            if leg.work.delivery_id in delivery_ids and not leg.inbound:
+            if leg.work.delivery_id in delivery_ids:
                 leg.cancelled = True
-                if leg.machine.phase is Phase.DIALLING and leg.call_key:
-                    self._send(pipe.Hangup(leg.call_key))
+                self.feed(leg, Cancelled())
 
     def hand_back_waiting(self) -> None:
         """Legs never dialled go straight back to the dispatcher's queue (the channel stops)."""
@@ -203,12 +210,16 @@ class Legs:
                 event = ivr.Ringing()
             case pipe.Answered():
                 event = ivr.Answered()
+            case pipe.Held():
+                event = Held(ev.how)
+            case pipe.Resumed():
+                event = Resumed()
             case pipe.PromptDone():
                 event = PromptFinished(ev.prompt)
             case pipe.KeyPressed():
                 event = Digit(ev.digit, ev.source)
             case pipe.Ended():
-                event = CallEnded(ev.code, ev.by_remote, ev.reason)
+                event = CallEnded(ev.code, ev.by_remote, ev.reason, ev.expired)
             case pipe.NoSuchCall():
                 with leg_ids(leg):
                     log.warning("voice: the worker has no such call (any more); it is taken as ended")
@@ -258,7 +269,7 @@ class Legs:
                     self._send(pipe.Answer(leg.call_key))
             case PlayPrompts():
                 if leg.call_key:
-                    files = tuple((p, str(leg.prompts[p])) for p in action.prompts)
+                    files = tuple(leg.prompts[p].as_play(p) for p in action.prompts)
                     self._send(pipe.Play(leg.call_key, files))
             case StopPlayback():
                 if leg.call_key:
@@ -286,6 +297,7 @@ class Legs:
         detail: dict[str, Any] = {"attempt": ended.attempt, "outcome": ended.outcome, "success": ended.success}
         retry = None if leg.inbound else ended.retry_after
         if leg.cancelled and not ended.success:
+            # the alert's cancellation gave the delivery its final event
             self._report(leg.work, "attempt_ended", detail={**detail, "cancelled": True})
             self._close(leg)
             return

@@ -15,9 +15,10 @@ Rules of the wire:
 
 Commands::
 
-    Init       the first line: ports, account or trunk, codecs, capacity (``WorkerInit``)
+    Init       the first line: ports, account or trunk, codecs, capacity, clock rate (``WorkerInit``)
     Place      place a call
-    Play       play prompts one after the other (each reports PromptDone)
+    Play       play prompts one after the other (each reports PromptDone), each in narrowband and
+               (when prepared) wideband, the worker picks by the call's codec
     StopPlay   stop playback
     Hangup     hang up, cancel, or reject an incoming call (``code``: a final status, 0 = default)
     Answer     answer an incoming call (200)
@@ -28,11 +29,14 @@ Events::
     Ready         the endpoint runs; commands are accepted
     Registration  a REGISTER result
     Ringing, Answered, Ended       the call's progress (Ended once, whoever hung up)
-    MediaUp       audio flows (again, after a re-INVITE): codec, clock rate, RFC 4733 payload type
+    MediaUp       audio flows (again, after a re-INVITE that changed it): codec, clock rate, RFC 4733
+                  payload type
+    Held          the far end put the call on hold (sendonly or inactive)
+    Resumed       the far end took it off hold: audio flows both ways again
     PromptDone    a prompt played to its end (a stopped prompt does not report)
     PromptFailed  a prompt file could not be played
-    KeyPressed    a key, once per press whichever way it came (source rfc4733 | inband)
-    Incoming      an incoming call waits for Answer or Hangup
+    KeyPressed    a key, once per press whichever way it came (source rfc4733 | info | inband)
+    Incoming      an incoming call waits for Answer or Hangup (with its SIP Call-ID)
     NoSuchCall    a command named a call the worker does not have (any more)
     CommandFailed a command could not be carried out
     Fatal         the endpoint could not start; the process exits
@@ -86,6 +90,13 @@ class WorkerInit:
     inbound: bool = True
     max_calls: int = 4
     log_level: int = 0
+    clock_rate: int = 8000
+    """The conference bridge's clock: 16000 when G.722 is offered, so wideband calls keep 7 kHz audio."""
+    contact: str = ""
+    """host:port registered as the Contact (the supervisor's SIP front, which spreads incoming calls
+    over the workers); empty: this worker's own address."""
+    session_expires: int = 1800
+    min_se: int = 90
 
 
 @dataclass(frozen=True)
@@ -100,8 +111,8 @@ class Place:
 class Play:
     tag: ClassVar[str] = "play"
     call: str
-    prompts: tuple[tuple[str, str], ...]
-    """(name, WAV path) pairs."""
+    prompts: tuple[tuple[str, str, str], ...]
+    """(name, WAV path at 8 kHz, WAV path at 16 kHz or "") for each prompt."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +175,7 @@ class Answered:
 @dataclass(frozen=True)
 class Ended:
     """The call is over. ``code``: 200 for a call that was connected, else the final response (487
-    when the node cancelled it); ``by_remote``: the far end ended it."""
+    when the node cancelled it); ``by_remote``: the far end ended it (BYE)."""
 
     tag: ClassVar[str] = "ended"
     call: str
@@ -172,6 +183,9 @@ class Ended:
     reason: str = ""
     by_remote: bool = False
     connected: bool = False
+    expired: bool = False
+    """A connected call the node ended because the far end went silent (no session refresh, RFC 4028
+    §10, or no answer to an in-dialog request): cause 408."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +195,20 @@ class MediaUp:
     codec: str
     clock_rate: int
     event_pt: int
+
+
+@dataclass(frozen=True)
+class Held:
+    tag: ClassVar[str] = "held"
+    call: str
+    how: str
+    """sendonly (the far end still sends, e.g. music on hold) or inactive."""
+
+
+@dataclass(frozen=True)
+class Resumed:
+    tag: ClassVar[str] = "resumed"
+    call: str
 
 
 @dataclass(frozen=True)
@@ -198,7 +226,7 @@ class PromptFailed:
     message: str
 
 
-KeySource = Literal["rfc4733", "inband"]
+KeySource = Literal["rfc4733", "info", "inband"]
 
 
 @dataclass(frozen=True)
@@ -217,6 +245,7 @@ class Incoming:
     """The From header's value."""
     to_uri: str
     ruri: str
+    sip_call_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -257,7 +286,8 @@ class Lost:
 
 
 CallEvent = (
-    Ringing | Answered | Ended | MediaUp | PromptDone | PromptFailed | KeyPressed | Incoming | NoSuchCall | Lost
+    Ringing | Answered | Ended | MediaUp | Held | Resumed | PromptDone | PromptFailed | KeyPressed | Incoming
+    | NoSuchCall | Lost
 )
 Event = Ready | Registration | CallEvent | CommandFailed | Fatal | LogLine | Bye
 
@@ -269,8 +299,8 @@ _COMMANDS: dict[str, type[Any]] = {
 _EVENTS: dict[str, type[Any]] = {
     c.tag: c
     for c in (
-        Ready, Registration, Ringing, Answered, Ended, MediaUp, PromptDone, PromptFailed, KeyPressed, Incoming,
-        NoSuchCall, CommandFailed, Fatal, LogLine, Bye, Lost,
+        Ready, Registration, Ringing, Answered, Ended, MediaUp, Held, Resumed, PromptDone, PromptFailed, KeyPressed,
+        Incoming, NoSuchCall, CommandFailed, Fatal, LogLine, Bye, Lost,
     )
 }
 

@@ -1,8 +1,10 @@
 """The prompts of a call: WAV files pjsua2 can play, for the main content and the replay IVR's pre,
 post and done prompts, and the request-time check that they can be made.
 
-Files come from the media prompt cache (decoding, resampling, TTS; node/media/prompts.py) at the
-8 kHz the workers' conference bridge runs at, or from a :class:`PromptPreparer` a test gives.
+Files come from the media prompt cache (decoding, resampling, TTS; node/media/prompts.py), or from a
+:class:`PromptPreparer` a test gives. Each prompt is made at 8 kHz, and at 16 kHz too when G.722 is
+offered (``wideband``): the worker plays the 16 kHz file into a G.722 call, whose bridge then runs
+at 16 kHz (node/voice/worker/pjsua.py), so the far end hears up to 7 kHz (ITU-T G.722 §1.1).
 ``additionalContent`` given as ``storedContent`` is read from the store (encrypted at rest).
 """
 
@@ -12,6 +14,7 @@ import asyncio
 import base64
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,13 +26,25 @@ from alertnode.media.prompts import PromptCache, content_bytes
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
-# the workers' conference bridge clock (node/voice/worker/pjsua.py)
-_BRIDGE_RATE = 8000
+NARROWBAND = 8000  # G.711 (ITU-T G.711 §1)
+WIDEBAND = 16000  # G.722 (ITU-T G.722 §1.1)
 
 
 class PromptPreparer(Protocol):
-    def __call__(self, voice_format: str, content: bytes, tts: Mapping[str, Any] | None) -> Path:
-        """A WAV file pjsua2 can play (16-bit PCM) for this content; raises MediaError."""
+    def __call__(self, voice_format: str, content: bytes, tts: Mapping[str, Any] | None, clock_rate: int) -> Path:
+        """A WAV file pjsua2 can play (16-bit PCM, ``clock_rate`` Hz) for this content; raises MediaError."""
+
+
+@dataclass(frozen=True)
+class PromptAudio:
+    """One prompt's files: at 8 kHz, and at 16 kHz when prepared for wideband calls."""
+
+    narrow: Path
+    wide: Path | None = None
+
+    def as_play(self, name: str) -> tuple[str, str, str]:
+        """The prompt as the worker's ``Play`` command names it."""
+        return name, str(self.narrow), str(self.wide) if self.wide is not None else ""
 
 
 def audio_problems(
@@ -61,8 +76,11 @@ class PromptFiles:
         store: Store | None,
         cipher: Cipher | None,
         preparer: PromptPreparer | None,
+        wideband: bool = False,
     ) -> None:
-        """``preparer`` replaces the media prompt cache (tests give WAV content directly)."""
+        """``preparer`` replaces the media prompt cache (tests give WAV content directly); ``wideband``:
+        make 16 kHz files too (G.722 is offered)."""
+        self._wideband = wideband
         self._data_dir = data_dir
         self._media_config = media_config
         self._store = store
@@ -79,7 +97,7 @@ class PromptFiles:
         if self._cache is not None:
             self._cache.close()
 
-    async def prepare(self, work: DeliveryWork) -> dict[str, Path]:
+    async def prepare(self, work: DeliveryWork) -> dict[str, PromptAudio]:
         """WAV files by prompt name: ``main`` and (replay) ``pre``, ``post``, ``done``. Raises
         MediaError naming what could not be made."""
         params = work.params
@@ -105,9 +123,12 @@ class PromptFiles:
                 fmt = add.get("voiceFormat") or fmt
             jobs[tag] = (str(fmt or "tts"), data, add.get("tts"))
         preparer = self._preparer or self._media_preparer()
-        out: dict[str, Path] = {}
+        out: dict[str, PromptAudio] = {}
         for tag, (fmt, data, tts) in jobs.items():
-            out[tag] = await asyncio.to_thread(preparer, fmt, data, tts)
+            narrow = await asyncio.to_thread(preparer, fmt, data, tts, NARROWBAND)
+            # the cache writes both rates on a miss: the second is a hit
+            wide = await asyncio.to_thread(preparer, fmt, data, tts, WIDEBAND) if self._wideband else None
+            out[tag] = PromptAudio(narrow, wide)
         return out
 
     async def _stored(self, uuids: list[str]) -> dict[str, tuple[bytes, str | None]]:
@@ -129,8 +150,8 @@ class PromptFiles:
         cache = PromptCache(self._data_dir / self._media_config.prompt_cache_dir, self._media_config)
         self._cache = cache
 
-        def prepare(voice_format: str, content: bytes, tts: Mapping[str, Any] | None) -> Path:
-            return Path(cache.prepare(voice_format, content, tts, _BRIDGE_RATE))
+        def prepare(voice_format: str, content: bytes, tts: Mapping[str, Any] | None, clock_rate: int) -> Path:
+            return Path(cache.prepare(voice_format, content, tts, clock_rate))
 
         self._preparer = prepare
         return prepare

@@ -8,8 +8,9 @@ Fixtures (loaded by tests/conftest.py as a pytest plugin):
 * ``kamailio``: ``kamailio(forward_to="127.0.0.1:P", did_user="ivr1") -> Kamailio`` a registrar/proxy
   with digest auth (users ivr1/s3cret, ivr2/t0ps3cret); authenticated INVITEs to users ``sipp*`` go to
   ``forward_to``; INVITEs to ``+...`` numbers go to the registered ``did_user``;
-* ``baresip_phone``: ``baresip_phone(audio_wav) -> Baresip`` an auto-answering phone with ctrl_tcp
-  (``.send_digit("2")``);
+* ``baresip_phone``: ``baresip_phone(audio_wav, codecs="PCMA,PCMU", record=None) -> Baresip`` an
+  auto-answering phone with ctrl_tcp (``.command("sndcode", "2")``, ``hold``, ``resume``), recording
+  what it hears into ``record`` (sndfile);
 * ``voice_channel``: ``await voice_channel(real_prompts=False, **VoiceConfig overrides)`` ->
   ``(VoiceChannel, MemorySink)``; prompts are the WAV content as given, or with ``real_prompts`` the
   media prompt cache (espeak-ng TTS, decoding, resampling).
@@ -385,19 +386,23 @@ class Baresip:
 def baresip_phone(tmp_path: Path) -> Iterator[Callable[..., Baresip]]:
     started: list[Baresip] = []
 
-    def start(audio_wav: Path) -> Baresip:
+    def start(audio_wav: Path, codecs: str = "PCMA,PCMU", record: Path | None = None) -> Baresip:
+        """``codecs``: what the phone answers with (G722 too); ``record``: a folder where baresip's
+        sndfile module writes what the phone sends and receives (``dump-*-dec.wav`` is what it heard)."""
         if shutil.which("baresip") is None:
             pytest.fail("baresip is not installed")
         port, ctrl = free_udp_port(), free_udp_port()
         rtp = free_rtp_base(20)
         d = tmp_path / f"baresip-{port}"
         d.mkdir()
-        (d / "accounts").write_text(f"<sip:bob@{HOST}:{port}>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU\n")
+        (d / "accounts").write_text(f"<sip:bob@{HOST}:{port}>;regint=0;answermode=auto;audio_codecs={codecs}\n")
+        recording = f"module\t\t\tsndfile.so\nsnd_path\t\t{record}\n" if record is not None else ""
         (d / "config").write_text(
             f"sip_listen\t\t{HOST}:{port}\nnet_interface\t\t{HOST}\naudio_player\t\taubridge,nil\n"
             f"audio_source\t\taufile,{audio_wav}\naudio_alert\t\taubridge,nil\n"
             f"rtp_ports\t\t{rtp}-{rtp + 19}\n"
-            "module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\taufile.so\n"
+            "module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\tg722.so\n"
+            f"module\t\t\taufile.so\n{recording}"
             "module\t\t\taubridge.so\nmodule_app\t\taccount.so\nmodule_app\t\tmenu.so\n"
             f"module_app\t\tctrl_tcp.so\nctrl_tcp_listen\t\t{HOST}:{ctrl}\n"
         )
@@ -445,10 +450,11 @@ def wav_bytes(seconds: float, freq: float = 440.0, rate: int = 8000) -> bytes:
     return buf.getvalue()
 
 
-def wav_preparer(directory: Path) -> Callable[[str, bytes, Mapping[str, Any] | None], Path]:
-    """Prompt preparation for tests that give WAV content (8 kHz, 16-bit) directly."""
+def wav_preparer(directory: Path) -> Callable[[str, bytes, Mapping[str, Any] | None, int], Path]:
+    """Prompt preparation for tests that give WAV content (16-bit) directly: the same file at any clock
+    rate (pjmedia's player and bridge convert)."""
 
-    def prepare(voice_format: str, content: bytes, tts: Mapping[str, Any] | None) -> Path:
+    def prepare(voice_format: str, content: bytes, tts: Mapping[str, Any] | None, clock_rate: int) -> Path:
         assert voice_format == "wav", voice_format
         path = directory / (hashlib.sha256(content).hexdigest()[:16] + ".wav")
         if not path.exists():

@@ -2,8 +2,12 @@
 
 Rules:
 
-* A prompt starts when the call is connected, its audio media is up and no prompt plays; each that
-  plays to its end reports :class:`~alertnode.voice.pipe.PromptDone` and the next one starts.
+* A prompt starts when the call is connected, its audio media is up (not held) and no prompt plays;
+  each that plays to its end reports :class:`~alertnode.voice.pipe.PromptDone` and the next one
+  starts. A call whose audio runs at 16 kHz (G.722) gets the prompt's wideband file when there is
+  one; the choice is made as each prompt starts.
+* A held call has no media: a prompt playing then is left unconnected (the bridge does not clock a
+  port nobody listens to, so it pauses) until the call's owner stops it or the media comes back.
 * ``onEof2`` runs on the media clock thread and only enqueues; :meth:`Players.drain` handles the ends
   in the main loop. A generation number per call drops the end of a player stopped meanwhile
   (``onEof2`` may still run after a stop).
@@ -30,12 +34,16 @@ log = logging.getLogger(__name__)
 BURY_AFTER_S = 0.1
 
 
+WIDEBAND_RATE = 16000  # G.722 (ITU-T G.722 §1.1)
+
+
 @dataclass
 class _Playback:
-    queue: list[tuple[str, str]] = field(default_factory=list)
+    queue: list[tuple[str, str, str]] = field(default_factory=list)
     player: Any = None
     generation: int = 0
     media: Any = None
+    rate: int = 0
     live: bool = False
 
 
@@ -49,8 +57,8 @@ class Players:
 
     # ------------------------------------------------------------------ from the call's owner
 
-    def play(self, call: str, prompts: Sequence[tuple[str, str]]) -> None:
-        """Play ``prompts`` (name, WAV path) from the first, cutting what plays now."""
+    def play(self, call: str, prompts: Sequence[tuple[str, str, str]]) -> None:
+        """Play ``prompts`` (name, 8 kHz WAV, 16 kHz WAV or "") from the first, cutting what plays now."""
         pb = self._calls.setdefault(call, _Playback())
         pb.queue = list(prompts)
         self._stop(pb)
@@ -67,11 +75,15 @@ class Players:
         pb.live = True
         self._next(call, pb)
 
-    def media(self, call: str, media: Any) -> None:
-        """The call's audio media (after the answer, or again after a re-INVITE): the playing prompt
-        goes there, or the next one starts. Safe to repeat."""
+    def media(self, call: str, media: Any, rate: int) -> None:
+        """The call's audio media (after the answer, or again after a re-INVITE) and its codec's clock
+        rate: the playing prompt goes there, or the next one starts. None: held, no media. Safe to
+        repeat."""
         pb = self._calls.setdefault(call, _Playback())
         pb.media = media
+        pb.rate = rate
+        if media is None:
+            return
         if pb.player is None:
             self._next(call, pb)
             return
@@ -120,7 +132,8 @@ class Players:
     def _next(self, call: str, pb: _Playback) -> None:
         if pb.player is not None or not pb.queue or pb.media is None or not pb.live:
             return
-        name, path = pb.queue.pop(0)
+        name, narrow, wide = pb.queue.pop(0)
+        path = wide if wide and pb.rate >= WIDEBAND_RATE else narrow
         pb.generation += 1
         player = pjsua.new_player(self, call, name, pb.generation)
         try:

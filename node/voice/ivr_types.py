@@ -1,0 +1,234 @@
+"""The values an IVR machine (node/voice/ivr.py) takes and gives: its options, time-outs, the events it
+is fed, the actions it returns, and its phases. Frozen dataclasses and enums, no behaviour.
+
+Events come from the call (through the worker and node/voice/legs.py) or from the node (Start,
+Cancelled, TimerFired); actions go back the same way (worker commands, timers, reports).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from alertnode.contract.sendalert import IvrControl
+
+
+class IvrType(enum.StrEnum):
+    SIMPLE = "simple"
+    REPLAY = "replay"
+
+
+@dataclass(frozen=True)
+class IvrOptions:
+    """``ivrControl``, already validated by the contract (:class:`~alertnode.contract.sendalert.IvrControl`
+    is the one place its rules live), with the reference's defaults. Keys are upper case (the
+    contract takes a-d too; pjsua and the in-band detector report A-D)."""
+
+    ivr_type: IvrType = IvrType.SIMPLE
+    attempts: int = 1
+    require_full_play: bool = False
+    require_response: bool = False
+    say_again_digits: str = "1"
+    am_ok_digits: str = "2"
+    am_not_ok_digits: str = "*"
+    digits_stop_play: bool = False
+    repeat_pre_prompt: bool = False
+
+    @classmethod
+    def from_model(cls, model: IvrControl | None) -> IvrOptions:
+        if model is None:
+            return cls()
+        return cls(
+            ivr_type=IvrType(model.ivrType),
+            attempts=model.ivrAttempts,
+            require_full_play=model.ivrRequireFullPlay,
+            require_response=model.ivrRequireResponse,
+            say_again_digits=model.ivrSayAgainDigits.upper(),
+            am_ok_digits=model.ivrAmOkDigits.upper(),
+            am_not_ok_digits=model.ivrAmNotOkDigits.upper(),
+            digits_stop_play=model.ivrDigitsStopPlay,
+            repeat_pre_prompt=model.ivrRepeatPrePrompt,
+        )
+
+    @classmethod
+    def from_params(cls, raw: Mapping[str, Any] | None) -> IvrOptions:
+        """From a delivery's stored ``ivrControl`` (the contract model's dump at intake). Raises
+        ValueError if it is not one (a stored item altered or corrupt)."""
+        if raw is None:
+            return cls()
+        return cls.from_model(IvrControl.model_validate(dict(raw)))
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    ring: float = 45.0
+    key_wait: float = 10.0
+    total: float = 300.0
+    retry_interval: float = 60.0
+
+
+# ---------------------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Start:
+    """Begin the attempt."""
+
+
+@dataclass(frozen=True)
+class Ringing:
+    pass
+
+
+@dataclass(frozen=True)
+class Answered:
+    pass
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    """The call is over. ``sip_code`` is the final response for a call never answered (486 busy,
+    408/480/487 no answer, others failed) or 200 for an answered call; ``by_remote`` says whether the
+    far end hung up an answered call (False when the node hung up)."""
+
+    sip_code: int
+    by_remote: bool = True
+    reason: str = ""
+    expired: bool = False
+    """The node ended an answered call whose far end went silent (no session refresh, RFC 4028 §10)."""
+
+
+@dataclass(frozen=True)
+class WorkerLost:
+    """The process carrying the call died; the call is gone."""
+
+
+@dataclass(frozen=True)
+class PromptFinished:
+    prompt: str
+    """The prompt's name; playback that was stopped does not produce this event."""
+
+
+@dataclass(frozen=True)
+class Digit:
+    digit: str
+    source: str = "rfc4733"
+    """rfc4733, info (SIP INFO) or inband."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """The far end put the call on hold (a re-INVITE or UPDATE with ``sendonly`` or ``inactive``):
+    nothing the node plays is heard until :class:`Resumed`."""
+
+    how: str = "sendonly"
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """The far end took the call off hold: audio flows both ways again."""
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """The alert was cancelled: end the attempt now, whatever its phase."""
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    name: str
+
+
+Event = (
+    Start | Ringing | Answered | CallEnded | WorkerLost | PromptFinished | Digit | Held | Resumed | Cancelled
+    | TimerFired
+)
+
+
+# --------------------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class PlaceCall:
+    attempt: int
+
+
+@dataclass(frozen=True)
+class PlayPrompts:
+    """Play these prompts one after the other (each reports :class:`PromptFinished`)."""
+
+    prompts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StopPlayback:
+    pass
+
+
+@dataclass(frozen=True)
+class HangUp:
+    pass
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    name: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """Something to tell the alert's owner: ``kind`` is one of ringing, answered, busy, no_answer,
+    failed, prompt_played, prompt_cut, key, say_again, key_timeout, recipientOk, recipientNotOk,
+    held, resumed, hung_up, session_expired, call_timeout, lost."""
+
+    kind: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttemptEnded:
+    attempt: int
+    success: bool
+    outcome: str
+    """answered, full_play, response, recipientOk, recipientNotOk, busy, no_answer, failed,
+    not_full_play, no_response, lost, cancelled."""
+    retry_after: float | None
+    """Seconds until the next attempt; None when this attempt's result is final (:class:`Finished`
+    follows)."""
+
+
+class FinalResult(enum.StrEnum):
+    ANSWERED = "answered"
+    RESPONDED = "responded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Finished:
+    result: FinalResult
+    outcome: str
+    attempts: int
+    response: str | None = None
+    """The key, or recipientOk / recipientNotOk."""
+    sip_code: int | None = None
+
+
+Action = PlaceCall | PlayPrompts | StopPlayback | HangUp | StartTimer | CancelTimer | Report | AttemptEnded | Finished
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    DIALLING = "dialling"
+    PLAYING = "playing"
+    WAITING_KEY = "waiting_key"
+    DONE_PROMPT = "done_prompt"
+    HANGING_UP = "hanging_up"
+    DONE = "done"
