@@ -23,6 +23,7 @@ from typing import Any
 
 import uvicorn
 
+from alertnode.api import rich_pages
 from alertnode.api.auth import KeyRing, load_or_create_key_hash, load_or_create_secret
 from alertnode.api.extension import Extension, ExtensionContext
 from alertnode.api.public import create_public_app
@@ -33,6 +34,7 @@ from alertnode.domain import Channel, ChannelEvent
 from alertnode.errors import ConfigError, Problem
 from alertnode.jobs.callbacks import CallbackSender
 from alertnode.jobs.dispatcher import Addresses, Dispatcher
+from alertnode.jobs.image_fetch import ImageFetcher
 from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
 from alertnode.store.crypto import Cipher, load_or_create_key
@@ -215,7 +217,8 @@ class Node:
         results = self.results = Results(self.store, cipher, on_event)
         cfg = self.config
         addresses = Addresses(cfg.public.base_url, cfg.mail.domain, cfg.mail.default_sender)
-        self.dispatcher = Dispatcher(cfg.dispatcher, addresses, self.store, cipher, self.channels, results.report)
+        self.dispatcher = Dispatcher(cfg.dispatcher, addresses, self.store, cipher, self.channels, results.report,
+                                     content=cfg.content)
 
         def committed() -> None:
             with contextlib.suppress(RuntimeError):
@@ -226,7 +229,7 @@ class Node:
             await channel.start(results)
         await self.dispatcher.start()
         await self.callbacks.start()
-        intake = self.intake = Intake(cfg.limits, self.store, cipher, self.channels)
+        intake = self.intake = Intake(cfg.limits, self.store, cipher, self.channels, images=ImageFetcher(cfg.content))
         requests = RequestReader(self.secrets.keys, cfg.api.max_body_bytes)
         services = self.services = Services(self.store, cipher, requests, intake, self.channels, self.started_at,
                                             cfg.limits.queue_capacity, readiness=self.readiness)
@@ -245,6 +248,7 @@ class Node:
             await extension.start()
             self.extensions.append(extension)
         public_app = create_public_app(self.store, cipher, results)
+        rich_pages.add_routes(public_app, self.store, cipher, results, cfg.public.base_url, cfg.content)
         control = _Http(control_app, _listen(self.config.api.host, self.config.api.port), "control")
         public = _Http(public_app, _listen(self.config.public.host, self.config.public.port), "public")
         self.http = [control, public]
