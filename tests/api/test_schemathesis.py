@@ -17,6 +17,8 @@ def test_no_server_errors(run_node, tmp_path: Path) -> None:  # type: ignore[no-
         "sms": {"links": [{"name": "a", "host": "127.0.0.1", "port": free_port(), "system_id": "x",
                            "password": "y"}]},
         "mail": {"smarthost_host": "127.0.0.1", "smarthost_port": free_port(), "listen_port": free_port()},
+        # a generated image_url is fetched when its request is otherwise valid: only ever from loopback
+        "content": {"image_hosts": ["127.0.0.1"]},
     })
     st = Path(sys.executable).with_name("st")
     proc = subprocess.run(
