@@ -119,8 +119,8 @@ def add_routes(app: FastAPI, store: Store, cipher: Cipher, sink: EventSink, base
     async def page(token: str, request: Request) -> Response:
         now = time.time()
         target = await target_of(token, now)
-        if target is None or not rich.has_rich(target.params):
-            return _not_found()
+        if target is None or target.alert_type != "sms" or not rich.has_rich(target.params):
+            return _not_found()  # only a rich SMS links to its page
         await record(target, classify(request), "page", request, now)
         text = page_text(target, token, base_url, now)
         return _page("Alert", page_html(token, text, target.params, target.has_image))
@@ -143,7 +143,7 @@ def add_routes(app: FastAPI, store: Store, cipher: Cipher, sink: EventSink, base
     async def acknowledge(token: str, request: Request) -> Response:
         now = time.time()
         target = await target_of(token, now)
-        if target is None or not rich.has_rich(target.params):
+        if target is None or target.alert_type != "sms" or not rich.has_rich(target.params):
             return _not_found()
         viewer = classify(request, "GET")  # the button is a POST: judge the agent as for a page view
         if not viewer.person:

@@ -164,8 +164,10 @@ MAX_ESCALATION_STEPS = 10
 
 
 def _route_timing_problems(route: RouteConfig, group: ContactGroup | None, path: str) -> list[Problem]:
-    """Quiet hours (both ends, a known zone) and escalation steps (how many, their contact sets)."""
+    """The caller line id, quiet hours (both ends, a known zone) and escalation steps (how many, their sets)."""
     problems: list[Problem] = []
+    if route.call_sender is not None and not re.match(r"^\+[1-9][0-9]{5,14}$", route.call_sender):
+        problems.append(Problem(f"{path}.call_sender", "an E.164 number (+ and country code)"))
     if (route.cease_at is None) != (route.resume_at is None):
         problems.append(Problem(f"{path}.cease_at", "quiet hours need both cease_at and resume_at"))
     try:

@@ -95,6 +95,8 @@ def test_route_config_checks() -> None:
         build(route_cfg(escalation=[]))
     with pytest.raises(ConfigError, match="cease_at"):
         build(route_cfg(cease_at="2500", resume_at="0600"))
+    with pytest.raises(ConfigError, match=r"call_sender: an E\.164 number"):
+        build(route_cfg(call_sender="0800 123"))
 
 
 GROUP = {"name": "ops", "contacts": [

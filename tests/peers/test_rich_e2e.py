@@ -141,6 +141,8 @@ def test_rich_sms_and_email_with_opens(run_node: Callable[..., RunningNode], sms
         found = re.search(rf'<img src="({re.escape(base)}/o/[A-Za-z0-9_-]+\.gif)"', html)
         assert found, html
         pixels[address] = found.group(1)
+    mail_token = pixels[MAILS[0]].rsplit("/", 1)[1].removesuffix(".gif")
+    assert httpx.get(f"{base}/m/{mail_token}", trust_env=False).status_code == 404  # pages are for SMS
     gif = httpx.get(pixels[MAILS[0]], headers={"User-Agent": GMAIL_PROXY}, trust_env=False)
     assert gif.status_code == 200 and gif.content.startswith(b"GIF89a")
     for _ in range(2):  # a second load is counted, not reported again
