@@ -361,7 +361,7 @@ def compose(work: DeliveryWork, identity: MailIdentity, now: float) -> Composed:
     if work.rich is not None and not multipart:
         # an image, a link or a tracking image: the node writes the MIME structure (node/mail/rich_body.py)
         html_body = ctype is not None and parse_content_type(str(ctype))[:2] == ("text", "html")
-        block, eight_bit = rich_body.body_block(body, work.rich, html_body, f"image.{envid}@{domain}"), False
+        block, eight_bit = rich_body.body_block(body, work.rich, html_body, domain), False
     else:
         block, eight_bit = _body_block(body, ctype, str(boundary) if multipart else None)
     return Composed(

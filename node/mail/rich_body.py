@@ -9,14 +9,19 @@ A text/html body of the client's own gets the tracking image appended and stays 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+import hashlib
 import html
-from email import policy
-from email.message import EmailMessage
+import re
+import secrets
 
 from alertnode.domain import RichParts
 
 # RFC 5322 §2.1.1: lines of at most 998 characters; longer ones need quoted-printable.
 _MAX_LINE = 998
+_LINE_END = re.compile(r"\r\n?|\n")
 _BUTTON = ("display:inline-block;padding:12px 20px;background:#1a5fb4;color:#ffffff;text-decoration:none;"
            "border-radius:4px;font-family:sans-serif;font-weight:bold")
 IMAGE_ONLY_TEXT = "(This alert is an image: it is shown in the HTML version of this message.)"
@@ -60,26 +65,73 @@ def _text_cte(text: str) -> tuple[str, str]:
     return "utf-8", "quoted-printable"
 
 
-def body_block(text: str, rich: RichParts, html_body: bool, cid: str) -> bytes:
-    """Content header fields, the blank line and the body. ``html_body``: the client's content is text/html
-    (only the tracking image is added); ``cid``: the Content-ID of the inline image (without <>)."""
-    msg = EmailMessage(policy=policy.SMTP)
+def _crlf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _qp(text: str) -> bytes:
+    """RFC 2045 §6.7 quoted-printable of UTF-8 text, lines of at most 76 characters, CRLF line ends."""
+    return _crlf(binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False))
+
+
+def _html_part(page: str) -> bytes:
+    return (b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+            + _qp(page))
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_part(plain: str) -> bytes:
+    charset, cte = _text_cte(plain)
+    body = _crlf(plain.encode("ascii")) if cte == "7bit" else _qp(plain)
+    return (f'Content-Type: text/plain; charset="{charset}"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'
+            .encode("ascii") + body)
+
+
+@functools.lru_cache(maxsize=8)
+def _image_part(image: bytes, mime: str, domain: str) -> tuple[bytes, str]:
+    """The inline image part and its Content-ID, encoded once per image (every recipient gets the same part).
+    The Content-ID names the content (RFC 2045 §7: the same body part may carry the same id), so it is made of
+    the image's digest: world-unique for that image, and equal in every message that carries it."""
+    cid = f"image.{hashlib.sha256(image).hexdigest()[:32]}@{domain}"
+    head = (f"Content-Type: {mime}\r\nContent-Transfer-Encoding: base64\r\n"
+            f'Content-Disposition: inline; filename="image.{mime.split("/", 1)[1]}"\r\nContent-ID: <{cid}>\r\n\r\n')
+    return head.encode("ascii") + _crlf(base64.encodebytes(image)), cid
+
+
+def _multipart(subtype: str, parts: list[bytes], extra: str = "") -> bytes:
+    """A multipart entity (RFC 2046 §5.1.1) with a random boundary that none of its parts holds."""
+    while True:
+        boundary = "=_an_" + secrets.token_hex(12)
+        marker = boundary.encode("ascii")
+        if not any(marker in part for part in parts):
+            break
+    # folded before the boundary (RFC 5322 §2.2.3): header lines stay within 78 characters
+    out = [f'Content-Type: multipart/{subtype};{extra}\r\n boundary="{boundary}"\r\n\r\n'.encode("ascii")]
+    for part in parts:
+        # the CRLF before each delimiter belongs to the delimiter (RFC 2046 §5.1.1), not to the part's content
+        out.append(b"--" + marker + b"\r\n" + part + b"\r\n")
+    out.append(b"--" + marker + b"--\r\n")
+    return b"".join(out)
+
+
+def body_block(text: str, rich: RichParts, html_body: bool, domain: str) -> bytes:
+    """Content header fields (MIME-Version first), the blank line and the body. ``html_body``: the client's content
+    is text/html (only the tracking image is added). Built by hand rather than with ``email.message``: what is the
+    same for every recipient (the text part, the encoded image) is encoded once; only the HTML differs (its
+    tracking image), and quoted-printable is cheap."""
+    version = b"MIME-Version: 1.0\r\n"
+    text = _LINE_END.sub("\n", text)  # a lone CR or LF becomes a line end (RFC 5322 §2.3: CR and LF go as CRLF)
     if html_body:
         page = text.rstrip("\n") + ("\n" + pixel_tag(rich.open_pixel_url) if rich.open_pixel_url else "") + "\n"
-        msg.set_content(page, subtype="html", charset="utf-8", cte="quoted-printable")
-        return msg.as_bytes()
-    plain = plain_text(text, rich)
-    charset, cte = _text_cte(plain)
-    msg.set_content(plain, charset=charset, cte=cte)
+        return version + _html_part(page)
     with_image = rich.image is not None and rich.image_type is not None
-    msg.add_alternative(html_text(text, rich, cid if with_image else None), subtype="html", charset="utf-8",
-                        cte="quoted-printable")
+    cid = None
+    html_entity: bytes
     if with_image:
         assert rich.image is not None and rich.image_type is not None
-        maintype, subtype = rich.image_type.split("/", 1)
-        html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
-        assert isinstance(html_part, EmailMessage)
-        html_part.add_related(rich.image, maintype=maintype, subtype=subtype, cid=f"<{cid}>",
-                              disposition="inline", filename=f"image.{subtype}")
-        html_part.set_param("type", "text/html")  # RFC 2387 §3.1: the type of the root part is mandatory
-    return msg.as_bytes()
+        image_part, cid = _image_part(rich.image, rich.image_type, domain)
+        html_entity = _multipart("related", [_html_part(html_text(text, rich, cid)), image_part],
+                                 ' type="text/html";')  # RFC 2387 §3.1: the root part's type is mandatory
+    else:
+        html_entity = _html_part(html_text(text, rich, None))
+    return version + _multipart("alternative", [_plain_part(plain_text(text, rich)), html_entity])

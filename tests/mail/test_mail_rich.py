@@ -3,11 +3,15 @@ the link button, the text alternative, the tracking image; parsed back with the 
 
 from __future__ import annotations
 
+import html
 import re
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alertnode.domain import DeliveryWork, RichParts
 from alertnode.mail.compose import MailIdentity, compose
@@ -88,3 +92,15 @@ def test_text_is_escaped_in_html() -> None:
 def test_without_rich_parts_the_message_is_unchanged() -> None:
     msg = parsed("Plain", None)
     assert msg.get_content_type() == "text/plain" and text_of(msg) == "Plain\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=300))
+def test_any_text_comes_back_from_both_alternatives(text: str) -> None:
+    msg = parsed(text, RichParts(link_url="https://x.example/a", link_label="Go", open_pixel_url=PIXEL))
+    lines = re.sub(r"\r\n?|\n", "\n", text)
+    expected = (lines.rstrip() + "\n\n" if lines.strip() else "") + "Go: https://x.example/a\n"
+    assert text_of(msg.get_body(preferencelist=("plain",))) == expected
+    page = text_of(msg.get_body(preferencelist=("html",)))
+    for para in [p for p in lines.strip().split("\n\n") if p.strip()]:
+        assert f"<p>{html.escape(para).replace(chr(10), '<br>')}</p>" in page
