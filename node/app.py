@@ -27,6 +27,7 @@ from typing import Any
 
 import uvicorn
 
+from alertnode.api import rich_pages
 from alertnode.api.auth import KeyRing, load_or_create_key_hash, load_or_create_secret
 from alertnode.api.extension import Extension, ExtensionContext
 from alertnode.api.http import guarded_protocol
@@ -38,6 +39,7 @@ from alertnode.domain import Channel, ChannelEvent
 from alertnode.errors import ConfigError, Problem
 from alertnode.jobs.callbacks import CallbackSender
 from alertnode.jobs.dispatcher import Addresses, Dispatcher
+from alertnode.jobs.image_fetch import ImageFetcher
 from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
 from alertnode.sandbox import routes as sandbox_routes
@@ -239,7 +241,8 @@ class Node:
         sink = self.sandbox.sink(results) if self.sandbox is not None else results
         cfg = self.config
         addresses = Addresses(cfg.public.base_url, cfg.mail.domain, cfg.mail.default_sender)
-        self.dispatcher = Dispatcher(cfg.dispatcher, addresses, self.store, cipher, self.channels, sink.report)
+        self.dispatcher = Dispatcher(cfg.dispatcher, addresses, self.store, cipher, self.channels, sink.report,
+                                     content=cfg.content)
 
         def committed() -> None:
             with contextlib.suppress(RuntimeError):
@@ -251,7 +254,7 @@ class Node:
         await self.dispatcher.start()
         await self.callbacks.start()
         intake = self.intake = Intake(cfg.limits, self.store, cipher, self.channels,
-                                      sms_default_sender=cfg.sms.default_sender)
+                                      sms_default_sender=cfg.sms.default_sender, images=ImageFetcher(cfg.content))
         requests = RequestReader(self.secrets.keys, cfg.api.max_body_bytes)
         services = self.services = Services(self.store, cipher, requests, intake, self.channels, self.started_at,
                                             cfg.limits.queue_capacity, readiness=self.readiness)
@@ -270,6 +273,7 @@ class Node:
             self.extensions.append(extension)
         form_key = hmac.new(self.secrets.master_key, b"alertnode/public-form/v1", hashlib.sha256).digest()
         public_app = create_public_app(self.store, cipher, sink, base_url=cfg.public.base_url, form_key=form_key)
+        rich_pages.add_routes(public_app, self.store, cipher, sink, cfg.public.base_url, cfg.content)
         api, pub = self.config.api, self.config.public
         control = _Http(control_app, _listen(api.host, api.port), "control", header_timeout_s=api.header_timeout_s,
                         idle_timeout_s=api.idle_timeout_s)

@@ -22,6 +22,7 @@ from alertnode.errors import ConfigError, LifetimeError, Problem
 from alertnode.jobs.config import CallbacksSection as CallbacksSection
 from alertnode.jobs.config import DispatcherSection as DispatcherSection
 from alertnode.jobs.config import LimitsSection as LimitsSection
+from alertnode.jobs.content_config import ContentSection
 from alertnode.jobs.events_config import EventsConfig
 from alertnode.mail.config import MailConfig
 from alertnode.media.config import MediaConfig
@@ -86,6 +87,7 @@ class Config(Section):
     limits: LimitsSection = Field(default_factory=LimitsSection)
     dispatcher: DispatcherSection = Field(default_factory=DispatcherSection)
     callbacks: CallbacksSection = Field(default_factory=CallbacksSection)
+    content: ContentSection = Field(default_factory=ContentSection)
     sms: SmsConfig = Field(default_factory=SmsConfig)
     mail: MailConfig = Field(default_factory=MailConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
@@ -181,6 +183,7 @@ def cross_checks(cfg: Config) -> list[Problem]:
     problems.extend(cfg.voice.problems("voice"))
     problems.extend(cfg.media.problems("media"))
     problems.extend(cfg.events.problems("events"))
+    problems.extend(cfg.content.problems("content"))
     problems.extend(cfg.ops.problems("ops"))
     return problems
 

@@ -158,6 +158,20 @@ def alert_command(stored: AlertStatus, command: AlertCommand) -> AlertStatus | N
 
 
 @dataclass(frozen=True)
+class RichParts:
+    """What a rich alert item (an image, a link with its label; livelike-alerts.txt) adds to one e-mail, and its
+    tracking image (opt-in). An SMS carries none of it: its text links to a page showing them."""
+
+    image: bytes | None = None
+    image_type: str | None = None
+    """the image's MIME type, found by its magic bytes when the alert was accepted"""
+    link_url: str | None = None
+    link_label: str | None = None
+    open_pixel_url: str | None = None
+    """the recipient's tracking image (``/o/{token}.gif`` on the public listener), when opens are tracked"""
+
+
+@dataclass(frozen=True)
 class DeliveryWork:
     """One recipient of one alert item, as a channel needs it (contact details decrypted)."""
 
@@ -182,6 +196,8 @@ class DeliveryWork:
     created_at: float = 0.0
     expires_at: float | None = None
     email_subject_ref: str | None = None
+    rich: RichParts | None = None
+    """e-mail: the item's image and link, and the tracking image (None: a plain message)"""
 
 
 @dataclass(frozen=True)

@@ -167,10 +167,12 @@ class AlertsExtension(Extension):
             return None
         out: dict[str, Any] = {"match": list(route.match), "alertTypes": list(route.alert_types),
                                "contactSets": list(route.contact_sets)}
-        if route.escalation is not None:
-            out["escalation"] = {"afterMin": route.escalation.after_min,
-                                 "alertTypes": list(route.escalation.alert_types),
-                                 "previouslySeen": route.escalation.previously_seen}
+        steps = route.escalation_steps
+        if steps:
+            out["escalation"] = [{"afterMin": step.after_min, "alertTypes": list(step.alert_types),
+                                  "previouslySeen": step.previously_seen,
+                                  **({"contactSets": list(step.contact_sets)} if step.contact_sets else {})}
+                                 for step in steps]
         return out
 
     def _group_json(self, g: listing.GroupSummary) -> dict[str, Any]:

@@ -57,7 +57,11 @@ class EventsExtension(Extension):
     def routes(self, app: FastAPI) -> None:
         async def post_event(request: Request) -> JSONResponse:
             """Send an event: routed by glob on `event` to contact sets and alert types configured on the node;
-            repeats within the dedup window are coalesced into the open alert."""
+            repeats within the dedup window are coalesced into the open alert. A route may have quiet hours
+            (`cease_at`/`resume_at` in its zone; a contact's `timezone` lookup holds that contact's messages) and
+            escalation steps, each `after_min` after the one before, to the contacts who have not answered (a
+            declined answer is no answer) or to a contact set of its own; the answer carries `escalationAt` (step
+            1) and `escalationSteps`."""
             key, raw, _ = await self.requests.body(request)
             req = event_request(raw, self.config)
             return JSONResponse(await self.runtime.handle(events.Event.from_request(req), originator_of(key)))

@@ -293,4 +293,17 @@ The job API of alertnode, following Alerting Hub's `sendalert` specification.
   button's POST is the `clicked` response. With a `url`, the redirect adds `ackUrl` and `ackToken` for the
   onward page to POST `ack=<ackToken>` to.
 - Numbers: an integral number such as `35.0` is taken where an integer is expected (JSON Schema counts it as one).
+
+**Rich items** (LiveLike's alert variations, mapped to the channels): `image_url`, `link_url` and `link_label` on
+an sms, email or call item give text only, image only (no `content`), text and image, and a link with its label.
+E-mail shows the image inline (a `cid:` part; never hot-linked) and the link as a button; an SMS carries the text
+and a per-recipient link to a page on the public listener with the image, the link and an acknowledge button;
+a call reads the text. The image is fetched once when the alert is accepted (PNG, JPEG, GIF or WebP by its magic
+bytes, at most `content.image_max_bytes`, redirects checked) and stored with the alert; one that cannot be used
+is refused with 400 at its `alert[i].image_url`.
+
+**Opens** (Sendbird's `open_count`/`open_rate`): `trackOpens` on an email item (default `content.track_opens`,
+off) adds a per-recipient tracking image; SMS page views count for SMS. Events `opened` (a person) and
+`previewed` (an image proxy or scanner: not an open) are reported once per delivery, with `detail.via`
+(`image`, `page`).
 """

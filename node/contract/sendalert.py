@@ -203,6 +203,24 @@ class AlertItem(Strict):
     additionalContent: list[AdditionalContent] | None = None
     telephoneNumber: str | None = None
     options: dict[str, Any] | None = None
+    # rich content (livelike-alerts.txt "Alert Variations") and opens (sendbird-announcements.txt open_count)
+    image_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", max_length=2048,
+        description="sms, email (and call, where it is not used): an image, fetched once when the alert is "
+        "accepted (PNG, JPEG, GIF or WebP; at most content.image_max_bytes), stored with the alert. E-mail shows "
+        "it inline (never hot-linked); an SMS links to a page showing it. Without content: an image-only alert.",
+    )
+    link_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", max_length=2048,
+        description="A link attached to the alert (a call to action): a button in e-mail, on the SMS page.",
+    )
+    link_label: str | None = Field(
+        None, min_length=1, max_length=64, description="The link's label (default `Open link`); needs link_url.",
+    )
+    trackOpens: bool | None = Field(
+        None, description="email: put a per-recipient tracking image in the message so that opens are counted "
+        "(default: content.track_opens, off). Image proxies and scanners count as `previewed`, not opened.",
+    )
 
 
 class Schedule(Strict):

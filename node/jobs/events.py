@@ -182,6 +182,8 @@ class Target:
 
     group_ref: Mapping[str, Any]
     contacts: tuple[Contact, ...]
+    group: ContactGroup | None = None
+    """the whole group (escalation steps may name other sets of it)"""
 
 
 def _items(route: RouteConfig, event: Event, contacts: Sequence[Contact], alert_types: Sequence[str],
@@ -217,6 +219,8 @@ def _items(route: RouteConfig, event: Event, contacts: Sequence[Contact], alert_
             if route.email_reply_to is not None:
                 item["replyTo"] = route.email_reply_to
         else:
+            if route.call_sender is not None:
+                item["sender"] = route.call_sender
             item["voiceFormat"] = "tts"
             if route.tts is not None:
                 item["tts"] = route.tts.model_dump(exclude_none=True)
@@ -249,6 +253,7 @@ def plan_alert(route: RouteConfig, event: Event, target: Target, *, unique_id: s
         request["linkedAlerts"] = {"linkRef": link_ref, "lifetime": link_lifetime}
     if event.app_data is not None:
         request["appData"] = event.app_data
+    request.update(quiet_schedule(route))
     return AlertPlan(request, tuple(warnings))
 
 
@@ -264,7 +269,16 @@ def plan_escalation(route: RouteConfig, escalation: EscalationConfig, event: Eve
                                "alert": items}
     if event.app_data is not None:
         request["appData"] = event.app_data
+    request.update(quiet_schedule(route))
     return AlertPlan(request, tuple(warnings))
+
+
+def quiet_schedule(route: RouteConfig) -> dict[str, Any]:
+    """The route's quiet hours as the sendalert ``schedule`` of its alerts (the dispatcher holds each delivery
+    until they end, in the contact's ``timezone`` lookup, else the route's zone); empty without quiet hours."""
+    if route.cease_at is None or route.resume_at is None:
+        return {}
+    return {"schedule": {"ceaseAt": route.cease_at, "resumeAt": route.resume_at, "timezone": route.timezone}}
 
 
 def escalation_needed(request: Mapping[str, Any], responded: Mapping[str, frozenset[str]]) -> bool:

@@ -23,7 +23,7 @@ from phonenumbers.phonemetadata import PhoneMetadata
 from alertnode.contract.lifetime import parse_iso_duration, parse_lifetime
 from alertnode.contract.sendalert import AlertItem, ContactGroup, SendAlertRequest
 from alertnode.errors import LifetimeError, Problem
-from alertnode.jobs import lookups
+from alertnode.jobs import lookups, rich
 from alertnode.mail.addresses import normalize_address
 
 PHONE_TYPES = frozenset({"sms", "call", "inboundCall"})
@@ -33,12 +33,13 @@ SEEN_TYPES = frozenset({"sms", "email", "call", "shortlink"})
 _ALNUM_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&'!?]{1,11}$")
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\- ]{1,64}$")
 _FIELDS_BY_TYPE: Mapping[str, frozenset[str]] = {
-    "sms": frozenset({"sender", "lookups"}),
+    "sms": frozenset({"sender", "lookups", *rich.RICH_FIELDS}),
     "email": frozenset(
         {"sender", "to", "replyTo", "subject", "emailBodyIsMultipart", "emailBodyContentType",
-         "multipartBoundary", "lookups"}
+         "multipartBoundary", "lookups", "trackOpens", *rich.RICH_FIELDS}
     ),
-    "call": frozenset({"sender", "voiceFormat", "tts", "ivrControl", "additionalContent", "lookups"}),
+    "call": frozenset({"sender", "voiceFormat", "tts", "ivrControl", "additionalContent", "lookups",
+                       *rich.RICH_FIELDS}),
     "inboundCall": frozenset({"telephoneNumber", "voiceFormat", "tts", "options", "ivrControl",
                               "additionalContent", "lookups"}),
 }
@@ -269,6 +270,7 @@ class _Planner:
             self.bad(f"{path}.{name}", f"not a field of alertType {kind}")
         content, voice_format, text = self.content(item, path)
         self.type_rules(item, path)
+        self.problems.extend(rich.item_problems(item, path))
         unique = False
         if item.lookups is not None:
             unique = item.lookups.uniqueLookups or item.lookups.shortlink is not None
@@ -303,7 +305,7 @@ class _Planner:
             else:
                 content = base64.b64decode(stored.value["data"])
                 voice_format = voice_format or stored.value.get("voiceFormat")
-        elif item.body is None and item.alertType != "inboundCall":
+        elif item.body is None and item.alertType != "inboundCall" and not rich.image_only_allowed(item):
             self.bad(path, "content or storedContent is mandatory")
         if item.contentEncoding is not None and item.content is None:
             self.bad(f"{path}.contentEncoding", "only used with content")

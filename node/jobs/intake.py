@@ -21,9 +21,13 @@ from alertnode.contract.lifetime import parse_lifetime
 from alertnode.contract.sendalert import ContactGroup, SendAlertRequest, StoreContentRequest
 from alertnode.domain import Channel
 from alertnode.errors import ApiError, LifetimeError, Problem
-from alertnode.jobs import expand
+from alertnode.jobs import expand, rich
 from alertnode.jobs.config import LimitsSection
+from alertnode.jobs.content_config import ContentSection
+from alertnode.jobs.image_fetch import ImageFetcher
+from alertnode.jobs.images import Image, ImageError
 from alertnode.store import marks, repo
+from alertnode.store import rich as rich_store
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
@@ -66,7 +70,8 @@ def _size(req: SendAlertRequest, resolved: expand.Resolved) -> int:
 
 class Intake:
     def __init__(self, limits: LimitsSection, store: Store, cipher: Cipher, channels: Mapping[str, Channel],
-                 clock: Callable[[], float] = time.time, *, sms_default_sender: str = "") -> None:
+                 clock: Callable[[], float] = time.time, *, sms_default_sender: str = "",
+                 images: ImageFetcher | None = None) -> None:
         self.limits = limits
         self.sms_default_sender = sms_default_sender
         """``[sms] default_sender``: the sender of sms items that give none (empty: they must give one)"""
@@ -74,6 +79,7 @@ class Intake:
         self.cipher = cipher
         self.channels = channels
         self.clock = clock
+        self.images = images if images is not None else ImageFetcher(ContentSection())
         self._queued: dict[str, int] = {}
         self._queued_at = float("-inf")
         self._counting: asyncio.Future[None] | None = None
@@ -158,7 +164,8 @@ class Intake:
             raise ApiError("the request is not valid", channel_problems)
         if not accepted_items:
             raise ApiError("no alert item could be accepted", refused)
-        answer = await self._commit(req, plan, accepted_items, results, link, resolved, now)
+        images = await self._fetch_images(accepted_items)
+        answer = await self._commit(req, plan, accepted_items, results, link, resolved, now, images)
         for alert_type, count in taken.items():
             self._queued[alert_type] = self._queued.get(alert_type, 0) + count
         return answer
@@ -215,9 +222,30 @@ class Intake:
             raise ApiError("the request is not valid", problems)
         return expand.Resolved(stored, group, group_path, responded, linked=link is not None), link
 
+    async def _fetch_images(self, items: list[expand.PlannedItem]) -> list[rich_store.NewImage]:
+        """The image of each item with an ``image_url``, fetched once per URL before the alert is accepted (an
+        accepted alert has everything it sends); any that cannot be used refuses the request at its path."""
+        wanted = {i.index: str(i.params["image_url"]) for i in items
+                  if i.params.get("image_url") and i.alert_type in rich.IMAGE_ONLY_TYPES}  # a call reads text only
+        if not wanted:
+            return []
+        fetched = await self.images.fetch_all(wanted.values())
+        images: list[rich_store.NewImage] = []
+        problems: list[Problem] = []
+        for index, url in wanted.items():
+            found = fetched[url]
+            if isinstance(found, ImageError):
+                problems.append(Problem(f"alert[{index}].image_url", found.message))
+            else:
+                assert isinstance(found, Image)
+                images.append(rich_store.NewImage(index, found.mime, found.data, found.sha256))
+        if problems:
+            raise ApiError("an image cannot be used", problems)
+        return images
+
     async def _commit(self, req: SendAlertRequest, plan: expand.Plan, items: list[expand.PlannedItem],
                       results: list[dict[str, Any]], link: dict[str, Any] | None, resolved: expand.Resolved,
-                      now: float) -> dict[str, Any]:
+                      now: float, images: list[rich_store.NewImage] | None = None) -> dict[str, Any]:
         alert_ref = str(uuid.uuid4())
         has_email = any(i.alert_type == "email" for i in items)
         subject_ref = new_subject_ref() if has_email else None
@@ -280,6 +308,8 @@ class Intake:
             first = repo.accept_alert(c, self.cipher, alert, new_items, deliveries, publish_at or now, new_link)
             if first is response:  # stored now (not the first answer again for a repeated uniqueId)
                 marks.record_info(c, self.cipher, alert_ref, info)
+                if images:
+                    rich_store.put_images(c, self.cipher, alert_ref, images)
             return first
 
         answer = await self.store.write(accept)

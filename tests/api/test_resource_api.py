@@ -154,7 +154,7 @@ def test_an_operators_acknowledgement_stops_the_escalation(
     assert [m.rcpt_tos for m in threaded_smarthost.messages] == [["p2@example.org"]]
     assert follow_up["appData"] == "run-7" and [g["name"] for g in follow_up["_links"]["groups"]] == ["route:site"]
     route_group = get(node, "/api/json/groups/route:site")
-    assert route_group["numAlerts"] == 2 and route_group["route"]["escalation"]["alertTypes"] == ["email"]
+    assert route_group["numAlerts"] == 2 and route_group["route"]["escalation"][0]["alertTypes"] == ["email"]
 
 
 def test_an_acknowledgement_counts_for_previously_seen(run_node: Callable[..., RunningNode]) -> None:

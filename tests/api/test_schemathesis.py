@@ -34,6 +34,8 @@ def test_every_check(run_node, tmp_path: Path) -> None:  # type: ignore[no-untyp
         "sms": {"links": [{"name": "a", "host": "127.0.0.1", "port": free_port(), "system_id": "x",
                            "password": "y"}]},
         "mail": {"smarthost_host": "127.0.0.1", "smarthost_port": free_port(), "listen_port": free_port()},
+        # a generated image_url is fetched when its request is otherwise valid: only ever from loopback
+        "content": {"image_hosts": ["127.0.0.1"]},
     })
     # a real alert, so that the operations on /api/json/alerts/{alertRef} are reached beyond their 404
     alert = node.post("/api/json/sendalert", {"version": "latest", "clientRef": "st", "alert": [{
