@@ -255,31 +255,33 @@ class AlertsExtension(Extension):
             request: Request,
             status: str | None = Query(None, description="Comma list of statuses: scheduled, running, on_hold, "
                                        "completed, cancelled."),
-            view: str | None = Query(None, description="all (default), pending (not published yet) or history."),
+            view: str | None = Query(None, description="all (default), pending (not published yet) or history.",
+                                     json_schema_extra={"enum": ["all", "pending", "history"]}),
             clientRef: str | None = Query(None, description="Exactly this clientRef."),
             tag: str | None = Query(None, description="An item with exactly this tag."),
-            alertType: str | None = Query(None, description="An item of this type: sms, email, call, inboundCall."),
-            category: str | None = Query(None, description="user or admin."),
+            alertType: str | None = Query(None, description="An item of this type: sms, email, call, inboundCall.",
+                                          json_schema_extra={"enum": ["sms", "email", "call", "inboundCall"]}),
+            category: str | None = Query(None, description="user or admin.",
+                                         json_schema_extra={"enum": ["user", "admin"]}),
             group: str | None = Query(None, description="A group id: set:<contact set> or route:<events route>."),
             originator: str | None = Query(None, description="An originator id (key-…): alerts its events made."),
             from_: str | None = Query(None, alias="from", description="Created at or after (RFC 3339 with offset)."),
             to: str | None = Query(None, description="Created before (RFC 3339 with offset)."),
-            unread: str | None = Query(None, description="true: only alerts the asking key has not marked read."),
+            unread: str | None = Query(None, description="true: only alerts the asking key has not marked read.",
+                                       json_schema_extra={"enum": ["true", "false"]}),
             cursor: str | None = Query(None, description="The `cursor` of the previous page."),
-            limit: int | None = Query(None, description="Alerts per page, 1 to 200 (default 50)."),
+            limit: int | None = Query(None, description="Alerts per page, 1 to 200 (default 50).",
+                                      json_schema_extra={"minimum": 1, "maximum": 200}),
         ) -> JSONResponse:
             """The alerts, newest first, filtered; paged by cursor (stable while new alerts arrive). Entries carry
             no contact data; `_links.next` gives the next page. See "The alert collection" in the description."""
             return await self.list_alerts(request)
 
         async def read_alert(request: Request, alertRef: str) -> JSONResponse:
-            """Mark the alert read for the API key asking (its `read` becomes true for that key only); recorded
-            as a `read` event when it changes something."""
-            return await self.set_read(request, alertRef, True)
-
-        async def unread_alert(request: Request, alertRef: str) -> JSONResponse:
-            """Mark the alert unread again for the API key asking (an `unread` event)."""
-            return await self.set_read(request, alertRef, False)
+            """POST marks the alert read for the API key asking (its `read` becomes true for that key only),
+            recorded as a `read` event when it changes something; DELETE marks it unread again (an `unread`
+            event)."""
+            return await self.set_read(request, alertRef, request.method == "POST")
 
         async def acknowledge(request: Request, alertRef: str) -> JSONResponse:
             """Acknowledge on behalf of a recipient (an operator took their call): each matching delivery not yet
@@ -290,9 +292,12 @@ class AlertsExtension(Extension):
 
         async def alert_timeline(
             request: Request, alertRef: str,
-            after: int | None = Query(None, description="Events after this seq (the previous answer's `cursor`)."),
-            limit: int | None = Query(None, description="At most this many events, 1 to 5000 (default 500)."),
-            deliveryId: int | None = Query(None, description="Only this recipient's events."),
+            after: int | None = Query(None, description="Events after this seq (the previous answer's `cursor`).",
+                                      json_schema_extra={"minimum": 0, "maximum": 2**63 - 1}),
+            limit: int | None = Query(None, description="At most this many events, 1 to 5000 (default 500).",
+                                      json_schema_extra={"minimum": 1, "maximum": 5000}),
+            deliveryId: int | None = Query(None, description="Only this recipient's events.",
+                                           json_schema_extra={"minimum": 1, "maximum": 2**63 - 1}),
         ) -> JSONResponse:
             """Every event of the alert in order, those its notification settings keep from callbacks included:
             attempts, receipts, key presses, replies, clicks, acknowledgements, holds, reads."""
@@ -322,7 +327,8 @@ class AlertsExtension(Extension):
 
         async def activity(
             request: Request,
-            minutes: int | None = Query(None, description="Minutes up to now, 1 to 1440 (default 60)."),
+            minutes: int | None = Query(None, description="Minutes up to now, 1 to 1440 (default 60).",
+                                        json_schema_extra={"minimum": 1, "maximum": ACTIVITY_MAX_MIN}),
         ) -> JSONResponse:
             """Per channel and minute: sent (messages handed over, calls placed), delivered (receipts, calls
             answered by the phone), answered (replies, keys, clicks, acknowledgements) and failed. The console's
@@ -331,8 +337,9 @@ class AlertsExtension(Extension):
 
         alert_path = "/api/json/alerts/{alertRef}"
         app.add_api_route("/api/json/alerts", list_alerts, methods=["GET"], tags=["alerts"], responses=_ERRORS)
-        app.add_api_route(f"{alert_path}/read", read_alert, methods=["POST"], tags=["alerts"], responses=_ERRORS)
-        app.add_api_route(f"{alert_path}/read", unread_alert, methods=["DELETE"], tags=["alerts"], responses=_ERRORS)
+        # one route for both methods, so that a 405 names both in Allow (the document gives each its own id)
+        app.add_api_route(f"{alert_path}/read", read_alert, methods=["POST", "DELETE"], tags=["alerts"],
+                          responses=_ERRORS)
         app.add_api_route(f"{alert_path}/acknowledge", acknowledge, methods=["POST"], tags=["alerts"],
                           responses=_ERRORS,
                           openapi_extra={"requestBody": {"required": True, "content": {"application/json": {

@@ -6,8 +6,10 @@ Two allowances, both written in the configuration below:
 * /readyz is left out: it answers 503 while a configured link is down, which is its job;
 * sendalert, storecontent and /api/events may refuse a schema-valid request with 400: their rules span fields,
   the store and the node's configuration (a recipient must be a possible E.164 number, content or
-  storedContent, an event must match a route), which a JSON Schema cannot say. Every other operation must
-  accept what its schema allows.
+  storedContent, an event must match a route), which a JSON Schema cannot say; so may the alert collection
+  (its `cursor` is opaque: only one the node handed out is valid; `to` must be later than `from`) and an
+  operator's acknowledgement (exactly one of deliveryId, contact, recipient, naming one of the alert's
+  recipients). Every other operation must accept what its schema allows.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tests.nodeproc import RunningNode, free_port
 
 CONFIG = """
 [[operations]]
-include-path-regex = "^/api/(json/(sendalert|storecontent)|events)$"
+include-path-regex = "^/api/(json/(sendalert|storecontent|alerts|alerts/[^/]+/acknowledge)|events)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 
 [parameters]
