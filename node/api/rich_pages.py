@@ -2,7 +2,7 @@
 
 * ``GET /m/{token}``: the page an SMS of a rich item links to (livelike-alerts.txt variations): the text, the
   image and the link button, and a button to acknowledge. A view by a person is the SMS's ``opened``; by a
-  scanner or link previewer, ``previewed`` (:mod:`alertnode.jobs.viewers`). Each is reported once per delivery.
+  scanner or link previewer, ``previewed`` (:mod:`alertnode.api.visits`). Each is reported once per delivery.
 * ``GET /m/{token}/image``: the item's image as stored with the alert (the page never hot-links it).
 * ``POST /m/{token}``: the acknowledge button: a ``clicked`` response (``via: page``), as a short link's is;
   never on a GET, so a scanner that follows the link acknowledges nothing.
@@ -22,9 +22,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
+from alertnode.api import visits
 from alertnode.api.public import user_agent_details
+from alertnode.api.visits import Visit
 from alertnode.domain import ChannelEvent, DeliveryState, EventSink
-from alertnode.jobs import lookups, rich, viewers
+from alertnode.jobs import lookups, rich
 from alertnode.jobs.content_config import ContentSection
 from alertnode.jobs.dispatcher import choose_body
 from alertnode.store import rich as rich_store
@@ -98,22 +100,21 @@ def add_routes(app: FastAPI, store: Store, cipher: Cipher, sink: EventSink, base
             return None
         return await store.read(lambda c: rich_store.page_target(c, cipher, token, now))
 
-    async def record(target: rich_store.PageTarget, viewer: viewers.Viewer, via: str, request: Request,
-                     now: float) -> None:
-        first = await store.write(lambda c: rich_store.record_view(c, target.delivery_id, viewer.person, now))
+    async def record(target: rich_store.PageTarget, visit: Visit, via: str, request: Request, now: float) -> None:
+        first = await store.write(lambda c: rich_store.record_view(c, target.delivery_id, visit.by_person, now))
         if not first:
             return
         detail: dict[str, Any] = {"via": via}
-        if viewer.person:
+        if visit.by_person:
             detail.update(user_agent_details(request.headers.get("user-agent", "")))
             kind = "opened"
         else:
-            detail.update(agent=viewer.agent, viewer=viewer.kind.value)
+            detail.update(agent=visit.agent, viewer=visit.visitor.value)
             kind = "previewed"
         await sink.report(ChannelEvent(target.delivery_id, kind, now, None, detail))
 
-    def classify(request: Request, method: str | None = None) -> viewers.Viewer:
-        return viewers.classify(method or request.method, request.headers, content.scanner_agents)
+    def classify(request: Request, method: str | None = None, *, image: bool = False) -> Visit:
+        return visits.classify(method or request.method, request.headers, content.scanner_agents, image=image)
 
     @app.get("/m/{token}")
     async def page(token: str, request: Request) -> Response:
@@ -145,8 +146,8 @@ def add_routes(app: FastAPI, store: Store, cipher: Cipher, sink: EventSink, base
         target = await target_of(token, now)
         if target is None or target.alert_type != "sms" or not rich.has_rich(target.params):
             return _not_found()
-        viewer = classify(request, "GET")  # the button is a POST: judge the agent as for a page view
-        if not viewer.person:
+        visit = classify(request, "GET")  # the button is a POST: judge the agent as for a page view
+        if not visit.by_person:
             return _page("Alert", "<h1>Alert</h1><p>Open this page in a browser to acknowledge.</p>")
         details = user_agent_details(request.headers.get("user-agent", ""))
         await sink.report(ChannelEvent(target.delivery_id, "clicked", now, DeliveryState.RESPONDED,
@@ -159,6 +160,6 @@ def add_routes(app: FastAPI, store: Store, cipher: Cipher, sink: EventSink, base
         token = name[:-4] if name.endswith(".gif") else name
         target = await target_of(token, now)
         if target is not None and target.alert_type == "email":
-            await record(target, classify(request), "image", request, now)
+            await record(target, classify(request, image=True), "image", request, now)
         return Response(PIXEL_GIF, media_type="image/gif",
                         headers={"Cache-Control": "no-store, private", "Pragma": "no-cache"})

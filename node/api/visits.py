@@ -1,5 +1,8 @@
-"""Who is opening a short link: a person's browser, or a machine that opens every link it sees (mail gateways'
-link scanners such as Outlook Safe Links, chat apps' link previews, antivirus proxies, prefetching browsers).
+"""Who is opening a short link, an SMS's message page or an e-mail's tracking image: a person, or a machine that
+opens every link and image it sees (mail gateways' link scanners such as Outlook Safe Links, chat apps' link
+previews, antivirus proxies, image proxies that fetch every image of a message as it arrives, prefetching
+browsers). One classifier for the short links (:mod:`alertnode.api.public`) and the rich pages and opens
+(:mod:`alertnode.api.rich_pages`).
 
 Pure: fed the request's method and headers (and the time, for :class:`VisitLog`), no I/O.
 
@@ -7,10 +10,14 @@ Rules, in order (the first that applies decides):
 
 1. ``HEAD``, or a ``Purpose``/``Sec-Purpose``/``X-Purpose``/``X-Moz`` header naming prefetch, prerender or
    preview: PREFETCH (a browser or an app fetching ahead of any human action);
-2. a User-Agent naming a known scanner, link previewer, crawler or headless browser: SCANNER;
-3. no User-Agent, or one that is not a browser's (browsers all start ``Mozilla/``; ``curl``, ``python-requests``,
+2. a User-Agent of exactly ``Mozilla/5.0`` (Apple Mail Privacy Protection's prefetch), or naming a mail image
+   proxy (Gmail's GoogleImageProxy, Yahoo's, Outlook.com's): PROXY;
+3. a User-Agent holding one of the operator's own marks (``content.scanner_agents``), or naming a known scanner,
+   link previewer, crawler or headless browser: SCANNER; except that for an image, Outlook on the desktop
+   (``Microsoft Office/… Microsoft Outlook``) is the person's own mail client showing the message: PERSON;
+4. no User-Agent, or one that is not a browser's (browsers all start ``Mozilla/``; ``curl``, ``python-requests``,
    ``Go-http-client`` do not): CLIENT (a program);
-4. anything else: PERSON.
+5. anything else: PERSON.
 
 None of them acknowledges anything by opening a link: a GET only shows the page (or redirects). The
 classification says how the visit is reported (``opened`` for PERSON, ``previewed`` for the others) and whether a
@@ -23,13 +30,14 @@ from __future__ import annotations
 import enum
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
 class Visitor(enum.Enum):
     PERSON = "person"
     PREFETCH = "prefetch"
+    PROXY = "proxy"
     SCANNER = "scanner"
     CLIENT = "client"
 
@@ -43,6 +51,13 @@ class Visit:
     @property
     def by_person(self) -> bool:
         return self.visitor is Visitor.PERSON
+
+    @property
+    def agent(self) -> str:
+        """A short name of the machine from a bounded set (a metrics label): the scanner's or proxy's name, or
+        the visitor kind when the reason came from the request itself (a program's own name, a header)."""
+        return self.reason if self.visitor in (Visitor.SCANNER, Visitor.PROXY) and self.reason in _NAMES \
+            else self.visitor.value
 
 
 _PURPOSE_HEADERS = ("sec-purpose", "purpose", "x-purpose", "x-moz")
@@ -61,7 +76,7 @@ SCANNERS: tuple[tuple[str, str], ...] = (
     # mail clients and gateways checking or previewing links (Outlook Safe Links fetches with a browser's
     # User-Agent from Microsoft's network: that is reported as a person's visit, and cannot acknowledge either)
     ("microsoft office", "Microsoft Office"), ("ms-office", "Microsoft Office"), ("msoffice", "Microsoft Office"),
-    ("safelinks", "Outlook Safe Links"), ("google-safety", "Google"), ("googleimageproxy", "Gmail image proxy"),
+    ("safelinks", "Outlook Safe Links"), ("google-safety", "Google"),
     ("google web preview", "Google"), ("google-pagerenderer", "Google"), ("googlebot", "Google"),
     ("google-inspectiontool", "Google"), ("adsbot-google", "Google"), ("feedfetcher-google", "Google"),
     ("apis-google", "Google"), ("bingpreview", "Bing"), ("bingbot", "Bing"), ("msnbot", "Bing"),
@@ -78,15 +93,26 @@ SCANNERS: tuple[tuple[str, str], ...] = (
     ("headlesschrome", "headless browser"), ("phantomjs", "headless browser"), ("puppeteer", "headless browser"),
     ("playwright", "headless browser"), ("selenium", "headless browser"),
 )
+# mail image proxies: they fetch every image of a message when it reaches the mailbox (nobody has read it yet)
+PROXIES: tuple[tuple[str, str], ...] = (
+    ("googleimageproxy", "Gmail image proxy"), ("ggpht.com", "Gmail image proxy"),
+    ("yahoomailproxy", "Yahoo image proxy"), ("outlookimageproxy", "Outlook.com image proxy"),
+)
+APPLE_PRIVACY_PROXY = "Apple Mail Privacy Protection"
+CONFIGURED = "configured agent"
+_NAMES = frozenset({name for _, name in (*SCANNERS, *PROXIES)} | {APPLE_PRIVACY_PROXY, CONFIGURED,
+                                                                  "crawler or previewer"})
 # generic marks of crawlers and previewers not named above ("SomethingBot/1.0", "link preview"). "bot" is
 # matched in lower case or capitalised only: "CUBOT" is a phone maker, not a crawler
 _GENERIC = re.compile(r"[A-Za-z](?:bot|Bot)\b|\b(?:bot|Bot)\b|(?i:crawler|spider|preview|scanner|\bscan\b|validator|"
                       r"monitor)")
 
 
-def classify(method: str, headers: Mapping[str, str]) -> Visit:
-    """The visitor behind a request for a short link (see the module's rules). ``headers`` with lower-case
-    names (Starlette's are)."""
+def classify(method: str, headers: Mapping[str, str], extra_agents: Sequence[str] = (), *,
+             image: bool = False) -> Visit:
+    """The visitor behind a request (see the module's rules). ``headers`` with lower-case names (Starlette's
+    are); ``extra_agents``: the operator's own scanner marks; ``image``: the request is for an image of a
+    message (a mail client showing it), not a link."""
     if method.upper() == "HEAD":
         return Visit(Visitor.PREFETCH, "HEAD")
     for name in _PURPOSE_HEADERS:
@@ -94,7 +120,17 @@ def classify(method: str, headers: Mapping[str, str]) -> Visit:
         if value and _PURPOSE.search(value):
             return Visit(Visitor.PREFETCH, f"{name}: {value[:40]}")
     agent = headers.get("user-agent", "").strip()
+    if agent == "Mozilla/5.0":
+        return Visit(Visitor.PROXY, APPLE_PRIVACY_PROXY)
     lowered = agent.lower()
+    for mark, name in PROXIES:
+        if mark in lowered:
+            return Visit(Visitor.PROXY, name)
+    for mark in extra_agents:
+        if mark.strip() and mark.strip().lower() in lowered:
+            return Visit(Visitor.SCANNER, CONFIGURED)
+    if image and "microsoft outlook" in lowered and "discovery" not in lowered:
+        return Visit(Visitor.PERSON, "Outlook")
     for mark, name in SCANNERS:
         if mark in lowered:
             return Visit(Visitor.SCANNER, name)

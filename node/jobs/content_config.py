@@ -2,7 +2,7 @@
 alert item) and opt-in open tracking (sendbird-announcements.txt: ``open_count`` / ``open_rate``).
 
 Images are fetched once, when the alert is accepted, by :mod:`alertnode.jobs.images` with these limits; the
-opens are recognised by :mod:`alertnode.jobs.viewers`.
+opens are recognised by :mod:`alertnode.api.visits`.
 """
 
 from __future__ import annotations

@@ -155,7 +155,7 @@ def test_rich_sms_and_email_with_opens(run_node: Callable[..., RunningNode], sms
     assert views == [("opened", "email", MAILS[1], "image"), ("opened", "sms", NUMBERS[0], "page"),
                      ("previewed", "email", MAILS[0], "image"), ("previewed", "sms", NUMBERS[1], "page")]
     by = {(e["event"], e.get("recipient")): e.get("detail") for e in events}
-    assert by[("previewed", MAILS[0])]["agent"] == "gmail-image-proxy"
+    assert by[("previewed", MAILS[0])]["agent"] == "Gmail image proxy"
     assert by[("opened", NUMBERS[0])]["os"].startswith("iOS")
     ack = [e for e in events if e["event"] == "clicked"]
     assert len(ack) == 1 and ack[0]["recipient"] == NUMBERS[0] and ack[0]["state"] == "responded"
@@ -169,5 +169,5 @@ def test_rich_sms_and_email_with_opens(run_node: Callable[..., RunningNode], sms
     samples = metrics(node)
     assert samples['alertnode_opens_total{via="image"}'] == 1.0
     assert samples['alertnode_opens_total{via="page"}'] == 1.0
-    assert samples['alertnode_previews_total{agent="gmail-image-proxy",via="image"}'] == 1.0
-    assert samples['alertnode_previews_total{agent="link-preview",via="page"}'] == 1.0
+    assert samples['alertnode_previews_total{agent="Gmail image proxy",via="image"}'] == 1.0
+    assert samples['alertnode_previews_total{agent="Facebook",via="page"}'] == 1.0
