@@ -253,7 +253,8 @@ def _header(name: str, value: str, smtputf8: bool = False) -> bytes:
     """One header field, folded and RFC 2047-encoded by the email package (slow: used when needed)."""
     pol = policy.SMTPUTF8 if smtputf8 else policy.SMTP
     # a header object, not fold_binary(str): only the object encodes every non-ASCII character
-    return pol.header_factory(name, value).fold(policy=pol).encode("utf-8" if smtputf8 else "ascii")
+    folded: str = pol.header_factory(name, value).fold(policy=pol)
+    return folded.encode("utf-8" if smtputf8 else "ascii")
 
 
 @functools.lru_cache(maxsize=64)

@@ -41,7 +41,8 @@ import soundfile as sf
 from alertnode.errors import MediaError
 from alertnode.media import decode as dec
 from alertnode.media.config import MediaConfig
-from alertnode.media.tts import Speech, TtsService, Voice
+from alertnode.media.tts import Speech, TtsService
+from alertnode.media.voices import Voice
 
 log = logging.getLogger(__name__)
 
