@@ -460,7 +460,7 @@ class IvrMachine:
                 return [*actions, StartTimer("keywait", self.timeouts.key_wait)]
             self.phase = Phase.PLAYING  # the prompt that asked for the key, then the key wait again
             self._queue = resume
-        if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT) and resume:
+        if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT, Phase.MESSAGE) and resume:
             actions.append(PlayPrompts(resume))
         return actions
 

@@ -357,3 +357,15 @@ def test_any_sequence_ends_the_attempt_once_and_plays_only_known_prompts(
             if isinstance(a, Report) and a.kind == "voicemail_left":
                 assert mode == "voicemail"
     assert ends == (1 if m.done else 0)
+
+
+def test_a_message_started_while_held_plays_on_the_resume() -> None:
+    m = machine("voicemail")
+    answer(m)
+    m.handle(human(), 2)
+    m.handle(Held("sendonly"), 2.5)
+    m.handle(robot(), 3)
+    out = m.handle(AmdGreetingEnd({}), 8)
+    assert StopListening() in out and not [a for a in out if isinstance(a, PlayPrompts)]  # kept for the resume
+    assert m.phase is Phase.MESSAGE
+    assert m.handle(Resumed(), 9) == [Report("resumed"), PlayPrompts(("main",))]
