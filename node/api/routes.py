@@ -293,6 +293,17 @@ The job API of alertnode, following Alerting Hub's `sendalert` specification.
   button's POST is the `clicked` response. With a `url`, the redirect adds `ackUrl` and `ackToken` for the
   onward page to POST `ack=<ackToken>` to.
 - Numbers: an integral number such as `35.0` is taken where an integer is expected (JSON Schema counts it as one).
+- Replay IVR: an `additionalContent` item `pre`, `post` or `done` left out is the node's stock prompt (English;
+  a `post` for keys other than 1 and 2 is spoken with the alert's keys). A key of no digit set plays a short tone
+  and the key wait starts over; a key wait that ends without a key plays "Goodbye." before the node hangs up.
+- `ivrControl.ivrAnsweringMachine` (extension; default the node's `voice.answering_machine`, `off` unless set):
+  answering-machine detection on outbound calls. The prompts wait for the detector, which presumes a person by
+  1.5 s after the answer unless the far end is still talking. `hangup`: a machine is hung up on, the attempt
+  ends with outcome `machine` and counts as not reached (retried while `ivrAttempts` are left). `voicemail`: the
+  message (simple: the content; replay: `pre` and the content) is played once after the mailbox's beep (or, with
+  no beep, when its greeting has been silent for 2 s) and the recipient's result is final: `answered` with
+  outcome `voicemail_left`. Events `amd` (`verdict` human/machine/unknown, `final`, `reason` and the timings that
+  decided, in ms after the answer), `amd_beep`, `amd_greeting_end`, `voicemail_left`.
 
 **Rich items** (LiveLike's alert variations, mapped to the channels): `image_url`, `link_url` and `link_label` on
 an sms, email or call item give text only, image only (no `content`), text and image, and a link with its label.

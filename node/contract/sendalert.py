@@ -131,6 +131,14 @@ class IvrControl(Strict):
     ivrAmNotOkDigits: str = Field("*", pattern=DIGITS_PATTERN)
     ivrDigitsStopPlay: bool = False
     ivrRepeatPrePrompt: bool = False
+    ivrAnsweringMachine: Literal["off", "hangup", "voicemail"] | None = Field(
+        None,
+        description="Extension: answering-machine detection on an outbound call (both IVRs; not inboundCall). "
+        "`off`: the prompts start at the answer. `hangup`: a machine is hung up on and the attempt counts as not "
+        "reached (retried while ivrAttempts are left). `voicemail`: after a machine's beep the message is left "
+        "once (simple: the main prompt; replay: pre and main) and the recipient's result is final (answered, "
+        "outcome `voicemail_left`). Absent: the node's `voice.answering_machine`.",
+    )
 
     def problems(self, path: str) -> list[Problem]:
         """What is wrong across fields, each at its JSON path (``path`` names the ivrControl object):

@@ -398,9 +398,7 @@ class _Planner:
             if tags.count(add.contentTag) > 1:
                 self.bad(f"{apath}.contentTag", f"contentTag {add.contentTag!r} given more than once")
         if ivr is not None and ivr.ivrType == "replay":
-            for needed in ("pre", "post", "done"):
-                if needed not in tags:
-                    self.bad(f"{path}.additionalContent", f"the replay IVR needs an item with contentTag {needed!r}")
+            # pre, post or done left out: the node's stock prompt plays instead (alertnode.media.stock)
             for i, tag in enumerate(tags):
                 if tag not in ("pre", "post", "done"):
                     self.bad(f"{path}.additionalContent[{i}].contentTag",

@@ -11,8 +11,10 @@ with ``attempt`` + 1.
 Events reported per delivery (``ChannelEvent.kind``): calling, ringing, answered (state ANSWERED),
 busy, no_answer, failed (detail ``sip_code``), media (negotiated ``codec``), prompt_played,
 prompt_cut, prompt_error, key (detail ``digit``, ``source`` rfc4733/info/inband), say_again,
-key_timeout, held / resumed (the far end's hold, detail ``how`` sendonly/inactive and the cut
-``prompt``), recipientOk / recipientNotOk (state RESPONDED), hung_up, session_expired (the node ended a
+key_timeout, invalid_key, held / resumed (the far end's hold, detail ``how`` sendonly/inactive and the
+cut ``prompt``), amd (answering-machine detection: detail ``verdict`` human/machine/unknown, ``final``,
+``reason`` and the timings that decided), amd_beep, amd_greeting_end, voicemail_left, recipientOk /
+recipientNotOk (state RESPONDED), hung_up, session_expired (the node ended a
 call whose far end stopped refreshing it, RFC 4028), call_timeout, lost, attempt_ended (with
 ``retry_after`` when another attempt follows), handed_back (the node stopped before dialling) and the
 closing ``completed`` with ``final=True`` (state ANSWERED, RESPONDED or FAILED; detail ``outcome``,
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import logging
 import time
@@ -44,6 +47,7 @@ from alertnode.domain import (
     InboundMessage,
 )
 from alertnode.errors import MediaError, Problem
+from alertnode.media.amd_config import AmdConfig
 from alertnode.media.config import MediaConfig
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
@@ -51,6 +55,7 @@ from alertnode.voice import pipe
 from alertnode.voice.config import VoiceConfig
 from alertnode.voice.inbound import InboundBook, mask
 from alertnode.voice.ivr import IvrMachine, IvrOptions, IvrType, Timeouts
+from alertnode.voice.ivr_types import AnsweringMachine
 from alertnode.voice.legs import Cancellable, Leg, Legs, Scheduler
 from alertnode.voice.link import LinkFactory, OnEvent, WorkerLink
 from alertnode.voice.prompt_files import PromptFiles, PromptPreparer, audio_problems
@@ -113,6 +118,8 @@ class VoiceChannel(Channel):
             key_wait=config.key_wait_s,
             total=config.max_call_s,
             retry_interval=config.retry_interval_s,
+            # beeps are listened for this long after the answer (the detector's own window)
+            voicemail_wait=AmdConfig().listen_ms / 1000,
         )
         self._legs = Legs(config, self._report, later or _loop_later, self._forget_inbound)
         self._inbound = InboundBook(config.dial_plan)
@@ -127,6 +134,10 @@ class VoiceChannel(Channel):
 
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
+        try:  # the stock prompts, so no call waits for them (a few decodes: well under a second)
+            await self._files.prewarm()
+        except (MediaError, OSError) as exc:
+            log.warning("voice: stock prompts not prepared at start (calls will prepare them): %s", exc)
         self._reporter = asyncio.create_task(self._report_loop(), name="voice-reports")
         self._link = self._legs.link = self._make_link(self.config, self._on_worker_event)
         await self._link.start()
@@ -217,6 +228,8 @@ class VoiceChannel(Channel):
         except ValueError as exc:
             self._fail(work, "ivr_control", f"stored ivrControl is not valid: {exc}")
             return
+        if options.answering_machine is None:
+            options = dataclasses.replace(options, answering_machine=AnsweringMachine(self.config.answering_machine))
         self._preparing += 1
         try:
             prompts = await self._files.prepare(work)
@@ -247,6 +260,7 @@ class VoiceChannel(Channel):
             case (
                 pipe.Ringing() | pipe.Answered() | pipe.Ended() | pipe.MediaUp() | pipe.Held() | pipe.Resumed()
                 | pipe.PromptDone() | pipe.PromptFailed() | pipe.KeyPressed() | pipe.NoSuchCall() | pipe.Lost()
+                | pipe.AmdVerdict() | pipe.AmdBeep() | pipe.AmdGreetingEnd()
             ):
                 self._legs.on_worker_event(ev)
             case _:

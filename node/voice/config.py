@@ -91,6 +91,12 @@ class VoiceConfig(BaseModel):
     session_min_se_s: int = Field(
         90, ge=90, le=86400, description="Min-SE (RFC 4028 §5, at least 90 s): shorter intervals are refused with 422."
     )
+    answering_machine: Literal["off", "hangup", "voicemail"] = Field(
+        "off",
+        description="Answering-machine detection on outbound calls, unless the alert's ivrControl.ivrAnsweringMachine "
+        "says otherwise: off (the prompts start at the answer), hangup (hang up on a machine; the attempt counts as "
+        "not reached and ivrAttempts retries it), voicemail (leave the message once after the beep).",
+    )
     caller_id_from_sender: bool = Field(True, description="Use the alert's sender as the caller id (From user).")
     dial_plan: list[DialRule] = Field(
         default_factory=list, description="Rewrites of E.164 numbers before dialling; first match wins."

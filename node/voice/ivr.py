@@ -50,12 +50,27 @@ Choices where the reference is silent (documented for users in the OpenAPI descr
   (the attempt ends as if the call had been hung up then). An inbound call cannot be placed again
   (``redial_lost`` false): its attempt ends as ``lost``.
 * A key is reported with its source: ``rfc4733`` (RTP events), ``info`` (SIP INFO) or ``inband``.
+* A key wait that ends with no key (after the replay IVR's automatic repeat) plays the stock
+  ``goodbye`` before the node hangs up; a key pressed during it still counts.
+* replay IVR, a key in no digit set: reported (``invalid_key``), the stock ``tone`` plays and the key
+  wait starts over (the prompts a key stopped are not resumed).
+* Answering machines (``ivrAnsweringMachine``): the rules are node/voice/ivr_amd.py's. While the
+  detector listens nothing plays (phase ``SCREENING``); the prompts start on a person; a machine stops
+  them and either hangs up (outcome ``machine``, not reached: retried while attempts are left) or
+  waits for the beep (``MACHINE``) and leaves the message once (``MESSAGE``: simple the main prompt,
+  replay pre and main; the key instructions would be no use to a mailbox): ``voicemail_left`` is a
+  final result (answered), never retried, so a mailbox does not collect one message per attempt.
 """
 
 from __future__ import annotations
 
+from alertnode.voice.ivr_amd import TIMERS as AMD_TIMERS
+from alertnode.voice.ivr_amd import AmdRules, Do, Step
 from alertnode.voice.ivr_types import (
     Action,
+    AmdBeep,
+    AmdGreetingEnd,
+    AmdVerdict,
     Answered,
     AttemptEnded,
     CallEnded,
@@ -78,6 +93,7 @@ from alertnode.voice.ivr_types import (
     Ringing,
     Start,
     StartTimer,
+    StopListening,
     StopPlayback,
     Timeouts,
     TimerFired,
@@ -85,17 +101,17 @@ from alertnode.voice.ivr_types import (
 )
 
 __all__ = [
-    "MAX_LOST_REDIALS", "Action", "Answered", "AttemptEnded", "CallEnded", "CancelTimer", "Cancelled", "Digit",
-    "Event", "FinalResult", "Finished", "HangUp", "Held", "IvrMachine", "IvrOptions", "IvrType", "Phase", "PlaceCall",
-    "PlayPrompts", "PromptFinished", "Report", "Resumed", "Ringing", "Start", "StartTimer", "StopPlayback",
-    "Timeouts", "TimerFired", "WorkerLost",
+    "MAX_LOST_REDIALS", "Action", "AmdBeep", "AmdGreetingEnd", "AmdVerdict", "Answered", "AttemptEnded", "CallEnded",
+    "CancelTimer", "Cancelled", "Digit", "Event", "FinalResult", "Finished", "HangUp", "Held", "IvrMachine",
+    "IvrOptions", "IvrType", "Phase", "PlaceCall", "PlayPrompts", "PromptFinished", "Report", "Resumed", "Ringing",
+    "Start", "StartTimer", "StopListening", "StopPlayback", "Timeouts", "TimerFired", "WorkerLost",
 ]
 
 MAX_LOST_REDIALS = 2
 # A replay IVR plays its prompts at most this often when nobody answers them (first play + one
 # automatic repeat on key-wait time-out).
 _REPLAY_AUTO_REPEATS = 1
-_SUCCESS = frozenset({"answered", "full_play", "response", "recipientOk", "recipientNotOk"})
+_SUCCESS = frozenset({"answered", "full_play", "response", "recipientOk", "recipientNotOk", "voicemail_left"})
 
 # RFC 3261 §21.4.9 / §21.6.2 busy, §21.4.18/§21.4.14/§21.4.24 no answer (480 temporarily unavailable,
 # 408 request timeout, 487 cancelled by our ring timer).
@@ -127,6 +143,11 @@ class IvrMachine:
         self._resume: tuple[str, ...] | None = None
         """While held: the prompts to play on resume."""
         self._last_played: str | None = None
+        self._closing = "done"
+        """The prompt whose end hangs up (phase DONE_PROMPT): done, or goodbye."""
+        self._amd = AmdRules(options.answering_machine, timeouts)
+        self._left = False
+        """The message was left on a machine."""
 
     # ------------------------------------------------------------------ public
 
@@ -169,6 +190,12 @@ class IvrMachine:
                 return self._on_cancelled()
             case TimerFired():
                 return self._on_timer(event.name)
+            case AmdVerdict():
+                return self._amd_step(self._amd.verdict(event))
+            case AmdBeep():
+                return self._amd_step(self._amd.beep(event))
+            case AmdGreetingEnd():
+                return self._amd_step(self._amd.greeting_end(event))
         return []
 
     # ------------------------------------------------------------------ the attempt
@@ -179,8 +206,9 @@ class IvrMachine:
         self._main_done = False
         self._pending_key = None
         self._auto_repeats = 0
+        self._amd = AmdRules(self.options.answering_machine, self.timeouts)
         self.phase = Phase.DIALLING
-        return [PlaceCall(self.attempt), StartTimer("ring", self.timeouts.ring)]
+        return [PlaceCall(self.attempt, self._amd.listens), StartTimer("ring", self.timeouts.ring)]
 
     def _on_answered(self) -> list[Action]:
         if self.phase is not Phase.DIALLING:
@@ -191,9 +219,13 @@ class IvrMachine:
             Report("answered", {"attempt": self.attempt}),
             StartTimer("total", self.timeouts.total),
         ]
+        self.phase = Phase.SCREENING
+        return actions + self._amd_step(self._amd.answered())
+
+    def _start_prompts(self) -> list[Action]:
         if self.options.ivr_type is IvrType.SIMPLE:
-            return actions + self._play(("main",))
-        return actions + self._play(("pre", "main", "post"))
+            return self._play(("main",))
+        return self._play(("pre", "main", "post"))
 
     def _play(self, prompts: tuple[str, ...]) -> list[Action]:
         self.phase = Phase.PLAYING
@@ -236,7 +268,7 @@ class IvrMachine:
                 return actions + self._end_attempt("no_answer", code)
             actions.append(Report("failed", {"sip_code": code, "reason": event.reason, "attempt": self.attempt}))
             return actions + self._end_attempt("failed", code)
-        if self.phase is Phase.PLAYING and self._queue:
+        if self.phase in (Phase.PLAYING, Phase.MESSAGE) and self._queue:
             actions.append(Report("prompt_cut", {"prompt": self._queue[0], "attempt": self.attempt}))
         if event.by_remote:
             actions.append(Report("hung_up", {"attempt": self.attempt}))
@@ -249,6 +281,8 @@ class IvrMachine:
         opts = self.options
         if self._cancelled and self._response is None:
             return "cancelled"
+        if self._amd.machine:
+            return "voicemail_left" if self._left else "machine"
         if opts.ivr_type is IvrType.REPLAY:
             return self._outcome_key or "no_response"
         if opts.require_full_play and not self._main_done:
@@ -278,8 +312,11 @@ class IvrMachine:
     def _on_prompt_finished(self, prompt: str) -> list[Action]:
         if self._held:
             return []  # the end of a prompt cut by the hold (it plays again on resume)
-        self._last_played = prompt
-        if self.phase is Phase.DONE_PROMPT and prompt == "done":
+        if self.phase is Phase.MESSAGE:
+            return self._on_message_played(prompt)
+        if prompt != "tone":  # the invalid key's tone asked for nothing
+            self._last_played = prompt
+        if self.phase is Phase.DONE_PROMPT and prompt == self._closing:
             return [Report("prompt_played", {"prompt": prompt}), *self._hang_up()]
         if self.phase is not Phase.PLAYING or not self._queue or self._queue[0] != prompt:
             return []
@@ -302,11 +339,22 @@ class IvrMachine:
         return [*actions, StartTimer("keywait", self.timeouts.key_wait)]
 
     def _on_digit(self, event: Digit) -> list[Action]:
-        if self.phase not in (Phase.PLAYING, Phase.WAITING_KEY, Phase.DONE_PROMPT):
+        if self.phase not in (
+            Phase.PLAYING, Phase.WAITING_KEY, Phase.DONE_PROMPT, Phase.SCREENING, Phase.MACHINE, Phase.MESSAGE
+        ):
             return []
         actions: list[Action] = [Report("key", {"digit": event.digit, "source": event.source})]
-        if self.phase is Phase.DONE_PROMPT:
+        step = self._amd.key()  # a key proves a person
+        if step.do is Do.PROMPTS:
+            return actions + self._amd_step(step)  # nothing was asked yet: the key answers nothing
+        actions += step.actions
+        if self.phase is Phase.MESSAGE:
             return actions
+        if self.phase is Phase.DONE_PROMPT:
+            if self._closing != "goodbye":
+                return actions
+            self.phase = Phase.WAITING_KEY  # a key during the goodbye still answers
+            actions.append(StopPlayback())
         if self.options.ivr_type is IvrType.SIMPLE:
             return actions + self._simple_key(event.digit)
         if self.phase is Phase.PLAYING and not self.options.digits_stop_play:
@@ -339,20 +387,35 @@ class IvrMachine:
             outcome = "recipientOk"
         elif ctl.am_not_ok_digits == "*" or digit in ctl.am_not_ok_digits:
             outcome = "recipientNotOk"
-        else:
-            return []  # in no digit set: keep waiting (the key-wait timer still runs)
+        else:  # in no digit set: a tone says so, and the key wait starts over
+            self.phase = Phase.WAITING_KEY
+            self._queue = ()
+            return [
+                Report("invalid_key", {"digit": digit}),
+                PlayPrompts(("tone",)),
+                StartTimer("keywait", self.timeouts.key_wait),
+            ]
         self._outcome_key = outcome
         self._response = outcome
         self.phase = Phase.DONE_PROMPT
+        self._closing = "done"
         return [CancelTimer("keywait"), Report(outcome, {"digit": digit}), PlayPrompts(("done",))]
 
+    def _close(self, prompt: str) -> list[Action]:
+        """Play the closing ``prompt``; its end hangs up."""
+        self.phase = Phase.DONE_PROMPT
+        self._closing = prompt
+        return [CancelTimer("keywait"), PlayPrompts((prompt,))]
+
     def _on_timer(self, name: str) -> list[Action]:
+        if name in AMD_TIMERS:
+            return self._amd_step(self._amd.timer(name))
         if name == "ring" and self.phase is Phase.DIALLING:
             # the call is cancelled; its CallEnded (487) reports the no answer
             return [HangUp()]
         if name == "total" and self._answered and self.phase is not Phase.HANGING_UP:
             actions: list[Action] = [Report("call_timeout", {"seconds": self.timeouts.total})]
-            if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT):
+            if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT, Phase.MESSAGE):
                 actions.append(StopPlayback())
             return actions + self._hang_up()
         if name == "keywait" and self.phase is Phase.WAITING_KEY:
@@ -360,13 +423,13 @@ class IvrMachine:
                 self._auto_repeats += 1
                 prompts = ("pre", "main", "post") if self.options.repeat_pre_prompt else ("main", "post")
                 return [Report("key_timeout", {"repeat": True}), *self._play(prompts)]
-            return [Report("key_timeout", {"repeat": False}), *self._hang_up()]
+            return [Report("key_timeout", {"repeat": False}), *self._close("goodbye")]
         return []
 
     # ------------------------------------------------------------------ hold and cancel
 
     def _on_held(self, how: str) -> list[Action]:
-        if self._held or self.phase not in (Phase.PLAYING, Phase.WAITING_KEY, Phase.DONE_PROMPT):
+        if self._held or self.phase not in (Phase.PLAYING, Phase.WAITING_KEY, Phase.DONE_PROMPT, Phase.SCREENING):
             return []
         self._held = True
         actions: list[Action] = []
@@ -376,9 +439,11 @@ class IvrMachine:
             cut = self._queue[0] if self._queue else None
             actions.append(StopPlayback())
         elif self.phase is Phase.DONE_PROMPT:
-            self._resume = ("done",)
-            cut = "done"
+            self._resume = (self._closing,)
+            cut = self._closing
             actions.append(StopPlayback())
+        elif self.phase is Phase.SCREENING:
+            self._resume = None  # nothing plays yet; prompts started meanwhile wait for the resume
         else:
             self._resume = (self._last_played,) if self._last_played else None
             actions.append(CancelTimer("keywait"))
@@ -395,7 +460,7 @@ class IvrMachine:
                 return [*actions, StartTimer("keywait", self.timeouts.key_wait)]
             self.phase = Phase.PLAYING  # the prompt that asked for the key, then the key wait again
             self._queue = resume
-        if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT) and resume:
+        if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT, Phase.MESSAGE) and resume:
             actions.append(PlayPrompts(resume))
         return actions
 
@@ -418,6 +483,38 @@ class IvrMachine:
         if self.phase is Phase.HANGING_UP:
             return []
         actions: list[Action] = []
-        if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT):
+        if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT, Phase.MESSAGE):
             actions.append(StopPlayback())
         return actions + self._hang_up()
+
+    # ------------------------------------------------------------------ answering machines
+
+    def _amd_step(self, step: Step) -> list[Action]:
+        """Carry out what the answering-machine rules decided (node/voice/ivr_amd.py)."""
+        actions = list(step.actions)
+        if step.do is Do.PROMPTS and self.phase in (Phase.SCREENING, Phase.MACHINE):
+            return actions + self._start_prompts()
+        if step.do in (Do.HANG_UP, Do.WAIT) and self.phase not in (Phase.HANGING_UP, Phase.DONE):
+            if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT):
+                actions.append(StopPlayback())
+            self._queue = ()
+            self._pending_key = None
+            if step.do is Do.HANG_UP:
+                return actions + self._hang_up()
+            self.phase = Phase.MACHINE
+            return [*actions, CancelTimer("keywait")]
+        if step.do is Do.MESSAGE and self.phase is Phase.MACHINE:
+            self.phase = Phase.MESSAGE
+            self._queue = ("main",) if self.options.ivr_type is IvrType.SIMPLE else ("pre", "main")
+            return [*actions, PlayPrompts(self._queue)]
+        return actions
+
+    def _on_message_played(self, prompt: str) -> list[Action]:
+        if not self._queue or self._queue[0] != prompt:
+            return []
+        self._queue = self._queue[1:]
+        actions: list[Action] = [Report("prompt_played", {"prompt": prompt})]
+        if self._queue:
+            return actions
+        self._left = True
+        return [*actions, Report("voicemail_left", {"attempt": self.attempt}), *self._hang_up()]

@@ -20,6 +20,18 @@ class IvrType(enum.StrEnum):
     REPLAY = "replay"
 
 
+class AnsweringMachine(enum.StrEnum):
+    """What an outbound call does when answering-machine detection hears a machine
+    (``ivrAnsweringMachine``; node/voice/ivr_amd.py)."""
+
+    OFF = "off"
+    """No detection: the prompts start at the answer."""
+    HANGUP = "hangup"
+    """Hang up; the attempt did not reach the recipient (retried while ``ivrAttempts`` are left)."""
+    VOICEMAIL = "voicemail"
+    """Wait for the beep and leave the message once (``voicemail_left``)."""
+
+
 @dataclass(frozen=True)
 class IvrOptions:
     """``ivrControl``, already validated by the contract (:class:`~alertnode.contract.sendalert.IvrControl`
@@ -35,6 +47,8 @@ class IvrOptions:
     am_not_ok_digits: str = "*"
     digits_stop_play: bool = False
     repeat_pre_prompt: bool = False
+    answering_machine: AnsweringMachine | None = None
+    """None: the node's default (``voice.answering_machine``), which the channel fills in."""
 
     @classmethod
     def from_model(cls, model: IvrControl | None) -> IvrOptions:
@@ -50,6 +64,7 @@ class IvrOptions:
             am_not_ok_digits=model.ivrAmNotOkDigits.upper(),
             digits_stop_play=model.ivrDigitsStopPlay,
             repeat_pre_prompt=model.ivrRepeatPrePrompt,
+            answering_machine=AnsweringMachine(model.ivrAnsweringMachine) if model.ivrAnsweringMachine else None,
         )
 
     @classmethod
@@ -67,6 +82,11 @@ class Timeouts:
     key_wait: float = 10.0
     total: float = 300.0
     retry_interval: float = 60.0
+    amd_decision: float = 6.0
+    """No verdict of the answering-machine detector this long after the answer: the prompts start (it
+    decides within 4 s of audio; a worker that fell behind must not keep a person waiting)."""
+    voicemail_wait: float = 60.0
+    """A machine neither beeped nor fell silent this long after the answer: not reached."""
 
 
 # ---------------------------------------------------------------------------------------- events
@@ -132,6 +152,35 @@ class Resumed:
 
 
 @dataclass(frozen=True)
+class AmdVerdict:
+    """The answering-machine detector's verdict: ``human`` (``final`` False: presumed, may still become
+    ``machine``), ``machine`` (always final) or ``unknown``; ``detail`` holds the reason and the
+    timings that decided (ms: after_answer, initial_silence, greeting, voice, pause, longest_pause;
+    words)."""
+
+    verdict: str
+    final: bool
+    reason: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AmdBeep:
+    """A voicemail beep ended (when a mailbox starts recording); ``detail``: after_answer_ms, freq_hz,
+    length_ms, level_dbm0."""
+
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AmdGreetingEnd:
+    """After a machine verdict, the greeting has been silent for 2 s (a mailbox whose beep was not
+    heard, or that has none); ``detail``: after_answer_ms, silence_ms."""
+
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Cancelled:
     """The alert was cancelled: end the attempt now, whatever its phase."""
 
@@ -143,7 +192,7 @@ class TimerFired:
 
 Event = (
     Start | Ringing | Answered | CallEnded | WorkerLost | PromptFinished | Digit | Held | Resumed | Cancelled
-    | TimerFired
+    | TimerFired | AmdVerdict | AmdBeep | AmdGreetingEnd
 )
 
 
@@ -153,6 +202,8 @@ Event = (
 @dataclass(frozen=True)
 class PlaceCall:
     attempt: int
+    listen: bool = False
+    """Run answering-machine detection once the call is answered."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +224,11 @@ class HangUp:
 
 
 @dataclass(frozen=True)
+class StopListening:
+    """Stop the answering-machine detector of the call (a key proved a person, or the message plays)."""
+
+
+@dataclass(frozen=True)
 class StartTimer:
     name: str
     seconds: float
@@ -186,8 +242,9 @@ class CancelTimer:
 @dataclass(frozen=True)
 class Report:
     """Something to tell the alert's owner: ``kind`` is one of ringing, answered, busy, no_answer,
-    failed, prompt_played, prompt_cut, key, say_again, key_timeout, recipientOk, recipientNotOk,
-    held, resumed, hung_up, session_expired, call_timeout, lost."""
+    failed, prompt_played, prompt_cut, key, invalid_key, say_again, key_timeout, recipientOk,
+    recipientNotOk, held, resumed, hung_up, session_expired, call_timeout, lost, amd, amd_beep,
+    amd_greeting_end, voicemail_left."""
 
     kind: str
     detail: Mapping[str, Any] = field(default_factory=dict)
@@ -198,8 +255,8 @@ class AttemptEnded:
     attempt: int
     success: bool
     outcome: str
-    """answered, full_play, response, recipientOk, recipientNotOk, busy, no_answer, failed,
-    not_full_play, no_response, lost, cancelled."""
+    """answered, full_play, response, recipientOk, recipientNotOk, voicemail_left, busy, no_answer,
+    failed, not_full_play, no_response, machine, lost, cancelled."""
     retry_after: float | None
     """Seconds until the next attempt; None when this attempt's result is final (:class:`Finished`
     follows)."""
@@ -221,14 +278,24 @@ class Finished:
     sip_code: int | None = None
 
 
-Action = PlaceCall | PlayPrompts | StopPlayback | HangUp | StartTimer | CancelTimer | Report | AttemptEnded | Finished
+Action = (
+    PlaceCall | PlayPrompts | StopPlayback | HangUp | StopListening | StartTimer | CancelTimer | Report | AttemptEnded
+    | Finished
+)
 
 
 class Phase(enum.Enum):
     IDLE = "idle"
     DIALLING = "dialling"
+    SCREENING = "screening"
+    """Answered; the answering-machine detector listens, nothing plays yet."""
     PLAYING = "playing"
     WAITING_KEY = "waiting_key"
     DONE_PROMPT = "done_prompt"
+    """The closing prompt plays (``done`` after an answer, ``goodbye`` after no key); its end hangs up."""
+    MACHINE = "machine"
+    """A machine answered; waiting for its beep (or its greeting's end) to leave the message."""
+    MESSAGE = "message"
+    """The message plays into a mailbox."""
     HANGING_UP = "hanging_up"
     DONE = "done"

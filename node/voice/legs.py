@@ -6,10 +6,12 @@ leg's :class:`~alertnode.voice.ivr.IvrMachine` the worker's events and carries o
 IVR action → what happens:
 
 * PlaceCall → ``Place`` on a worker with room (outbound; the leg waits in line for a free slot
-  otherwise) or ``Answer`` (inbound); reported as ``calling`` (outbound)
+  otherwise; ``amd`` when the machine listens for answering machines) or ``Answer`` (inbound);
+  reported as ``calling`` (outbound)
 * PlayPrompts → ``Play`` with the prepared files (8 kHz, and 16 kHz for G.722 calls when prepared);
   StopPlayback → ``StopPlay``
 * HangUp → ``Hangup``; a leg still waiting in line ends as cancelled before dialling (487)
+* StopListening → ``AmdStop``
 * StartTimer / CancelTimer → the scheduler
 * Report → a channel event of that kind (``answered`` moves an outbound delivery to ANSWERED,
   ``recipientOk`` / ``recipientNotOk`` a recipient's delivery to RESPONDED)
@@ -18,8 +20,9 @@ IVR action → what happens:
 * Finished → ``completed``, the delivery's final event
 
 Worker event → IVR event: Ringing, Answered, PromptDone (PromptFinished), KeyPressed (Digit), Held,
-Resumed, Ended (CallEnded), NoSuchCall (CallEnded 500: the worker has no such call, the IVR must not
-wait forever), Lost (WorkerLost). PromptFailed is reported and the call hung up (the callee would hear
+Resumed, AmdVerdict, AmdBeep, AmdGreetingEnd (their timings as the detail), Ended (CallEnded),
+NoSuchCall (CallEnded 500: the worker has no such call, the IVR must not wait forever), Lost
+(WorkerLost). PromptFailed is reported and the call hung up (the callee would hear
 silence until the call time-out); MediaUp is reported only.
 
 Cancelling deliveries (the alert was cancelled) feeds their legs Cancelled: a call waiting in line is
@@ -36,6 +39,7 @@ or here never strands a call: it is hung up, and its Ended closes the leg.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -66,6 +70,7 @@ from alertnode.voice.ivr import (
     Report,
     Resumed,
     StartTimer,
+    StopListening,
     StopPlayback,
     TimerFired,
     WorkerLost,
@@ -108,6 +113,8 @@ class Leg:
     final_for_delivery: bool = True
     caller: str = ""
     call_key: str | None = None
+    listen: bool = False
+    """The call is placed with answering-machine detection."""
     timers: dict[str, Cancellable] = field(default_factory=dict)
     done: bool = False
     cancelled: bool = False
@@ -218,6 +225,12 @@ class Legs:
                 event = PromptFinished(ev.prompt)
             case pipe.KeyPressed():
                 event = Digit(ev.digit, ev.source)
+            case pipe.AmdVerdict():
+                event = ivr.AmdVerdict(ev.verdict, ev.final, ev.reason, _timings(ev))
+            case pipe.AmdBeep():
+                event = ivr.AmdBeep(_timings(ev))
+            case pipe.AmdGreetingEnd():
+                event = ivr.AmdGreetingEnd(_timings(ev))
             case pipe.Ended():
                 event = CallEnded(ev.code, ev.by_remote, ev.reason, ev.expired)
             case pipe.NoSuchCall():
@@ -264,6 +277,7 @@ class Legs:
         match action:
             case PlaceCall():
                 if not leg.inbound:
+                    leg.listen = action.listen
                     self._place(leg, action.attempt)
                 elif leg.call_key:
                     self._send(pipe.Answer(leg.call_key))
@@ -274,6 +288,9 @@ class Legs:
             case StopPlayback():
                 if leg.call_key:
                     self._send(pipe.StopPlay(leg.call_key))
+            case StopListening():
+                if leg.call_key:
+                    self._send(pipe.AmdStop(leg.call_key))
             case HangUp():
                 if leg in self.waiting:
                     self.waiting.remove(leg)
@@ -321,7 +338,7 @@ class Legs:
         key = f"d{leg.work.delivery_id}a{leg.machine.attempt}n{self._seq}"
         number = rewrite_number(leg.work.address, list(self.config.dial_plan))
         caller = str(leg.work.params.get("sender") or "") if self.config.caller_id_from_sender else ""
-        if not self.link.place(pipe.Place(key, self._uri(number), caller)):
+        if not self.link.place(pipe.Place(key, self._uri(number), caller, amd=leg.listen)):
             return False
         leg.call_key = key
         self._by_call[key] = leg
@@ -386,3 +403,16 @@ class Legs:
         for handle in leg.timers.values():
             handle.cancel()
         leg.timers.clear()
+
+
+_NOT_TIMINGS = frozenset({"call", "verdict", "final", "reason"})
+
+
+def _timings(ev: pipe.AmdEvent) -> dict[str, Any]:
+    """An answering-machine event's numbers (the detail reported with it), rounded to the millisecond."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(ev):
+        if f.name not in _NOT_TIMINGS:
+            value = getattr(ev, f.name)
+            out[f.name] = round(value, 1) if isinstance(value, float) else value
+    return out

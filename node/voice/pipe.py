@@ -16,12 +16,13 @@ Rules of the wire:
 Commands::
 
     Init       the first line: ports, account or trunk, codecs, capacity, clock rate (``WorkerInit``)
-    Place      place a call
+    Place      place a call (``amd``: run answering-machine detection from its answer)
     Play       play prompts one after the other (each reports PromptDone), each in narrowband and
                (when prepared) wideband, the worker picks by the call's codec
     StopPlay   stop playback
     Hangup     hang up, cancel, or reject an incoming call (``code``: a final status, 0 = default)
     Answer     answer an incoming call (200)
+    AmdStop    stop the call's answering-machine detector
     Shutdown   hang up everything, destroy the library, exit
 
 Events::
@@ -36,6 +37,9 @@ Events::
     PromptDone    a prompt played to its end (a stopped prompt does not report)
     PromptFailed  a prompt file could not be played
     KeyPressed    a key, once per press whichever way it came (source rfc4733 | info | inband)
+    AmdVerdict    the answering-machine detector's verdict (human | machine | unknown) and its timings
+    AmdBeep       a voicemail beep ended
+    AmdGreetingEnd  a machine's greeting fell silent
     Incoming      an incoming call waits for Answer or Hangup (with its SIP Call-ID)
     NoSuchCall    a command named a call the worker does not have (any more)
     CommandFailed a command could not be carried out
@@ -105,6 +109,8 @@ class Place:
     call: str
     uri: str
     caller: str = ""
+    amd: bool = False
+    """Listen for an answering machine from the answer on (node/voice/worker/amd.py)."""
 
 
 @dataclass(frozen=True)
@@ -135,11 +141,17 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class AmdStop:
+    tag: ClassVar[str] = "amd_stop"
+    call: str
+
+
+@dataclass(frozen=True)
 class Shutdown:
     tag: ClassVar[str] = "shutdown"
 
 
-CallCommand = Place | Play | StopPlay | Hangup | Answer
+CallCommand = Place | Play | StopPlay | Hangup | Answer | AmdStop
 Command = WorkerInit | CallCommand | Shutdown
 
 # -------------------------------------------------------------------------------------------- events
@@ -238,6 +250,44 @@ class KeyPressed:
 
 
 @dataclass(frozen=True)
+class AmdVerdict:
+    """See :class:`alertnode.media.amd.AmdDecision`; times in ms after the answer (the detector's
+    clock: the call's received audio)."""
+
+    tag: ClassVar[str] = "amd"
+    call: str
+    verdict: str
+    final: bool
+    reason: str
+    after_answer_ms: float
+    initial_silence_ms: float | None
+    greeting_ms: float
+    words: int
+    voice_ms: float
+    pause_ms: float
+    longest_pause_ms: float
+
+
+@dataclass(frozen=True)
+class AmdBeep:
+    tag: ClassVar[str] = "amd_beep"
+    call: str
+    after_answer_ms: float
+    """When the beep ended."""
+    length_ms: float
+    freq_hz: float
+    level_dbm0: float
+
+
+@dataclass(frozen=True)
+class AmdGreetingEnd:
+    tag: ClassVar[str] = "amd_greeting_end"
+    call: str
+    after_answer_ms: float
+    silence_ms: float
+
+
+@dataclass(frozen=True)
 class Incoming:
     tag: ClassVar[str] = "incoming"
     call: str
@@ -285,22 +335,23 @@ class Lost:
     call: str
 
 
+AmdEvent = AmdVerdict | AmdBeep | AmdGreetingEnd
 CallEvent = (
     Ringing | Answered | Ended | MediaUp | Held | Resumed | PromptDone | PromptFailed | KeyPressed | Incoming
-    | NoSuchCall | Lost
+    | NoSuchCall | Lost | AmdVerdict | AmdBeep | AmdGreetingEnd
 )
 Event = Ready | Registration | CallEvent | CommandFailed | Fatal | LogLine | Bye
 
 Message = Command | Event
 
 _COMMANDS: dict[str, type[Any]] = {
-    c.tag: c for c in (WorkerInit, Place, Play, StopPlay, Hangup, Answer, Shutdown)
+    c.tag: c for c in (WorkerInit, Place, Play, StopPlay, Hangup, Answer, AmdStop, Shutdown)
 }
 _EVENTS: dict[str, type[Any]] = {
     c.tag: c
     for c in (
         Ready, Registration, Ringing, Answered, Ended, MediaUp, Held, Resumed, PromptDone, PromptFailed, KeyPressed,
-        Incoming, NoSuchCall, CommandFailed, Fatal, LogLine, Bye, Lost,
+        AmdVerdict, AmdBeep, AmdGreetingEnd, Incoming, NoSuchCall, CommandFailed, Fatal, LogLine, Bye, Lost,
     )
 }
 

@@ -50,6 +50,9 @@ def test_the_client_from_a_fresh_virtualenv_with_only_the_standard_library(
                             check=True, env=pip_env)
     names = {p["name"].lower() for p in json.loads(listed.stdout)}
     assert "alertnode" in names and not names & {"fastapi", "numpy", "pydantic", "httpx"}
+    # the stock prompts are package data: an installed node has them (alertnode.media.stock)
+    stock = {p.name for p in env_dir.glob("lib/python3*/site-packages/alertnode/audio/*.wav")}
+    assert stock == {f.name for f in (ROOT / "audio").glob("*.wav")} and "goodbye.wav" in stock
 
     node = run_node({
         "mail": mail_section(threaded_smarthost),

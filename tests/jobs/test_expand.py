@@ -120,3 +120,20 @@ def test_the_content_fault_is_reported_not_the_tts_block() -> None:
     _, problems = plan({"version": "latest", "clientRef": "r",
                         "alert": [{**AUDIO_CALL, "contentEncoding": "utf8"}]})
     assert [p.path for p in problems] == ["alert[0].contentEncoding"]
+
+
+def test_a_replay_ivr_may_leave_out_its_prompts_and_gets_the_stock_ones() -> None:
+    """The reference asks for pre, post and done; a node has stock prompts (audio/) for those left out, so an
+    alert without them is taken (before: 400 at alert[0].additionalContent)."""
+    call = {"alertType": "call", "tag": "c", "content": "Fire in hall 2", "voiceFormat": "tts",
+            "sender": "+447700900001", "recipients": ["+447700900123"],
+            "ivrControl": {"ivrType": "replay", "ivrAnsweringMachine": "voicemail"}}
+    result, problems = plan({"version": "latest", "clientRef": "r", "alert": [call]})
+    assert problems == []
+    assert result.items[0].params["ivrControl"]["ivrAnsweringMachine"] == "voicemail"
+    done = {"contentTag": "done", "content": "Thanks", "contentEncoding": "utf8", "voiceFormat": "tts"}
+    _, problems = plan({"version": "latest", "clientRef": "r", "alert": [{**call, "additionalContent": [done]}]})
+    assert problems == []
+    _, problems = plan({"version": "latest", "clientRef": "r",
+                        "alert": [{**call, "additionalContent": [{**done, "contentTag": "intro"}]}]})
+    assert [p.path for p in problems] == ["alert[0].additionalContent[0].contentTag"]

@@ -4,6 +4,7 @@ Fixtures (loaded by tests/conftest.py as a pytest plugin):
 
 * ``sipp_uas``: ``sipp_uas("uas_press2.xml", calls=1) -> SippUas`` runs a SIPp UAS scenario from
   tools/peers/sipp/ (``.hostport``, ``.wait()`` returns SIPp's exit status: 0 = every call passed);
+  ``cwd=`` another folder for the files the scenario plays (pcaps made at test time);
 * ``sipp_uac``: ``sipp_uac("uac_inbound.xml", target="127.0.0.1:5160", service="+4411", ...)``;
 * ``kamailio``: ``kamailio(forward_to="127.0.0.1:P", did_user="ivr1") -> Kamailio`` a registrar/proxy
   with digest auth (users ivr1/s3cret, ivr2/t0ps3cret); authenticated INVITEs to users ``sipp*`` go to
@@ -108,7 +109,9 @@ class SippUas:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def _sipp(tmp_path: Path, args: list[str], scenario: str, port: int, media_port: int) -> SippUas:
+def _sipp(
+    tmp_path: Path, args: list[str], scenario: str, port: int, media_port: int, cwd: Path = SIPP_DIR
+) -> SippUas:
     if shutil.which("sipp") is None:
         pytest.fail("sipp (Debian sip-tester) is not installed")
     log = tmp_path / f"sipp-{scenario}-{port}.log"
@@ -131,7 +134,7 @@ def _sipp(tmp_path: Path, args: list[str], scenario: str, port: int, media_port:
         *args,
     ]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     uas = SippUas(scenario, port, media_port, proc, log)
     # SIPp binds its socket before reading the scenario's first message; give it a moment to bind
     deadline = time.monotonic() + 5
@@ -151,8 +154,8 @@ def _sipp(tmp_path: Path, args: list[str], scenario: str, port: int, media_port:
 def sipp_uas(tmp_path: Path) -> Iterator[Callable[..., SippUas]]:
     started: list[SippUas] = []
 
-    def start(scenario: str, calls: int = 1, *extra: str) -> SippUas:
-        uas = _sipp(tmp_path, ["-m", str(calls), *extra], scenario, free_udp_port(), free_rtp_base(8))
+    def start(scenario: str, calls: int = 1, *extra: str, cwd: Path = SIPP_DIR) -> SippUas:
+        uas = _sipp(tmp_path, ["-m", str(calls), *extra], scenario, free_udp_port(), free_rtp_base(8), cwd)
         started.append(uas)
         return uas
 

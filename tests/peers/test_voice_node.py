@@ -76,11 +76,18 @@ def test_bad_ivr_control_is_refused_with_paths(
     run_node: Callable[..., RunningNode], sipp_uas: Callable[..., SippUas]
 ) -> None:
     node = run_node(voice_config("127.0.0.1:9"))
-    resp = node.post("/api/json/sendalert", call_alert(ivrControl={"ivrType": "replay", "ivrAmOkDigits": "1"}))
+    resp = node.post("/api/json/sendalert", call_alert(ivrControl={"ivrType": "replay", "ivrAmOkDigits": "1"},
+                                                       additionalContent=[{"contentTag": "intro", "content": "Hi",
+                                                                           "contentEncoding": "utf8",
+                                                                           "voiceFormat": "tts"}]))
     text = resp.text
     assert resp.json()["success"] is False
-    assert "alert[0].additionalContent" in text  # pre, post and done are missing
+    # (pre, post and done left out are the stock prompts: no fault)
+    assert "alert[0].additionalContent[0].contentTag" in text  # a prompt the replay IVR has no use for
     assert "alert[0].ivrControl.ivrAmOkDigits" in text
+    resp = node.post("/api/json/sendalert", call_alert(ivrControl={"ivrAnsweringMachine": "maybe"}))
+    assert resp.json()["success"] is False
+    assert "alert[0].ivrControl.ivrAnsweringMachine" in resp.text
     resp = node.post("/api/json/sendalert", call_alert(ivrControl={"ivrType": "simple", "ivrDigitsStopPlay": True}))
     assert resp.json()["success"] is False
     assert "alert[0].ivrControl.ivrDigitsStopPlay" in resp.text  # an option of the replay IVR only

@@ -233,8 +233,11 @@ async def test_call_and_key_wait_timeouts_hang_up(rig: Rig) -> None:
     rig.link.emit(pipe.PromptDone(key, "main"))
     rig.link.take()
     rig.timers.fire(KEY_WAIT)
-    assert rig.link.take() == [pipe.Hangup(key)]
+    [goodbye] = rig.link.take()  # the stock goodbye, then the hang-up
+    assert isinstance(goodbye, pipe.Play) and [p[0] for p in goodbye.prompts] == ["goodbye"]
     assert (await rig.event(work, "key_timeout")).detail == {"repeat": False}
+    rig.link.emit(pipe.PromptDone(key, "goodbye"))
+    assert rig.link.take() == [pipe.Hangup(key)]
     rig.link.emit(pipe.Ended(key, 200, by_remote=False, connected=True))
     assert rig.timers.pending() == []
     work2, key2 = await answered(rig)

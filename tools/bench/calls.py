@@ -13,9 +13,15 @@ gives the baseline measured in the same run. A sustained phase places ``--sustai
 (as the dispatcher would, whenever ``free_capacity()`` allows; the UAS hangs up after 1 s) and prints
 the sustained set-up rate. A last phase has ``--inbound`` callers (SIPp UACs) call one inboundCall
 number at once, through the SIP front that spreads them over the workers: half press 2 by RFC 4733,
-half in-band, 3 s after the answer. Floors (issues 5 and 15): 32 concurrent IVR calls on a 2-core
-machine with every digit detected, 5 calls set up per second, and 32 concurrent inbound calls with
-every key detected.
+half in-band, 3 s after the answer. Answering-machine detection (issue 15), three more runs of
+``--calls`` calls at once against SIPp far ends playing espeak-ng audio (tools/peers/sipp/make_audio_pcap.py):
+a voicemail greeting and its beep with detection off (the prompt plays at the answer) and on (``voicemail``:
+the detector listens to the greeting, the message plays after the beep), printed side by side as worker
+CPU per call (% of a core over the call, and CPU seconds per call); and people saying "Hello?" with
+detection on, printed as when each was decided (on the call's audio) and when the prompt was sent (wall
+clock from the answer). Floors (issues 5 and 15): 32 concurrent IVR calls on a 2-core machine with every
+digit detected, 5 calls set up per second, 32 concurrent inbound calls with every key detected, every
+machine found and its message left, and every person decided a person within 1.5 s of the answer.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 # run as a script, sys.path[0] is tools/bench, whose email.py would shadow the standard library
 sys.path[0] = str(ROOT)
@@ -47,6 +55,7 @@ from tests.peers.sip import (  # noqa: E402
     wav_bytes,
     wav_preparer,
 )
+from tools.peers.sipp.make_audio_pcap import hello, mailbox, write_pcap  # noqa: E402
 
 DIGITS_PER_CALL = 4  # 2 (RFC 4733) + 5 9 # (in-band)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -353,6 +362,81 @@ async def sustained(total: int, slots: int, tmp: Path) -> dict[str, Any]:
     return {"calls": total, "answered": len(answered), "per_s": len(answered) / span if span > 0 else 0.0}
 
 
+async def amd_run(calls: int, far: str, mode: str, prompt_seconds: float, tmp: Path) -> dict[str, Any]:
+    """``calls`` calls at once to SIPp far ends playing ``far`` (hello or mailbox), answering-machine
+    detection ``mode`` (off, hangup, voicemail)."""
+    folder = tmp / f"far-{far}-{mode}"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_pcap(hello() if far == "hello" else mailbox()[0], folder / "far.pcap")
+    port = free_udp_port()
+    sipp = subprocess.Popen(
+        ["sipp", "-sf", str(SIPP_DIR / "uas_amd.xml"), "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
+         "-mp", str(free_rtp_base(8)), "-m", str(calls), "-nostdin", "-timeout", "120s", "-max_socket", "1000"],
+        cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)
+    cfg = VoiceConfig(
+        enabled=True, trunk=f"127.0.0.1:{port}", sip_port_base=0, max_concurrent_calls=calls,
+        rtp_port_base=free_rtp_base(40 * -(-calls // 4)), ring_timeout_s=20, max_call_s=60, answering_machine=mode,
+    )
+    prompts = tmp / f"prompts-amd-{far}-{mode}"
+    prompts.mkdir(parents=True, exist_ok=True)
+    ch = VoiceChannel(config=cfg, data_dir=tmp, prompts=wav_preparer(prompts))
+    sink = Sink()
+    sink.expected = calls
+    await ch.start(sink)
+    assert await ch.wait_ready(30), "workers did not start"
+    pids = ch.worker_pids()
+    cpu0 = cpu_seconds(pids)
+    content = wav_bytes(prompt_seconds)
+    works = [make_work(f"+4472000{i:05d}", content=content) for i in range(calls)]
+    t0 = time.monotonic()
+    for w in works:
+        await ch.submit(w)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sink.done.wait(), 120)
+    cpu = cpu_seconds(pids) - cpu0
+    await ch.stop(10)
+    try:
+        sipp_rc = sipp.wait(15)
+    except subprocess.TimeoutExpired:
+        sipp.kill()
+        sipp_rc = -1
+    call_seconds = sum(
+        sink.t.get((w.delivery_id, "attempt_ended"), t0) - sink.t[(w.delivery_id, "answered")]
+        for w in works
+        if (w.delivery_id, "answered") in sink.t
+    )
+    first_amd = {}
+    for e in sink.events:
+        if e.kind == "amd":
+            first_amd.setdefault(e.delivery_id, e)
+    wall_ms = [
+        1000 * (sink.t[(w.delivery_id, "amd")] - sink.t[(w.delivery_id, "answered")])
+        for w in works
+        if (w.delivery_id, "amd") in sink.t and (w.delivery_id, "answered") in sink.t
+    ]
+    finals = [e for e in sink.events if e.final]
+    return {
+        "calls": calls,
+        "answered": sum(1 for w in works if (w.delivery_id, "answered") in sink.t),
+        "max_concurrent": sink.max_live,
+        "cpu_pct_per_call": 100 * cpu / call_seconds if call_seconds else float("nan"),
+        "cpu_s_per_call": cpu / calls,
+        "first_verdicts": [e.detail["verdict"] for e in first_amd.values()],
+        "machines": sum(1 for e in sink.events if e.kind == "amd" and e.detail["verdict"] == "machine"),
+        "decided_ms": sorted(float(e.detail["after_answer_ms"]) for e in first_amd.values()),
+        "wall_ms": sorted(wall_ms),
+        "voicemail_left": sum(1 for e in finals if e.detail.get("outcome") == "voicemail_left"),
+        "outcomes": sorted({str(e.detail.get("outcome")) for e in finals}),
+        "sipp_rc": sipp_rc,
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
 def show(label: str, r: dict[str, Any]) -> None:
     print(
         f"{label:>9}: calls {r['calls']:3d}  answered {r['answered']:3d}  "
@@ -387,6 +471,25 @@ async def main() -> int:
             f"sustained: {sus['answered']}/{sus['calls']} calls answered back to back through {args.calls} slots: "
             f"{sus['per_s']:.1f} calls set up per second"
         )
+        amd_off = await amd_run(args.calls, "mailbox", "off", args.prompt_seconds, tmp)
+        amd_on = await amd_run(args.calls, "mailbox", "voicemail", args.prompt_seconds, tmp)
+        people = await amd_run(args.calls, "hello", "hangup", args.prompt_seconds, tmp)
+        for label, r in (("AMD off", amd_off), ("AMD on", amd_on)):
+            print(
+                f"{label:>9}: {r['calls']} calls to mailboxes, held at once {r['max_concurrent']:3d}  worker CPU "
+                f"{r['cpu_pct_per_call']:5.2f} % of a core per call, {r['cpu_s_per_call']:.3f} s per call  "
+                f"machines found {r['machines']}  messages left {r['voicemail_left']}  outcomes {r['outcomes']}  "
+                f"sipp rc {r['sipp_rc']}"
+            )
+        print(
+            f"   people: {people['calls']} saying Hello? with AMD on, held at once {people['max_concurrent']:3d}  "
+            f"first verdicts {sorted(set(people['first_verdicts']))}  decided after the answer p50 "
+            f"{pct(people['decided_ms'], 50):.0f} / max {pct(people['decided_ms'], 100):.0f} ms (the call's audio); "
+            f"verdict at the node (wall clock) p50 {pct(people['wall_ms'], 50):.0f} / p95 "
+            f"{pct(people['wall_ms'], 95):.0f} / max {pct(people['wall_ms'], 100):.0f} ms  worker CPU "
+            f"{people['cpu_pct_per_call']:5.2f} % of a core per call  outcomes {people['outcomes']}  "
+            f"sipp rc {people['sipp_rc']}"
+        )
         inb = await inbound(args.inbound, tmp)
         print(
             f"  inbound: callers {inb['calls']:3d}  answered {inb['answered']:3d}  "
@@ -407,8 +510,17 @@ async def main() -> int:
     print(f"floor 32 concurrent IVR calls, every digit detected: {'PASS' if ok_conc else 'FAIL'}")
     print(f"floor 5 calls set up per second: {'PASS' if ok_rate else 'FAIL'}")
     print(f"floor 32 concurrent inbound calls, every key detected: {'PASS' if ok_in else 'FAIL'}")
+    ok_amd = (
+        amd_on["machines"] == amd_on["calls"] and amd_on["voicemail_left"] == amd_on["calls"]
+        and people["first_verdicts"].count("human") == people["calls"]
+        and pct(people["decided_ms"], 100) <= 1500 and pct(people["wall_ms"], 100) <= 1500
+    )
+    print(f"floor every machine found and its message left, every person a person within 1.5 s: "
+          f"{'PASS' if ok_amd else 'FAIL'}")
+    print(f"CPU per call, AMD on vs off: {amd_on['cpu_pct_per_call']:.2f} % vs {amd_off['cpu_pct_per_call']:.2f} % "
+          f"of a core; {amd_on['cpu_s_per_call']:.3f} vs {amd_off['cpu_s_per_call']:.3f} s per call")
     print(f"CPU per call vs. baseline: {load['cpu_pct_per_call']:.2f} % vs {base['cpu_pct_per_call']:.2f} % of a core")
-    return 0 if ok_conc and ok_rate and ok_in else 1
+    return 0 if ok_conc and ok_rate and ok_in and ok_amd else 1
 
 
 if __name__ == "__main__":

@@ -121,12 +121,15 @@ class Calls:
             self._emit(Ended(key, 500, str(exc)))
             return
         self._calls[key] = CallState(key, call, outbound=True)
+        if cmd.amd:
+            self._taps.want_amd(key)
         try:
             pjsua.make_call(call, cmd.uri, headers)
         except Exception as exc:
             if not isinstance(exc, SipError):
                 log.exception("worker: placing a call failed")
             del self._calls[key]
+            self._taps.release(key)
             # it never rang and is not in a callback: deleted a little later, like a stopped player
             self._failed.append((call, time.monotonic()))
             self._emit(Ended(key, exc.sip_code if isinstance(exc, SipError) else 500, str(exc)))
@@ -178,6 +181,7 @@ class Calls:
         elif info.state is InvState.CONFIRMED and not st.connected:
             st.connected = True
             self._emit(Answered(key))
+            self._taps.amd_start(key)  # if placed with answering-machine detection
             self._players.connected(key)
         elif info.state is InvState.DISCONNECTED:
             self._ended(st, info.last_code, info.last_reason)

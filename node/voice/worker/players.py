@@ -8,6 +8,9 @@ Rules:
   one; the choice is made as each prompt starts.
 * A held call has no media: a prompt playing then is left unconnected (the bridge does not clock a
   port nobody listens to, so it pauses) until the call's owner stops it or the media comes back.
+* While answering-machine detection listens to a call, its player also transmits into the call's
+  sent tap (``monitor``, node/voice/worker/taps.py), so the detector knows what was sent; only while
+  the call's media is up, so that a hold still pauses the prompt.
 * ``onEof2`` runs on the media clock thread and only enqueues; :meth:`Players.drain` handles the ends
   in the main loop. A generation number per call drops the end of a player stopped meanwhile
   (``onEof2`` may still run after a stop).
@@ -45,12 +48,25 @@ class _Playback:
     media: Any = None
     rate: int = 0
     live: bool = False
+    monitor: Any = None
+    """The sent tap the player also transmits into (answering-machine detection)."""
+
+
+def _no_monitor(call: str) -> Any:
+    return None
 
 
 class Players:
-    def __init__(self, emit: Callable[[Event], None], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        emit: Callable[[Event], None],
+        clock: Callable[[], float] = time.monotonic,
+        monitor: Callable[[str], Any] = _no_monitor,
+    ) -> None:
+        """``monitor(call)``: a port the call's prompt is also sent to, or None."""
         self._emit = emit
         self._clock = clock
+        self._monitor = monitor
         self._calls: dict[str, _Playback] = {}
         self._ends: deque[tuple[str, int, str]] = deque()
         self._graveyard: list[tuple[Any, float]] = []
@@ -83,6 +99,7 @@ class Players:
         pb.media = media
         pb.rate = rate
         if media is None:
+            self._unmonitor(pb)
             return
         if pb.player is None:
             self._next(call, pb)
@@ -91,6 +108,7 @@ class Players:
             pjsua.connect(pb.player, media)
         except MediaError as exc:
             log.warning("prompt of %s not reconnected: %s", call, exc)
+        self._watch(call, pb)
 
     def forget(self, call: str) -> None:
         pb = self._calls.pop(call, None)
@@ -144,10 +162,30 @@ class Players:
             self._emit(PromptFailed(call, name, str(exc)))
             return
         pb.player = player
+        self._watch(call, pb)
+
+    def _watch(self, call: str, pb: _Playback) -> None:
+        """Send the prompt to the call's monitor too, if it has one now."""
+        monitor = self._monitor(call)
+        if monitor is None or pb.player is None or monitor is pb.monitor:
+            return
+        self._unmonitor(pb)
+        try:
+            pjsua.connect(pb.player, monitor)
+        except MediaError as exc:
+            log.debug("prompt of %s not monitored: %s", call, exc)
+            return
+        pb.monitor = monitor
+
+    def _unmonitor(self, pb: _Playback) -> None:
+        if pb.monitor is not None and pb.player is not None:
+            pjsua.disconnect(pb.player, pb.monitor)
+        pb.monitor = None
 
     def _stop(self, pb: _Playback) -> None:
         if pb.player is None:
             return
+        self._unmonitor(pb)
         if pb.media is not None:
             pjsua.disconnect(pb.player, pb.media)
         # deleted later in the main loop, never inside a media callback
