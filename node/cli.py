@@ -46,7 +46,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     logs.configure(cfg.node.log_format, cfg.node.log_level)
-    asyncio.run(serve(cfg))
+    asyncio.run(serve(cfg, args.sandbox))
     return 0
 
 
@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the node")
     p.add_argument("--config", help="TOML configuration file (default: embedded defaults)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--sandbox", dest="sandbox", action="store_true", default=None,
+                      help="run sandbox channels (a local SMSC, smarthost and phone; nothing leaves the machine) "
+                      "in place of any configured ones; the default when no channel is configured")
+    mode.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                      help="never run the sandbox, even with no channel configured")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("check-config", help="validate a configuration file and report every problem")
     p.add_argument("--config", required=True)

@@ -22,6 +22,7 @@ from alertnode.errors import ConfigError, LifetimeError, Problem
 from alertnode.jobs.config import CallbacksSection as CallbacksSection
 from alertnode.jobs.config import DispatcherSection as DispatcherSection
 from alertnode.jobs.config import LimitsSection as LimitsSection
+from alertnode.jobs.content_config import ContentSection
 from alertnode.jobs.events_config import EventsConfig
 from alertnode.mail.config import MailConfig
 from alertnode.media.config import MediaConfig
@@ -57,6 +58,14 @@ class ApiSection(Section):
         "and only its SHA-256 is kept in the data directory.",
     )
     max_body_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=3600, description="A request's line and headers must arrive within this many seconds of "
+        "their first byte, else 408 and the connection is closed (slow clients, slowloris)."
+    )
+    idle_timeout_s: float = Field(
+        10.0, gt=0, le=3600, description="A connection on which nothing arrives for this many seconds while the "
+        "node waits for the client (before a request, between requests, inside a body) is closed."
+    )
 
 
 class PublicSection(Section):
@@ -65,6 +74,11 @@ class PublicSection(Section):
     base_url: str = Field(
         "http://127.0.0.1:8081", description="Public base URL printed in short links (no trailing slash)."
     )
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=3600, description="As api.header_timeout_s, for the public listener (phones on slow "
+        "networks: keep it at several seconds)."
+    )
+    idle_timeout_s: float = Field(10.0, gt=0, le=3600, description="As api.idle_timeout_s, for the public listener.")
 
 
 class Config(Section):
@@ -76,6 +90,7 @@ class Config(Section):
     limits: LimitsSection = Field(default_factory=LimitsSection)
     dispatcher: DispatcherSection = Field(default_factory=DispatcherSection)
     callbacks: CallbacksSection = Field(default_factory=CallbacksSection)
+    content: ContentSection = Field(default_factory=ContentSection)
     sms: SmsConfig = Field(default_factory=SmsConfig)
     mail: MailConfig = Field(default_factory=MailConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
@@ -177,6 +192,7 @@ def cross_checks(cfg: Config) -> list[Problem]:
     problems.extend(cfg.voice.problems("voice"))
     problems.extend(cfg.media.problems("media"))
     problems.extend(cfg.events.problems("events"))
+    problems.extend(cfg.content.problems("content"))
     problems.extend(cfg.ops.problems("ops"))
     return problems
 

@@ -21,12 +21,15 @@ from alertnode.errors import Problem
 
 
 class DeliveryState(enum.StrEnum):
-    """Where one recipient's delivery stands. Terminal: RESPONDED, FAILED, EXPIRED (and DELIVERED or
-    ANSWERED once nothing more is awaited)."""
+    """Where one recipient's delivery stands. Terminal: RESPONDED, FAILED, EXPIRED, UNCONFIRMED (and SENT,
+    DELIVERED or ANSWERED once nothing more is awaited)."""
 
     QUEUED = "queued"
     IN_PROGRESS = "in_progress"
     SENT = "sent"
+    UNCONFIRMED = "unconfirmed"
+    """Handed over (the SMSC or smarthost accepted it), but the delivery receipt or DSN it was sent with
+    never came within its time-out: nobody knows whether it arrived."""
     DELIVERED = "delivered"
     ANSWERED = "answered"
     RESPONDED = "responded"
@@ -40,6 +43,8 @@ STATE_RANK: Mapping[DeliveryState, int] = {
     DeliveryState.QUEUED: 0,
     DeliveryState.IN_PROGRESS: 1,
     DeliveryState.SENT: 2,
+    # a receipt that comes after its time-out still tells (delivered: same rank, the later report wins)
+    DeliveryState.UNCONFIRMED: 3,
     DeliveryState.DELIVERED: 3,
     DeliveryState.ANSWERED: 3,
     DeliveryState.FAILED: 4,
@@ -63,13 +68,15 @@ class Closure(enum.Enum):
     """Closed as soon as the state is reached, whether or not a final event follows."""
 
 
-# The open/closed rule as data, one entry per state. SENT is closed today (an SMS or e-mail handed over
-# counts as done); making "sent, still waiting for its delivery receipt" open is this one entry becoming
-# UNTIL_FINAL, once every sent delivery is sure to get a final event (receipt time-outs).
+# The open/closed rule as data, one entry per state.
 DELIVERY_CLOSURE: Mapping[DeliveryState, Closure] = {
     DeliveryState.QUEUED: Closure.OPEN,
     DeliveryState.IN_PROGRESS: Closure.OPEN,
-    DeliveryState.SENT: Closure.CLOSED,
+    # an SMS or e-mail handed over is open while its delivery receipt (or DSN) is awaited: its channel
+    # reports ``sent`` as final when none was asked for, else the receipt's outcome or, when none comes
+    # within the channel's time-out, ``unconfirmed`` (final); the lifetime's end expires it otherwise
+    DeliveryState.SENT: Closure.UNTIL_FINAL,
+    DeliveryState.UNCONFIRMED: Closure.CLOSED,
     DeliveryState.DELIVERED: Closure.CLOSED,
     # a call answered is open while it is up (waiting for a key, playing the done prompt): its channel
     # reports the final ``completed`` when the call is over
@@ -151,6 +158,20 @@ def alert_command(stored: AlertStatus, command: AlertCommand) -> AlertStatus | N
 
 
 @dataclass(frozen=True)
+class RichParts:
+    """What a rich alert item (an image, a link with its label; livelike-alerts.txt) adds to one e-mail, and its
+    tracking image (opt-in). An SMS carries none of it: its text links to a page showing them."""
+
+    image: bytes | None = None
+    image_type: str | None = None
+    """the image's MIME type, found by its magic bytes when the alert was accepted"""
+    link_url: str | None = None
+    link_label: str | None = None
+    open_pixel_url: str | None = None
+    """the recipient's tracking image (``/o/{token}.gif`` on the public listener), when opens are tracked"""
+
+
+@dataclass(frozen=True)
 class DeliveryWork:
     """One recipient of one alert item, as a channel needs it (contact details decrypted)."""
 
@@ -175,6 +196,8 @@ class DeliveryWork:
     created_at: float = 0.0
     expires_at: float | None = None
     email_subject_ref: str | None = None
+    rich: RichParts | None = None
+    """e-mail: the item's image and link, and the tracking image (None: a plain message)"""
 
 
 @dataclass(frozen=True)
@@ -295,3 +318,8 @@ class Channel(ABC):
         """Channel-specific checks at request time (e.g. audio that must decode). ``path`` is the
         item's JSON path, e.g. ``alert[0]``."""
         return []
+
+    def refuses(self, address: str) -> str | None:
+        """Why this channel will not send to ``address`` (already normalized by the expansion), or None;
+        checked for every recipient at request time so a refusal is a 400, not a failure later."""
+        return None

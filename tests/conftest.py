@@ -46,7 +46,7 @@ def run_node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callabl
     databases: dict[Path, str] = {}
 
     def start(config: dict[str, Any] | None = None, *, env: dict[str, str] | None = None,
-              data_dir: Path | None = None) -> RunningNode:
+              data_dir: Path | None = None, args: tuple[str, ...] = ()) -> RunningNode:
         data_dir = data_dir or tmp_path / f"node{len(started)}"
         config = dict(config or {})
         if TEST_STORE == "postgresql" and "store" not in config:
@@ -55,7 +55,7 @@ def run_node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callabl
                 databases[data_dir] = cluster.new_database()
             config["store"] = {"url": databases[data_dir]}
             env = {"ALERTNODE__store__password": PASSWORD, **(env or {})}
-        node = RunningNode(data_dir, config, env)
+        node = RunningNode(data_dir, config, env, args)
         started.append(node)
         return node.start()
 

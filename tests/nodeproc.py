@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,11 @@ def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class RunningNode:
-    def __init__(self, data_dir: Path, config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, config: Mapping[str, Any], env: Mapping[str, str] | None = None,
+                 args: Sequence[str] = ()) -> None:
+        """``args``: more arguments of ``alertnode serve`` (e.g. ``--sandbox``)."""
         self.data_dir = data_dir
+        self.args = list(args)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.api_key = API_KEY
         tree = merge({"node": {"data_dir": str(data_dir / "data")},
@@ -79,7 +82,7 @@ class RunningNode:
     def start(self, timeout: float = 60.0) -> RunningNode:
         self.output = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "alertnode.cli", "serve", "--config", str(self.config_path)],
+            [sys.executable, "-m", "alertnode.cli", "serve", "--config", str(self.config_path), *self.args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
         )
         ready = threading.Event()

@@ -5,7 +5,9 @@ package ``alertnode``.
 
     6  alertnode.app, alertnode.cli                      wiring and lifecycle, the command line
                                                       (with its sub-commands media.cli and ops.cli)
-    5  alertnode.api, alertnode.ops, alertnode.config    HTTP, operations; the assembled configuration
+    5  alertnode.api, alertnode.ops, alertnode.config    HTTP, operations; the assembled configuration;
+       alertnode.console                               the operator console (page, scripts, SVG drawing);
+       alertnode.sandbox                                 sandbox mode: local peers, their wiring, the phone page
     4  alertnode.jobs                                    intake, dispatcher, results, callbacks, events
     3  alertnode.sms, alertnode.mail, alertnode.voice    channels
     2  alertnode.store, alertnode.media                  SQLite and repository functions; audio and TTS
@@ -42,6 +44,9 @@ LAYERS: Mapping[str, int] = {
     "alertnode.api": 5,
     "alertnode.ops": 5,
     "alertnode.config": 5,
+    "alertnode.console": 5,
+    # the sandbox: its peers, the channel wiring of sandbox mode and the sandbox phone page (an extension)
+    "alertnode.sandbox": 5,
     "alertnode.app": 6,
     "alertnode.cli": 6,
     # sub-commands of the ``alertnode`` command, kept beside what they drive; they read the whole config

@@ -8,6 +8,7 @@ import pytest
 from alertnode.domain import (
     ALERT_COMMANDS,
     DELIVERY_CLOSURE,
+    STATE_RANK,
     AlertCommand,
     AlertStatus,
     Closure,
@@ -28,7 +29,9 @@ DELIVERIES = [
     ("ringing (no state of its own)", S.IN_PROGRESS, False, True),
     ("answered, the call still up waiting for a key", S.ANSWERED, False, True),
     ("answered, the call over (completed reported)", S.ANSWERED, True, False),
-    ("sent (SMS or e-mail handed over)", S.SENT, False, False),
+    ("sent, its delivery receipt or DSN awaited", S.SENT, False, True),
+    ("sent, nothing awaited (sent is final)", S.SENT, True, False),
+    ("sent, then its receipt time-out (unconfirmed)", S.UNCONFIRMED, True, False),
     ("delivered (receipt)", S.DELIVERED, False, False),
     ("delivered, final", S.DELIVERED, True, False),
     ("responded (reply, key, click)", S.RESPONDED, False, False),
@@ -53,10 +56,11 @@ def test_every_delivery_state_has_a_closure_and_queued_work_is_always_open() -> 
             assert not delivery_open(state, True) and not delivery_open(state, False)
 
 
-def test_sent_is_closed_today_and_one_entry_makes_it_wait_for_its_receipt() -> None:
-    assert not delivery_open(S.SENT, False)
-    waiting = {**DELIVERY_CLOSURE, S.SENT: Closure.UNTIL_FINAL}
-    assert waiting[S.SENT] is Closure.UNTIL_FINAL  # the change a receipt time-out makes possible
+def test_sent_waits_for_its_final_event_and_a_late_receipt_still_tells() -> None:
+    assert DELIVERY_CLOSURE[S.SENT] is Closure.UNTIL_FINAL
+    assert delivery_open(S.SENT, False) and not delivery_open(S.SENT, True)
+    # a receipt that comes after the time-out moves unconfirmed to delivered or failed; nothing moves back
+    assert STATE_RANK[S.SENT] < STATE_RANK[S.UNCONFIRMED] == STATE_RANK[S.DELIVERED] < STATE_RANK[S.FAILED]
 
 
 @pytest.mark.parametrize(("stored", "published", "any_open", "status"), [

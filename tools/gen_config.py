@@ -50,6 +50,26 @@ def item_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def config_model(annotation: Any) -> type[BaseModel] | None:
+    """A configuration model inside ``annotation`` (itself, in a union or a list); models of the request contract
+    (ivr, tts) are described in the OpenAPI document, not here."""
+    candidates = [annotation, *get_args(annotation)]
+    for arg in list(candidates):
+        candidates.extend(get_args(arg))
+    for candidate in candidates:
+        if (isinstance(candidate, type) and issubclass(candidate, BaseModel)
+                and not candidate.__module__.startswith("alertnode.contract")):
+            return candidate
+    return None
+
+
+def default_of(field: Any) -> str:
+    default = field.default
+    if default is PydanticUndefined and field.default_factory is not None:
+        default = field.default_factory()
+    return "..." if default is PydanticUndefined else toml_value(default)
+
+
 def section(name: str, model: type[BaseModel], instance: BaseModel) -> list[str]:
     lines = [f"[{name}]"]
     nested: list[str] = []
@@ -61,12 +81,14 @@ def section(name: str, model: type[BaseModel], instance: BaseModel) -> list[str]
             nested.append(f"# Each [[{name}.{key}]] table takes these keys (defaults shown; '...' = required):")
             nested.append(f"# [[{name}.{key}]]")
             for sub_key, sub_field in sub.model_fields.items():
-                default = sub_field.default
-                if default is PydanticUndefined and sub_field.default_factory is not None:
-                    default = sub_field.default_factory()  # type: ignore[call-arg]
-                shown = "..." if default is PydanticUndefined else toml_value(default)
                 nested.extend(comment(sub_field.description or "", "#   "))
-                nested.append(f"#   {sub_key} = {shown}")
+                nested.append(f"#   {sub_key} = {default_of(sub_field)}")
+                inner = config_model(sub_field.annotation)
+                if inner is not None:
+                    nested.append(f"#   # {sub_key} (one table, or a list of them) takes these keys:")
+                    for inner_key, inner_field in inner.model_fields.items():
+                        nested.extend(comment(inner_field.description or "", "#     "))
+                        nested.append(f"#     {inner_key} = {default_of(inner_field)}")
             continue
         lines.extend(comment(field.description or ""))
         lines.append(f"{key} = {toml_value(getattr(instance, key))}")

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 profile="${1:-runtime}"
 
 runtime_debs=(espeak-ng ca-certificates)
-test_debs=(sip-tester kamailio baresip espeak-ng multimon-ng sox ffmpeg swaks chromium systemd postgresql)
+test_debs=(sip-tester kamailio baresip espeak-ng multimon-ng sox ffmpeg swaks chromium systemd postgresql stunnel4)
 if [ "$profile" = test ]; then debs=("${runtime_debs[@]}" "${test_debs[@]}"); else debs=("${runtime_debs[@]}"); fi
 
 missing=()

@@ -17,6 +17,12 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
+def fingerprint(key: str) -> str:
+    """A stable, non-secret name for an API key, the node's "user" (originators of events, readers of alerts):
+    ``key-`` and 12 hex digits (48 bits) of its SHA-256. Never the key."""
+    return "key-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+
+
 class KeyRing:
     def __init__(self, keys: Iterable[str] = (), hashes: Iterable[bytes] = ()) -> None:
         self._hashes = [_digest(k) for k in keys] + list(hashes)

@@ -7,19 +7,20 @@ events are (optional fields omitted, never null; events enabled) and handed to t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from alertnode.api.auth import fingerprint
 from alertnode.api.extension import Extension, ExtensionContext
 from alertnode.api.request import RequestReader
 from alertnode.contract.events import EventRequest
 from alertnode.contract.lifetime import iso_time
 from alertnode.contract.problems import validation_problems
+from alertnode.contract.sendalert import ErrorResponse
 from alertnode.errors import ApiError, Problem
 from alertnode.jobs import events
 from alertnode.jobs.events_config import EventsConfig
@@ -27,8 +28,8 @@ from alertnode.jobs.events_runtime import EventsRuntime
 
 
 def originator_of(api_key: str) -> str:
-    """A stable, non-secret name for the key an event came with (12 hex digits of its SHA-256)."""
-    return "key-" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:12]
+    """A stable, non-secret name for the key an event came with (``auth.fingerprint``)."""
+    return fingerprint(api_key)
 
 
 def event_request(raw: dict[str, Any], config: EventsConfig) -> EventRequest:
@@ -56,16 +57,18 @@ class EventsExtension(Extension):
     def routes(self, app: FastAPI) -> None:
         async def post_event(request: Request) -> JSONResponse:
             """Send an event: routed by glob on `event` to contact sets and alert types configured on the node;
-            repeats within the dedup window are coalesced into the open alert."""
+            repeats within the dedup window are coalesced into the open alert. A route may have quiet hours
+            (`cease_at`/`resume_at` in its zone; a contact's `timezone` lookup holds that contact's messages) and
+            escalation steps, each `after_min` after the one before, to the contacts who have not answered (a
+            declined answer is no answer) or to a contact set of its own; the answer carries `escalationAt` (step
+            1) and `escalationSteps`."""
             key, raw, _ = await self.requests.body(request)
             req = event_request(raw, self.config)
             return JSONResponse(await self.runtime.handle(events.Event.from_request(req), originator_of(key)))
 
-        async def suppressed(request: Request, limit: int = 100) -> JSONResponse:
+        async def suppressed(request: Request, limit: Annotated[int, Query(ge=1, le=10000)] = 100) -> JSONResponse:
             """Audit of contacts the per-contact cap kept from being alerted (newest first)."""
             self.requests.require_key(request)
-            if not 1 <= limit <= 10000:
-                raise ApiError("bad paging", [Problem("limit", "must be 1 to 10000")])
             rows = [{"at": iso_time(r.at), "contact": r.contact, "route": r.route, "event": r.event,
                      "reason": r.reason, **({"alertRef": r.alert_ref} if r.alert_ref else {})}
                     for r in await self.runtime.suppressed(limit)]
@@ -73,7 +76,10 @@ class EventsExtension(Extension):
 
         body = {"requestBody": {"required": True, "content": {"application/json": {
             "schema": EventRequest.model_json_schema()}}}}
-        app.add_api_route("/api/events", post_event, methods=["POST"], tags=["events"], openapi_extra=body)
+        disabled: dict[int | str, dict[str, Any]] = {
+            403: {"model": ErrorResponse, "description": "Events are disabled on this node."}}
+        app.add_api_route("/api/events", post_event, methods=["POST"], tags=["events"], openapi_extra=body,
+                          responses=disabled)
         app.add_api_route("/api/events/suppressed", suppressed, methods=["GET"], tags=["events"])
 
     def info(self) -> Mapping[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 
 from alertnode.api.request import RequestReader
-from alertnode.domain import Channel, ChannelEvent
+from alertnode.domain import Channel, ChannelEvent, EventSink
 from alertnode.jobs.events_config import EventsConfig
 from alertnode.jobs.intake import Intake
 from alertnode.ops.config import OpsConfig
@@ -49,6 +49,8 @@ class ExtensionContext:
     started_at: float
     ops: OpsConfig
     events: EventsConfig
+    sink: EventSink
+    """the node's event sink (what channels report to): events an extension records on a delivery's behalf"""
     lease_s: float = 30.0
     """how long a claim of a node sharing the store lasts without renewal ([cluster] lease_s)"""
     cluster: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None

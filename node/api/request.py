@@ -46,8 +46,7 @@ class RequestReader:
             raise ApiError("missing or wrong API key", [Problem("Authorization", "not accepted")], 401)
         return key
 
-    async def body(self, request: Request) -> tuple[str, dict[str, Any], bytes]:
-        """The accepted key, the body as a JSON object and its bytes."""
+    async def _read(self, request: Request) -> bytes:
         limit = self.max_body_bytes
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -55,6 +54,11 @@ class RequestReader:
         body = await request.body()
         if len(body) > limit:
             raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
+        return body
+
+    async def body(self, request: Request) -> tuple[str, dict[str, Any], bytes]:
+        """The accepted key, the body as a JSON object and its bytes."""
+        body = await self._read(request)
         try:
             raw = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -69,11 +73,23 @@ class RequestReader:
         return key, raw, body
 
     async def parse(self, request: Request, model: type[M]) -> M:
-        """The body validated by ``model`` (strict JSON validation, as the contract models expect)."""
-        _, _, body = await self.body(request)
+        """The body validated by ``model`` (strict JSON validation, as the contract models expect). With the key
+        in a header the body is parsed once, by the model (the hot path of every client that sends one)."""
+        key = presented_key(request)
+        if key is None:  # the key may be in the body: read it as JSON first
+            _, _, body = await self.body(request)
+        else:
+            body = await self._read(request)
+            self._check(key)
         try:
             return model.model_validate_json(body)
         except ValidationError as exc:
+            errors = exc.errors()
+            if errors and errors[0]["loc"] == () and errors[0]["type"] == "json_invalid":
+                raise ApiError("request body is not valid JSON",
+                               [Problem("(body)", str(errors[0]["msg"]).removeprefix("Invalid JSON: "))]) from None
+            if errors and errors[0]["loc"] == () and errors[0]["type"] == "model_type":
+                raise ApiError("request body must be a JSON object", [Problem("(body)", "not an object")]) from None
             raise ApiError("the request is not valid", validation_problems(exc)) from None
 
     def _check(self, key: str | None) -> str:

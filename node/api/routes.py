@@ -8,17 +8,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from alertnode import __version__
 from alertnode.api import resource
+from alertnode.api.auth import fingerprint
+from alertnode.api.openapi import PUBLIC, body, build
 from alertnode.api.request import RequestReader
 from alertnode.contract.lifetime import iso_time, parse_iso_duration
 from alertnode.contract.problems import json_path
@@ -39,6 +41,9 @@ from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
 log = logging.getLogger(__name__)
+
+DOCS_ASSETS = "/docs-assets"
+"""where the documentation UI's scripts and styles are served (no API key: /docs is public, like the schema)"""
 
 
 @dataclass
@@ -63,12 +68,16 @@ def _error(exc: ApiError) -> JSONResponse:
 
 
 def create_app(svc: Services) -> FastAPI:
-    app = FastAPI(
+    # /docs from Swagger UI's assets in the fastapi-offline package, served by the node itself: the node often
+    # has no internet, and a CDN-loaded page is blank there. No online validator badge either.
+    app = FastAPIOffline(
         title="alertnode control API",
         version=__version__,
         description=_DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},
     )
 
     @app.exception_handler(ApiError)
@@ -77,7 +86,9 @@ def create_app(svc: Services) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [Problem(json_path(tuple(e["loc"])), str(e.get("msg", "invalid"))) for e in exc.errors()]
+        # only query and path parameters get here (bodies are read by RequestReader): name the parameter
+        problems = [Problem(json_path(_without_source(tuple(e["loc"]))), str(e.get("msg", "invalid")))
+                    for e in exc.errors()]
         return _error(ApiError("the request is not valid", problems))
 
     @app.exception_handler(StarletteHTTPException)
@@ -92,6 +103,12 @@ def create_app(svc: Services) -> FastAPI:
         return JSONResponse({"success": False, "failureReason": f"the store is not available: {exc}", "errors": []},
                             status_code=503, headers={"Retry-After": "5"})
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> Response:
+        # the client went away inside its body (or was dropped as too slow): nobody to answer
+        log.debug("client left during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -100,25 +117,22 @@ def create_app(svc: Services) -> FastAPI:
     parse = svc.requests.parse
     require_key = svc.requests.require_key
 
-    @app.post("/api/json/sendalert", openapi_extra=_body(SendAlertRequest), tags=["jobs"],
-              responses={200: {"model": SendAlertResponse}, 400: {"model": ErrorResponse},
-                         401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}})
+    @app.post("/api/json/sendalert", openapi_extra=body(SendAlertRequest), tags=["jobs"],
+              responses={200: {"model": SendAlertResponse}})
     async def sendalert(request: Request) -> JSONResponse:
         """Send one or more alerts (SMS, e-mail, calls, inbound calls) to people. See the contract in the
         description. A repeated `uniqueId` returns the first answer and creates nothing."""
         req = await parse(request, SendAlertRequest)
         return JSONResponse(await svc.intake.send_alert(req))
 
-    @app.post("/api/json/storecontent", openapi_extra=_body(StoreContentRequest), tags=["jobs"],
-              responses={400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}})
+    @app.post("/api/json/storecontent", openapi_extra=body(StoreContentRequest), tags=["jobs"])
     async def storecontent(request: Request) -> JSONResponse:
         """Store content, a recipient list, contact list, contact-set list or contact-group; the `uuid`
         answered is usable in the `stored*` fields of sendalert until its lifetime ends."""
         req = await parse(request, StoreContentRequest)
         return JSONResponse(await svc.intake.store_content(req))
 
-    @app.post("/api/json/collectevents", openapi_extra=_body(CollectEventsRequest), tags=["results"],
-              responses={400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}})
+    @app.post("/api/json/collectevents", openapi_extra=body(CollectEventsRequest), tags=["results"])
     async def collectevents(request: Request) -> JSONResponse:
         """Every event after `cursor`, in order. Pass the answered `cursor` to the next call: no event is
         missed or repeated across calls."""
@@ -128,8 +142,7 @@ def create_app(svc: Services) -> FastAPI:
         return JSONResponse({"success": True, "cursor": cursor, "more": len(rows) == req.limit,
                              "events": [r.as_dict() for r in rows]})
 
-    @app.post("/api/json/getinfo", openapi_extra=_body(GetInfoRequest), tags=["node"],
-              responses={401: {"model": ErrorResponse}})
+    @app.post("/api/json/getinfo", openapi_extra=body(GetInfoRequest), tags=["node"])
     async def getinfo(request: Request) -> JSONResponse:
         """Channels configured, their state and remaining capacity per alert type."""
         await parse(request, GetInfoRequest)
@@ -151,17 +164,13 @@ def create_app(svc: Services) -> FastAPI:
             info[name] = fn()
         return JSONResponse(info)
 
-    @app.get("/api/json/alerts/{alertRef}", tags=["jobs"],
-             responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
-    async def get_alert(request: Request, alertRef: str, limit: int = 1000, offset: int = 0) -> JSONResponse:
+    @app.get("/api/json/alerts/{alertRef}", tags=["jobs"])
+    async def get_alert(request: Request, alertRef: str, limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+                        offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> JSONResponse:
         """The alert as a resource: status, counts, items and per recipient its state, attempts and
         responses (`limit`/`offset` page the recipients of each item). Needs the Bearer header."""
-        require_key(request)
-        if not 1 <= limit <= 10000:
-            raise ApiError("bad paging", [Problem("limit", "must be 1 to 10000")])
-        if not 0 <= offset <= 2**31:
-            raise ApiError("bad paging", [Problem("offset", "must be 0 to 2147483648")])
-        view = await svc.store.read(lambda c: views.alert_view(c, svc.cipher, alertRef, limit, offset))
+        reader = fingerprint(require_key(request))  # `read` is the asking key's
+        view = await svc.store.read(lambda c: views.alert_view(c, svc.cipher, alertRef, limit, offset, reader=reader))
         if view is None:
             raise ApiError("no such alert", [Problem("alertRef", "unknown or past its lifetime")], 404)
         return JSONResponse(resource.as_json(view, svc.clock(), offset))
@@ -182,16 +191,18 @@ def create_app(svc: Services) -> FastAPI:
                            409)
         return JSONResponse({"success": True, "alertRef": alertRef, "publishAt": iso_time(now + delay)})
 
+    # the reference's schedule_url is PUT; POST is taken too, for clients that only POST (one route, so that
+    # a 405 names both in Allow; the document gives each method its own operation id)
     app.add_api_route("/api/json/alerts/{alertRef}/schedule", schedule, methods=["PUT", "POST"], tags=["jobs"],
-                      openapi_extra=_body(SchedulePublishRequest),
-                      responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+                      openapi_extra=body(SchedulePublishRequest), operation_id="publish_alert",
+                      responses={409: {"model": ErrorResponse, "description": "The alert is cancelled."}},
                       summary="Publish a stored alert after publish_delay (ISO 8601, P0DT0S = now)")
 
-    @app.post("/api/json/alerts/{alertRef}/cancel", tags=["jobs"],
-              responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
+    @app.post("/api/json/alerts/{alertRef}/cancel", tags=["jobs"])
     async def cancel(request: Request, alertRef: str) -> JSONResponse:
         """Cancel an alert: nothing more is sent; deliveries not yet sent fail with reason `cancelled`
-        (a message already handed to the SMSC or smarthost, or a call already ringing, cannot be recalled)."""
+        (a message already handed to the SMSC or smarthost cannot be recalled); a call ringing is cancelled
+        and a call answered is hung up, its recipient's result `cancelled` too."""
         require_key(request)
         now = svc.clock()
         done = await svc.store.write(lambda c: commands.apply(c, svc.cipher, alertRef, AlertCommand.CANCEL, now))
@@ -215,54 +226,43 @@ def create_app(svc: Services) -> FastAPI:
             raise ApiError(f"the alert is {status}", [problem], 409)
         return JSONResponse({"success": True, "alertRef": alertRef, "status": done.status.value})
 
-    @app.post("/api/json/alerts/{alertRef}/hold", tags=["jobs"],
-              responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+    @app.post("/api/json/alerts/{alertRef}/hold", tags=["jobs"], responses={409: {"model": ErrorResponse}})
     async def hold(request: Request, alertRef: str) -> JSONResponse:
         """Put an alert on hold: nothing more is sent until it is resumed (in-flight work finishes)."""
         return await set_hold(request, alertRef, True)
 
-    @app.post("/api/json/alerts/{alertRef}/resume", tags=["jobs"],
-              responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+    @app.post("/api/json/alerts/{alertRef}/resume", tags=["jobs"], responses={409: {"model": ErrorResponse}})
     async def resume(request: Request, alertRef: str) -> JSONResponse:
         """Resume an alert that is on hold."""
         return await set_hold(request, alertRef, False)
 
-    @app.get("/healthz", tags=["node"], include_in_schema=True)
+    @app.get("/healthz", tags=["node"], openapi_extra=PUBLIC)
     async def healthz() -> Response:
-        """The process is alive."""
+        """The process is alive. Needs no API key."""
         return JSONResponse({"status": "ok"})
 
-    @app.get("/readyz", tags=["node"])
+    @app.get("/readyz", tags=["node"], openapi_extra=PUBLIC,
+             responses={503: {"description": "Not ready: the same document, with `ready: false`."}})
     async def readyz() -> JSONResponse:
-        """Ready: the store is writable, listeners are up, each configured link's state."""
+        """Ready: the store is writable, listeners are up, each configured link's state. Needs no API key."""
         if svc.readiness is None:
             return JSONResponse({"ready": True})
         state = await svc.readiness()
         return JSONResponse(state, status_code=200 if state.get("ready") else 503)
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        comps = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (SendAlertRequest, StoreContentRequest, CollectEventsRequest, GetInfoRequest,
-                      SchedulePublishRequest):
-            js = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
-            for name, sub in js.pop("$defs", {}).items():
-                comps[name] = sub
-            comps[model.__name__] = js
-        schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        schema["security"] = [{"bearer": []}]
-        app.openapi_schema = schema
-        return schema
+        if not app.openapi_schema:
+            app.openapi_schema = build(app, (SendAlertRequest, StoreContentRequest, CollectEventsRequest,
+                                             GetInfoRequest, SchedulePublishRequest))
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+def _without_source(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A parameter's location without FastAPI's ``query``/``path``/``header`` in front."""
+    return loc[1:] if loc and loc[0] in ("query", "path", "header", "cookie") else loc
 
 
 _DESCRIPTION = """
@@ -287,4 +287,41 @@ The job API of alertnode, following Alerting Hub's `sendalert` specification.
 - `inboundCall`: the recipients are the expected callers; with none, any caller of `telephoneNumber`.
 - `remainingCapacity`: how many more deliveries of that type the node's queue takes now.
 - `uniqueId` (top level, optional): idempotency key.
+- `lookups`: a `shortlink` section, even an empty one, implies `performLookups` and `uniqueLookups` (the
+  reference). A keyword that no contact of the contact-group holds is refused (400 at the text's path); a
+  contact lookup the recipient does not have (a plain recipient, or a contact without it) is empty for that
+  recipient: braces never reach a person.
+- `sender` of an sms item: may be left out when the node has `[sms] default_sender`, which is then used (also by
+  event routes without `sms_sender`); without one it is mandatory, as in the reference.
+- `tts` of a call or inboundCall item with `voiceFormat` mp3, wav or aiff: accepted and not used, with a
+  `warnings` entry in the answer (`{"path": "alert[0].tts", "message": ...}`).
+- `lookups.shortlink`: opening a short link never acknowledges (link scanners open every link): a GET shows a
+  page with an Acknowledge button (or redirects to `url`) and is reported as `opened` or `previewed`; the
+  button's POST is the `clicked` response. With a `url`, the redirect adds `ackUrl` and `ackToken` for the
+  onward page to POST `ack=<ackToken>` to.
+- Numbers: an integral number such as `35.0` is taken where an integer is expected (JSON Schema counts it as one).
+- Replay IVR: an `additionalContent` item `pre`, `post` or `done` left out is the node's stock prompt (English;
+  a `post` for keys other than 1 and 2 is spoken with the alert's keys). A key of no digit set plays a short tone
+  and the key wait starts over; a key wait that ends without a key plays "Goodbye." before the node hangs up.
+- `ivrControl.ivrAnsweringMachine` (extension; default the node's `voice.answering_machine`, `off` unless set):
+  answering-machine detection on outbound calls. The prompts wait for the detector, which presumes a person by
+  1.5 s after the answer unless the far end is still talking. `hangup`: a machine is hung up on, the attempt
+  ends with outcome `machine` and counts as not reached (retried while `ivrAttempts` are left). `voicemail`: the
+  message (simple: the content; replay: `pre` and the content) is played once after the mailbox's beep (or, with
+  no beep, when its greeting has been silent for 2 s) and the recipient's result is final: `answered` with
+  outcome `voicemail_left`. Events `amd` (`verdict` human/machine/unknown, `final`, `reason` and the timings that
+  decided, in ms after the answer), `amd_beep`, `amd_greeting_end`, `voicemail_left`.
+
+**Rich items** (LiveLike's alert variations, mapped to the channels): `image_url`, `link_url` and `link_label` on
+an sms, email or call item give text only, image only (no `content`), text and image, and a link with its label.
+E-mail shows the image inline (a `cid:` part; never hot-linked) and the link as a button; an SMS carries the text
+and a per-recipient link to a page on the public listener with the image, the link and an acknowledge button;
+a call reads the text. The image is fetched once when the alert is accepted (PNG, JPEG, GIF or WebP by its magic
+bytes, at most `content.image_max_bytes`, redirects checked) and stored with the alert; one that cannot be used
+is refused with 400 at its `alert[i].image_url`.
+
+**Opens** (Sendbird's `open_count`/`open_rate`): `trackOpens` on an email item (default `content.track_opens`,
+off) adds a per-recipient tracking image; SMS page views count for SMS. Events `opened` (a person) and
+`previewed` (an image proxy or scanner: not an open) are reported once per delivery, with `detail.via`
+(`image`, `page`).
 """

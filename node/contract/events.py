@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from alertnode.contract.sendalert import Strict
+from alertnode.contract.sendalert import APP_DATA_MAX, Strict
 
 
 class EventRequest(Strict):
@@ -22,3 +22,6 @@ class EventRequest(Strict):
     data: dict[str, Any] = Field(default_factory=dict, description="Key-value data for templates ({data.KEY}).")
     dedupKey: str | None = Field(None, min_length=1, max_length=256,
                                  description="Explicit dedup key (else `event` plus events.dedup_fields).")
+    appData: str | None = Field(None, max_length=APP_DATA_MAX,
+                                description="The sending application's own string, given back as the alert's "
+                                "`appData` (an event coalesced into an open alert keeps the first event's).")

@@ -24,6 +24,14 @@ _ISO_DURATION = re.compile(  # ASCII digits only
 )
 
 
+# The same rules as patterns a JSON Schema (ECMA 262) reader understands, without lookarounds: at least one
+# component after P, and after T; ASCII digits only.
+LIFETIME_SCHEMA = r"^[0-9]{1,6}[Mwdhms]$"
+_N = r"[0-9]+(?:[.,][0-9]+)?"
+_TIME = rf"T(?:{_N}H(?:{_N}M)?(?:{_N}S)?|{_N}M(?:{_N}S)?|{_N}S)"
+ISO_DURATION_SCHEMA = rf"^P(?:(?:{_N}W(?:{_N}D)?|{_N}D)(?:{_TIME})?|{_TIME})$"
+
+
 def parse_lifetime(text: str) -> float | None:
     """Seconds of a lifetime, or None for "never expires" (any zero count, e.g. ``0d``)."""
     match = _LIFETIME.match(text)

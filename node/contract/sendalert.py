@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from alertnode.contract.lifetime import parse_iso_duration, parse_lifetime
+from alertnode.contract.lifetime import ISO_DURATION_SCHEMA, LIFETIME_SCHEMA, parse_iso_duration, parse_lifetime
 from alertnode.errors import Problem
 
 ALERT_TYPES = ("sms", "email", "call", "inboundCall")
@@ -21,6 +21,7 @@ AlertType = Literal["sms", "email", "call", "inboundCall"]
 ClientRef = Field(pattern=r"^[A-Za-z0-9+\-_]{1,64}$", description="Alphanumeric and + - _ only.")
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 DIGITS_PATTERN = r"^[0-9*#A-Da-d]{1,16}$"
+APP_DATA_MAX = 4096  # characters of appData (sendalert and events)
 
 
 def _lifetime(value: str) -> str:
@@ -33,8 +34,19 @@ def _duration(value: str) -> str:
     return value
 
 
-Lifetime = Annotated[str, AfterValidator(_lifetime)]
-Duration = Annotated[str, AfterValidator(_duration)]
+def _integral(value: Any) -> Any:
+    # JSON has one number type and JSON Schema counts 35.0 as an integer; the strict models do not, so an
+    # integral float is taken as the integer it is (35.5, NaN and infinities stay floats and are refused)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The parsers keep their own messages; the patterns put the same rules in the OpenAPI schema (ECMA 262,
+# no lookarounds) so that a client or a fuzzer reading it knows an empty string is not a duration.
+Lifetime = Annotated[str, AfterValidator(_lifetime), Field(json_schema_extra={"pattern": LIFETIME_SCHEMA})]
+Duration = Annotated[str, AfterValidator(_duration), Field(json_schema_extra={"pattern": ISO_DURATION_SCHEMA})]
+Integer = Annotated[int, BeforeValidator(_integral)]
 
 
 class Strict(BaseModel):
@@ -111,7 +123,7 @@ class IvrControl(Strict):
     (``*`` alone as ivrAmNotOkDigits means any other key). Keys a-d are taken as A-D."""
 
     ivrType: Literal["simple", "replay"] = "simple"
-    ivrAttempts: int = Field(1, ge=1, le=10)
+    ivrAttempts: Integer = Field(1, ge=1, le=10)
     ivrRequireFullPlay: bool = False
     ivrRequireResponse: bool = False
     ivrSayAgainDigits: str = Field("1", pattern=DIGITS_PATTERN)
@@ -119,6 +131,14 @@ class IvrControl(Strict):
     ivrAmNotOkDigits: str = Field("*", pattern=DIGITS_PATTERN)
     ivrDigitsStopPlay: bool = False
     ivrRepeatPrePrompt: bool = False
+    ivrAnsweringMachine: Literal["off", "hangup", "voicemail"] | None = Field(
+        None,
+        description="Extension: answering-machine detection on an outbound call (both IVRs; not inboundCall). "
+        "`off`: the prompts start at the answer. `hangup`: a machine is hung up on and the attempt counts as not "
+        "reached (retried while ivrAttempts are left). `voicemail`: after a machine's beep the message is left "
+        "once (simple: the main prompt; replay: pre and main) and the recipient's result is final (answered, "
+        "outcome `voicemail_left`). Absent: the node's `voice.answering_machine`.",
+    )
 
     def problems(self, path: str) -> list[Problem]:
         """What is wrong across fields, each at its JSON path (``path`` names the ivrControl object):
@@ -191,6 +211,24 @@ class AlertItem(Strict):
     additionalContent: list[AdditionalContent] | None = None
     telephoneNumber: str | None = None
     options: dict[str, Any] | None = None
+    # rich content (livelike-alerts.txt "Alert Variations") and opens (sendbird-announcements.txt open_count)
+    image_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", max_length=2048,
+        description="sms, email (and call, where it is not used): an image, fetched once when the alert is "
+        "accepted (PNG, JPEG, GIF or WebP; at most content.image_max_bytes), stored with the alert. E-mail shows "
+        "it inline (never hot-linked); an SMS links to a page showing it. Without content: an image-only alert.",
+    )
+    link_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", max_length=2048,
+        description="A link attached to the alert (a call to action): a button in e-mail, on the SMS page.",
+    )
+    link_label: str | None = Field(
+        None, min_length=1, max_length=64, description="The link's label (default `Open link`); needs link_url.",
+    )
+    trackOpens: bool | None = Field(
+        None, description="email: put a per-recipient tracking image in the message so that opens are counted "
+        "(default: content.track_opens, off). Image proxies and scanners count as `previewed`, not opened.",
+    )
 
 
 class Schedule(Strict):
@@ -222,6 +260,15 @@ class SendAlertRequest(Strict):
     callbackURL: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
     schedule: Schedule | None = None
     lifetime: Lifetime | None = None
+    # the alert resource's properties the sender gives (alert-resource.txt), answered back by GET alerts
+    appData: str | None = Field(
+        None, max_length=APP_DATA_MAX, description="Any string of the sending application's own (an id, JSON...): "
+        "kept with the alert (encrypted at rest) and given back as the resource's `appData`."
+    )
+    category: Literal["user", "admin"] = Field(
+        "user", description="`user`: an alert for people (the default); `admin`: an alert about the node itself or "
+        "sent by its operators (the console's test alerts). Read-only once the alert exists."
+    )
 
 
 class StoreContentRequest(Strict):
@@ -241,8 +288,9 @@ class StoreContentRequest(Strict):
 class CollectEventsRequest(Strict):
     version: Literal["latest", "1", "1.0"] = "latest"
     apiKey: str | None = Field(None, min_length=1, max_length=256)
-    cursor: int = Field(0, ge=0, le=2**63 - 1, description="The `cursor` of the previous answer (0 = from the start).")
-    limit: int = Field(500, ge=1, le=5000)
+    cursor: Integer = Field(0, ge=0, le=2**63 - 1,
+                            description="The `cursor` of the previous answer (0 = from the start).")
+    limit: Integer = Field(500, ge=1, le=5000)
     alertRef: str | None = Field(None, max_length=64)
 
 
@@ -290,3 +338,6 @@ class SendAlertResponse(BaseModel):
     expirationInDays: float | None = None
     schedule_url: str | None = None
     failureReason: str | None = None
+    warnings: list[ErrorItem] = Field(
+        default_factory=list, description="What was accepted but is not used (e.g. a tts block with mp3 audio)."
+    )

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from alertnode.domain import Channel, ChannelEvent, DeliveryState, DeliveryWork
-from alertnode.jobs import lookups, quiet
+from alertnode.contract.bodies import chosen_body
+from alertnode.domain import Channel, ChannelEvent, DeliveryState, DeliveryWork, RichParts
+from alertnode.jobs import lookups, quiet, rich
 from alertnode.jobs.cluster import ClusterLock, Leases
 from alertnode.jobs.config import DispatcherSection
+from alertnode.jobs.content_config import ContentSection
 from alertnode.logs import log_ids
 from alertnode.store import repo
+from alertnode.store import rich as rich_store
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
@@ -49,8 +52,11 @@ class Addresses:
 class Dispatcher:
     def __init__(self, config: DispatcherSection, addresses: Addresses, store: Store, cipher: Cipher,
                  channels: Mapping[str, Channel], report: Callable[[ChannelEvent], Any],
-                 clock: Callable[[], float] = time.time, leases: Leases | None = None) -> None:
+                 clock: Callable[[], float] = time.time, content: ContentSection | None = None,
+                 leases: Leases | None = None) -> None:
         self.config = config
+        self.content = content if content is not None else ContentSection()
+        self._images: OrderedDict[int, rich_store.StoredImage | None] = OrderedDict()
         self.addresses = addresses
         self.store = store
         self.cipher = cipher
@@ -201,18 +207,46 @@ class Dispatcher:
         if not is_audio:
             text = self._body(params, content, d.lookups)
             lk = params.get("lookups") or {}
-            if lk.get("performLookups") or lk.get("shortlink"):
+            # a shortlink section implies performLookups (the reference), even an empty one: test its presence
+            if lk.get("performLookups") or "shortlink" in lk:
                 ctx = self._context(d, item, now)
                 if text is not None:
                     text = lookups.render(text, ctx)
                 if "subject" in params:
                     params = {**params, "subject": lookups.render(str(params["subject"]), ctx)}
+        rich_parts: RichParts | None = None
+        if item.alert_type == "sms" and rich.has_rich(params):
+            text = rich.sms_text(text, rich.page_url(self.addresses.public_base_url, d.token))
+        elif item.alert_type == "email":
+            rich_parts = await self._rich_parts(item, d.token)
         return DeliveryWork(
             delivery_id=d.id, alert_ref=d.alert_ref, client_ref=d.client_ref, item_index=item.idx, tag=item.tag,
             alert_type=item.alert_type, address=d.address, contact_id=d.contact_id, token=d.token,
             content=content, text=text, params=params, lookups=d.lookups, attempt=d.attempts,
-            created_at=d.created_at, expires_at=d.expires_at, email_subject_ref=d.email_subject_ref,
+            created_at=d.created_at, expires_at=d.expires_at, email_subject_ref=d.email_subject_ref, rich=rich_parts,
         )
+
+    async def _rich_parts(self, item: repo.ItemRow, token: str) -> RichParts | None:
+        """An e-mail's image, link and tracking image (jobs/rich.py); None for a plain message."""
+        params = item.params
+        track = rich.tracks_opens(params, self.content.track_opens)
+        if not rich.has_rich(params) and not track:
+            return None
+        image = await self._image(item) if params.get("image_url") else None
+        link = params.get("link_url")
+        return RichParts(
+            image=image.data if image is not None else None, image_type=image.mime if image is not None else None,
+            link_url=str(link) if link else None, link_label=rich.link_label(params) if link else None,
+            open_pixel_url=rich.pixel_url(self.addresses.public_base_url, token) if track else None,
+        )
+
+    async def _image(self, item: repo.ItemRow) -> rich_store.StoredImage | None:
+        if item.id not in self._images:
+            found = await self.store.read(lambda c: rich_store.get_image(c, self.cipher, item.alert_ref, item.idx))
+            self._images[item.id] = found
+            if len(self._images) > 16:  # images are up to content.image_max_bytes each
+                self._images.popitem(last=False)
+        return self._images[item.id]
 
     def _context(self, d: repo.DueDelivery, item: repo.ItemRow, now: float) -> lookups.LookupContext:
         lk = item.params.get("lookups") or {}
@@ -228,20 +262,7 @@ class Dispatcher:
 
     @staticmethod
     def _body(params: Mapping[str, Any], content: bytes, contact: Mapping[str, str]) -> str | None:
-        bodies = params.get("body") or {}
-        locale = contact.get("locale")
-        if bodies and locale:
-            if locale in bodies:
-                return str(bodies[locale])
-            lang = locale.split("-")[0].lower()
-            for key, value in bodies.items():
-                if key.split("-")[0].lower() == lang:
-                    return str(value)
-        if content:
-            return content.decode("utf-8", "replace")
-        if bodies:
-            return str(bodies.get("default") or next(iter(bodies.values())))
-        return None
+        return choose_body(params, content, contact)
 
     async def _housekeeping(self) -> None:
         last_purge = 0.0
@@ -269,3 +290,14 @@ class Dispatcher:
             except Exception:
                 log.exception("housekeeping failed")
             await asyncio.sleep(1.0)
+
+
+def choose_body(params: Mapping[str, Any], content: bytes, contact: Mapping[str, str]) -> str | None:
+    """The text of an item for one recipient before lookups: the body of the contact's ``locale`` (its language
+    when the exact locale is not there), else the content, else the default (or first) body. The rule is
+    shared with the alert resource, which reports the locales sent (:func:`alertnode.contract.bodies.chosen_body`)."""
+    bodies = params.get("body") or {}
+    key = chosen_body(bodies, contact.get("locale"), bool(content))
+    if key is not None:
+        return str(bodies[key])
+    return content.decode("utf-8", "replace") if content else None

@@ -38,11 +38,13 @@ class Event:
     link: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
     dedup_key: str | None = None
+    app_data: str | None = None
+    """the sender's own string, given back as the alert's appData (and its follow-ups')"""
 
     @classmethod
     def from_request(cls, req: EventRequest) -> Event:
         return cls(message=req.message, event=req.event, title=req.title, channel=req.channel, tags=tuple(req.tags),
-                   link=req.link, data=req.data, dedup_key=req.dedupKey)
+                   link=req.link, data=req.data, dedup_key=req.dedupKey, app_data=req.appData)
 
 
 def match_route(config: EventsConfig, event: Event) -> RouteConfig | None:
@@ -180,6 +182,8 @@ class Target:
 
     group_ref: Mapping[str, Any]
     contacts: tuple[Contact, ...]
+    group: ContactGroup | None = None
+    """the whole group (escalation steps may name other sets of it)"""
 
 
 def _items(route: RouteConfig, event: Event, contacts: Sequence[Contact], alert_types: Sequence[str],
@@ -215,6 +219,8 @@ def _items(route: RouteConfig, event: Event, contacts: Sequence[Contact], alert_
             if route.email_reply_to is not None:
                 item["replyTo"] = route.email_reply_to
         else:
+            if route.call_sender is not None:
+                item["sender"] = route.call_sender
             item["voiceFormat"] = "tts"
             if route.tts is not None:
                 item["tts"] = route.tts.model_dump(exclude_none=True)
@@ -245,6 +251,9 @@ def plan_alert(route: RouteConfig, event: Event, target: Target, *, unique_id: s
                                "contactGroup": dict(target.group_ref), "alert": items}
     if link_ref is not None:
         request["linkedAlerts"] = {"linkRef": link_ref, "lifetime": link_lifetime}
+    if event.app_data is not None:
+        request["appData"] = event.app_data
+    request.update(quiet_schedule(route))
     return AlertPlan(request, tuple(warnings))
 
 
@@ -258,7 +267,18 @@ def plan_escalation(route: RouteConfig, escalation: EscalationConfig, event: Eve
     request: dict[str, Any] = {"version": "latest", "clientRef": _client_ref(route), "uniqueId": unique_id,
                                "linkedAlerts": {"linkRef": link_ref, "linkOnlyIfRefAlreadyExists": True},
                                "alert": items}
+    if event.app_data is not None:
+        request["appData"] = event.app_data
+    request.update(quiet_schedule(route))
     return AlertPlan(request, tuple(warnings))
+
+
+def quiet_schedule(route: RouteConfig) -> dict[str, Any]:
+    """The route's quiet hours as the sendalert ``schedule`` of its alerts (the dispatcher holds each delivery
+    until they end, in the contact's ``timezone`` lookup, else the route's zone); empty without quiet hours."""
+    if route.cease_at is None or route.resume_at is None:
+        return {}
+    return {"schedule": {"ceaseAt": route.cease_at, "resumeAt": route.resume_at, "timezone": route.timezone}}
 
 
 def escalation_needed(request: Mapping[str, Any], responded: Mapping[str, frozenset[str]]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,9 +28,13 @@ class _Frozen(BaseModel):
 
 
 class EscalationConfig(_Frozen):
+    """One escalation step. A route's ``escalation`` is one step or a list of them (``[[events.routes.escalation]]``):
+    each is a linked follow-up sent ``after_min`` minutes after the step before it (the first alert for the first
+    step), to the contacts who have not responded."""
+
     after_min: float = Field(
-        gt=0, le=10080, description="Minutes after the first alert; then a linked follow-up goes to the contacts "
-        "who have not responded (previouslySeen)."
+        gt=0, le=10080, description="Minutes after the step before (the first alert for the first step), counted "
+        "from when that step could go out in the route's quiet hours; fractions are allowed (0.5 = 30 s)."
     )
     alert_types: list[EventAlertType] = Field(
         default_factory=_call_only, min_length=1, description="Alert types of the follow-up."
@@ -38,6 +43,14 @@ class EscalationConfig(_Frozen):
         "sms,email,call,shortlink", description="Responses that count as seen (linkedAlertModifiers.except)."
     )
     template: str | None = Field(None, description="Template of the follow-up (default: the route's template).")
+    contact_sets: list[str] | None = Field(
+        None, min_length=1, description="Contact sets of the route's group this step goes to (the next tier, e.g. "
+        "[\"managers\"]); default: the contacts the route's alert went to."
+    )
+    stop_on_any_answer: bool = Field(
+        False, description="Skip this step altogether once anyone of the alert has answered (default: skip only "
+        "those who answered). A declined answer (an SMS or e-mail 'no', the not-OK key) is not an answer."
+    )
 
 
 class RouteConfig(_Frozen):
@@ -69,7 +82,23 @@ class RouteConfig(_Frozen):
     email_reply_to: str | None = Field(None, description="E-mail reply-to local part (replies count as responses).")
     ivr: IvrControl | None = Field(None, description="ivrControl of calls (default: simple IVR).")
     tts: Tts | None = Field(None, description="TTS options of calls.")
-    escalation: EscalationConfig | None = Field(None, description="Follow-up to those who have not responded.")
+    escalation: EscalationConfig | list[EscalationConfig] | None = Field(
+        None, description="Follow-up to those who have not responded: one step, or a list of steps each after the "
+        "one before (e.g. call after 10 min, then the managers' set after 15 more)."
+    )
+    call_sender: str | None = Field(None, description="Caller line id (E.164) of the route's calls.")
+    cease_at: str | None = Field(
+        None, pattern=r"^([01]\d|2[0-3])[0-5]\d$", description="Quiet hours start, HHMM (with resume_at): nothing of "
+        "the route is sent between them; each contact's `timezone` lookup overrides the route's zone."
+    )
+    resume_at: str | None = Field(None, pattern=r"^([01]\d|2[0-3])[0-5]\d$", description="Quiet hours end, HHMM.")
+    timezone: str = Field("UTC", description="IANA zone of the quiet hours (and of the escalation steps' timing).")
+
+    @property
+    def escalation_steps(self) -> list[EscalationConfig]:
+        if self.escalation is None:
+            return []
+        return [self.escalation] if isinstance(self.escalation, EscalationConfig) else list(self.escalation)
 
 
 class EventsConfig(BaseModel):
@@ -121,6 +150,7 @@ class EventsConfig(BaseModel):
             for locale in route.bodies:
                 if not re.match(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", locale):
                     problems.append(Problem(f"{path}.bodies.{locale}", "not an RFC 5646 locale"))
+            problems.extend(_route_timing_problems(route, group, path))
         if self.default_route and self.default_route not in names:
             problems.append(Problem(f"{prefix}.default_route", f"no route named {self.default_route!r}"))
         for field_name in self.dedup_fields:
@@ -128,3 +158,33 @@ class EventsConfig(BaseModel):
                 problems.append(Problem(f"{prefix}.dedup_fields", f"{field_name!r} is not title, message, channel, "
                                                                   "link or data.KEY"))
         return problems
+
+
+MAX_ESCALATION_STEPS = 10
+
+
+def _route_timing_problems(route: RouteConfig, group: ContactGroup | None, path: str) -> list[Problem]:
+    """The caller line id, quiet hours (both ends, a known zone) and escalation steps (how many, their sets)."""
+    problems: list[Problem] = []
+    if route.call_sender is not None and not re.match(r"^\+[1-9][0-9]{5,14}$", route.call_sender):
+        problems.append(Problem(f"{path}.call_sender", "an E.164 number (+ and country code)"))
+    if (route.cease_at is None) != (route.resume_at is None):
+        problems.append(Problem(f"{path}.cease_at", "quiet hours need both cease_at and resume_at"))
+    try:
+        ZoneInfo(route.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(Problem(f"{path}.timezone", f"unknown time zone {route.timezone!r} (use an IANA name)"))
+    steps = route.escalation_steps
+    if isinstance(route.escalation, list) and not steps:
+        problems.append(Problem(f"{path}.escalation", "give at least one step (or leave escalation out)"))
+    if len(steps) > MAX_ESCALATION_STEPS:
+        problems.append(Problem(f"{path}.escalation", f"at most {MAX_ESCALATION_STEPS} steps"))
+    if group is not None:
+        known = {s.name for s in group.sets} | {"all"}
+        for i, step in enumerate(steps):
+            spath = f"{path}.escalation[{i}]" if isinstance(route.escalation, list) else f"{path}.escalation"
+            for name in step.contact_sets or []:
+                if name not in known:
+                    problems.append(Problem(f"{spath}.contact_sets", f"group {route.contact_group!r} has no set "
+                                                                     f"{name!r}"))
+    return problems

@@ -27,11 +27,11 @@ from alertnode.contract.problems import validation_problems
 from alertnode.contract.sendalert import ContactGroup, SendAlertRequest
 from alertnode.domain import AlertStatus
 from alertnode.errors import ApiError, Problem
-from alertnode.jobs import events
+from alertnode.jobs import escalation_steps, events
 from alertnode.jobs.cluster import ClusterLock
 from alertnode.jobs.events_config import EventsConfig, RouteConfig
 from alertnode.jobs.intake import Intake
-from alertnode.store import repo, storms
+from alertnode.store import escalations, repo, storms
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
@@ -179,7 +179,7 @@ class EventsRuntime:
         if missing:
             raise ApiError("the route names contact sets its group does not have", [Problem(
                 f"events.routes.{route.name}.contact_sets", f"not in the group: {', '.join(missing)}")], 409)
-        return events.Target(ref, tuple(contacts)), group_key
+        return events.Target(ref, tuple(contacts), group), group_key
 
     async def _new_alert(self, route: RouteConfig, event: events.Event, originator: str, dedup_ix: str,
                          storm_id: str, now: float) -> dict[str, Any]:
@@ -207,15 +207,13 @@ class EventsRuntime:
             log.info("event %r on route %s: every contact suppressed by the cap", event.event, route.name)
             return {"coalesced": False, "numCoalesced": 0, "warnings": warnings,
                     "suppressedContacts": list(caps.suppressed)}
-        escalation = route.escalation
-        link_ref = f"ev-{storm_id}" if escalation is not None else None
+        link_ref = f"ev-{storm_id}" if route.escalation_steps else None
         plan = events.plan_alert(route, event, events.Target(target.group_ref, tuple(allowed)), unique_id=storm_id,
                                  link_ref=link_ref, link_lifetime=self.config.link_lifetime)
         assert plan is not None  # every allowed contact has an address for one of the route's types
-        follow_up = None
-        if escalation is not None and link_ref is not None:
-            follow_up = events.plan_escalation(route, escalation, event, allowed, unique_id=f"{storm_id}-esc",
-                                               link_ref=link_ref)
+        chain = None
+        if link_ref is not None:
+            chain = escalation_steps.plan(route, event, target, allowed, storm_id=storm_id, link_ref=link_ref)
         req = self._request(plan.request)
         await self.store.write(lambda c: storms.begin_storm(c, storm_id, dedup_ix, route.name, now))
         try:
@@ -229,19 +227,24 @@ class EventsRuntime:
                 warnings.append(f"{item.get('alertType')}: {item.get('failureReason')}")
         suppressed_keys = [keys[cid] for cid in caps.suppressed]
         contacted = [keys[c.id] for c in allowed]
-        due = now + escalation.after_min * 60.0 if escalation is not None else 0.0
-        escalation_due = (due, self.cipher.encrypt_json(follow_up.request)) if follow_up is not None else None
+        due = escalation_steps.first_due(chain, now) if chain is not None else 0.0
+        chain_blob = self.cipher.encrypt_json(chain.as_json()) if chain is not None else b""
 
-        await self.store.write(lambda c: storms.record_alert(
-            c, storm_id, alert_ref, originator, contacted, now, escalation_due,
-            storms.Audit(suppressed_keys, route.name, event.event, reason)))
+        def record(c: Any) -> None:
+            storms.record_alert(c, storm_id, alert_ref, originator, contacted, now, None,
+                                storms.Audit(suppressed_keys, route.name, event.event, reason))
+            if chain is not None:  # the first step's row; each step writes the next one's when it is done
+                escalations.add_step(c, alert_ref, 1, due, chain_blob)
+
+        await self.store.write(record)
         self._storms[dedup_ix] = events.OpenStorm(storm_id, alert_ref, now, 0)
         log.info("event %r routed by %s: alert %s to %d contact(s)", event.event, route.name, alert_ref, len(allowed))
         out: dict[str, Any] = {"alertRef": alert_ref, "coalesced": False, "numCoalesced": 0, "warnings": warnings}
         if caps.suppressed:
             out["suppressedContacts"] = list(caps.suppressed)
-        if escalation is not None:
+        if chain is not None:
             out["escalationAt"] = iso_time(due)
+            out["escalationSteps"] = len(chain.steps)
         return out
 
     @staticmethod
@@ -276,22 +279,44 @@ class EventsRuntime:
         owner = self._cluster.owner
         due = await self.store.write(lambda c: storms.claim_escalations(c, owner, now, self.claim_s), notify=False)
         for row in due:
-            row_id, first_ref = row.id, row.alert_ref
-            body = self.cipher.decrypt_json(row.request)
-            link_ref = str(body["linkedAlerts"]["linkRef"])
+            await self._fire_step(row, now)
+        return len(due)
+
+    async def _fire_step(self, row: storms.DueEscalation, now: float) -> None:
+        """One due escalation step (the rules of ``alertnode.jobs.escalation_steps``): sent, skipped, waiting or
+        stopped; when it is done, the next step's row is written in the same transaction."""
+        row_id, first_ref = row.id, row.alert_ref
+        chain = escalation_steps.Chain.from_json(self.cipher.decrypt_json(row.request))
+        step = chain.steps[0]
+        responded: dict[str, frozenset[str]] = {}
+        if step.request is not None:
+            link_ref = str(step.request["linkedAlerts"]["linkRef"])
             responded = await self.store.read(functools.partial(repo.responded_in_link, link_ref=link_ref))
-            if not events.escalation_needed(body, responded):
-                log.info("escalation of %s not needed: every contact has responded", first_ref)
-                await self.store.write(functools.partial(storms.escalation_done, row_id=row_id, now=now,
-                                                         outcome="not sent: every contact has responded"))
-                continue
+        alert = await self.store.read(lambda c: repo.get_alert(c, first_ref))
+        decision = escalation_steps.decide(step, alert.stored_status if alert is not None else None, responded, now)
+        if decision.action is escalation_steps.Action.WAIT:
+            await self.store.write(functools.partial(escalations.wait, row_id=row_id, until=decision.until))
+            return
+        outcome = decision.reason
+        if decision.action is escalation_steps.Action.SEND:
+            assert step.request is not None
             try:
-                result = await self.intake.send_alert(self._request(body))
+                result = await self.intake.send_alert(self._request(dict(step.request)))
                 outcome = f"alert {result['alertRef']}"
-                log.info("escalation of %s sent as %s", first_ref, result["alertRef"])
             except ApiError as exc:
                 outcome = f"not sent: {exc.reason}" + "".join(f"; {p.path}: {p.message}" for p in exc.problems)
-                log.info("escalation of %s not sent: %s", first_ref, exc.reason)
-            await self.store.write(functools.partial(storms.escalation_done, row_id=row_id, outcome=outcome, now=now))
-        return len(due)
+        log.info("escalation step %d of %s: %s", step.number, first_ref, outcome)
+        rest = chain.rest if decision.action is not escalation_steps.Action.STOP else None
+        follow = None
+        if rest is not None:
+            next_at = escalation_steps.next_due(chain, now)
+            assert next_at is not None
+            follow = (rest.steps[0].number, next_at, self.cipher.encrypt_json(rest.as_json()))
+
+        def done(c: Any) -> None:
+            storms.escalation_done(c, row_id=row_id, outcome=outcome, now=now)
+            if follow is not None:
+                escalations.add_step(c, first_ref, *follow)
+
+        await self.store.write(done)
 

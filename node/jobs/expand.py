@@ -23,25 +23,28 @@ from phonenumbers.phonemetadata import PhoneMetadata
 from alertnode.contract.lifetime import parse_iso_duration, parse_lifetime
 from alertnode.contract.sendalert import AlertItem, ContactGroup, SendAlertRequest
 from alertnode.errors import LifetimeError, Problem
-from alertnode.jobs import lookups
+from alertnode.jobs import lookups, rich
 from alertnode.mail.addresses import normalize_address
 
 PHONE_TYPES = frozenset({"sms", "call", "inboundCall"})
+RECORDED_FORMATS = frozenset({"mp3", "wav", "aiff"})
 SEEN_TYPES = frozenset({"sms", "email", "call", "shortlink"})
 # GSM 03.38 basic characters allowed in an alphanumeric sender (3GPP TS 23.038 §6.2.1)
 _ALNUM_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&'!?]{1,11}$")
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\- ]{1,64}$")
 _FIELDS_BY_TYPE: Mapping[str, frozenset[str]] = {
-    "sms": frozenset({"sender", "lookups"}),
+    "sms": frozenset({"sender", "lookups", *rich.RICH_FIELDS}),
     "email": frozenset(
         {"sender", "to", "replyTo", "subject", "emailBodyIsMultipart", "emailBodyContentType",
-         "multipartBoundary", "lookups"}
+         "multipartBoundary", "lookups", "trackOpens", *rich.RICH_FIELDS}
     ),
-    "call": frozenset({"sender", "voiceFormat", "tts", "ivrControl", "additionalContent", "lookups"}),
+    "call": frozenset({"sender", "voiceFormat", "tts", "ivrControl", "additionalContent", "lookups",
+                       *rich.RICH_FIELDS}),
     "inboundCall": frozenset({"telephoneNumber", "voiceFormat", "tts", "options", "ivrControl",
                               "additionalContent", "lookups"}),
 }
 _TYPED_FIELDS = frozenset().union(*_FIELDS_BY_TYPE.values())
+_CONTENT_FIELDS = frozenset({"content", "storedContent", "contentEncoding"})
 _RECIPIENT_FORMS = (
     "recipients", "recipientList", "storedRecipients",
     "contacts", "contactList", "storedContactList",
@@ -94,6 +97,8 @@ class Plan:
     expires_in: float | None
     publish_delay: float | None
     publish: bool
+    warnings: list[Problem] = field(default_factory=list)
+    """what was accepted but not used, each at its JSON path (answered as ``warnings``)"""
 
 
 _E164 = re.compile(r"^\+([1-9][0-9]{5,14})$")  # ITU-T E.164 §6: at most 15 digits
@@ -172,14 +177,16 @@ def check_sender_sms(sender: str) -> str | None:
 
 class _Planner:
     def __init__(self, req: SendAlertRequest, resolved: Resolved, *, now: float, max_recipients: int,
-                 unique_limit: int, default_lifetime: str) -> None:
+                 unique_limit: int, default_lifetime: str, sms_default_sender: bool) -> None:
         self.now = now
+        self.sms_default_sender = sms_default_sender
         self.req = req
         self.resolved = resolved
         self.max_recipients = max_recipients
         self.unique_limit = unique_limit
         self.default_lifetime = default_lifetime
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         self.contacts: dict[str, Any] = {}
         self.sets: dict[str, list[str]] = {}
         self.contact_keys: frozenset[str] = frozenset()
@@ -215,7 +222,7 @@ class _Planner:
             self.bad("alert", f"{unique_total} recipients with per-recipient lookups: at most "
                               f"{self.unique_limit} per request")
         return Plan([p for p in items if p is not None], expires_in, publish_delay,
-                    req.schedule.publish if req.schedule else True)
+                    req.schedule.publish if req.schedule else True, self.warnings)
 
     def lifetime(self, text: str, path: str) -> float | None:
         try:
@@ -263,6 +270,7 @@ class _Planner:
             self.bad(f"{path}.{name}", f"not a field of alertType {kind}")
         content, voice_format, text = self.content(item, path)
         self.type_rules(item, path)
+        self.problems.extend(rich.item_problems(item, path))
         unique = False
         if item.lookups is not None:
             unique = item.lookups.uniqueLookups or item.lookups.shortlink is not None
@@ -277,8 +285,9 @@ class _Planner:
         recipients, requested, skipped = self.expand(item, path)
         if len(self.problems) != before:
             return None
+        unused = {"tts"} if item.tts is not None and voice_format in RECORDED_FORMATS else set()
         params = item.model_dump(mode="json", by_alias=True, exclude_none=True,
-                                 exclude=set(_RECIPIENT_FORMS) | {"content", "storedContent", "contentEncoding"})
+                                 exclude=set(_RECIPIENT_FORMS) | _CONTENT_FIELDS | unused)
         return PlannedItem(index, kind, item.tag, params, content, voice_format, recipients, requested, skipped,
                            unique)
 
@@ -296,7 +305,7 @@ class _Planner:
             else:
                 content = base64.b64decode(stored.value["data"])
                 voice_format = voice_format or stored.value.get("voiceFormat")
-        elif item.body is None and item.alertType != "inboundCall":
+        elif item.body is None and item.alertType != "inboundCall" and not rich.image_only_allowed(item):
             self.bad(path, "content or storedContent is mandatory")
         if item.contentEncoding is not None and item.content is None:
             self.bad(f"{path}.contentEncoding", "only used with content")
@@ -314,8 +323,10 @@ class _Planner:
             self.bad(f"{path}.voiceFormat", "mandatory when content is set (mp3, wav, aiff or tts)")
         if is_audio and item.content is not None and item.contentEncoding != "base64":
             self.bad(f"{path}.contentEncoding", f"{voice_format} audio must be base64 encoded")
-        if item.tts is not None and voice_format != "tts":
-            self.bad(f"{path}.tts", "only used with voiceFormat tts")
+        if item.tts is not None and voice_format in RECORDED_FORMATS:
+            # the reference: "tts block used if voiceFormat is 'tts'": with recorded audio it is accepted, not used
+            # (no voiceFormat means tts to the voice channel, so there the block is used)
+            self.warnings.append(Problem(f"{path}.tts", "ignored: the tts block is only used with voiceFormat tts"))
         if item.body is not None:
             for locale, body in item.body.items():
                 if not re.match(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", locale):
@@ -328,7 +339,8 @@ class _Planner:
         kind = item.alertType
         if kind == "sms":
             if item.sender is None:
-                self.bad(f"{path}.sender", "mandatory for sms")
+                if not self.sms_default_sender:
+                    self.bad(f"{path}.sender", "mandatory for sms (no sms.default_sender is configured)")
             else:
                 err = check_sender_sms(item.sender)
                 if err:
@@ -386,9 +398,7 @@ class _Planner:
             if tags.count(add.contentTag) > 1:
                 self.bad(f"{apath}.contentTag", f"contentTag {add.contentTag!r} given more than once")
         if ivr is not None and ivr.ivrType == "replay":
-            for needed in ("pre", "post", "done"):
-                if needed not in tags:
-                    self.bad(f"{path}.additionalContent", f"the replay IVR needs an item with contentTag {needed!r}")
+            # pre, post or done left out: the node's stock prompt plays instead (alertnode.media.stock)
             for i, tag in enumerate(tags):
                 if tag not in ("pre", "post", "done"):
                     self.bad(f"{path}.additionalContent[{i}].contentTag",
@@ -543,8 +553,10 @@ def check_contact_group(group: ContactGroup, path: str) -> list[Problem]:
 
 
 def plan(req: SendAlertRequest, resolved: Resolved, *, now: float, max_recipients: int, unique_limit: int,
-         default_lifetime: str) -> tuple[Plan, list[Problem]]:
+         default_lifetime: str, sms_default_sender: bool = False) -> tuple[Plan, list[Problem]]:
+    """The deliveries ``req`` asks for and every problem with it. ``sms_default_sender``: the node has an
+    ``[sms] default_sender``, so an sms item may leave out its sender."""
     planner = _Planner(req, resolved, now=now, max_recipients=max_recipients, unique_limit=unique_limit,
-                       default_lifetime=default_lifetime)
+                       default_lifetime=default_lifetime, sms_default_sender=sms_default_sender)
     result = planner.run()
     return result, planner.problems

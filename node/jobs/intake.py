@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import secrets
 import time
@@ -15,13 +16,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from alertnode.contract.alerts import contact_sets, set_group
 from alertnode.contract.lifetime import parse_lifetime
 from alertnode.contract.sendalert import ContactGroup, SendAlertRequest, StoreContentRequest
 from alertnode.domain import Channel
 from alertnode.errors import ApiError, LifetimeError, Problem
-from alertnode.jobs import expand
+from alertnode.jobs import expand, rich
 from alertnode.jobs.config import LimitsSection
-from alertnode.store import repo
+from alertnode.jobs.content_config import ContentSection
+from alertnode.jobs.image_fetch import ImageFetcher
+from alertnode.jobs.images import Image, ImageError
+from alertnode.store import marks, repo
+from alertnode.store import rich as rich_store
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
 
@@ -40,25 +46,68 @@ def new_tokens(count: int) -> list[str]:
     return [base64.urlsafe_b64encode(raw[i : i + 12]).decode("ascii") for i in range(0, 12 * count, 12)]
 
 
+INLINE_PLAN_ENTRIES = 64
+"""requests of at most this many entries (recipients, contacts, stored list entries) are planned in place"""
+
+
+ACCEPTED_LOG_INTERVAL_S = 1.0
+"""at most one INFO line a second for accepted alerts (see Intake._log_accepted)"""
+
+
+def _size(req: SendAlertRequest, resolved: expand.Resolved) -> int:
+    """How much planning ``req`` takes, in entries: what its items name directly, its contact-group's contacts
+    and the entries of the stored lists it uses."""
+    count = len(resolved.contact_group.contacts) if resolved.contact_group is not None else 0
+    for item in req.alert:
+        count += len(item.recipients or ()) + len(item.contacts or ()) + len(item.contactSets or ())
+        for text in (item.recipientList, item.contactList, item.contactSetList):
+            if text:
+                count += text.count(",") + 1
+    for stored in resolved.stored.values():
+        count += len(stored.value) if isinstance(stored.value, list) else 1
+    return count
+
+
 class Intake:
     def __init__(self, limits: LimitsSection, store: Store, cipher: Cipher, channels: Mapping[str, Channel],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, sms_default_sender: str = "",
+                 images: ImageFetcher | None = None) -> None:
         self.limits = limits
+        self.sms_default_sender = sms_default_sender
+        """``[sms] default_sender``: the sender of sms items that give none (empty: they must give one)"""
         self.store = store
         self.cipher = cipher
         self.channels = channels
         self.clock = clock
+        self.images = images if images is not None else ImageFetcher(ContentSection())
         self._queued: dict[str, int] = {}
         self._queued_at = float("-inf")
+        self._counting: asyncio.Future[None] | None = None
+        self._counted = False
+        self._accepted = 0
+        self._accepted_logged_at = float("-inf")
 
     async def queued(self) -> dict[str, int]:
         """Deliveries waiting per alert type, counted at most once a second (a count over the queue
-        per request would grow with the queue); accepted work is added in between."""
+        per request would grow with the queue); accepted work is added in between. One count at a time, in
+        the background: requests meanwhile use the last count (only the very first request waits for one),
+        so that a second's worth of concurrent requests does not each run the count and wait for it."""
         now = self.clock()
-        if now - self._queued_at > 1.0:
-            self._queued = await self.store.read(repo.queued_counts)
+        if now - self._queued_at > 1.0 and self._counting is None:
             self._queued_at = now
+            self._counting = asyncio.ensure_future(self._count())
+        if not self._counted and self._counting is not None:
+            await asyncio.shield(self._counting)
         return self._queued
+
+    async def _count(self) -> None:
+        try:
+            self._queued = await self.store.read(repo.queued_counts)
+            self._counted = True
+        except Exception:  # in the background: the last count stands, the next second retries
+            log.exception("counting the queued deliveries failed")
+        finally:
+            self._counting = None
 
     # -- sendalert ---------------------------------------------------------------------------
     async def send_alert(self, req: SendAlertRequest) -> dict[str, Any]:
@@ -70,10 +119,14 @@ class Intake:
                 return first
         resolved, link = await self._resolve(req, now)
         limits = self.limits
-        plan, problems = await asyncio.to_thread(
+        planner = functools.partial(
             expand.plan, req, resolved, now=now, max_recipients=limits.max_recipients_per_item,
             unique_limit=limits.unique_lookup_recipients, default_lifetime=limits.default_lifetime,
+            sms_default_sender=bool(self.sms_default_sender),
         )
+        # a large request is planned off the event loop (10,000 recipients take a while); a small one in place,
+        # where the hop to a thread and back would cost more than the planning (tools/bench/api.py)
+        plan, problems = planner() if _size(req, resolved) <= INLINE_PLAN_ENTRIES else await asyncio.to_thread(planner)
         if problems:
             raise ApiError("the request is not valid", problems)
         queued = await self.queued()
@@ -94,6 +147,7 @@ class Intake:
                 reason = f"alertType {item.alert_type} is not configured on this node"
             else:
                 channel_problems.extend(channel.validate_item(item.params, item.content, path))
+                channel_problems.extend(_refused_recipients(channel, item, path))
                 if len(item.recipients) > capacity:
                     reason = (f"{len(item.recipients)} recipients exceed the remaining capacity of "
                               f"{max(capacity, 0)} for {item.alert_type}")
@@ -110,7 +164,8 @@ class Intake:
             raise ApiError("the request is not valid", channel_problems)
         if not accepted_items:
             raise ApiError("no alert item could be accepted", refused)
-        answer = await self._commit(req, plan, accepted_items, results, link, resolved, now)
+        images = await self._fetch_images(accepted_items)
+        answer = await self._commit(req, plan, accepted_items, results, link, resolved, now, images)
         for alert_type, count in taken.items():
             self._queued[alert_type] = self._queued.get(alert_type, 0) + count
         return answer
@@ -167,9 +222,30 @@ class Intake:
             raise ApiError("the request is not valid", problems)
         return expand.Resolved(stored, group, group_path, responded, linked=link is not None), link
 
+    async def _fetch_images(self, items: list[expand.PlannedItem]) -> list[rich_store.NewImage]:
+        """The image of each item with an ``image_url``, fetched once per URL before the alert is accepted (an
+        accepted alert has everything it sends); any that cannot be used refuses the request at its path."""
+        wanted = {i.index: str(i.params["image_url"]) for i in items
+                  if i.params.get("image_url") and i.alert_type in rich.IMAGE_ONLY_TYPES}  # a call reads text only
+        if not wanted:
+            return []
+        fetched = await self.images.fetch_all(wanted.values())
+        images: list[rich_store.NewImage] = []
+        problems: list[Problem] = []
+        for index, url in wanted.items():
+            found = fetched[url]
+            if isinstance(found, ImageError):
+                problems.append(Problem(f"alert[{index}].image_url", found.message))
+            else:
+                assert isinstance(found, Image)
+                images.append(rich_store.NewImage(index, found.mime, found.data, found.sha256))
+        if problems:
+            raise ApiError("an image cannot be used", problems)
+        return images
+
     async def _commit(self, req: SendAlertRequest, plan: expand.Plan, items: list[expand.PlannedItem],
                       results: list[dict[str, Any]], link: dict[str, Any] | None, resolved: expand.Resolved,
-                      now: float) -> dict[str, Any]:
+                      now: float, images: list[rich_store.NewImage] | None = None) -> dict[str, Any]:
         alert_ref = str(uuid.uuid4())
         has_email = any(i.alert_type == "email" for i in items)
         subject_ref = new_subject_ref() if has_email else None
@@ -188,6 +264,8 @@ class Intake:
         if subject_ref:
             response["emailSubjectRef"] = subject_ref
         response["alerts"] = results
+        if plan.warnings:
+            response["warnings"] = [w.as_dict() for w in plan.warnings]
         request_json = req.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"apiKey"})
         sched = req.schedule
         quiet = None
@@ -223,13 +301,37 @@ class Intake:
         new_link = None
         if req.linkedAlerts is not None and link is None and group is not None:
             new_link = repo.NewLink(req.linkedAlerts.linkRef, group.model_dump(mode="json"), link_expires)
-        answer = await self.store.write(lambda c: repo.accept_alert(c, self.cipher, alert, new_items, deliveries,
-                                                                    publish_at or now, new_link))
+        stored_lists = {u: s.value for u, s in resolved.stored.items() if s.kind == "contactSetList"}
+        info = marks.AlertInfo(req.category, req.appData, [set_group(n) for n in contact_sets(req, stored_lists)])
+
+        def accept(c: Any) -> dict[str, Any]:
+            first = repo.accept_alert(c, self.cipher, alert, new_items, deliveries, publish_at or now, new_link)
+            if first is response:  # stored now (not the first answer again for a repeated uniqueId)
+                marks.record_info(c, self.cipher, alert_ref, info)
+                if images:
+                    rich_store.put_images(c, self.cipher, alert_ref, images)
+            return first
+
+        answer = await self.store.write(accept)
         if answer is response:  # not the first answer again for a repeated uniqueId
             pending = "" if publish_at is not None and publish_at <= now else " (not yet published)"
-            log.info("alert accepted: %d item(s), %d deliveries%s", len(new_items), len(deliveries), pending,
-                     extra={"alert_ref": alert_ref})
+            self._log_accepted(alert_ref, len(new_items), len(deliveries), pending, now)
         return answer
+
+    def _log_accepted(self, alert_ref: str, items: int, deliveries: int, pending: str, now: float) -> None:
+        """At most one INFO line per second: a line per alert at a few alerts a minute, as an operator reads them;
+        at hundreds a second, one line for all of them (journald drops a service's lines past its rate limit,
+        10,000 per 30 s by default, warnings included). Every alert is also an ``accepted`` event."""
+        self._accepted += 1
+        if now - self._accepted_logged_at < ACCEPTED_LOG_INTERVAL_S:
+            log.debug("alert accepted: %d item(s), %d deliveries%s", items, deliveries, pending,
+                      extra={"alert_ref": alert_ref})
+            return
+        more = f" ({self._accepted - 1} more accepted since the last line)" if self._accepted > 1 else ""
+        log.info("alert accepted: %d item(s), %d deliveries%s%s", items, deliveries, pending, more,
+                 extra={"alert_ref": alert_ref})
+        self._accepted = 0
+        self._accepted_logged_at = now
 
     # -- storecontent ------------------------------------------------------------------------
     async def store_content(self, req: StoreContentRequest) -> dict[str, Any]:
@@ -277,3 +379,17 @@ class Intake:
         await self.store.write(lambda c: repo.put_stored(c, self.cipher, item_uuid, kind, value, now, expires_at))
         return {"success": True, "uuid": item_uuid, "contentType": kind,
                 "expirationInDays": round(seconds / 86400, 3) if seconds is not None else 0}
+
+
+def _refused_recipients(channel: Channel, item: expand.PlannedItem, path: str, limit: int = 20) -> list[Problem]:
+    """The recipients ``channel`` will not send to (e.g. ``mail.refuse_domains``), at most ``limit`` of them
+    named; the address is the requester's own data, so it is named in the answer."""
+    problems: list[Problem] = []
+    for recipient in item.recipients:
+        why = channel.refuses(recipient.address)
+        if why is not None:
+            where = f"{path}.contacts[{recipient.contact_id}]" if recipient.contact_id else f"{path}.recipients"
+            problems.append(Problem(where, f"{recipient.address}: {why}"))
+            if len(problems) >= limit:
+                break
+    return problems

@@ -2,6 +2,10 @@
 
 Pure. ``keywords_in`` finds what a text asks for (to refuse unknown keywords when the alert is
 accepted); ``render`` fills them in for one recipient at send time.
+
+Rules: a keyword no contact of the alert's contact-group holds is refused when the alert is accepted (a typo
+must not reach anyone); a contact lookup the recipient does not have (a plain recipient, or a contact without
+that lookup) is empty for that recipient: braces never reach a person.
 """
 
 from __future__ import annotations
@@ -116,8 +120,7 @@ def render(text: str, ctx: LookupContext) -> str:
             return format_datetime(ctx.now, dt[0], dt[1])
         if kw in builtin:
             return builtin[kw]
-        if kw in ctx.contact:
-            return ctx.contact[kw]
-        return match.group(0)
+        # a contact lookup this recipient lacks (the keyword itself was checked at accept time): empty
+        return ctx.contact.get(kw, "")
 
     return _KEYWORD.sub(one, text)

@@ -1,9 +1,13 @@
 """The e-mail channel: alerts out through the smarthost, replies and bounces in through the node's own
 SMTP listener.
 
-Outbound, per delivery: compose (pure) → send on a pooled smarthost connection. The smarthost's
-acceptance is all an e-mail ever confirms, so an accepted message is reported SENT (with the reply
-and the Message-ID). A permanent refusal (5yz) is FAILED with ``detail["smtp_reply"]``. A temporary
+Outbound, per delivery: compose (pure) → send on a pooled smarthost connection. An accepted message is
+reported SENT (with the reply and the Message-ID): final when no success DSN was asked for; otherwise
+(the smarthost offered DSN and ``dsn_notify`` has SUCCESS) the delivery waits for its DSN, which
+node/mail/inbound.py reports as delivered or failed (final), or, after ``dsn_timeout_s``, ends
+UNCONFIRMED (final). That wait is a row in the store (``mail_dsn_wait``), so it survives a restart; the
+alert's lifetime caps it (the store expires the delivery). A permanent refusal (5yz) is FAILED with
+``detail["smtp_reply"]``. A temporary
 one (4yz, a lost connection, a time-out) is tried again after each wait of ``retry_backoff_s``;
 when those are used up the delivery goes back to the dispatcher: ``ChannelEvent(kind="retry",
 retry_after=requeue_after_s)`` with no state change.
@@ -16,6 +20,7 @@ no other per-message state: replies and bounces find their delivery by its token
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -33,7 +38,7 @@ from alertnode.mail.listener import InboundEnvelope, ReplyListener
 from alertnode.mail.sending import Accepted, Outcome, Refused, Report, Wait, next_step
 from alertnode.mail.smtp_client import SmarthostClient, mask_address
 from alertnode.store.crypto import Cipher
-from alertnode.store.db import Store
+from alertnode.store.db import Conn, Store
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,8 @@ class MailChannel(Channel):
         self._sink: EventSink | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._housekeeper: asyncio.Task[None] | None = None
+        self._dsn_watcher: asyncio.Task[None] | None = None
+        self._dsn_wake = asyncio.Event()
         self._state = "stopped"
         self._retrying = 0
         self._stopping = asyncio.Event()
@@ -75,6 +82,8 @@ class MailChannel(Channel):
             self._listener = ReplyListener(self._config, self._on_inbound)
             await self._listener.start()
         self._housekeeper = asyncio.create_task(self._housekeeping(), name="mail-housekeeping")
+        if self._store is not None:
+            self._dsn_watcher = asyncio.create_task(self._watch_dsn(), name="mail-dsn-timeouts")
         self._state = "ready"
         log.info(
             "e-mail channel: smarthost %s:%d (%s)",
@@ -88,6 +97,8 @@ class MailChannel(Channel):
         self._stopping.set()
         if self._housekeeper is not None:
             self._housekeeper.cancel()
+        if self._dsn_watcher is not None:
+            self._dsn_watcher.cancel()
         if self._listener is not None:
             await self._listener.stop()
         if self._tasks:
@@ -141,12 +152,18 @@ class MailChannel(Channel):
             except Exception:  # the sink itself failed: the delivery stays IN_PROGRESS for start-up
                 log.exception("e-mail delivery %d: could not report the failure", work.delivery_id)
 
+    def refuses(self, address: str) -> str | None:
+        pattern = self._domains.refused_by(address)
+        return None if pattern is None else f"the domain is refused by mail.refuse_domains ({pattern!r})"
+
     async def _attempt(self, message: Composed) -> Outcome:
         try:
             result = await self._client.send(message)
         except SmtpError as exc:
             return Refused(reply=exc.smtp_reply, error=str(exc), permanent=exc.permanent)
-        return Accepted(reply=result.reply, message_id=message.message_id)
+        # the wait for the DSN lives in the store: without one, nothing could end it
+        awaiting = result.success_dsn and self._store is not None
+        return Accepted(reply=result.reply, message_id=message.message_id, awaiting_dsn=awaiting)
 
     async def _deliver_once(self, work: DeliveryWork) -> None:
         pattern = self._domains.refused_by(work.address)
@@ -220,23 +237,77 @@ class MailChannel(Channel):
                 final=step.final,
             )
             if isinstance(outcome, Accepted):
-                # one group commit for both when the store is not busy
-                await asyncio.gather(self._report(event), self._remember(work, event.at))
-            else:
-                await self._report(event)
+                # the DSN wait is committed before the non-final `sent` is reported: a crash in between
+                # must not leave a delivery that nothing will ever end
+                dsn_due = event.at + self._config.dsn_timeout_s if outcome.awaiting_dsn else None
+                await self._remember(work, event.at, dsn_due)
+            await self._report(event)
             return
 
-    async def _remember(self, work: DeliveryWork, at: float) -> None:
-        """Keep who the message went to, so a reply from anyone else can be told apart."""
+    async def _remember(self, work: DeliveryWork, at: float, dsn_due: float | None) -> None:
+        """Keep who the message went to, so a reply from anyone else can be told apart, and until when its
+        DSN is awaited."""
         if self._store is None or self._cipher is None:
             return
         index = self._cipher.index(mailbox_key(work.address))
+
+        def write(conn: Conn) -> None:
+            records.remember_sent(conn, work.delivery_id, index, at, work.expires_at)
+            if dsn_due is not None:
+                records.await_dsn(conn, work.delivery_id, dsn_due, work.expires_at)
+
         try:
-            await self._store.write(
-                lambda c: records.remember_sent(c, work.delivery_id, index, at, work.expires_at), notify=False
-            )
+            await self._store.write(write, notify=False)
         except StoreError:  # sent all the same; a reply to it then counts as the recipient's
             log.warning("e-mail delivery %d: could not keep its recipient", work.delivery_id)
+            return
+        if dsn_due is not None:
+            self._dsn_wake.set()
+
+    async def _watch_dsn(self) -> None:
+        """End the deliveries whose DSN did not come within dsn_timeout_s (at start, those past it at once)."""
+        assert self._store is not None
+        store = self._store
+        while True:
+            self._dsn_wake.clear()
+            try:
+                due = await store.read(records.next_dsn_due)
+                now = time.time()
+                if due is not None and due <= now:
+                    ended = await store.write(functools.partial(records.take_due_dsn, now=now), notify=False)
+                    if ended:
+                        await self._dsn_timed_out(ended, now)
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except StoreError:
+                log.warning("e-mail channel: DSN time-outs could not be checked; tried again later")
+                due = None
+            wait = HOUSEKEEPING_S if due is None else min(HOUSEKEEPING_S, max(0.0, due - time.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dsn_wake.wait(), wait)
+
+    async def _dsn_timed_out(self, delivery_ids: list[int], now: float) -> None:
+        assert self._sink is not None
+        detail = {"reason": "no delivery status notification before the DSN time-out",
+                  "dsn_timeout_s": self._config.dsn_timeout_s}
+        events = [ChannelEvent(d, "unconfirmed", now, DeliveryState.UNCONFIRMED, detail=detail, final=True)
+                  for d in delivery_ids]
+        try:
+            await self._sink.report_many(events)
+        except Exception:
+            # not reported: wait again, so the time-out is not lost with the rows just taken
+            log.exception("e-mail: reporting %d DSN time-outs failed; tried again later", len(events))
+            assert self._store is not None
+
+
+            def again(conn: Conn) -> None:
+                for d in delivery_ids:
+                    records.await_dsn(conn, d, now + 60.0, None)
+
+            await self._store.write(again, notify=False)
+            return
+        log.info("e-mail: %d deliveries unconfirmed (no DSN within %.0f s)", len(events), self._config.dsn_timeout_s)
 
     async def _housekeeping(self) -> None:
         """Drop rows past their time at start and every HOUSEKEEPING_S."""

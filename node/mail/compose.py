@@ -32,6 +32,7 @@ from typing import Any
 
 from alertnode.domain import DeliveryWork
 from alertnode.errors import Problem
+from alertnode.mail import rich_body
 from alertnode.mail.config import LOCAL_PART_MAX, valid_local_part
 
 DEFAULT_CONTENT_TYPE = "text/plain; charset=us-ascii"
@@ -252,7 +253,8 @@ def _header(name: str, value: str, smtputf8: bool = False) -> bytes:
     """One header field, folded and RFC 2047-encoded by the email package (slow: used when needed)."""
     pol = policy.SMTPUTF8 if smtputf8 else policy.SMTP
     # a header object, not fold_binary(str): only the object encodes every non-ASCII character
-    return pol.header_factory(name, value).fold(policy=pol).encode("utf-8" if smtputf8 else "ascii")
+    folded: str = pol.header_factory(name, value).fold(policy=pol)
+    return folded.encode("utf-8" if smtputf8 else "ascii")
 
 
 @functools.lru_cache(maxsize=64)
@@ -356,7 +358,13 @@ def compose(work: DeliveryWork, identity: MailIdentity, now: float) -> Composed:
     body = work.text if work.text is not None else work.content.decode("utf-8", errors="replace")
     boundary = _param(params, "multipartBoundary")
     multipart = params.get("emailBodyIsMultipart") is True and boundary is not None
-    block, eight_bit = _body_block(body, _param(params, "emailBodyContentType"), str(boundary) if multipart else None)
+    ctype = _param(params, "emailBodyContentType")
+    if work.rich is not None and not multipart:
+        # an image, a link or a tracking image: the node writes the MIME structure (node/mail/rich_body.py)
+        html_body = ctype is not None and parse_content_type(str(ctype))[:2] == ("text", "html")
+        block, eight_bit = rich_body.body_block(body, work.rich, html_body, domain), False
+    else:
+        block, eight_bit = _body_block(body, ctype, str(boundary) if multipart else None)
     return Composed(
         envelope_from=verp_sender(identity, work.token),
         envelope_to=recipient,

@@ -68,6 +68,14 @@ class MailConfig(BaseModel):
         "NOTIFY, with RET=HDRS, ENVID and ORCPT): SUCCESS lets an e-mail reach `delivered`, DELAY reports a "
         "message still being retried, FAILURE a bounce. Empty = ask for none (the MTAs' defaults apply).",
     )
+    dsn_timeout_s: float = Field(
+        86400.0,
+        gt=0,
+        description="How long a success DSN is awaited for an e-mail sent with NOTIFY=SUCCESS (the smarthost "
+        "offered DSN): until then the delivery stays `sent` and its alert running; then it ends `unconfirmed` "
+        "(final). A DSN that comes later still moves it to delivered or failed. Never past the alert's "
+        "lifetime: when that ends first, the delivery expires. Without a success DSN asked for, `sent` is final.",
+    )
     concurrency: int = Field(4, ge=1, le=100, description="SMTP connections to the smarthost used in parallel.")
     queue_limit: int = Field(1000, ge=1, description="Messages the channel holds waiting for a connection.")
     retry_backoff_s: list[float] = Field(
@@ -90,8 +98,8 @@ class MailConfig(BaseModel):
         default_factory=list,
         description="Recipient domains never sent to, as globs on the domain (\"*.invalid\" is every sub-domain "
         "of invalid, \"localhost\" just localhost). Empty = every syntactically valid address is sent to, "
-        ".local and other special-use domains included. A delivery to a refused domain fails at once, naming "
-        "this key.",
+        ".local and other special-use domains included. A request naming a refused domain is answered 400 at "
+        "the recipient's path; a delivery queued before the setting changed fails at once, naming this key.",
     )
 
     # -- the reply listener (inbound) -----------------------------------------------------------

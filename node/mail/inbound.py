@@ -9,7 +9,8 @@ find the delivery it belongs to through the sink, and report it.
   recipient's answer;
 - an automatic reply (RFC 3834) → ``auto_replied`` without a state change (nobody answered yet);
 - a DSN saying failed → ``bounced`` with state FAILED; delayed → ``delayed`` (no state change);
-  delivered/relayed → ``delivered`` with state DELIVERED;
+  delivered/relayed → ``delivered`` with state DELIVERED; failed and delivered are final and end the
+  wait for the DSN (its time-out, node/mail/channel.py);
 - anything that matches no delivery → ``sink.unsolicited(InboundMessage(channel="email", ...))``;
 - a message the parser can never read (MIME nested past MAX_MIME_DEPTH, ...) → 554 5.6.0, permanent;
   a failure to record what was read (the store down) → an exception, which the listener answers 451.
@@ -50,7 +51,7 @@ _EVENTS: dict[InboundKind, tuple[str, DeliveryState | None, bool]] = {
     InboundKind.AUTO_REPLY: ("auto_replied", None, False),
     InboundKind.BOUNCE: ("bounced", DeliveryState.FAILED, True),
     InboundKind.DELAY: ("delayed", None, False),
-    InboundKind.DELIVERED: ("delivered", DeliveryState.DELIVERED, False),
+    InboundKind.DELIVERED: ("delivered", DeliveryState.DELIVERED, True),
 }
 
 
@@ -194,6 +195,9 @@ class InboundProcessor:
                 state, final = None, False  # someone else's answer is not the recipient's
             if parsed.kind is InboundKind.BOUNCE:
                 self.bounces += 1
+            if parsed.kind in (InboundKind.BOUNCE, InboundKind.DELIVERED) and self._store is not None:
+                settled = delivery_id
+                await self._store.write(lambda c: records.dsn_came(c, settled), notify=False)
             self.matched += 1
             await self._sink.report(ChannelEvent(delivery_id, kind, at, state=state, detail=detail, final=final))
             log.info("mail %s for delivery %d", kind, delivery_id, extra={"delivery_id": delivery_id})

@@ -20,6 +20,8 @@ from alertnode.domain import DeliveryState
 class Accepted:
     reply: str
     message_id: str
+    awaiting_dsn: bool = False
+    """A success DSN was asked for: the delivery's final event is its DSN, or the DSN time-out."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,10 @@ def next_step(
     before each further try inside this delivery attempt; after them (or when the channel is
     stopping) a transient failure goes back to the dispatcher with ``retry_after=requeue_after``."""
     if isinstance(outcome, Accepted):
-        return Report(
-            "sent",
-            DeliveryState.SENT,
-            {"smtp_reply": outcome.reply, "messageId": outcome.message_id, "tries": tries},
-        )
+        sent: dict[str, Any] = {"smtp_reply": outcome.reply, "messageId": outcome.message_id, "tries": tries}
+        if outcome.awaiting_dsn:
+            sent["dsnRequested"] = True
+        return Report("sent", DeliveryState.SENT, sent, final=not outcome.awaiting_dsn)
     detail = {"smtp_reply": outcome.reply, "error": outcome.error, "tries": tries}
     if outcome.permanent:
         return Report("failed", DeliveryState.FAILED, detail, final=True)

@@ -38,6 +38,8 @@ class _StaleConnection(SmtpError):
 class SendResult:
     reply: str
     """The server's reply to the end of DATA, e.g. ``250 2.0.0 Ok: queued as 4B2F``."""
+    success_dsn: bool = False
+    """A DSN was asked for on success too (RFC 3461 NOTIFY=SUCCESS): one will tell how it ended."""
 
 
 def mask_address(address: str) -> str:
@@ -64,6 +66,10 @@ async def _greet(smtp: aiosmtplib.SMTP) -> None:
         if not smtp.is_connected:
             raise
         await smtp.helo()
+
+
+def _asks_success(rcpt_options: list[str]) -> bool:
+    return any(o.startswith("NOTIFY=") and "SUCCESS" in o[7:].split(",") for o in rcpt_options)
 
 
 class SmarthostClient:
@@ -242,7 +248,7 @@ class SmarthostClient:
         self.sent += 1
         self.last_error = ""
         self.healthy = True
-        return SendResult(reply=_reply(250, reply))
+        return SendResult(reply=_reply(250, reply), success_dsn=_asks_success(dsn_rcpt))
 
     async def _close_one(self, smtp: aiosmtplib.SMTP) -> None:
         self._open -= 1

@@ -21,7 +21,8 @@ from alertnode.errors import ConfigError, MediaError
 from alertnode.media import decode as dec
 from alertnode.media import dtmf
 from alertnode.media.config import MediaConfig
-from alertnode.media.tts import ENGINES, TtsService
+from alertnode.media.tts import TtsService
+from alertnode.media.voices import ENGINES
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

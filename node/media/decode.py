@@ -116,7 +116,7 @@ def validate_prompt(
     ``language``, ``gender`` or ``engine``; for audio, content that does not decode, is empty or is
     longer than ``config.max_prompt_seconds``.
     """
-    from alertnode.media import tts as tts_mod  # tts imports this package's config only; keep it lazy
+    from alertnode.media import voices as tts_mod  # the pure table of voices (no TTS engine is loaded)
 
     problems: list[Problem] = []
     fmt = (voice_format or "").lower()

@@ -34,15 +34,19 @@ the bin centre (up to ``MAX_CORRECTED_DEV``) is undone with it. A window *hits* 
   and instruments have harmonics; DTMF generators do not), allowing for the column tone's own
   leak into the bin (2 × 697 Hz lies 58 Hz from 1336 Hz).
 
-A digit *starts* after ``START_WINDOWS`` consecutive hits of the same digit whose frequencies,
-measured from the phase advance between consecutive windows, are within ``MAX_FREQ_DEV`` of the
-nominal ones (Q.24: operate within ±1.5 %, never beyond ±3.5 %). It *ends* after ``END_MISSES``
-consecutive windows without it (the hangover), which bridges a 10 ms drop-out but not the 40 ms
-pause between digits. With 5 ms windows and 120-sample analysis, tones of 40 ms or more are found
-and tones shorter than 23 ms are not (the vectors in ``tools/vectors`` check every such category).
-Measured boundaries with random phases and frame offsets: tones of 33 ms and longer are always
-found, 24 ms and shorter never (50 % near 29 ms); deviation up to 2 % always accepted, 3 % never;
-levels down to −40 dBm0 accepted, −43 never.
+A digit *starts* when a run of ``START_WINDOWS`` consecutive hits of the same digit (35 ms) passes
+the test of ``alertnode.media.dtmf_confirm`` on the run's middle 25 ms: both frequencies within
+``MAX_FREQ_DEV`` of nominal (Q.24: operate within ±1.5 %, never beyond ±3.5 %), and two steady sine
+waves with nothing else beside them, which a voice's harmonics or an instrument's notes are not.
+A run gets that test once: a key press is on frequency and steady from its start, whereas a voice
+or a glide drifting into the band would get a new chance every 5 ms. A digit *ends* after
+``END_MISSES`` consecutive windows without it (the hangover), which bridges a 10 ms drop-out but
+not the 40 ms pause between digits. With 5 ms windows and 120-sample analysis, tones of 40 ms or
+more are found and tones shorter than 23 ms are not (the vectors in ``tools/vectors`` check every
+such category). Measured boundaries with random phases and frame offsets: tones of 32 ms and longer
+are always found, 24 ms and shorter never (50 % near 29 ms); deviation up to 1.7 % always accepted,
+1.9 % never; levels down to −42 dBm0 accepted, −44 never. tools/bench/dtmf.py measures the false
+digits on speech and music (talk-off).
 
 Level convention (ITU-T G.711): 0 dBm0 is a sine 3.17 dB below the largest µ-law amplitude,
 i.e. a peak of 32,124 × 10^(−3.17/20) ≈ 22,304 in 16-bit linear PCM (``DBM0_PEAK``); levels of
@@ -57,6 +61,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from alertnode.media import dtmf_confirm
 
 SAMPLE_RATE = 8000
 FRAME = 160  # 20 ms at 8 kHz: the RTP packetisation pjsua2 delivers
@@ -77,7 +83,8 @@ MAX_TWIST_LOW_DB = 10.0
 MIN_RELATIVE_PEAK_DB = 6.0
 MIN_PURITY = 0.7
 MIN_HARMONIC_DB = 12.0
-MAX_FREQ_DEV = 0.025
+MAX_FREQ_DEV = 0.018
+HARMONIC_LEAK_DEV = 0.025
 MAX_CORRECTED_DEV = 0.02
 START_WINDOWS = 5
 END_MISSES = 5
@@ -127,8 +134,9 @@ def _inverse_leak(dev_hz: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
 
 
 # A row tone's second harmonic lies near a column tone (2 × 697 = 1394, 58 Hz from 1336): the
-# column tone leaks into that bin. Allow for it: worst leak over the column tone's tolerance.
-_DEVS = np.linspace(-MAX_FREQ_DEV, MAX_FREQ_DEV, 41)
+# column tone leaks into that bin. Allow for it: worst leak over HARMONIC_LEAK_DEV, the windows'
+# own (wider) tolerance: a window measures frequency coarsely, the confirmation applies MAX_FREQ_DEV.
+_DEVS = np.linspace(-HARMONIC_LEAK_DEV, HARMONIC_LEAK_DEV, 41)
 _ROW_HARM_LEAK = np.array(
     [[_leak(2 * fr - fc * (1 + _DEVS)).max() for fc in HIGH_FREQS] for fr in LOW_FREQS], dtype=np.float32
 )
@@ -141,6 +149,12 @@ _MAX_GAIN = float(1.0 / min(_leak(np.array([d])).item() for d in _MAX_DEV_HZ))
 _MS_PER_HOP = 1000.0 * HOP / SAMPLE_RATE
 _MS_PER_WINDOW = 1000.0 * WINDOW / SAMPLE_RATE
 _TAIL = WINDOW - HOP  # samples of the previous frame the first window of a frame needs
+# The confirmation span of a digit about to start: SPAN samples ending SPAN_LAG before the end of the
+# window that completes START_WINDOWS hits, i.e. the middle 25 ms of the run's 35 ms. A window only
+# hits when the tone covers most of it, so the span lies inside any tone that made the run.
+SPAN = dtmf_confirm.SPAN
+SPAN_LAG = HOP
+_PAST_FRAMES = -(-(SPAN + SPAN_LAG - HOP) // FRAME)  # earlier frames a span can reach into
 
 
 class DtmfEventKind(enum.Enum):
@@ -197,6 +211,9 @@ class DtmfDetector:
         c = channels
         self._channels = c
         self._tail = np.zeros((c, _TAIL), dtype=np.float32)
+        # The last frames as they came (oldest first), kept by reference: only a digit about to
+        # start needs them, so they are never copied per tick.
+        self._past = [np.zeros((c, FRAME), dtype=np.float32) for _ in range(_PAST_FRAMES)]
         self._tail_energy = np.zeros((c, SUBS_PER_WINDOW - 1), dtype=np.float32)
         self._prev_x = np.zeros((c, 8), dtype=np.complex64)  # last window's tones, for the phase step
         self._cand = np.full(c, -1, dtype=np.int8)
@@ -210,14 +227,19 @@ class DtmfDetector:
     def add_channel(self) -> int:
         """Add one channel (fresh state); returns its index."""
         old = {name: getattr(self, name) for name in _STATE}
+        old_past = self._past
         self._alloc(self._channels + 1)
         for name in _STATE:
             getattr(self, name)[:-1] = old[name]
+        for new, prev in zip(self._past, old_past, strict=True):
+            new[:-1] = prev
         return self._channels - 1
 
     def reset(self, channel: int) -> None:
         """Forget everything about ``channel`` (a new call uses it). Emits nothing."""
         self._tail[channel] = 0
+        for past in self._past:
+            past[channel] = 0
         self._tail_energy[channel] = 0
         self._prev_x[channel] = 0
         self._cand[channel] = -1
@@ -242,6 +264,8 @@ class DtmfDetector:
         nw = SUBS_PER_FRAME
         buf = np.concatenate([self._tail, x], axis=1)  # (c, 240)
         self._tail = buf[:, -_TAIL:].copy()
+        past = self._past
+        self._past = [*past[1:], x]  # x is ours (process() converted it) and never written to
         st0, st1 = buf.strides
         windows = np.lib.stride_tricks.as_strided(  # (c, 4, 120) views into buf, hop 40
             buf, shape=(c, nw, WINDOW), strides=(st0, HOP * st1, st1), writeable=False
@@ -277,7 +301,7 @@ class DtmfDetector:
             z_c2 = z_c_all.reshape(c, nw)
             for w in range(nw):
                 end_ms = now_ms + (w + 1) * _MS_PER_HOP
-                self._step(busy, hit2[busy, w], z_r2[busy, w], z_c2[busy, w], end_ms, events)
+                self._step(busy, hit2[busy, w], z_r2[busy, w], z_c2[busy, w], end_ms, [*past, x], w, events)
         return events
 
     def _check(
@@ -333,9 +357,11 @@ class DtmfDetector:
         z_r: npt.NDArray[np.complex64],
         z_c: npt.NDArray[np.complex64],
         end_ms: float,
+        frames: list[npt.NDArray[np.float32]],
+        w: int,
         events: list[DtmfEvent],
     ) -> None:
-        """Advance the digit state of channels ``idx`` by one window whose hits are ``d``."""
+        """Advance the digit state of channels ``idx`` by one window (``w`` of the tick) whose hits are ``d``."""
         count = self._count[idx]
         has = d >= 0
         same = (d == self._cand[idx]) & has & (count > 0)
@@ -358,27 +384,42 @@ class DtmfDetector:
             digit = str(_DIGIT_CHARS[self._cur[ch]])
             events.append(DtmfEvent(int(ch), digit, DtmfEventKind.END, last, last - start))
             self._cur[ch] = -1
-        ready = ~active | ended
-        ready &= count >= START_WINDOWS
-        for j in np.flatnonzero(ready):
-            ch = idx[j]
-            if not _freq_ok(int(d[j]), complex(self._acc[ch, 0]), complex(self._acc[ch, 1])):
-                continue
-            start = end_ms - _MS_PER_WINDOW - (int(count[j]) - 1) * _MS_PER_HOP
-            self._cur[ch] = d[j]
-            self._miss[ch] = 0
-            self._start_ms[ch] = start
-            self._last_hit_ms[ch] = end_ms
-            events.append(DtmfEvent(int(ch), str(_DIGIT_CHARS[d[j]]), DtmfEventKind.START, start))
+        # One try per run: a key press is on frequency and steady from its first 35 ms; a voice or a
+        # glide that drifts into the band would otherwise get a new chance every 5 ms.
+        ready = np.flatnonzero((~active | ended) & (count == START_WINDOWS))
+        if not ready.size:
+            return
+        ch = idx[ready]
+        dr = d[ready].astype(np.intp)
+        end = _PAST_FRAMES * FRAME + HOP * (w + 1)  # this window's end in the frames below
+        recent = np.concatenate([f[ch] for f in frames], axis=1)
+        span = recent[:, end - SPAN_LAG - SPAN : end - SPAN_LAG]
+        ok = _confirm(span, dr, self._acc[ch, 0], self._acc[ch, 1])
+        for j in np.flatnonzero(ok):
+            c = int(ch[j])
+            start = end_ms - _MS_PER_WINDOW - (int(count[ready[j]]) - 1) * _MS_PER_HOP
+            self._cur[c] = dr[j]
+            self._miss[c] = 0
+            self._start_ms[c] = start
+            self._last_hit_ms[c] = end_ms
+            events.append(DtmfEvent(c, str(_DIGIT_CHARS[dr[j]]), DtmfEventKind.START, start))
 
 
-def _freq_ok(digit: int, acc_r: complex, acc_c: complex) -> bool:
-    """Both tones within MAX_FREQ_DEV of nominal, from their mean phase advance per hop."""
-    f_r = LOW_FREQS[digit // 4]
-    f_c = HIGH_FREQS[digit % 4]
-    dev_r = np.angle(acc_r) / _RAD_PER_HOP_PER_HZ / f_r
-    dev_c = np.angle(acc_c) / _RAD_PER_HOP_PER_HZ / f_c
-    return bool(abs(dev_r) <= MAX_FREQ_DEV and abs(dev_c) <= MAX_FREQ_DEV)
+_LOW = np.array(LOW_FREQS)
+_HIGH = np.array(HIGH_FREQS)
+
+
+def _confirm(
+    span: npt.NDArray[np.float32],
+    digit: npt.NDArray[np.intp],
+    acc_r: npt.NDArray[np.complex64],
+    acc_c: npt.NDArray[np.complex64],
+) -> npt.NDArray[np.bool_]:
+    """dtmf_confirm's rules on each candidate's span, starting from the windows' frequency estimate
+    (the mean phase advance per hop, ``acc_*``)."""
+    nominal = np.stack([_LOW[digit // 4], _HIGH[digit % 4]], axis=1)
+    estimate = nominal + np.angle(np.stack([acc_r, acc_c], axis=1)) / _RAD_PER_HOP_PER_HZ
+    return dtmf_confirm.confirm(span, nominal, estimate, MAX_FREQ_DEV)
 
 
 def _to_pcm_scale(x: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:

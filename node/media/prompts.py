@@ -4,6 +4,8 @@
     wav = cache.prepare("tts", b"Fire alarm in building 7", {"language": "en-GB", "gender": "FEMALE"}, 8000)
     wav = cache.prepare("mp3", mp3_bytes, None, 16000)
     tags = cache.prepare_additional(params["additionalContent"], 8000)  # {"pre": Path, "post": ...}
+    wav = cache.prepare_stock("goodbye", 8000)                        # audio/goodbye.wav, prepared
+    cache.prewarm()                                                   # every stock prompt, both rates
     cache.hits, cache.misses
 
 Every prompt becomes a WAV file, PCM 16-bit mono at the call's clock rate (8000 or 16000 Hz), which
@@ -15,7 +17,9 @@ pjsua2's ``AudioMediaPlayer`` plays as it is. Files are named by a SHA-256 key:
 * audio files: of the content bytes.
 
 Both clock rates are written on a miss, so a later call at the other rate is a hit too. Writes go
-to a temporary file renamed into place: a reader never sees half a prompt. ``prepare`` blocks
+to a temporary file renamed into place: a reader never sees half a prompt. The node's stock prompts
+(:mod:`alertnode.media.stock`, the ``audio/`` folder) are audio prompts like any other; ``prewarm``
+prepares them all when the voice channel starts, so no call waits for one. ``prepare`` blocks
 (synthesis, decoding, disk): run it in a thread (``asyncio.to_thread``), never on the event loop.
 """
 
@@ -41,7 +45,9 @@ import soundfile as sf
 from alertnode.errors import MediaError
 from alertnode.media import decode as dec
 from alertnode.media.config import MediaConfig
-from alertnode.media.tts import Speech, TtsService, Voice
+from alertnode.media.stock import STOCK, stock_bytes
+from alertnode.media.tts import Speech, TtsService
+from alertnode.media.voices import Voice
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +116,15 @@ class PromptCache:
             tts_map = tts if isinstance(tts, Mapping) else None
             out[tag] = self.prepare(voice_format, content, tts_map, clock_rate, path=f"{where}.content")
         return out
+
+    def prepare_stock(self, name: str, clock_rate: int) -> Path:
+        """Stock prompt ``name`` (a key of :data:`alertnode.media.stock.STOCK`) at ``clock_rate``."""
+        return self.prepare("wav", stock_bytes(name), None, clock_rate, path=f"stock.{name}")
+
+    def prewarm(self) -> dict[str, Path]:
+        """Every stock prompt into the cache (a miss writes both clock rates, 8 and 16 kHz); their 8 kHz
+        files by name."""
+        return {name: self.prepare_stock(name, dec.RATES[0]) for name in STOCK}
 
     # ------------------------------------------------------------------ internals
 

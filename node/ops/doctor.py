@@ -344,6 +344,7 @@ def run(cfg: Config) -> list[Finding]:
     if cfg.mail.configured:
         out.append(check_smarthost(cfg.mail, timeout))
     if not (cfg.sms.configured or cfg.voice.configured or cfg.mail.configured):
-        out.append(Finding("channels", False, "no channel is configured: the node can send nothing",
+        out.append(Finding("channels", False, "no channel is configured: `alertnode serve` runs the sandbox "
+                           "(nothing reaches anyone), with --no-sandbox it sends nothing",
                            "configure at least one of [sms] links, [mail] smarthost_host or [voice] enabled"))
     return out

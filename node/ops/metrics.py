@@ -240,6 +240,13 @@ class OpsMetrics:
                             ["source"], registry=self.registry)
         self.call_outcomes = Counter("alertnode_call_outcomes", "Finished call deliveries, by outcome.",
                                      ["outcome"], registry=self.registry)
+        # sendbird-announcements open_count: the first open of each delivery (e-mail tracking image, SMS page)
+        self.opens = Counter("alertnode_opens", "Deliveries opened by a person (counted once each), by what "
+                             "showed it: the e-mail's tracking image or the SMS's page.", ["via"],
+                             registry=self.registry)
+        self.previews = Counter("alertnode_previews", "Deliveries fetched by an image proxy or scanner before any "
+                                "person (counted once each; not opens), by via and agent.", ["via", "agent"],
+                                registry=self.registry)
         self._event_children: dict[tuple[str, str], Any] = {}
         self.registry.register(_StateCollector(lambda: self.snapshot))
 
@@ -259,6 +266,10 @@ class OpsMetrics:
             self.dtmf.labels(str(detail.get("source", "unknown"))).inc()
         if event.kind == "completed" and event.final:
             self.call_outcomes.labels(str(detail.get("outcome", "unknown"))).inc()
+        if event.kind == "opened":
+            self.opens.labels(str(detail.get("via", "unknown"))).inc()
+        elif event.kind == "previewed":
+            self.previews.labels(str(detail.get("via", "unknown")), str(detail.get("agent", "unknown"))).inc()
 
     def render(self, snapshot: Snapshot) -> bytes:
         self.snapshot = snapshot

@@ -22,6 +22,7 @@ th{background:#eee} .ok{color:#060;font-weight:bold} .bad{color:#a00;font-weight
 </style></head><body>
 <h1>alertnode status</h1>
 <div id="meta">loading&hellip;</div><div id="err"></div>
+<div id="sandbox" style="display:none;background:#5b2a86;color:#fff;padding:.4em .8em;font-weight:bold">SANDBOX MODE: every channel goes to sandbox peers on this machine; nothing leaves it. <a style="color:#fff" href="/sandbox">The sandbox phone</a></div>
 <form id="login" style="display:none">API key: <input id="key" type="password" size="40"> <button>show</button></form>
 <h2>Readiness</h2><div id="ready"></div>
 <h2>Nodes</h2><table id="nodes"><thead><tr><th>node</th><th>alive</th><th>last heartbeat</th><th>holds</th>
@@ -57,6 +58,7 @@ function linkText(ch){
 function render(s){
   document.getElementById("meta").textContent = "node "+s.version+", up "+Math.round(s.uptimeSeconds)+" s, updated "+
     new Date(s.now*1000).toISOString().replace("T"," ").slice(0,19)+" UTC, refreshing every "+(REFRESH_MS/1000)+" s";
+  document.getElementById("sandbox").style.display = s.readiness.sandbox ? "block" : "none";
   document.getElementById("ready").innerHTML = "<span id='readyState' class='"+cls(s.readiness.ready)+"'>"+
     (s.readiness.ready?"READY":"NOT READY")+"</span>, store: "+esc(s.readiness.store);
   rows("nodes", (s.cluster||[]).map(n => "<tr data-node='"+esc(n.node)+"'><td>"+esc(n.node)+(n.self?" (this node)":"")+

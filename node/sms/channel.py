@@ -74,7 +74,11 @@ def _smpp_time(epoch: int) -> str:
 def _tracker_config(config: SmsConfig) -> tr.TrackerConfig:
     return tr.TrackerConfig(
         retry_after_s=config.temporary_retry_s,
-        links={cfg.name: tr.LinkRules(cfg.receipt_id_format, cfg.response_timeout_s) for cfg in config.links},
+        links={
+            cfg.name: tr.LinkRules(cfg.receipt_id_format, cfg.response_timeout_s, cfg.registered_delivery,
+                                   cfg.receipt_timeout_s)
+            for cfg in config.links
+        },
     )
 
 
@@ -191,6 +195,8 @@ class SmsChannel(Channel):
         if work.expires_at is not None and work.expires_at <= now:
             await self._report(ChannelEvent(did, "expired", now, DeliveryState.EXPIRED, final=True))
             return
+        if work.attempt > 1 and not self._tracker.knows(did):
+            await self._adopt(did)
         text = work.text if work.text is not None else work.content.decode("utf-8", errors="replace")
         try:
             src = sender.parse_sender(str(work.params.get("sender") or self.config.default_sender))
@@ -239,6 +245,13 @@ class SmsChannel(Channel):
         )
         submit = tr.Submit(did, cfg.name, dest_index, src.addr, ref, parts, work.expires_at)
         await self._carry_out(self._tracker.handle(submit, now))
+
+    async def _adopt(self, delivery_id: int) -> None:
+        """A later attempt of a delivery the tracker does not know: its message may be in the store, fully
+        acknowledged or settled, with its report lost to a restart (the tracker restores only open ones)."""
+        found = await self.store.read(lambda c: repo.load_message(c, delivery_id))
+        if found is not None:
+            self._tracker.adopt(found[0], found[1], time.time())
 
     # -- helpers ---------------------------------------------------------------------------
     def _enqueue(self, link: str, parts: tuple[tuple[int, int], ...]) -> None:
@@ -358,7 +371,7 @@ class SmsChannel(Channel):
                     actions += await self._receipt(item)
                 except Exception:  # ask the SMSC to send it again rather than lose it
                     log.exception("sms: handling a receipt from link %s failed", item.link)
-                    actions.append(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN))
+                    actions.append(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN, item.connection))
             else:
                 replied.append(item)
         actions += tracker.handle(tr.Tick(), time.time())
@@ -371,7 +384,7 @@ class SmsChannel(Channel):
             except Exception:
                 log.exception("sms: handling a reply from link %s failed", item.link)
                 status = ESME_RX_T_APPN
-            self._answer(tr.Answer(item.link, item.link_role, item.sequence, status))
+            self._answer(tr.Answer(item.link, item.link_role, item.sequence, status, item.connection))
 
     async def _receipt(self, item: Inbound) -> list[tr.Action]:
         dsm = item.deliver_sm
@@ -379,32 +392,42 @@ class SmsChannel(Channel):
                             dsm.message_state)
         ids = self._tracker.lookup_ids(item.link, rc)
         shared = self.store.dialect.shared
-        # with several nodes, only the id exactly as written first: its other readings ('auto' receipt id
-        # format) may name an older message, while the one it means is not stored yet by the node that sent it
-        found = await self._adopt(ids[:1] if shared else ids) if ids else None
-        if found is None and ids and shared:
-            # another node sharing the store may have submitted it and not yet stored its ack (the SMSC
-            # hands a receipt to any bind of the account): look again for a while, off the batch
-            task = asyncio.create_task(self._late_receipt(item, rc))
-            self._late.add(task)
-            task.add_done_callback(self._late.discard)
-            return []
-        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, found is not None)
+        known, late = False, None
+        if ids:
+            # with several nodes, only the id exactly as written first: its other readings ('auto' receipt id
+            # format) may name an older message, while the one it means is not stored yet by the node that sent it
+            found, late = await self._find(ids[:1] if shared else ids)
+            if found is None and shared:
+                # another node sharing the store may have submitted it and not yet stored its ack (the SMSC
+                # hands a receipt to any bind of the account): look again for a while, off the batch
+                task = asyncio.create_task(self._late_receipt(item, rc))
+                self._late.add(task)
+                task.add_done_callback(self._late.discard)
+                return []
+            known = found is not None
+        receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, known, item.connection, late)
         return self._tracker.handle(receipt, time.time())
 
-    async def _adopt(self, ids: tuple[str, ...]) -> tuple[int, int] | None:
-        """The part a receipt names, when the store knows it; a message this tracker does not hold (submitted
-        by another node sharing the store, still open there) is taken over so that this node settles it."""
-        found = await self.store.read(lambda c: repo.find_part(c, ids))
-        if found is not None:
-            delivery_id = found[0]
-            state = await self.store.read(lambda c: repo.load_message(c, delivery_id))
-            self._tracker.adopt(state.messages, state.parts, time.time())
-        return found
+    async def _find(self, ids: tuple[str, ...]) -> tuple[tuple[int, int] | None, tr.Unconfirmed | None]:
+        """The part a receipt names, when the store knows it, and whether its message ended unconfirmed (the
+        tracker's late-receipt rule settles it). With several nodes, a message this tracker does not hold
+        (submitted by another node sharing the store) is taken over so that this node settles it."""
+
+        def look(conn: Conn) -> tuple[tuple[int, int] | None, tuple[int, int, int] | None]:
+            part = repo.find_part(conn, ids)
+            return part, repo.find_unconfirmed(conn, *part) if part is not None else None
+
+        found, unconfirmed = await self.store.read(look)
+        if unconfirmed is not None:
+            return found, tr.Unconfirmed(*unconfirmed)
+        if found is not None and self.store.dialect.shared:
+            await self._adopt(found[0])
+        return found, None
 
     async def _late_receipt(self, item: Inbound, rc: receipts.Receipt | None) -> None:
         deadline = time.monotonic() + LATE_RECEIPT_S
-        found = None
+        found: tuple[int, int] | None = None
+        late: tr.Unconfirmed | None = None
         try:
             while True:
                 await asyncio.sleep(LATE_RECEIPT_POLL_S)
@@ -412,7 +435,7 @@ class SmsChannel(Channel):
                 if not ids:
                     break  # this node's own ack came meanwhile
                 last = self._stopping or time.monotonic() >= deadline
-                found = await self._adopt(ids if last else ids[:1])  # the other readings only at the end
+                found, late = await self._find(ids if last else ids[:1])  # the other readings only at the end
                 if found is not None:
                     self._late_tries.pop(ids[0], None)
                     break
@@ -422,20 +445,23 @@ class SmsChannel(Channel):
                     key = ids[0]
                     self._late_tries[key] = self._late_tries.get(key, 0) + 1
                     if self._late_tries[key] <= LATE_RECEIPT_TRIES:
-                        self._answer(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN))
+                        self._answer(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN,
+                                               item.connection))
                         return
                     self._late_tries.pop(key, None)
                     break
-            receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, found is not None)
+            receipt = tr.ReceiptIn(item.link, item.link_role, item.sequence, item.at, rc, found is not None,
+                                   item.connection, late)
             await self._carry_out(self._tracker.handle(receipt, time.time()))
         except Exception:
             log.exception("sms: handling a receipt from link %s failed", item.link)
-            self._answer(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN))
+            self._answer(tr.Answer(item.link, item.link_role, item.sequence, ESME_RX_T_APPN, item.connection))
 
     async def _carry_out(self, actions: list[tr.Action]) -> None:
         """Store, then report, then answer (the order the tracker's rules rely on)."""
         acks: list[tr.StoreAck] = []
         updates: list[tr.ReceiptUpdate] = []
+        states: list[tuple[int, str]] = []
         events: list[ChannelEvent] = []
         answers: list[tr.Answer] = []
         for a in actions:
@@ -449,6 +475,8 @@ class SmsChannel(Channel):
                 self._enqueue(a.link, a.parts)
             elif isinstance(a, tr.StoreReceipt):
                 updates.append(a.update)
+            elif isinstance(a, tr.StoreState):
+                states.append((a.delivery_id, a.state))
             elif isinstance(a, tr.Refused):
                 log.warning("sms: delivery %d %s; ignored", a.delivery_id, a.reason)
             elif a.message_id is None:
@@ -456,9 +484,9 @@ class SmsChannel(Channel):
             else:
                 log.warning("sms: receipt for unknown message id %s on link %s", a.message_id, a.link,
                             extra={"message_id": a.message_id, "link": a.link})
-        if acks or updates:
+        if acks or updates or states:
             try:
-                await self.store.write_when_back(functools.partial(_save, acks, updates))
+                await self.store.write_when_back(functools.partial(_save, acks, updates, states))
             except Exception:
                 if not updates:
                     raise
@@ -476,7 +504,7 @@ class SmsChannel(Channel):
     def _answer(self, answer: tr.Answer) -> None:
         link = self._links.get(answer.link)
         if link is not None:
-            link.respond(answer.role, answer.sequence, answer.status)
+            link.respond(answer.role, answer.sequence, answer.status, answer.connection)
 
     # -- replies ---------------------------------------------------------------------------
     async def _on_reply(self, reply: replies.Reply) -> None:
@@ -491,7 +519,8 @@ class SmsChannel(Channel):
             )
             log.info("sms: reply from %s matched no alert; kept as unsolicited", sender.mask(message.source))
             return
-        event = ChannelEvent(delivery_id, "replied", message.at, DeliveryState.RESPONDED, detail=detail)
+        # a reply is a result of its own (notificationType "final" reports it), as an e-mail reply is
+        event = ChannelEvent(delivery_id, "replied", message.at, DeliveryState.RESPONDED, detail=detail, final=True)
         await self._sink.report(event)
 
     async def _correlate(self, source: str, replied_to: str, at: float) -> int | None:
@@ -513,8 +542,10 @@ class SmsChannel(Channel):
         return replies.rank(replied_to, None if found is None else replies.Recent(found, sent_from), own)
 
 
-def _save(acks: list[tr.StoreAck], updates: list[tr.ReceiptUpdate], conn: Conn) -> None:
-    """One transaction: acknowledged parts with their messages and reference counters, then receipts."""
+def _save(acks: list[tr.StoreAck], updates: list[tr.ReceiptUpdate], states: list[tuple[int, str]],
+          conn: Conn) -> None:
+    """One transaction: acknowledged parts with their messages and reference counters, then receipts, then
+    messages settled by their receipt time-out."""
     if acks:
         messages = {a.message.delivery_id: a.message for a in acks}  # the last row of a message wins
         repo.save_acks(conn, messages.values(), [a.part for a in acks])
@@ -523,3 +554,5 @@ def _save(acks: list[tr.StoreAck], updates: list[tr.ReceiptUpdate], conn: Conn) 
             repo.save_ref(conn, dest_index, next_ref)
     if updates:
         repo.save_receipts(conn, updates)
+    if states:
+        repo.save_states(conn, states)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from alertnode import answers
 from alertnode.errors import Problem
 from alertnode.sms import sender
+from alertnode.sms.tracking import DEFAULT_RECEIPT_TIMEOUT_S
 
 
 class SmppLinkConfig(BaseModel):
@@ -110,9 +112,43 @@ class SmppLinkConfig(BaseModel):
         "decimal, submit ids hex), 'hex' (the reverse), or 'auto' (as given, then converted; small ids "
         "valid in both forms can mismatch, so set it when the carrier is known).",
     )
-    registered_delivery: bool = Field(True, description="Request delivery receipts (registered_delivery = 1).")
+    registered_delivery: bool = Field(
+        True,
+        description="Request delivery receipts (registered_delivery = 1). With receipts, a delivery stays `sent` "
+        "(its alert running) until its receipt or receipt_timeout_s; without, `sent` is its final event.",
+    )
+    receipt_timeout_s: float = Field(
+        DEFAULT_RECEIPT_TIMEOUT_S,
+        gt=0,
+        description="How long a delivery receipt is awaited after the last part's submit_sm_resp; then the "
+        "delivery ends `unconfirmed` (final: the SMSC took it, nobody confirmed it arrived). SMSCs retry a "
+        "phone that is off for their validity period (often 24-72 h) and then send an EXPIRED receipt. "
+        "Never past the alert's lifetime: when that ends first, the delivery expires.",
+    )
     validity_max_s: float = Field(
         0.0, ge=0, description="Cap on validity_period (0 = the alert's remaining lifetime, uncapped)."
+    )
+    tls: bool = Field(
+        False,
+        description="Connect with TLS (SMPP over TLS, as carriers offer it on a TLS port of their own). A "
+        "certificate that fails verification keeps the link down (getinfo and /readyz say why); messages "
+        "wait in the queue, they are not failed.",
+    )
+    tls_ca_file: str = Field(
+        "", description="CA bundle (PEM) the SMSC's certificate must chain to; empty = system CAs."
+    )
+    tls_cert_file: str = Field(
+        "", description="Client certificate (PEM, may hold the key too) for SMSCs that authenticate the ESME by it."
+    )
+    tls_key_file: str = Field("", description="Private key (PEM) of tls_cert_file when it is a file of its own.")
+    tls_verify: bool = Field(
+        True, description="Verify the SMSC's certificate chain (off only for a test SMSC: it allows interception)."
+    )
+    tls_check_hostname: bool = Field(
+        True, description="The SMSC's certificate must name tls_server_name (or host) (RFC 6125)."
+    )
+    tls_server_name: str = Field(
+        "", description="Name expected in the SMSC's certificate and sent as SNI; empty = host."
     )
 
 
@@ -171,6 +207,15 @@ class SmsConfig(BaseModel):
                 out.append(Problem(f"{p}.throttle_backoff_initial_s", "must not exceed throttle_backoff_max_s"))
             if 0 < link.throughput < link.throughput_burst:
                 out.append(Problem(f"{p}.throughput_burst", "must not exceed throughput"))
+            if link.tls_key_file and not link.tls_cert_file:
+                out.append(Problem(f"{p}.tls_key_file", "needs tls_cert_file"))
+            if link.tls_check_hostname and not link.tls_verify and link.tls:
+                out.append(Problem(f"{p}.tls_check_hostname", "needs tls_verify (set both off for a test SMSC)"))
+            if link.tls:
+                for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+                    path = getattr(link, key)
+                    if path and not os.path.isfile(path):
+                        out.append(Problem(f"{p}.{key}", f"no such file: {path}"))
         for i, route in enumerate(self.routes):
             if not re.fullmatch(r"\+?[0-9]{1,15}", route.prefix):
                 out.append(Problem(f"{prefix}.routes.{i}.prefix", "must be digits, optionally after '+'"))

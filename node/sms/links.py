@@ -3,6 +3,9 @@ or transmitter + receiver), the link a destination goes through, and what getinf
 
 Routing: the route with the longest matching prefix names the links in order of preference (no
 route matching: every link, in the configured order); the first bound one is used, else the first.
+
+State: ``bound`` when any bind is; else ``tls_error`` when a TLS handshake failed (a certificate that
+does not verify: the details name it), else the first bind's state.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from alertnode.sms import session as s
 from alertnode.sms.config import SmppLinkConfig, SmsConfig
-from alertnode.sms.smpplib_adapter import BindParams, LinkOutput, SmppThread
+from alertnode.sms.smpplib_adapter import BindParams, LinkOutput, SmppThread, TlsParams
 
 
 class Link:
@@ -48,10 +51,10 @@ class Link:
     def bound(self) -> bool:
         return self.tx.state is s.LinkState.BOUND
 
-    def respond(self, role: str, sequence: int, status: int) -> None:
-        """deliver_sm_resp on the bind the deliver_sm came on."""
+    def respond(self, role: str, sequence: int, status: int, connection: int) -> None:
+        """deliver_sm_resp on the bind and connection the deliver_sm came on."""
         thread = self.rx if self.rx is not None and role == "receiver" else self.tx
-        thread.respond(sequence, status)
+        thread.respond(sequence, status, connection)
 
 
 def session_config(cfg: SmppLinkConfig, can_submit: bool, hold_acks: bool = False) -> s.SessionConfig:
@@ -73,6 +76,13 @@ def session_config(cfg: SmppLinkConfig, can_submit: bool, hold_acks: bool = Fals
     )
 
 
+def tls_params(cfg: SmppLinkConfig) -> TlsParams | None:
+    if not cfg.tls:
+        return None
+    return TlsParams(cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_verify, cfg.tls_check_hostname,
+                     cfg.tls_server_name)
+
+
 def make_links(
     config: SmsConfig, body: Callable[[int], bytes | None], emit: Callable[[list[LinkOutput]], None]
 ) -> dict[str, Link]:
@@ -89,6 +99,7 @@ def make_links(
             cfg.addr_npi,
             cfg.address_range,
             cfg.connect_timeout_s,
+            tls_params(cfg),
         )
         coalesce = cfg.io_coalesce_ms / 1000
         submitting = session_config(cfg, True)
@@ -126,6 +137,7 @@ def describe(links: Mapping[str, Link]) -> tuple[str, dict[str, Any]]:
     """The channel's state (bound if any bind is) and the per-link details getinfo reports."""
     details: dict[str, Any] = {}
     states = []
+    tls_failed = False
     for name, link in links.items():
         threads = {}
         for t in link.threads():
@@ -141,16 +153,22 @@ def describe(links: Mapping[str, Link]) -> tuple[str, dict[str, Any]]:
                 "window": t.session.config.window,
                 "throttled": t.session.throttled_total,
                 "submitLatency": {"count": t.session.latency_count, "sum": round(t.session.latency_sum, 6)},
+                "staleAnswers": t.stale_answers,
             }
+            if t.tls_error:
+                threads[t.role]["tlsError"] = t.tls_error
+                tls_failed = tls_failed or t.state is not s.LinkState.BOUND
             states.append(t.state)
         details[name] = {
             "host": link.cfg.host,
             "port": link.cfg.port,
             "bindMode": link.cfg.bind_mode,
+            "tls": link.cfg.tls,
             **threads,
         }
     if not states:
         return "unconfigured", details
     if any(st is s.LinkState.BOUND for st in states):
         return s.LinkState.BOUND.value, details
-    return states[0].value, details
+    # no link is up: a certificate that fails is something an operator must fix, not a passing outage
+    return "tls_error" if tls_failed else states[0].value, details

@@ -1,4 +1,4 @@
-"""The SMS channel's tables (migration 0010_sms.sql): typed repository functions.
+"""The SMS channel's tables (migrations 0010_sms.sql, 0060_sms_receipts.sql): typed repository functions.
 
 Each function takes a store connection (:class:`alertnode.store.backend.Conn`) and is run by the store
 (``store.write(fn)`` on its one writer, ``store.read(fn)`` on a reader); none opens a connection or commits
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from alertnode.sms.tracker import MessageRow, PartRow, ReceiptUpdate
+from alertnode.sms.tracking import MessageRow, PartRow, ReceiptUpdate
 from alertnode.store.backend import Conn
 
 
@@ -22,20 +22,21 @@ class OpenState:
     refs: dict[str, int]
 
 
+_MESSAGE = "delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at, receipt_due_at"
+_PART = "p.delivery_id, p.part_no, p.message_id, p.state, p.acked_at, COALESCE(p.gateway_id, '')"
+
+
 def load_open(conn: Conn) -> OpenState:
     """Messages not settled yet (resubmission after a restart, receipts still to come) with their
     acknowledged parts, and the per-destination concatenation reference counters."""
     messages = [
         MessageRow(*row)
-        for row in conn.execute(
-            "SELECT delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at "
-            "FROM sms_message WHERE state IN ('submitting', 'sent')"
-        )
+        for row in conn.execute(f"SELECT {_MESSAGE} FROM sms_message WHERE state IN ('submitting', 'sent')")
     ]
     parts = [
         PartRow(*row)
         for row in conn.execute(
-            "SELECT p.delivery_id, p.part_no, p.message_id, p.state, p.acked_at FROM sms_part p "
+            f"SELECT {_PART} FROM sms_part p "
             "JOIN sms_message m USING (delivery_id) WHERE m.state IN ('submitting', 'sent')"
         )
     ]
@@ -43,26 +44,14 @@ def load_open(conn: Conn) -> OpenState:
     return OpenState(messages, parts, refs)
 
 
-def load_message(conn: Conn, delivery_id: int) -> OpenState:
-    """One message with its acknowledged parts: a receipt for a message another node sharing the store
-    submitted, or one the SMSC sends again. A message whose receipt is stored already is taken too: the
-    node that stored it may have died before reporting it, and the receipt sent again settles it again."""
-    messages = [
-        MessageRow(*row)
-        for row in conn.execute(
-            "SELECT delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at "
-            "FROM sms_message WHERE delivery_id = ?",
-            (delivery_id,),
-        )
-    ]
-    parts = [
-        PartRow(*row)
-        for row in conn.execute(
-            "SELECT delivery_id, part_no, message_id, state, acked_at FROM sms_part WHERE delivery_id = ?",
-            (delivery_id,),
-        )
-    ] if messages else []
-    return OpenState(messages, parts, {})
+def load_message(conn: Conn, delivery_id: int) -> tuple[MessageRow, list[PartRow]] | None:
+    """One delivery's message and its acknowledged parts, whatever its state (None: never acknowledged)."""
+    row = conn.execute(f"SELECT {_MESSAGE} FROM sms_message WHERE delivery_id = ?", (delivery_id,)).fetchone()
+    if row is None:
+        return None
+    parts = [PartRow(*r) for r in conn.execute(f"SELECT {_PART} FROM sms_part p WHERE p.delivery_id = ?",
+                                               (delivery_id,))]
+    return MessageRow(*row), parts
 
 
 def save_ref(conn: Conn, dest_index: str, next_ref: int) -> None:
@@ -76,20 +65,21 @@ def save_ref(conn: Conn, dest_index: str, next_ref: int) -> None:
 def save_acks(conn: Conn, messages: Iterable[MessageRow], parts: Iterable[PartRow]) -> None:
     """Acknowledged parts (submit_sm_resp status 0) and their messages, in one go."""
     conn.executemany(
-        "INSERT INTO sms_message "
-        "(delivery_id, link, dest_index, sender, parts, ref, state, submitted_at, expires_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (delivery_id) DO UPDATE SET state = excluded.state, link = excluded.link",
+        f"INSERT INTO sms_message ({_MESSAGE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (delivery_id) DO UPDATE SET state = excluded.state, link = excluded.link, "
+        "receipt_due_at = excluded.receipt_due_at",
         [
-            (m.delivery_id, m.link, m.dest_index, m.sender, m.parts, m.ref, m.state, m.submitted_at, m.expires_at)
+            (m.delivery_id, m.link, m.dest_index, m.sender, m.parts, m.ref, m.state, m.submitted_at, m.expires_at,
+             m.receipt_due_at)
             for m in messages
         ],
     )
     conn.executemany(
-        "INSERT INTO sms_part (delivery_id, part_no, message_id, state, acked_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (delivery_id, part_no) DO UPDATE SET message_id = excluded.message_id, state = excluded.state, "
-        "acked_at = excluded.acked_at, receipt_stat = NULL, receipt_err = NULL",
-        [(p.delivery_id, p.part_no, p.message_id, p.state, p.acked_at) for p in parts],
+        "INSERT INTO sms_part (delivery_id, part_no, message_id, state, acked_at, gateway_id) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, part_no) DO UPDATE SET message_id = excluded.message_id, "
+        "state = excluded.state, acked_at = excluded.acked_at, gateway_id = excluded.gateway_id, "
+        "receipt_stat = NULL, receipt_err = NULL",
+        [(p.delivery_id, p.part_no, p.message_id, p.state, p.acked_at, p.gateway_id or None) for p in parts],
     )
 
 
@@ -105,6 +95,11 @@ def save_receipts(conn: Conn, updates: Iterable[ReceiptUpdate]) -> None:
     )
 
 
+def save_states(conn: Conn, states: Iterable[tuple[int, str]]) -> None:
+    """(delivery_id, state) of messages settled without a receipt."""
+    conn.executemany("UPDATE sms_message SET state = ? WHERE delivery_id = ?", [(st, d) for d, st in states])
+
+
 def find_part(conn: Conn, message_ids: Iterable[str]) -> tuple[int, int] | None:
     """(delivery_id, part_no) of the most recent part acknowledged under the first id that matches."""
     for mid in message_ids:
@@ -114,6 +109,13 @@ def find_part(conn: Conn, message_ids: Iterable[str]) -> tuple[int, int] | None:
         if row is not None:
             return int(row[0]), int(row[1])
     return None
+
+
+def find_unconfirmed(conn: Conn, delivery_id: int, part_no: int) -> tuple[int, int, int] | None:
+    """(delivery_id, part_no, parts) when that part's message ended unconfirmed."""
+    row = conn.execute("SELECT parts FROM sms_message WHERE delivery_id = ? AND state = 'unconfirmed'",
+                       (delivery_id,)).fetchone()
+    return (delivery_id, part_no, int(row[0])) if row is not None else None
 
 
 def latest_from(conn: Conn, dest_index: str, sender: str, at: float) -> int | None:

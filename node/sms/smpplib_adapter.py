@@ -18,6 +18,7 @@ import contextlib
 import logging
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +46,29 @@ _MAX_READS_PER_ROUND = 256
 
 
 @dataclass(frozen=True)
+class TlsParams:
+    """SMPP over TLS: how the SMSC's certificate is checked and which one the node shows."""
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    verify: bool = True
+    check_hostname: bool = True
+    server_name: str = ""
+
+    def context(self) -> ssl.SSLContext:
+        """A client context (TLS 1.2 or later); raises ssl.SSLError or OSError for unusable files."""
+        ctx = ssl.create_default_context(cafile=self.ca_file or None)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # RFC 8996: TLS 1.0 and 1.1 are deprecated
+        ctx.check_hostname = self.verify and self.check_hostname
+        if not self.verify:
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.cert_file:
+            ctx.load_cert_chain(self.cert_file, self.key_file or None)
+        return ctx
+
+
+@dataclass(frozen=True)
 class BindParams:
     host: str
     port: int
@@ -55,18 +79,21 @@ class BindParams:
     addr_npi: int
     address_range: str
     connect_timeout: float
+    tls: TlsParams | None = None
 
 
 @dataclass(frozen=True)
 class Inbound:
     """A deliver_sm received (receipt or MO) on ``link``'s ``link_role`` bind; answer it with
-    :meth:`SmppThread.respond` under ``sequence``."""
+    :meth:`SmppThread.respond` under ``sequence`` and ``connection`` (the thread's count of connections
+    when it came: an answer meant for an earlier connection is never written to a later one)."""
 
     link: str
     link_role: str
     sequence: int
     at: float
     deliver_sm: fast.DeliverSm
+    connection: int = 0
 
 
 @dataclass(frozen=True)
@@ -114,6 +141,10 @@ class SmppThread:
         self.submitted = 0
         self.acked = 0
         self.reads = 0  # socket reads that brought data (PDUs per read shows the I/O coalescing)
+        self.connection = 0  # counts the connections made; the current one's number while connected
+        self.stale_answers = 0  # deliver_sm answers dropped because their connection was gone
+        self.tls_error = ""  # why the last TLS handshake failed ("" after one succeeded)
+        self._tls_context: ssl.SSLContext | None = None
 
     # -- called from other threads ---------------------------------------------------------
     def start(self) -> None:
@@ -123,8 +154,9 @@ class SmppThread:
     def enqueue(self, parts: list[tuple[int, int]]) -> None:
         self._push("enqueue", tuple(parts))
 
-    def respond(self, sequence: int, status: int) -> None:
-        self._push("respond", (sequence, status))
+    def respond(self, sequence: int, status: int, connection: int) -> None:
+        """deliver_sm_resp for a deliver_sm that came on ``connection`` (see :class:`Inbound`)."""
+        self._push("respond", (sequence, status, connection))
 
     def reconfigure(self, config: s.SessionConfig) -> None:
         self._push("config", config)
@@ -180,7 +212,7 @@ class SmppThread:
                 elif kind == "enqueue":
                     self._act(sess.handle(s.Enqueue(value), now), out)
                 elif kind == "respond":
-                    self._write_raw(fast.deliver_sm_resp(value[0], value[1]))
+                    self._respond(*value)
                 elif kind == "recorded":
                     self._act(sess.handle(s.Recorded(value), now), out)
                 elif kind == "config":
@@ -228,6 +260,16 @@ class SmppThread:
             self._send_buffered(out)
             self._flush(out)
 
+    def _respond(self, sequence: int, status: int, connection: int) -> None:
+        if connection != self.connection or self._client is None:
+            # the bind dropped since: on a new connection this sequence number names another PDU (or
+            # none), and the SMSC sends the unanswered deliver_sm again anyway
+            self.stale_answers += 1
+            log.info("link %s (%s): answer to deliver_sm %d of an earlier connection dropped", self.name, self.role,
+                     sequence)
+            return
+        self._write_raw(fast.deliver_sm_resp(sequence, status))
+
     def _flush(self, out: list[LinkOutput]) -> None:
         if out:
             self._emit(out)
@@ -238,7 +280,12 @@ class SmppThread:
         client: Any = self._client
         try:
             data = sock.recv(1 << 16)
-        except (BlockingIOError, InterruptedError, TimeoutError):
+            if data and isinstance(sock, ssl.SSLSocket):
+                # a TLS socket hands out one record per recv; records already decrypted are not seen by
+                # select(), so take them all now
+                while pending := sock.pending():
+                    data += sock.recv(pending)
+        except (BlockingIOError, InterruptedError, TimeoutError, ssl.SSLWantReadError):
             return
         except OSError as exc:
             self._act(self.session.handle(s.ConnectionLost(f"recv: {exc}"), time.monotonic()), out)
@@ -269,7 +316,7 @@ class SmppThread:
                     self._write_raw(fast.deliver_sm_resp(seq, 0x01))
                     continue
                 at = time.time()
-                inbound = Inbound(self.name, self.role, seq, at, dsm)
+                inbound = Inbound(self.name, self.role, seq, at, dsm, self.connection)
                 out.append(LinkOutput(self.name, inbound, at))
                 self._act(self.session.handle(s.PduReceived(), time.monotonic()), out)
                 continue
@@ -369,8 +416,37 @@ class SmppThread:
         # PDUs are small and answered one by one: Nagle's algorithm would hold them back (RFC 896)
         with contextlib.suppress(OSError):
             client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.bind.tls is not None:
+            problem = self._start_tls(client)
+            if problem:
+                client._socket.close()
+                client._socket = None
+                self._act(self.session.handle(s.ConnectFailed(problem), time.monotonic()), out)
+                return
+        self.connection += 1
         self._client = client
         self._act(self.session.handle(s.Connected(), time.monotonic()), out)
+
+    def _start_tls(self, client: smpplib.client.Client) -> str:
+        """The TLS handshake on the connected socket (blocking, within the connect time-out); "" when it
+        succeeded, else why not (the link stays down and tries again after its back-off)."""
+        tls = self.bind.tls
+        assert tls is not None
+        try:
+            if self._tls_context is None:
+                self._tls_context = tls.context()
+            client._socket = self._tls_context.wrap_socket(
+                client._socket, server_hostname=tls.server_name or self.bind.host
+            )
+        except ssl.SSLCertVerificationError as exc:
+            self.tls_error = f"TLS: the SMSC's certificate was not accepted: {exc.verify_message or exc}"
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            self.tls_error = f"TLS: handshake failed: {exc}"
+        else:
+            self.tls_error = ""
+            return ""
+        log.warning("link %s (%s): %s", self.name, self.role, self.tls_error)
+        return self.tls_error
 
     def _close(self) -> None:
         client = self._client

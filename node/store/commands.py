@@ -49,9 +49,11 @@ def apply(conn: Conn, cipher: Cipher, alert_ref: str, command: AlertCommand, now
                      " WHERE alert_ref = ? AND state = 'queued'", (publish_at, now, alert_ref))
         detail = {"publishAt": publish_at}
     elif command is AlertCommand.CANCEL:
-        # deliveries not sent yet; what already went out (a message handed over, a call ringing) stays
-        cancelled = [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE alert_ref = ? AND state IN"
-                                                " ('queued', 'in_progress')", (alert_ref,))]
+        # deliveries not sent yet, and calls still up (answered, no final event yet): the channel drops or
+        # hangs those up; what already went out (a message handed to the SMSC or smarthost) stays
+        cancelled = [r[0] for r in conn.execute(
+            "SELECT id FROM deliveries WHERE alert_ref = ? AND (state IN ('queued', 'in_progress')"
+            " OR (state = 'answered' AND final_at IS NULL))", (alert_ref,))]
         eventlog.apply_events(conn, cipher, [ChannelEvent(delivery_id, "cancelled", now, DeliveryState.FAILED,
                                                       {"reason": "cancelled"}, final=True)
                                          for delivery_id in cancelled])

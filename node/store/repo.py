@@ -413,6 +413,13 @@ def find_recent(conn: Conn, cipher: Cipher, alert_type: str, address: str, at: f
     return int(row[0]) if row else None
 
 
+def acknowledged_by_link(conn: Conn, delivery_id: int) -> bool:
+    """Whether the recipient of ``delivery_id`` has acknowledged through its short link's button."""
+    row = conn.execute("SELECT 1 FROM deliveries WHERE id = ? AND responded_via LIKE '%,shortlink,%'",
+                       (delivery_id,)).fetchone()
+    return row is not None
+
+
 def find_by_token(conn: Conn, token: str, at: float) -> int | None:
     row = conn.execute(
         "SELECT d.id FROM deliveries d JOIN alerts a ON a.alert_ref = d.alert_ref"

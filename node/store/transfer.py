@@ -25,6 +25,7 @@ TABLES: tuple[str, ...] = (
     "alerts", "items", "deliveries", "events", "outbox", "stored", "links", "inbound",
     "sms_message", "sms_part", "sms_udh_ref", "mail_inbound_seen", "mail_sent",
     "event_storms", "event_originators", "event_contacted", "event_suppressed", "event_escalations",
+    "mail_dsn_wait", "alert_info", "alert_groups", "alert_reads", "alert_images", "delivery_views",
 )
 """Every table with data worth keeping, parents before children."""
 

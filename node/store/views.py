@@ -1,6 +1,7 @@
 """Reads for the API and operations: the alert resource, the latest alerts, the counts behind /metrics, the
 target of a short link. Each returns dataclasses; an alert's status is left to ``domain.alert_status``,
-fed the facts read here (the stored status, ``publish_at`` and whether a delivery is still open).
+fed the facts read here (the stored status, ``publish_at`` and whether a delivery is still open). The
+collection, groups and originators are read by ``listing``, timelines and activity by ``timeline``.
 """
 
 from __future__ import annotations
@@ -9,10 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from alertnode.domain import AlertStatus, alert_status, is_published
-from alertnode.store import repo, storms
+from alertnode.contract.bodies import UNDETERMINED, chosen_body
+from alertnode.domain import AlertStatus, DeliveryState, alert_status, is_published
+from alertnode.store import listing, repo, storms
 from alertnode.store.backend import Conn
 from alertnode.store.crypto import Cipher
+from alertnode.store.marks import is_read
+
+# states of a delivery that went out: its body was sent (the resource's body.<locale>)
+SENT_STATES = (DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.ANSWERED, DeliveryState.RESPONDED)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,9 @@ class ItemView:
     accepted: int
     recipients: list[RecipientView]
     """One page of the item's recipients (``limit``/``offset``), in delivery order."""
+    bodies: Mapping[str, str] = field(default_factory=dict)
+    """locale -> text for each locale at least one recipient was sent (``und``: the item's content); the
+    text as given, before per-recipient lookups"""
 
 
 @dataclass(frozen=True)
@@ -60,13 +69,21 @@ class AlertView:
     coalesced: int
     originators: list[str]
     items: list[ItemView]
+    category: str = "user"
+    app_data: str | None = None
+    groups: list[str] = field(default_factory=list)
+    """group ids: ``route:<name>`` of an events route, ``set:<name>`` of each contact set named"""
+    read: bool = False
+    """whether the reader asked about (an API key's fingerprint) has marked the alert read"""
 
     def status(self, now: float) -> AlertStatus:
         a = self.alert
         return alert_status(a.stored_status, is_published(a.publish_at, now), self.open_deliveries > 0)
 
 
-def alert_view(conn: Conn, cipher: Cipher, alert_ref: str, limit: int, offset: int) -> AlertView | None:
+def alert_view(conn: Conn, cipher: Cipher, alert_ref: str, limit: int, offset: int, *,
+               reader: str | None = None) -> AlertView | None:
+    """The resource's facts; ``read`` is ``reader``'s (None: nobody's, False)."""
     alert = repo.get_alert(conn, alert_ref)
     if alert is None:
         return None
@@ -84,8 +101,8 @@ def alert_view(conn: Conn, cipher: Cipher, alert_ref: str, limit: int, offset: i
         if first and first[0] != alert_ref:
             first_of_link = str(first[0])
     items = []
-    for item in conn.execute("SELECT id, alert_type, tag, requested, accepted FROM items WHERE alert_ref = ?"
-                             " ORDER BY idx", (alert_ref,)).fetchall():
+    for item in conn.execute("SELECT id, alert_type, tag, requested, accepted, params, content FROM items"
+                             " WHERE alert_ref = ? ORDER BY idx", (alert_ref,)).fetchall():
         rows = conn.execute(
             "SELECT id, contact_id, address, state, attempts, updated_at FROM deliveries WHERE item_id = ?"
             " ORDER BY id LIMIT ? OFFSET ?", (item[0], limit, offset)).fetchall()
@@ -100,9 +117,48 @@ def alert_view(conn: Conn, cipher: Cipher, alert_ref: str, limit: int, offset: i
                     Response(ev[1], ev[2], cipher.decrypt_json(ev[3]) if ev[3] else {}))
         recipients = [RecipientView(r[0], cipher.decrypt_str(r[2]), r[1], r[3], r[4], r[5], responses.get(r[0], []))
                       for r in rows]
-        items.append(ItemView(item[1], item[2], item[3], item[4], recipients))
+        bodies = _bodies_sent(conn, cipher, item[0], cipher.decrypt_json(item[5]),
+                              cipher.decrypt(item[6]) if item[6] is not None else None)
+        items.append(ItemView(item[1], item[2], item[3], item[4], recipients, bodies))
+    info = conn.execute("SELECT category, app_data FROM alert_info WHERE alert_ref = ?", (alert_ref,)).fetchone()
+    category, app_data = ("user", None) if info is None else (
+        str(info[0]), cipher.decrypt_json(info[1]) if info[1] is not None else None)
     return AlertView(alert, counts, int(open_count), int(clicked), first_of_link,
-                     storms.coalesced(conn, alert_ref), storms.originators(conn, alert_ref), items)
+                     storms.coalesced(conn, alert_ref), storms.originators(conn, alert_ref), items,
+                     category, app_data, listing.groups_of(conn, alert_ref, alert.link_ref),
+                     is_read(conn, alert_ref, reader))
+
+
+def _bodies_sent(conn: Conn, cipher: Cipher, item_id: int, params: Mapping[str, Any],
+                 content: bytes | None) -> dict[str, str]:
+    """The texts an item's recipients were sent, by locale (``contract.bodies``: the dispatcher's rule, fed
+    each sent recipient's ``locale`` lookup). Audio content has no text: it reports nothing."""
+    if params.get("voiceFormat") not in (None, "tts"):
+        return {}
+    bodies: Mapping[str, str] = params.get("body") or {}
+    text = content.decode("utf-8", "replace") if content else None
+    in_sent = ",".join("?" * len(SENT_STATES))
+    sent = [s.value for s in SENT_STATES]
+    chosen: dict[str | None, None] = {}
+    if not bodies:  # every recipient gets the content: is there one who was sent it?
+        if conn.execute(f"SELECT 1 FROM deliveries WHERE item_id = ? AND state IN ({in_sent}) LIMIT 1",
+                        (item_id, *sent)).fetchone() is not None:
+            chosen[None] = None
+    else:
+        if conn.execute(f"SELECT 1 FROM deliveries WHERE item_id = ? AND state IN ({in_sent}) AND lookups IS NULL"
+                        " LIMIT 1", (item_id, *sent)).fetchone() is not None:
+            chosen[chosen_body(bodies, None, text is not None)] = None
+        for (blob,) in conn.execute(f"SELECT lookups FROM deliveries WHERE item_id = ? AND state IN ({in_sent})"
+                                    " AND lookups IS NOT NULL", (item_id, *sent)):
+            locale = cipher.decrypt_json(blob).get("locale")
+            chosen[chosen_body(bodies, locale, text is not None)] = None
+    out: dict[str, str] = {}
+    for key in chosen:
+        if key is not None:
+            out[key] = str(bodies[key])
+        elif text is not None:
+            out[UNDETERMINED] = text
+    return dict(sorted(out.items()))
 
 
 @dataclass(frozen=True)

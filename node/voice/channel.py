@@ -10,8 +10,12 @@ with ``attempt`` + 1.
 
 Events reported per delivery (``ChannelEvent.kind``): calling, ringing, answered (state ANSWERED),
 busy, no_answer, failed (detail ``sip_code``), media (negotiated ``codec``), prompt_played,
-prompt_cut, prompt_error, key (detail ``digit``, ``source`` rfc4733/inband), say_again, key_timeout,
-recipientOk / recipientNotOk (state RESPONDED), hung_up, call_timeout, lost, attempt_ended (with
+prompt_cut, prompt_error, key (detail ``digit``, ``source`` rfc4733/info/inband), say_again,
+key_timeout, invalid_key, held / resumed (the far end's hold, detail ``how`` sendonly/inactive and the
+cut ``prompt``), amd (answering-machine detection: detail ``verdict`` human/machine/unknown, ``final``,
+``reason`` and the timings that decided), amd_beep, amd_greeting_end, voicemail_left, recipientOk /
+recipientNotOk (state RESPONDED), hung_up, session_expired (the node ended a
+call whose far end stopped refreshing it, RFC 4028), call_timeout, lost, attempt_ended (with
 ``retry_after`` when another attempt follows), handed_back (the node stopped before dialling) and the
 closing ``completed`` with ``final=True`` (state ANSWERED, RESPONDED or FAILED; detail ``outcome``,
 ``attempts``, ``response``, ``sip_code``).
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import logging
 import time
@@ -42,6 +47,7 @@ from alertnode.domain import (
     InboundMessage,
 )
 from alertnode.errors import MediaError, Problem
+from alertnode.media.amd_config import AmdConfig
 from alertnode.media.config import MediaConfig
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import Store
@@ -49,6 +55,7 @@ from alertnode.voice import pipe
 from alertnode.voice.config import VoiceConfig
 from alertnode.voice.inbound import InboundBook, mask
 from alertnode.voice.ivr import IvrMachine, IvrOptions, IvrType, Timeouts
+from alertnode.voice.ivr_types import AnsweringMachine
 from alertnode.voice.legs import Cancellable, Leg, Legs, Scheduler
 from alertnode.voice.link import LinkFactory, OnEvent, WorkerLink
 from alertnode.voice.prompt_files import PromptFiles, PromptPreparer, audio_problems
@@ -96,7 +103,12 @@ class VoiceChannel(Channel):
         self.media_config = media_config or MediaConfig()
         self.data_dir = Path(data_dir)
         self._files = PromptFiles(
-            data_dir=self.data_dir, media_config=self.media_config, store=store, cipher=cipher, preparer=prompts
+            data_dir=self.data_dir,
+            media_config=self.media_config,
+            store=store,
+            cipher=cipher,
+            preparer=prompts,
+            wideband="G722" in config.codecs,
         )
         self._make_link = link or _supervisor
         self._link: WorkerLink | None = None
@@ -106,6 +118,8 @@ class VoiceChannel(Channel):
             key_wait=config.key_wait_s,
             total=config.max_call_s,
             retry_interval=config.retry_interval_s,
+            # beeps are listened for this long after the answer (the detector's own window)
+            voicemail_wait=AmdConfig().listen_ms / 1000,
         )
         self._legs = Legs(config, self._report, later or _loop_later, self._forget_inbound)
         self._inbound = InboundBook(config.dial_plan)
@@ -120,6 +134,10 @@ class VoiceChannel(Channel):
 
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
+        try:  # the stock prompts, so no call waits for them (a few decodes: well under a second)
+            await self._files.prewarm()
+        except (MediaError, OSError) as exc:
+            log.warning("voice: stock prompts not prepared at start (calls will prepare them): %s", exc)
         self._reporter = asyncio.create_task(self._report_loop(), name="voice-reports")
         self._link = self._legs.link = self._make_link(self.config, self._on_worker_event)
         await self._link.start()
@@ -149,8 +167,9 @@ class VoiceChannel(Channel):
             self._inbound.add(work)  # another node reported it waiting; a call reaching this node answers it
 
     async def cancel(self, delivery_ids: list[int]) -> None:
-        """Drop cancelled deliveries still waiting here: inboundCall expectations, calls not yet
-        dialled or still ringing (hung up). An answered call plays on."""
+        """The alert was cancelled: drop its inboundCall expectations and calls not yet dialled, cancel
+        ringing calls and hang up answered ones (BYE), inbound calls too. Each delivery already has its
+        final event (``cancelled``, from the cancellation itself)."""
         ids = set(delivery_ids)
         self._cancelled |= ids
         self._inbound.remove(ids)
@@ -176,6 +195,7 @@ class VoiceChannel(Channel):
     def info(self) -> ChannelInfo:
         details: dict[str, Any] = {}
         if self._link is not None:
+            details["sipPort"] = self._link.sip_port()
             details["workers"] = self._link.workers_info()
             if self.config.registers:
                 details["registration"] = self._link.registration()
@@ -212,6 +232,8 @@ class VoiceChannel(Channel):
         except ValueError as exc:
             self._fail(work, "ivr_control", f"stored ivrControl is not valid: {exc}")
             return
+        if options.answering_machine is None:
+            options = dataclasses.replace(options, answering_machine=AnsweringMachine(self.config.answering_machine))
         self._preparing += 1
         try:
             prompts = await self._files.prepare(work)
@@ -240,8 +262,9 @@ class VoiceChannel(Channel):
             case pipe.CommandFailed():
                 log.warning("voice worker error on %s: %s", ev.call or "-", ev.message)
             case (
-                pipe.Ringing() | pipe.Answered() | pipe.Ended() | pipe.MediaUp() | pipe.PromptDone()
-                | pipe.PromptFailed() | pipe.KeyPressed() | pipe.NoSuchCall() | pipe.Lost()
+                pipe.Ringing() | pipe.Answered() | pipe.Ended() | pipe.MediaUp() | pipe.Held() | pipe.Resumed()
+                | pipe.PromptDone() | pipe.PromptFailed() | pipe.KeyPressed() | pipe.NoSuchCall() | pipe.Lost()
+                | pipe.AmdVerdict() | pipe.AmdBeep() | pipe.AmdGreetingEnd()
             ):
                 self._legs.on_worker_event(ev)
             case _:

@@ -58,7 +58,11 @@ class VoiceConfig(BaseModel):
     transport: Literal["udp", "tcp"] = Field("udp", description="SIP transport.")
     bind_host: str = Field("127.0.0.1", description="Local address for SIP and RTP.")
     sip_port_base: int = Field(
-        5160, ge=0, le=65535, description="SIP port of worker 0; worker n uses base + n (0 = any free port)."
+        5160,
+        ge=0,
+        le=65535,
+        description="The node's SIP port (its SIP front: the registered Contact, where a trunk sends calls; it "
+        "spreads incoming calls over the workers); worker n uses base + 1 + n (0 = any free ports).",
     )
     rtp_port_base: int = Field(
         20000,
@@ -74,8 +78,24 @@ class VoiceConfig(BaseModel):
     )
     codecs: list[Codec] = Field(
         default_factory=_default_codecs,
-        description="Codecs offered, in order of preference. The audio bridge runs at 8 kHz, so G.722 is "
-        "negotiated but carries narrowband audio.",
+        description="Codecs offered, in order of preference. With G722 listed, prompts are also made at "
+        "16 kHz and the workers' audio bridge runs at 16 kHz, so G.722 calls carry wideband audio (to 7 kHz).",
+    )
+    session_expires_s: int = Field(
+        1800,
+        ge=90,
+        le=86400,
+        description="Session-Expires offered (RFC 4028 §4): the node refreshes, or expects refreshes from the far "
+        "end, as the far end chooses; a call nobody refreshes in time is ended (BYE).",
+    )
+    session_min_se_s: int = Field(
+        90, ge=90, le=86400, description="Min-SE (RFC 4028 §5, at least 90 s): shorter intervals are refused with 422."
+    )
+    answering_machine: Literal["off", "hangup", "voicemail"] = Field(
+        "off",
+        description="Answering-machine detection on outbound calls, unless the alert's ivrControl.ivrAnsweringMachine "
+        "says otherwise: off (the prompts start at the answer), hangup (hang up on a machine; the attempt counts as "
+        "not reached and ivrAttempts retries it), voicemail (leave the message once after the beep).",
     )
     caller_id_from_sender: bool = Field(True, description="Use the alert's sender as the caller id (From user).")
     dial_plan: list[DialRule] = Field(
@@ -117,6 +137,8 @@ class VoiceConfig(BaseModel):
             out.append(Problem(f"{prefix}.registrar", "set registrar (with user) or trunk"))
         if self.registrar and not self.user:
             out.append(Problem(f"{prefix}.user", "needed to register"))
+        if self.session_min_se_s > self.session_expires_s:
+            out.append(Problem(f"{prefix}.session_min_se_s", "must not exceed session_expires_s"))
         if not self.codecs:
             out.append(Problem(f"{prefix}.codecs", "offer at least one codec"))
         elif len(set(self.codecs)) != len(self.codecs):
@@ -130,9 +152,10 @@ class VoiceConfig(BaseModel):
         last_rtp = self.rtp_port_base + self.workers * self.rtp_ports_per_worker
         if last_rtp > 65535:
             out.append(Problem(f"{prefix}.rtp_port_base", "RTP ranges of all workers pass port 65535"))
-        if self.sip_port_base and self.sip_port_base + self.workers > 65536:
-            out.append(Problem(f"{prefix}.sip_port_base", "SIP ports of all workers pass port 65535"))
-        if self.sip_port_base and self.rtp_port_base <= self.sip_port_base + self.workers - 1 < last_rtp:
+        last_sip = self.sip_port_base + self.workers  # the front, then one port per worker
+        if self.sip_port_base and last_sip > 65535:
+            out.append(Problem(f"{prefix}.sip_port_base", "SIP ports of the front and all workers pass port 65535"))
+        if self.sip_port_base and self.sip_port_base < last_rtp and self.rtp_port_base <= last_sip:
             out.append(Problem(f"{prefix}.sip_port_base", "SIP ports overlap the RTP ranges"))
         return out
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from alertnode.domain import DeliveryWork
 from alertnode.voice.config import DialRule, rewrite_number
+from alertnode.voice.prompt_files import PromptAudio
 
 
 def mask(number: str) -> str:
@@ -56,7 +56,7 @@ class InboundBook:
     def __init__(self, dial_plan: Iterable[DialRule]) -> None:
         self._dial_plan = list(dial_plan)
         self._waiting: dict[str, list[DeliveryWork]] = {}
-        self.prompts: dict[int, dict[str, Path]] = {}
+        self.prompts: dict[int, dict[str, PromptAudio]] = {}
         """Prepared prompts by delivery id, made for the first call and kept for the next ones."""
 
     def add(self, work: DeliveryWork) -> None:

@@ -17,6 +17,17 @@ Rules every transition follows:
 * A ``total`` timer bounds every answered call; a ``keywait`` timer bounds the wait for a key after
   the prompts were played.
 * Everything observable is reported (:class:`Report`), once, in the order it happened.
+* Hold (:class:`Held`, a re-INVITE or UPDATE with ``sendonly`` or ``inactive``): nothing is played
+  while the far end holds the call. A prompt playing when the hold comes is stopped, and on
+  :class:`Resumed` it is played again from its start, followed by the rest of its sequence: a listener
+  back from hold has lost the thread, and the whole current prompt (not its tail, not the whole
+  sequence) is what gets them back into it. Hold while waiting for a key stops the key wait; on resume
+  the last prompt (the one that asked for the key) is played again and the key wait starts over after
+  it. Prompts the machine would start while held (a say-again, the ``done`` prompt) wait for the
+  resume. Keys are taken while held as at any other time; the ``total`` timer keeps running.
+* :class:`Cancelled` (the alert was cancelled): a call not answered yet is cancelled, an answered one
+  stopped and hung up (BYE); the attempt ends ``cancelled`` and is never retried. A response given
+  before stands.
 
 Success states (reference, "Available IVRs"):
 
@@ -38,217 +49,69 @@ Choices where the reference is silent (documented for users in the OpenAPI descr
   once, at most :data:`MAX_LOST_REDIALS` times per attempt. A response given before the loss stands
   (the attempt ends as if the call had been hung up then). An inbound call cannot be placed again
   (``redial_lost`` false): its attempt ends as ``lost``.
+* A key is reported with its source: ``rfc4733`` (RTP events), ``info`` (SIP INFO) or ``inband``.
+* A key wait that ends with no key (after the replay IVR's automatic repeat) plays the stock
+  ``goodbye`` before the node hangs up; a key pressed during it still counts.
+* replay IVR, a key in no digit set: reported (``invalid_key``), the stock ``tone`` plays and the key
+  wait starts over (the prompts a key stopped are not resumed).
+* Answering machines (``ivrAnsweringMachine``): the rules are node/voice/ivr_amd.py's. While the
+  detector listens nothing plays (phase ``SCREENING``); the prompts start on a person; a machine stops
+  them and either hangs up (outcome ``machine``, not reached: retried while attempts are left) or
+  waits for the beep (``MACHINE``) and leaves the message once (``MESSAGE``: simple the main prompt,
+  replay pre and main; the key instructions would be no use to a mailbox): ``voicemail_left`` is a
+  final result (answered), never retried, so a mailbox does not collect one message per attempt.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from alertnode.voice.ivr_amd import TIMERS as AMD_TIMERS
+from alertnode.voice.ivr_amd import AmdRules, Do, Step
+from alertnode.voice.ivr_types import (
+    Action,
+    AmdBeep,
+    AmdGreetingEnd,
+    AmdVerdict,
+    Answered,
+    AttemptEnded,
+    CallEnded,
+    Cancelled,
+    CancelTimer,
+    Digit,
+    Event,
+    FinalResult,
+    Finished,
+    HangUp,
+    Held,
+    IvrOptions,
+    IvrType,
+    Phase,
+    PlaceCall,
+    PlayPrompts,
+    PromptFinished,
+    Report,
+    Resumed,
+    Ringing,
+    Start,
+    StartTimer,
+    StopListening,
+    StopPlayback,
+    Timeouts,
+    TimerFired,
+    WorkerLost,
+)
 
-from alertnode.contract.sendalert import IvrControl
+__all__ = [
+    "MAX_LOST_REDIALS", "Action", "AmdBeep", "AmdGreetingEnd", "AmdVerdict", "Answered", "AttemptEnded", "CallEnded",
+    "CancelTimer", "Cancelled", "Digit", "Event", "FinalResult", "Finished", "HangUp", "Held", "IvrMachine",
+    "IvrOptions", "IvrType", "Phase", "PlaceCall", "PlayPrompts", "PromptFinished", "Report", "Resumed", "Ringing",
+    "Start", "StartTimer", "StopListening", "StopPlayback", "Timeouts", "TimerFired", "WorkerLost",
+]
 
 MAX_LOST_REDIALS = 2
 # A replay IVR plays its prompts at most this often when nobody answers them (first play + one
 # automatic repeat on key-wait time-out).
 _REPLAY_AUTO_REPEATS = 1
-
-
-class IvrType(enum.StrEnum):
-    SIMPLE = "simple"
-    REPLAY = "replay"
-
-
-@dataclass(frozen=True)
-class IvrOptions:
-    """``ivrControl``, already validated by the contract (:class:`~alertnode.contract.sendalert.IvrControl`
-    is the one place its rules live), with the reference's defaults. Keys are upper case (the
-    contract takes a-d too; pjsua and the in-band detector report A-D)."""
-
-    ivr_type: IvrType = IvrType.SIMPLE
-    attempts: int = 1
-    require_full_play: bool = False
-    require_response: bool = False
-    say_again_digits: str = "1"
-    am_ok_digits: str = "2"
-    am_not_ok_digits: str = "*"
-    digits_stop_play: bool = False
-    repeat_pre_prompt: bool = False
-
-    @classmethod
-    def from_model(cls, model: IvrControl | None) -> IvrOptions:
-        if model is None:
-            return cls()
-        return cls(
-            ivr_type=IvrType(model.ivrType),
-            attempts=model.ivrAttempts,
-            require_full_play=model.ivrRequireFullPlay,
-            require_response=model.ivrRequireResponse,
-            say_again_digits=model.ivrSayAgainDigits.upper(),
-            am_ok_digits=model.ivrAmOkDigits.upper(),
-            am_not_ok_digits=model.ivrAmNotOkDigits.upper(),
-            digits_stop_play=model.ivrDigitsStopPlay,
-            repeat_pre_prompt=model.ivrRepeatPrePrompt,
-        )
-
-    @classmethod
-    def from_params(cls, raw: Mapping[str, Any] | None) -> IvrOptions:
-        """From a delivery's stored ``ivrControl`` (the contract model's dump at intake). Raises
-        ValueError if it is not one (a stored item altered or corrupt)."""
-        if raw is None:
-            return cls()
-        return cls.from_model(IvrControl.model_validate(dict(raw)))
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    ring: float = 45.0
-    key_wait: float = 10.0
-    total: float = 300.0
-    retry_interval: float = 60.0
-
-
-# ---------------------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class Start:
-    """Begin the attempt."""
-
-
-@dataclass(frozen=True)
-class Ringing:
-    pass
-
-
-@dataclass(frozen=True)
-class Answered:
-    pass
-
-
-@dataclass(frozen=True)
-class CallEnded:
-    """The call is over. ``sip_code`` is the final response for a call never answered (486 busy,
-    408/480/487 no answer, others failed) or 200 for an answered call; ``by_remote`` says whether the
-    far end hung up an answered call (False when the node hung up)."""
-
-    sip_code: int
-    by_remote: bool = True
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class WorkerLost:
-    """The process carrying the call died; the call is gone."""
-
-
-@dataclass(frozen=True)
-class PromptFinished:
-    prompt: str
-    """The prompt's name; playback that was stopped does not produce this event."""
-
-
-@dataclass(frozen=True)
-class Digit:
-    digit: str
-    source: str = "rfc4733"
-
-
-@dataclass(frozen=True)
-class TimerFired:
-    name: str
-
-
-Event = Start | Ringing | Answered | CallEnded | WorkerLost | PromptFinished | Digit | TimerFired
-
-
-# --------------------------------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True)
-class PlaceCall:
-    attempt: int
-
-
-@dataclass(frozen=True)
-class PlayPrompts:
-    """Play these prompts one after the other (each reports :class:`PromptFinished`)."""
-
-    prompts: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class StopPlayback:
-    pass
-
-
-@dataclass(frozen=True)
-class HangUp:
-    pass
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    name: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    name: str
-
-
-@dataclass(frozen=True)
-class Report:
-    """Something to tell the alert's owner: ``kind`` is one of ringing, answered, busy, no_answer,
-    failed, prompt_played, prompt_cut, key, say_again, key_timeout, recipientOk, recipientNotOk,
-    hung_up, call_timeout, lost."""
-
-    kind: str
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AttemptEnded:
-    attempt: int
-    success: bool
-    outcome: str
-    """answered, full_play, response, recipientOk, recipientNotOk, busy, no_answer, failed,
-    not_full_play, no_response, lost."""
-    retry_after: float | None
-    """Seconds until the next attempt; None when this attempt's result is final (:class:`Finished`
-    follows)."""
-
-
-class FinalResult(enum.StrEnum):
-    ANSWERED = "answered"
-    RESPONDED = "responded"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Finished:
-    result: FinalResult
-    outcome: str
-    attempts: int
-    response: str | None = None
-    """The key, or recipientOk / recipientNotOk."""
-    sip_code: int | None = None
-
-
-Action = PlaceCall | PlayPrompts | StopPlayback | HangUp | StartTimer | CancelTimer | Report | AttemptEnded | Finished
-
-
-class Phase(enum.Enum):
-    IDLE = "idle"
-    DIALLING = "dialling"
-    PLAYING = "playing"
-    WAITING_KEY = "waiting_key"
-    DONE_PROMPT = "done_prompt"
-    HANGING_UP = "hanging_up"
-    DONE = "done"
-
+_SUCCESS = frozenset({"answered", "full_play", "response", "recipientOk", "recipientNotOk", "voicemail_left"})
 
 # RFC 3261 §21.4.9 / §21.6.2 busy, §21.4.18/§21.4.14/§21.4.24 no answer (480 temporarily unavailable,
 # 408 request timeout, 487 cancelled by our ring timer).
@@ -275,6 +138,16 @@ class IvrMachine:
         self._response: str | None = None
         self._outcome_key: str | None = None
         self._auto_repeats = 0
+        self._cancelled = False
+        self._held = False
+        self._resume: tuple[str, ...] | None = None
+        """While held: the prompts to play on resume."""
+        self._last_played: str | None = None
+        self._closing = "done"
+        """The prompt whose end hangs up (phase DONE_PROMPT): done, or goodbye."""
+        self._amd = AmdRules(options.answering_machine, timeouts)
+        self._left = False
+        """The message was left on a machine."""
 
     # ------------------------------------------------------------------ public
 
@@ -288,6 +161,12 @@ class IvrMachine:
         del now  # timing lives in timers; events carry no clock-dependent rules
         if self.phase is Phase.DONE:
             return []
+        actions = self._dispatch(event)
+        if self._held and not isinstance(event, Held):
+            actions = self._keep_for_resume(actions)
+        return actions
+
+    def _dispatch(self, event: Event) -> list[Action]:
         match event:
             case Start():
                 return self._place() if self.phase is Phase.IDLE else []
@@ -303,8 +182,20 @@ class IvrMachine:
                 return self._on_prompt_finished(event.prompt)
             case Digit():
                 return self._on_digit(event)
+            case Held():
+                return self._on_held(event.how)
+            case Resumed():
+                return self._on_resumed()
+            case Cancelled():
+                return self._on_cancelled()
             case TimerFired():
                 return self._on_timer(event.name)
+            case AmdVerdict():
+                return self._amd_step(self._amd.verdict(event))
+            case AmdBeep():
+                return self._amd_step(self._amd.beep(event))
+            case AmdGreetingEnd():
+                return self._amd_step(self._amd.greeting_end(event))
         return []
 
     # ------------------------------------------------------------------ the attempt
@@ -315,8 +206,9 @@ class IvrMachine:
         self._main_done = False
         self._pending_key = None
         self._auto_repeats = 0
+        self._amd = AmdRules(self.options.answering_machine, self.timeouts)
         self.phase = Phase.DIALLING
-        return [PlaceCall(self.attempt), StartTimer("ring", self.timeouts.ring)]
+        return [PlaceCall(self.attempt, self._amd.listens), StartTimer("ring", self.timeouts.ring)]
 
     def _on_answered(self) -> list[Action]:
         if self.phase is not Phase.DIALLING:
@@ -327,9 +219,13 @@ class IvrMachine:
             Report("answered", {"attempt": self.attempt}),
             StartTimer("total", self.timeouts.total),
         ]
+        self.phase = Phase.SCREENING
+        return actions + self._amd_step(self._amd.answered())
+
+    def _start_prompts(self) -> list[Action]:
         if self.options.ivr_type is IvrType.SIMPLE:
-            return actions + self._play(("main",))
-        return actions + self._play(("pre", "main", "post"))
+            return self._play(("main",))
+        return self._play(("pre", "main", "post"))
 
     def _play(self, prompts: tuple[str, ...]) -> list[Action]:
         self.phase = Phase.PLAYING
@@ -351,10 +247,10 @@ class IvrMachine:
         ]
         if self._response is not None:
             return actions + self._end_attempt(self._answered_outcome(), code=None)
-        if self._redial_lost and self._lost < MAX_LOST_REDIALS:
+        if self._redial_lost and not self._cancelled and self._lost < MAX_LOST_REDIALS:
             self._lost += 1
             return actions + self._place()
-        return actions + self._end_attempt("lost", code=None)
+        return actions + self._end_attempt("cancelled" if self._cancelled else "lost", code=None)
 
     def _on_ended(self, event: CallEnded) -> list[Action]:
         if self.phase is Phase.IDLE:
@@ -362,6 +258,8 @@ class IvrMachine:
         actions: list[Action] = [CancelTimer("ring"), CancelTimer("total"), CancelTimer("keywait")]
         if not self._answered:
             code = event.sip_code
+            if self._cancelled:
+                return actions + self._end_attempt("cancelled", code)
             if code in _BUSY:
                 actions.append(Report("busy", {"sip_code": code, "attempt": self.attempt}))
                 return actions + self._end_attempt("busy", code)
@@ -370,15 +268,21 @@ class IvrMachine:
                 return actions + self._end_attempt("no_answer", code)
             actions.append(Report("failed", {"sip_code": code, "reason": event.reason, "attempt": self.attempt}))
             return actions + self._end_attempt("failed", code)
-        if self.phase is Phase.PLAYING and self._queue:
+        if self.phase in (Phase.PLAYING, Phase.MESSAGE) and self._queue:
             actions.append(Report("prompt_cut", {"prompt": self._queue[0], "attempt": self.attempt}))
         if event.by_remote:
             actions.append(Report("hung_up", {"attempt": self.attempt}))
+        elif event.expired:
+            actions.append(Report("session_expired", {"reason": event.reason, "attempt": self.attempt}))
         return actions + self._end_attempt(self._answered_outcome(), 200)
 
     def _answered_outcome(self) -> str:
         """The outcome of an answered call that has ended (see the module docstring)."""
         opts = self.options
+        if self._cancelled and self._response is None:
+            return "cancelled"
+        if self._amd.machine:
+            return "voicemail_left" if self._left else "machine"
         if opts.ivr_type is IvrType.REPLAY:
             return self._outcome_key or "no_response"
         if opts.require_full_play and not self._main_done:
@@ -390,9 +294,10 @@ class IvrMachine:
         return "full_play" if opts.require_full_play else "answered"
 
     def _end_attempt(self, outcome: str, code: int | None) -> list[Action]:
-        success = outcome in ("answered", "full_play", "response", "recipientOk", "recipientNotOk")
+        success = outcome in _SUCCESS
         self.phase = Phase.DONE
-        if not success and self.attempt < self.options.attempts:
+        self._held = False
+        if not success and not self._cancelled and self.attempt < self.options.attempts:
             return [AttemptEnded(self.attempt, False, outcome, self.timeouts.retry_interval)]
         result = FinalResult.FAILED
         if success:
@@ -405,7 +310,13 @@ class IvrMachine:
     # ------------------------------------------------------------------ prompts and keys
 
     def _on_prompt_finished(self, prompt: str) -> list[Action]:
-        if self.phase is Phase.DONE_PROMPT and prompt == "done":
+        if self._held:
+            return []  # the end of a prompt cut by the hold (it plays again on resume)
+        if self.phase is Phase.MESSAGE:
+            return self._on_message_played(prompt)
+        if prompt != "tone":  # the invalid key's tone asked for nothing
+            self._last_played = prompt
+        if self.phase is Phase.DONE_PROMPT and prompt == self._closing:
             return [Report("prompt_played", {"prompt": prompt}), *self._hang_up()]
         if self.phase is not Phase.PLAYING or not self._queue or self._queue[0] != prompt:
             return []
@@ -428,11 +339,22 @@ class IvrMachine:
         return [*actions, StartTimer("keywait", self.timeouts.key_wait)]
 
     def _on_digit(self, event: Digit) -> list[Action]:
-        if self.phase not in (Phase.PLAYING, Phase.WAITING_KEY, Phase.DONE_PROMPT):
+        if self.phase not in (
+            Phase.PLAYING, Phase.WAITING_KEY, Phase.DONE_PROMPT, Phase.SCREENING, Phase.MACHINE, Phase.MESSAGE
+        ):
             return []
         actions: list[Action] = [Report("key", {"digit": event.digit, "source": event.source})]
-        if self.phase is Phase.DONE_PROMPT:
+        step = self._amd.key()  # a key proves a person
+        if step.do is Do.PROMPTS:
+            return actions + self._amd_step(step)  # nothing was asked yet: the key answers nothing
+        actions += step.actions
+        if self.phase is Phase.MESSAGE:
             return actions
+        if self.phase is Phase.DONE_PROMPT:
+            if self._closing != "goodbye":
+                return actions
+            self.phase = Phase.WAITING_KEY  # a key during the goodbye still answers
+            actions.append(StopPlayback())
         if self.options.ivr_type is IvrType.SIMPLE:
             return actions + self._simple_key(event.digit)
         if self.phase is Phase.PLAYING and not self.options.digits_stop_play:
@@ -465,20 +387,35 @@ class IvrMachine:
             outcome = "recipientOk"
         elif ctl.am_not_ok_digits == "*" or digit in ctl.am_not_ok_digits:
             outcome = "recipientNotOk"
-        else:
-            return []  # in no digit set: keep waiting (the key-wait timer still runs)
+        else:  # in no digit set: a tone says so, and the key wait starts over
+            self.phase = Phase.WAITING_KEY
+            self._queue = ()
+            return [
+                Report("invalid_key", {"digit": digit}),
+                PlayPrompts(("tone",)),
+                StartTimer("keywait", self.timeouts.key_wait),
+            ]
         self._outcome_key = outcome
         self._response = outcome
         self.phase = Phase.DONE_PROMPT
+        self._closing = "done"
         return [CancelTimer("keywait"), Report(outcome, {"digit": digit}), PlayPrompts(("done",))]
 
+    def _close(self, prompt: str) -> list[Action]:
+        """Play the closing ``prompt``; its end hangs up."""
+        self.phase = Phase.DONE_PROMPT
+        self._closing = prompt
+        return [CancelTimer("keywait"), PlayPrompts((prompt,))]
+
     def _on_timer(self, name: str) -> list[Action]:
+        if name in AMD_TIMERS:
+            return self._amd_step(self._amd.timer(name))
         if name == "ring" and self.phase is Phase.DIALLING:
             # the call is cancelled; its CallEnded (487) reports the no answer
             return [HangUp()]
         if name == "total" and self._answered and self.phase is not Phase.HANGING_UP:
             actions: list[Action] = [Report("call_timeout", {"seconds": self.timeouts.total})]
-            if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT):
+            if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT, Phase.MESSAGE):
                 actions.append(StopPlayback())
             return actions + self._hang_up()
         if name == "keywait" and self.phase is Phase.WAITING_KEY:
@@ -486,5 +423,98 @@ class IvrMachine:
                 self._auto_repeats += 1
                 prompts = ("pre", "main", "post") if self.options.repeat_pre_prompt else ("main", "post")
                 return [Report("key_timeout", {"repeat": True}), *self._play(prompts)]
-            return [Report("key_timeout", {"repeat": False}), *self._hang_up()]
+            return [Report("key_timeout", {"repeat": False}), *self._close("goodbye")]
         return []
+
+    # ------------------------------------------------------------------ hold and cancel
+
+    def _on_held(self, how: str) -> list[Action]:
+        if self._held or self.phase not in (Phase.PLAYING, Phase.WAITING_KEY, Phase.DONE_PROMPT, Phase.SCREENING):
+            return []
+        self._held = True
+        actions: list[Action] = []
+        cut: str | None = None
+        if self.phase is Phase.PLAYING:
+            self._resume = self._queue
+            cut = self._queue[0] if self._queue else None
+            actions.append(StopPlayback())
+        elif self.phase is Phase.DONE_PROMPT:
+            self._resume = (self._closing,)
+            cut = self._closing
+            actions.append(StopPlayback())
+        elif self.phase is Phase.SCREENING:
+            self._resume = None  # nothing plays yet; prompts started meanwhile wait for the resume
+        else:
+            self._resume = (self._last_played,) if self._last_played else None
+            actions.append(CancelTimer("keywait"))
+        return [Report("held", {"how": how, "prompt": cut}), *actions]
+
+    def _on_resumed(self) -> list[Action]:
+        if not self._held:
+            return []
+        self._held = False
+        resume, self._resume = self._resume, None
+        actions: list[Action] = [Report("resumed")]
+        if self.phase is Phase.WAITING_KEY:
+            if not resume:
+                return [*actions, StartTimer("keywait", self.timeouts.key_wait)]
+            self.phase = Phase.PLAYING  # the prompt that asked for the key, then the key wait again
+            self._queue = resume
+        if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT, Phase.MESSAGE) and resume:
+            actions.append(PlayPrompts(resume))
+        return actions
+
+    def _keep_for_resume(self, actions: list[Action]) -> list[Action]:
+        """While held: a prompt the machine starts is kept for the resume, and there is nothing to stop."""
+        kept: list[Action] = []
+        for action in actions:
+            if isinstance(action, PlayPrompts):
+                self._resume = action.prompts
+            elif not isinstance(action, StopPlayback):
+                kept.append(action)
+        return kept
+
+    def _on_cancelled(self) -> list[Action]:
+        if self._cancelled or self.phase is Phase.IDLE:
+            return []
+        self._cancelled = True
+        if self.phase is Phase.DIALLING:
+            return [HangUp()]  # its CallEnded ends the attempt as cancelled
+        if self.phase is Phase.HANGING_UP:
+            return []
+        actions: list[Action] = []
+        if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT, Phase.MESSAGE):
+            actions.append(StopPlayback())
+        return actions + self._hang_up()
+
+    # ------------------------------------------------------------------ answering machines
+
+    def _amd_step(self, step: Step) -> list[Action]:
+        """Carry out what the answering-machine rules decided (node/voice/ivr_amd.py)."""
+        actions = list(step.actions)
+        if step.do is Do.PROMPTS and self.phase in (Phase.SCREENING, Phase.MACHINE):
+            return actions + self._start_prompts()
+        if step.do in (Do.HANG_UP, Do.WAIT) and self.phase not in (Phase.HANGING_UP, Phase.DONE):
+            if self.phase in (Phase.PLAYING, Phase.DONE_PROMPT):
+                actions.append(StopPlayback())
+            self._queue = ()
+            self._pending_key = None
+            if step.do is Do.HANG_UP:
+                return actions + self._hang_up()
+            self.phase = Phase.MACHINE
+            return [*actions, CancelTimer("keywait")]
+        if step.do is Do.MESSAGE and self.phase is Phase.MACHINE:
+            self.phase = Phase.MESSAGE
+            self._queue = ("main",) if self.options.ivr_type is IvrType.SIMPLE else ("pre", "main")
+            return [*actions, PlayPrompts(self._queue)]
+        return actions
+
+    def _on_message_played(self, prompt: str) -> list[Action]:
+        if not self._queue or self._queue[0] != prompt:
+            return []
+        self._queue = self._queue[1:]
+        actions: list[Action] = [Report("prompt_played", {"prompt": prompt})]
+        if self._queue:
+            return actions
+        self._left = True
+        return [*actions, Report("voicemail_left", {"attempt": self.attempt}), *self._hang_up()]

@@ -6,9 +6,12 @@ leg's :class:`~alertnode.voice.ivr.IvrMachine` the worker's events and carries o
 IVR action → what happens:
 
 * PlaceCall → ``Place`` on a worker with room (outbound; the leg waits in line for a free slot
-  otherwise) or ``Answer`` (inbound); reported as ``calling`` (outbound)
-* PlayPrompts → ``Play`` with the prepared files; StopPlayback → ``StopPlay``
+  otherwise; ``amd`` when the machine listens for answering machines) or ``Answer`` (inbound);
+  reported as ``calling`` (outbound)
+* PlayPrompts → ``Play`` with the prepared files (8 kHz, and 16 kHz for G.722 calls when prepared);
+  StopPlayback → ``StopPlay``
 * HangUp → ``Hangup``; a leg still waiting in line ends as cancelled before dialling (487)
+* StopListening → ``AmdStop``
 * StartTimer / CancelTimer → the scheduler
 * Report → a channel event of that kind (``answered`` moves an outbound delivery to ANSWERED,
   ``recipientOk`` / ``recipientNotOk`` a recipient's delivery to RESPONDED)
@@ -16,12 +19,18 @@ IVR action → what happens:
   dispatcher hands the delivery back for it (retries are durable and not this process's)
 * Finished → ``completed``, the delivery's final event
 
-Worker event → IVR event: Ringing, Answered, PromptDone (PromptFinished), KeyPressed (Digit), Ended
-(CallEnded), NoSuchCall (CallEnded 500: the worker has no such call, the IVR must not wait forever),
-Lost (WorkerLost). PromptFailed is reported and the call hung up (the callee would hear silence until
-the call time-out); MediaUp is reported only.
+Worker event → IVR event: Ringing, Answered, PromptDone (PromptFinished), KeyPressed (Digit), Held,
+Resumed, AmdVerdict, AmdBeep, AmdGreetingEnd (their timings as the detail), Ended (CallEnded),
+NoSuchCall (CallEnded 500: the worker has no such call, the IVR must not wait forever), Lost
+(WorkerLost). PromptFailed is reported and the call hung up (the callee would hear
+silence until the call time-out); MediaUp is reported only.
 
-A leg ends (``done``) with its attempt; a cancelled delivery's attempt ends without a result; while
+Cancelling deliveries (the alert was cancelled) feeds their legs Cancelled: a call waiting in line is
+dropped, a ringing one cancelled, an answered one hung up (BYE), inbound calls too. The alert's
+cancellation already gave each of them its final event (``cancelled``), so the attempt ends with
+``attempt_ended`` (``cancelled``) and no ``completed``, unless the recipient had answered first.
+
+A leg ends (``done``) with its attempt; while
 the channel stops, an attempt that did not succeed is handed back at once (``interrupted``). An
 inbound call lost with its worker leaves the delivery waiting for the next call. A bug in the machine
 or here never strands a call: it is hung up, and its Ended closes the leg.
@@ -30,13 +39,13 @@ or here never strands a call: it is hung up, and its Ended closes the leg.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from alertnode.domain import DeliveryState, DeliveryWork
@@ -47,23 +56,27 @@ from alertnode.voice.ivr import (
     Action,
     AttemptEnded,
     CallEnded,
+    Cancelled,
     CancelTimer,
     Digit,
     FinalResult,
     Finished,
     HangUp,
+    Held,
     IvrMachine,
-    Phase,
     PlaceCall,
     PlayPrompts,
     PromptFinished,
     Report,
+    Resumed,
     StartTimer,
+    StopListening,
     StopPlayback,
     TimerFired,
     WorkerLost,
 )
 from alertnode.voice.link import WorkerLink
+from alertnode.voice.prompt_files import PromptAudio
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +108,13 @@ class ReportFn(Protocol):
 class Leg:
     work: DeliveryWork
     machine: IvrMachine
-    prompts: dict[str, Path]
+    prompts: Mapping[str, PromptAudio]
     inbound: bool
     final_for_delivery: bool = True
     caller: str = ""
     call_key: str | None = None
+    listen: bool = False
+    """The call is placed with answering-machine detection."""
     timers: dict[str, Cancellable] = field(default_factory=dict)
     done: bool = False
     cancelled: bool = False
@@ -149,15 +164,14 @@ class Legs:
         self.feed(leg, ivr.Answered())
 
     def cancel(self, delivery_ids: set[int]) -> None:
-        """Calls not yet dialled are dropped; ringing ones hung up; answered ones play on."""
+        """Calls not yet dialled are dropped; ringing ones cancelled, answered ones hung up."""
         for leg in [leg for leg in self.waiting if leg.work.delivery_id in delivery_ids]:
             self.waiting.remove(leg)
             self._close(leg)
         for leg in list(self._by_call.values()):
-            if leg.work.delivery_id in delivery_ids and not leg.inbound:
+            if leg.work.delivery_id in delivery_ids:
                 leg.cancelled = True
-                if leg.machine.phase is Phase.DIALLING and leg.call_key:
-                    self._send(pipe.Hangup(leg.call_key))
+                self.feed(leg, Cancelled())
 
     def hand_back_waiting(self) -> None:
         """Legs never dialled go straight back to the dispatcher's queue (the channel stops)."""
@@ -203,12 +217,22 @@ class Legs:
                 event = ivr.Ringing()
             case pipe.Answered():
                 event = ivr.Answered()
+            case pipe.Held():
+                event = Held(ev.how)
+            case pipe.Resumed():
+                event = Resumed()
             case pipe.PromptDone():
                 event = PromptFinished(ev.prompt)
             case pipe.KeyPressed():
                 event = Digit(ev.digit, ev.source)
+            case pipe.AmdVerdict():
+                event = ivr.AmdVerdict(ev.verdict, ev.final, ev.reason, _timings(ev))
+            case pipe.AmdBeep():
+                event = ivr.AmdBeep(_timings(ev))
+            case pipe.AmdGreetingEnd():
+                event = ivr.AmdGreetingEnd(_timings(ev))
             case pipe.Ended():
-                event = CallEnded(ev.code, ev.by_remote, ev.reason)
+                event = CallEnded(ev.code, ev.by_remote, ev.reason, ev.expired)
             case pipe.NoSuchCall():
                 with leg_ids(leg):
                     log.warning("voice: the worker has no such call (any more); it is taken as ended")
@@ -253,16 +277,20 @@ class Legs:
         match action:
             case PlaceCall():
                 if not leg.inbound:
+                    leg.listen = action.listen
                     self._place(leg, action.attempt)
                 elif leg.call_key:
                     self._send(pipe.Answer(leg.call_key))
             case PlayPrompts():
                 if leg.call_key:
-                    files = tuple((p, str(leg.prompts[p])) for p in action.prompts)
+                    files = tuple(leg.prompts[p].as_play(p) for p in action.prompts)
                     self._send(pipe.Play(leg.call_key, files))
             case StopPlayback():
                 if leg.call_key:
                     self._send(pipe.StopPlay(leg.call_key))
+            case StopListening():
+                if leg.call_key:
+                    self._send(pipe.AmdStop(leg.call_key))
             case HangUp():
                 if leg in self.waiting:
                     self.waiting.remove(leg)
@@ -286,6 +314,7 @@ class Legs:
         detail: dict[str, Any] = {"attempt": ended.attempt, "outcome": ended.outcome, "success": ended.success}
         retry = None if leg.inbound else ended.retry_after
         if leg.cancelled and not ended.success:
+            # the alert's cancellation gave the delivery its final event
             self._report(leg.work, "attempt_ended", detail={**detail, "cancelled": True})
             self._close(leg)
             return
@@ -309,7 +338,7 @@ class Legs:
         key = f"d{leg.work.delivery_id}a{leg.machine.attempt}n{self._seq}"
         number = rewrite_number(leg.work.address, list(self.config.dial_plan))
         caller = str(leg.work.params.get("sender") or "") if self.config.caller_id_from_sender else ""
-        if not self.link.place(pipe.Place(key, self._uri(number), caller)):
+        if not self.link.place(pipe.Place(key, self._uri(number), caller, amd=leg.listen)):
             return False
         leg.call_key = key
         self._by_call[key] = leg
@@ -374,3 +403,16 @@ class Legs:
         for handle in leg.timers.values():
             handle.cancel()
         leg.timers.clear()
+
+
+_NOT_TIMINGS = frozenset({"call", "verdict", "final", "reason"})
+
+
+def _timings(ev: pipe.AmdEvent) -> dict[str, Any]:
+    """An answering-machine event's numbers (the detail reported with it), rounded to the millisecond."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(ev):
+        if f.name not in _NOT_TIMINGS:
+            value = getattr(ev, f.name)
+            out[f.name] = round(value, 1) if isinstance(value, float) else value
+    return out

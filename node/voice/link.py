@@ -43,6 +43,9 @@ class WorkerLink(Protocol):
     def workers_info(self) -> list[dict[str, Any]]:
         """Per worker: index, ready, sipPort, calls, starts."""
 
+    def sip_port(self) -> int:
+        """The node's SIP port (the SIP front's; 0 before it listens)."""
+
     def worker_pids(self) -> list[int]:
         """Process ids of the running workers."""
 

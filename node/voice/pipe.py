@@ -15,12 +15,14 @@ Rules of the wire:
 
 Commands::
 
-    Init       the first line: ports, account or trunk, codecs, capacity (``WorkerInit``)
-    Place      place a call
-    Play       play prompts one after the other (each reports PromptDone)
+    Init       the first line: ports, account or trunk, codecs, capacity, clock rate (``WorkerInit``)
+    Place      place a call (``amd``: run answering-machine detection from its answer)
+    Play       play prompts one after the other (each reports PromptDone), each in narrowband and
+               (when prepared) wideband, the worker picks by the call's codec
     StopPlay   stop playback
     Hangup     hang up, cancel, or reject an incoming call (``code``: a final status, 0 = default)
     Answer     answer an incoming call (200)
+    AmdStop    stop the call's answering-machine detector
     Shutdown   hang up everything, destroy the library, exit
 
 Events::
@@ -28,11 +30,17 @@ Events::
     Ready         the endpoint runs; commands are accepted
     Registration  a REGISTER result
     Ringing, Answered, Ended       the call's progress (Ended once, whoever hung up)
-    MediaUp       audio flows (again, after a re-INVITE): codec, clock rate, RFC 4733 payload type
+    MediaUp       audio flows (again, after a re-INVITE that changed it): codec, clock rate, RFC 4733
+                  payload type
+    Held          the far end put the call on hold (sendonly or inactive)
+    Resumed       the far end took it off hold: audio flows both ways again
     PromptDone    a prompt played to its end (a stopped prompt does not report)
     PromptFailed  a prompt file could not be played
-    KeyPressed    a key, once per press whichever way it came (source rfc4733 | inband)
-    Incoming      an incoming call waits for Answer or Hangup
+    KeyPressed    a key, once per press whichever way it came (source rfc4733 | info | inband)
+    AmdVerdict    the answering-machine detector's verdict (human | machine | unknown) and its timings
+    AmdBeep       a voicemail beep ended
+    AmdGreetingEnd  a machine's greeting fell silent
+    Incoming      an incoming call waits for Answer or Hangup (with its SIP Call-ID)
     NoSuchCall    a command named a call the worker does not have (any more)
     CommandFailed a command could not be carried out
     Fatal         the endpoint could not start; the process exits
@@ -86,6 +94,13 @@ class WorkerInit:
     inbound: bool = True
     max_calls: int = 4
     log_level: int = 0
+    clock_rate: int = 8000
+    """The conference bridge's clock: 16000 when G.722 is offered, so wideband calls keep 7 kHz audio."""
+    contact: str = ""
+    """host:port registered as the Contact (the supervisor's SIP front, which spreads incoming calls
+    over the workers); empty: this worker's own address."""
+    session_expires: int = 1800
+    min_se: int = 90
 
 
 @dataclass(frozen=True)
@@ -94,14 +109,16 @@ class Place:
     call: str
     uri: str
     caller: str = ""
+    amd: bool = False
+    """Listen for an answering machine from the answer on (node/voice/worker/amd.py)."""
 
 
 @dataclass(frozen=True)
 class Play:
     tag: ClassVar[str] = "play"
     call: str
-    prompts: tuple[tuple[str, str], ...]
-    """(name, WAV path) pairs."""
+    prompts: tuple[tuple[str, str, str], ...]
+    """(name, WAV path at 8 kHz, WAV path at 16 kHz or "") for each prompt."""
 
 
 @dataclass(frozen=True)
@@ -124,11 +141,17 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class AmdStop:
+    tag: ClassVar[str] = "amd_stop"
+    call: str
+
+
+@dataclass(frozen=True)
 class Shutdown:
     tag: ClassVar[str] = "shutdown"
 
 
-CallCommand = Place | Play | StopPlay | Hangup | Answer
+CallCommand = Place | Play | StopPlay | Hangup | Answer | AmdStop
 Command = WorkerInit | CallCommand | Shutdown
 
 # -------------------------------------------------------------------------------------------- events
@@ -164,7 +187,7 @@ class Answered:
 @dataclass(frozen=True)
 class Ended:
     """The call is over. ``code``: 200 for a call that was connected, else the final response (487
-    when the node cancelled it); ``by_remote``: the far end ended it."""
+    when the node cancelled it); ``by_remote``: the far end ended it (BYE)."""
 
     tag: ClassVar[str] = "ended"
     call: str
@@ -172,6 +195,9 @@ class Ended:
     reason: str = ""
     by_remote: bool = False
     connected: bool = False
+    expired: bool = False
+    """A connected call the node ended because the far end went silent (no session refresh, RFC 4028
+    §10, or no answer to an in-dialog request): cause 408."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +207,20 @@ class MediaUp:
     codec: str
     clock_rate: int
     event_pt: int
+
+
+@dataclass(frozen=True)
+class Held:
+    tag: ClassVar[str] = "held"
+    call: str
+    how: str
+    """sendonly (the far end still sends, e.g. music on hold) or inactive."""
+
+
+@dataclass(frozen=True)
+class Resumed:
+    tag: ClassVar[str] = "resumed"
+    call: str
 
 
 @dataclass(frozen=True)
@@ -198,7 +238,7 @@ class PromptFailed:
     message: str
 
 
-KeySource = Literal["rfc4733", "inband"]
+KeySource = Literal["rfc4733", "info", "inband"]
 
 
 @dataclass(frozen=True)
@@ -210,6 +250,44 @@ class KeyPressed:
 
 
 @dataclass(frozen=True)
+class AmdVerdict:
+    """See :class:`alertnode.media.amd.AmdDecision`; times in ms after the answer (the detector's
+    clock: the call's received audio)."""
+
+    tag: ClassVar[str] = "amd"
+    call: str
+    verdict: str
+    final: bool
+    reason: str
+    after_answer_ms: float
+    initial_silence_ms: float | None
+    greeting_ms: float
+    words: int
+    voice_ms: float
+    pause_ms: float
+    longest_pause_ms: float
+
+
+@dataclass(frozen=True)
+class AmdBeep:
+    tag: ClassVar[str] = "amd_beep"
+    call: str
+    after_answer_ms: float
+    """When the beep ended."""
+    length_ms: float
+    freq_hz: float
+    level_dbm0: float
+
+
+@dataclass(frozen=True)
+class AmdGreetingEnd:
+    tag: ClassVar[str] = "amd_greeting_end"
+    call: str
+    after_answer_ms: float
+    silence_ms: float
+
+
+@dataclass(frozen=True)
 class Incoming:
     tag: ClassVar[str] = "incoming"
     call: str
@@ -217,6 +295,7 @@ class Incoming:
     """The From header's value."""
     to_uri: str
     ruri: str
+    sip_call_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -256,21 +335,23 @@ class Lost:
     call: str
 
 
+AmdEvent = AmdVerdict | AmdBeep | AmdGreetingEnd
 CallEvent = (
-    Ringing | Answered | Ended | MediaUp | PromptDone | PromptFailed | KeyPressed | Incoming | NoSuchCall | Lost
+    Ringing | Answered | Ended | MediaUp | Held | Resumed | PromptDone | PromptFailed | KeyPressed | Incoming
+    | NoSuchCall | Lost | AmdVerdict | AmdBeep | AmdGreetingEnd
 )
 Event = Ready | Registration | CallEvent | CommandFailed | Fatal | LogLine | Bye
 
 Message = Command | Event
 
 _COMMANDS: dict[str, type[Any]] = {
-    c.tag: c for c in (WorkerInit, Place, Play, StopPlay, Hangup, Answer, Shutdown)
+    c.tag: c for c in (WorkerInit, Place, Play, StopPlay, Hangup, Answer, AmdStop, Shutdown)
 }
 _EVENTS: dict[str, type[Any]] = {
     c.tag: c
     for c in (
-        Ready, Registration, Ringing, Answered, Ended, MediaUp, PromptDone, PromptFailed, KeyPressed, Incoming,
-        NoSuchCall, CommandFailed, Fatal, LogLine, Bye, Lost,
+        Ready, Registration, Ringing, Answered, Ended, MediaUp, Held, Resumed, PromptDone, PromptFailed, KeyPressed,
+        AmdVerdict, AmdBeep, AmdGreetingEnd, Incoming, NoSuchCall, CommandFailed, Fatal, LogLine, Bye, Lost,
     )
 }
 

@@ -7,6 +7,12 @@ range. The supervisor runs on the asyncio loop and is the channel's
 worker wrote them. A line a worker writes that is no event is logged and dropped. When a worker dies,
 each of its calls is reported as :class:`~alertnode.voice.pipe.Lost` and the worker is started again
 after a growing pause.
+
+Ports: the SIP front (node/voice/front.py) owns ``sip_port_base``, the node's one SIP address (the
+registered Contact, where a trunk sends calls) and spreads incoming calls over the workers; worker
+``n`` listens on ``sip_port_base + 1 + n`` (any free port when the base is 0). A worker's room for
+calls counts the INVITEs the front sent it that it has not reported yet, so a burst of callers and
+outbound calls placed at the same time share the workers without overfilling one.
 """
 
 from __future__ import annotations
@@ -14,10 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from alertnode.voice.config import CALLS_PER_WORKER, VoiceConfig
+from alertnode.voice.front import SipFront, Target
+from alertnode.voice.front_io import FrontServer
 from alertnode.voice.link import OnEvent
 from alertnode.voice.pipe import (
     CallCommand,
@@ -57,12 +66,13 @@ class WorkerHandle:
     stopping: bool = False
 
 
-def worker_init(config: VoiceConfig, index: int) -> WorkerInit:
-    """The ``init`` command of worker ``index`` (ports per worker; only worker 0 registers)."""
+def worker_init(config: VoiceConfig, index: int, front_port: int = 0) -> WorkerInit:
+    """The ``init`` command of worker ``index`` (ports per worker; only worker 0 registers, with the
+    front's address as its Contact)."""
     return WorkerInit(
         index=index,
         bind_host=config.bind_host,
-        sip_port=config.sip_port_base + index if config.sip_port_base else 0,
+        sip_port=config.sip_port_base + 1 + index if config.sip_port_base else 0,
         rtp_port=config.rtp_port_base + index * config.rtp_ports_per_worker,
         rtp_range=config.rtp_ports_per_worker,
         transport=config.transport,
@@ -82,6 +92,10 @@ def worker_init(config: VoiceConfig, index: int) -> WorkerInit:
         # pjsua's own console: 0 = silent; its error lines carry SIP URIs (phone numbers) unmasked,
         # and every failure reaches the node as an event anyway
         log_level=0,
+        clock_rate=16000 if "G722" in config.codecs else 8000,
+        contact=f"{config.bind_host}:{front_port}" if front_port else "",
+        session_expires=config.session_expires_s,
+        min_se=config.session_min_se_s,
     )
 
 
@@ -99,10 +113,16 @@ class Supervisor:
         self._owner: dict[str, WorkerHandle] = {}
         self._closing = False
         self._restarts: set[asyncio.Task[None]] = set()
+        self.front = SipFront(config.bind_host, config.sip_port_base, config.transport)
+        self._front_io = FrontServer(self.front, self._targets)
+        self._sip_ids: dict[str, str] = {}
+        """Incoming calls: the worker's key -> the SIP Call-ID the front routed."""
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        """Open the SIP front (raises SipError when its port is taken), then start the workers."""
+        await self._front_io.start()
         await asyncio.gather(*(self._spawn(w) for w in self._workers))
 
     async def wait_ready(self, timeout: float) -> bool:
@@ -129,7 +149,7 @@ class Supervisor:
         )
         w.proc = proc
         assert proc.stdin is not None
-        proc.stdin.write(encode(worker_init(self.config, w.index)).encode())
+        proc.stdin.write(encode(worker_init(self.config, w.index, self.front.port)).encode())
         w.reader = asyncio.create_task(self._read(w, proc), name=f"voice-worker-{w.index}")
         watchdog = asyncio.create_task(self._start_watchdog(w, proc))
         self._restarts.add(watchdog)
@@ -175,9 +195,13 @@ class Supervisor:
             case Incoming():
                 w.calls.add(ev.call)
                 self._owner[ev.call] = w
+                if ev.sip_call_id:
+                    self._sip_ids[ev.call] = ev.sip_call_id
+                    self.front.settle(ev.sip_call_id)
             case Ended() | NoSuchCall():
                 w.calls.discard(ev.call)
                 self._owner.pop(ev.call, None)
+                self.front.forget(self._sip_ids.pop(ev.call, ""))
         try:
             self._on_event(ev)
         except Exception:  # the channel's bug must not kill the reader
@@ -190,6 +214,7 @@ class Supervisor:
         w.calls.clear()
         for key in lost:
             self._owner.pop(key, None)
+            self.front.forget(self._sip_ids.pop(key, ""))
             try:
                 self._on_event(Lost(key))
             except Exception:  # the channel's bug must not stop the restart
@@ -208,8 +233,10 @@ class Supervisor:
             await self._spawn(w)
 
     async def stop(self, grace: float) -> None:
-        """Hang up every call, let workers destroy their libraries, kill the ones that do not exit."""
+        """Close the SIP front, hang up every call, let workers destroy their libraries, kill the ones
+        that do not exit."""
         self._closing = True
+        await self._front_io.stop()
         for t in list(self._restarts):
             t.cancel()
         procs = []
@@ -232,8 +259,19 @@ class Supervisor:
 
     # ------------------------------------------------------------------ calls
 
+    def _room(self, w: WorkerHandle, now: float) -> int:
+        return CALLS_PER_WORKER - len(w.calls) - self.front.pending(w.index, now)
+
+    def _targets(self) -> list[Target]:
+        """The ready workers for the SIP front, least loaded first."""
+        now = time.monotonic()
+        ready = [w for w in self._workers if w.ready and w.sip_port]
+        ready.sort(key=lambda w: (-self._room(w, now), w.index))
+        return [Target(w.index, self.config.bind_host, w.sip_port, self._room(w, now)) for w in ready]
+
     def free_slots(self) -> int:
-        return sum(CALLS_PER_WORKER - len(w.calls) for w in self._workers if w.ready)
+        now = time.monotonic()
+        return sum(max(0, self._room(w, now)) for w in self._workers if w.ready)
 
     def capacity(self) -> int:
         return len(self._workers) * CALLS_PER_WORKER
@@ -243,10 +281,11 @@ class Supervisor:
 
     def place(self, command: Place) -> bool:
         """Place a call on the least loaded ready worker; False when no worker has room."""
-        ready = [w for w in self._workers if w.ready and len(w.calls) < CALLS_PER_WORKER]
+        now = time.monotonic()
+        ready = [w for w in self._workers if w.ready and self._room(w, now) > 0]
         if not ready:
             return False
-        w = min(ready, key=lambda h: (len(h.calls), h.index))
+        w = max(ready, key=lambda h: (self._room(h, now), -h.index))
         w.calls.add(command.call)
         self._owner[command.call] = w
         self._write(w, command)
@@ -258,6 +297,9 @@ class Supervisor:
             return False
         self._write(w, command)
         return True
+
+    def sip_port(self) -> int:
+        return self.front.port
 
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers if w.proc is not None and w.proc.returncode is None]

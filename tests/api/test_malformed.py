@@ -140,8 +140,11 @@ CASES: list[tuple[str, Body, str]] = [
     ("email bad address", mut(top(alert=[{**EMAIL, "recipients": ["not-an-address"]}])), "alert[0].recipients[0]"),
     ("call without voiceFormat", mut(top(alert=[{**CALL, "voiceFormat": None}])), "alert[0].voiceFormat"),
     ("call sender not E.164", mut(top(alert=[{**CALL, "sender": "ALERTS"}])), "alert[0].sender"),
-    ("replay without additionalContent", mut(top(alert=[{**CALL, "ivrControl": {"ivrType": "replay"}}])),
-     "alert[0].additionalContent"),
+    ("replay prompt of no use", mut(top(alert=[{**CALL, "ivrControl": {"ivrType": "replay"}, "additionalContent": [
+        {"contentTag": "intro", "content": "Hi", "contentEncoding": "utf8", "voiceFormat": "tts"}]}])),
+     "alert[0].additionalContent[0].contentTag"),
+    ("unknown ivrAnsweringMachine", mut(top(alert=[{**CALL, "ivrControl": {"ivrAnsweringMachine": "fax"}}])),
+     "alert[0].ivrControl.ivrAnsweringMachine"),
     ("ivrAttempts zero", mut(top(alert=[{**CALL, "ivrControl": {"ivrAttempts": 0}}])),
      "alert[0].ivrControl.ivrAttempts"),
     ("unknown ivrType", mut(top(alert=[{**CALL, "ivrControl": {"ivrType": "maze"}}])),

@@ -83,7 +83,7 @@ async def test_dedup_window_opens_a_new_alert_after_it_passes(rig: Rig) -> None:
     assert second["alertRef"] == first["alertRef"] != third["alertRef"]
     first_alert = await rig.alert(first["alertRef"])
     assert first_alert["numCoalesced"] == 1 and first_alert["numOriginators"] == 1
-    assert first_alert["_links"]["originators"] == [{"href": f"urn:alertnode:originator:{originator_of('k')}",
+    assert first_alert["_links"]["originators"] == [{"href": f"/api/json/originators/{originator_of('k')}",
                                                      "name": originator_of("k")}]
     assert (await rig.alert(third["alertRef"]))["numCoalesced"] == 0
 

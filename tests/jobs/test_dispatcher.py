@@ -216,3 +216,17 @@ async def test_sender_lookup_of_an_email_is_the_whole_address(tmp_path: Path) ->
         assert by_tag["u"].text == "alerts@alertnode.localdomain"  # no sender: the configured default
     finally:
         rig.close()
+
+
+async def test_an_empty_shortlink_section_still_makes_a_link(tmp_path: Path) -> None:
+    """The reference: a shortlink section implies performLookups and uniqueLookups, whatever it holds."""
+    rig = Rig(tmp_path, MemoryChannel())
+    try:
+        await rig.send({"version": "latest", "clientRef": "ref-1",
+                        "alert": [{"alertType": "sms", "tag": "t", "sender": "ALERTS", "recipients": ["+447700900201"],
+                                   "content": "Open {shortlink} ({reference})", "lookups": {"shortlink": {}}}]})
+        await rig.run_until(lambda: len(rig.channel.works) == 1)
+        (work,) = rig.channel.works
+        assert work.text == f"Open https://a.example/s/{work.token} (ref-1)"
+    finally:
+        rig.close()

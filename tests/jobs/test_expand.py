@@ -99,3 +99,41 @@ def test_contact_lookups_known_to_the_lookup_check() -> None:
     body["alert"][0]["content"] = "Hi {surname}"
     _, problems = plan(body)
     assert [p.path for p in problems] == ["alert[0].content", "alert[0].contactSets[0]"]
+
+
+AUDIO_CALL = {"alertType": "call", "tag": "c", "sender": "+447700900001", "recipients": ["+447700900123"],
+              "voiceFormat": "mp3", "content": "SUQz", "contentEncoding": "base64",
+              "tts": {"language": "de-DE", "gender": "MALE"}}
+
+
+def test_a_tts_block_with_recorded_audio_is_ignored_with_a_warning() -> None:
+    """The reference: the tts block is used if voiceFormat is tts; with mp3/wav/aiff it is accepted, not used."""
+    result, problems = plan({"version": "latest", "clientRef": "r", "alert": [AUDIO_CALL]})
+    assert problems == []
+    (item,) = result.items
+    assert "tts" not in item.params
+    assert [(w.path, w.message) for w in result.warnings] == [
+        ("alert[0].tts", "ignored: the tts block is only used with voiceFormat tts")]
+
+
+def test_the_content_fault_is_reported_not_the_tts_block() -> None:
+    _, problems = plan({"version": "latest", "clientRef": "r",
+                        "alert": [{**AUDIO_CALL, "contentEncoding": "utf8"}]})
+    assert [p.path for p in problems] == ["alert[0].contentEncoding"]
+
+
+def test_a_replay_ivr_may_leave_out_its_prompts_and_gets_the_stock_ones() -> None:
+    """The reference asks for pre, post and done; a node has stock prompts (audio/) for those left out, so an
+    alert without them is taken (before: 400 at alert[0].additionalContent)."""
+    call = {"alertType": "call", "tag": "c", "content": "Fire in hall 2", "voiceFormat": "tts",
+            "sender": "+447700900001", "recipients": ["+447700900123"],
+            "ivrControl": {"ivrType": "replay", "ivrAnsweringMachine": "voicemail"}}
+    result, problems = plan({"version": "latest", "clientRef": "r", "alert": [call]})
+    assert problems == []
+    assert result.items[0].params["ivrControl"]["ivrAnsweringMachine"] == "voicemail"
+    done = {"contentTag": "done", "content": "Thanks", "contentEncoding": "utf8", "voiceFormat": "tts"}
+    _, problems = plan({"version": "latest", "clientRef": "r", "alert": [{**call, "additionalContent": [done]}]})
+    assert problems == []
+    _, problems = plan({"version": "latest", "clientRef": "r",
+                        "alert": [{**call, "additionalContent": [{**done, "contentTag": "intro"}]}]})
+    assert [p.path for p in problems] == ["alert[0].additionalContent[0].contentTag"]

@@ -41,5 +41,6 @@ def test_check_accepts_contact_keys() -> None:
     assert lookups.check("Hi {firstname}", unique=False, contact_keys=frozenset({"firstname"}), path="p") == []
 
 
-def test_unknown_keyword_left_as_is_when_rendering() -> None:
-    assert lookups.render("{unknown}", ctx()) == "{unknown}"
+def test_a_lookup_the_recipient_lacks_renders_empty() -> None:
+    # keywords nobody holds are refused at accept time; one this recipient lacks must not reach it in braces
+    assert lookups.render("Hi {nickname}!", ctx()) == "Hi !"

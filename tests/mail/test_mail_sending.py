@@ -13,14 +13,20 @@ TEMPORARY = Refused("451 4.3.0 Try later", "smarthost refused the message", perm
 PERMANENT = Refused("550 5.1.1 No such user", "recipient refused", permanent=True)
 
 
-def test_accepted_is_sent_with_the_reply_and_message_id() -> None:
+def test_accepted_is_sent_with_the_reply_and_message_id_and_final_when_no_dsn_is_awaited() -> None:
     step = next_step(Accepted("250 2.0.0 Ok: queued as X", "<t.a1@d>"), 1, BACKOFF, 300.0)
     assert step == Report(
         "sent",
         DeliveryState.SENT,
         {"smtp_reply": "250 2.0.0 Ok: queued as X", "messageId": "<t.a1@d>", "tries": 1},
+        final=True,  # nothing more will tell whether it arrived
     )
-    assert not step.final  # a DSN or a reply may still follow
+
+
+def test_accepted_with_a_success_dsn_asked_for_is_sent_but_not_final() -> None:
+    step = next_step(Accepted("250 2.0.0 Ok", "<t.a1@d>", awaiting_dsn=True), 1, BACKOFF, 300.0)
+    assert isinstance(step, Report) and step.kind == "sent" and step.state is DeliveryState.SENT
+    assert not step.final and step.detail["dsnRequested"] is True  # the DSN or its time-out is
 
 
 def test_permanent_refusal_fails_at_once() -> None:

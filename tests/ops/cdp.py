@@ -18,8 +18,17 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-dev-shm-usage")
 
 
+# Chromium with no route to anywhere but loopback: every name resolves to nothing except 127.0.0.1, and the
+# browser's own background traffic (updates, safe browsing, metrics) is off. A page that needs the internet
+# then fails visibly instead of quietly fetching.
+OFFLINE_FLAGS = ("--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "--no-pings",
+                 "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+                 "--disable-default-apps", "--disable-features=OptimizationHints,MediaRouter,Translate",
+                 "--dns-prefetch-disable")
+
+
 class Chromium:
-    def __init__(self, window: tuple[int, int] = (1280, 900)) -> None:
+    def __init__(self, window: tuple[int, int] = (1280, 900), extra_flags: tuple[str, ...] = ()) -> None:
         exe = shutil.which("chromium") or "/usr/bin/chromium"
         if not os.path.exists(exe):
             raise AssertionError("Debian package chromium is not installed")
@@ -34,7 +43,7 @@ class Chromium:
 
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-")
         self.proc = subprocess.Popen(
-            [exe, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}",
+            [exe, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={self._profile.name}",
              f"--window-size={window[0]},{window[1]}", "--remote-debugging-pipe", "about:blank"],
             preexec_fn=child, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -45,6 +54,8 @@ class Chromium:
         self._buf = b""
         self._id = 0
         self.session = ""
+        self.events: list[dict[str, Any]] = []
+        """every DevTools event received so far (``method`` and ``params``), e.g. Network.requestWillBeSent"""
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         self._id += 1
@@ -60,6 +71,9 @@ class Chromium:
                 self._buf += chunk
             raw, self._buf = self._buf.split(b"\0", 1)
             reply = json.loads(raw)
+            if "method" in reply and "id" not in reply:
+                self.events.append(reply)
+                continue
             if reply.get("id") == self._id:
                 if "error" in reply:
                     raise AssertionError(f"{method}: {reply['error']}")

@@ -208,14 +208,15 @@ def test_backup_while_the_node_runs(run_node: Callable[..., RunningNode], smsc: 
 
 
 def test_metrics_key_and_switches(run_node: Callable[..., RunningNode]) -> None:
-    node = run_node({"ops": {"metrics_require_key": True}})
+    # --no-sandbox: with nothing configured the node would otherwise run the sandbox's channels
+    node = run_node({"ops": {"metrics_require_key": True}}, args=("--no-sandbox",))
     assert httpx.get(f"{node.url}/metrics", timeout=10, trust_env=False).status_code == 401
     resp = httpx.get(f"{node.url}/metrics", headers=node.headers, timeout=10, trust_env=False)
     assert resp.status_code == 200 and "alertnode_uptime_seconds" in resp.text
     bad = httpx.get(f"{node.url}/api/ops/status", headers={"Authorization": "Bearer nope"}, timeout=10,
                     trust_env=False)
     assert bad.status_code == 401 and bad.json()["success"] is False
-    off = run_node({"ops": {"metrics": False, "status_page": False}})
+    off = run_node({"ops": {"metrics": False, "status_page": False}}, args=("--no-sandbox",))
     assert httpx.get(f"{off.url}/metrics", timeout=10, trust_env=False).status_code == 404
     assert httpx.get(f"{off.url}/status", timeout=10, trust_env=False).status_code == 404
     # nothing configured: the status JSON says so rather than failing

@@ -111,7 +111,8 @@ def test_node_notifies_ready_watchdog_and_stopping(
         state = tmp_path / "state"
         state.mkdir(mode=0o700)
         env = {"NOTIFY_SOCKET": notify, "WATCHDOG_USEC": "200000", "STATE_DIRECTORY": str(state)}
-        node = run_node({"node": {"data_dir": ""}}, env=env)  # data_dir empty: $STATE_DIRECTORY is used
+        # data_dir empty: $STATE_DIRECTORY is used; --no-sandbox as in the unit's ExecStart
+        node = run_node({"node": {"data_dir": ""}}, env=env, args=("--no-sandbox",))
         first = _messages(sock, lambda got: bool(got))
         assert first == ["READY=1"]
         # the listeners answer by the time READY=1 is sent

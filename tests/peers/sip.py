@@ -4,12 +4,14 @@ Fixtures (loaded by tests/conftest.py as a pytest plugin):
 
 * ``sipp_uas``: ``sipp_uas("uas_press2.xml", calls=1) -> SippUas`` runs a SIPp UAS scenario from
   tools/peers/sipp/ (``.hostport``, ``.wait()`` returns SIPp's exit status: 0 = every call passed);
+  ``cwd=`` another folder for the files the scenario plays (pcaps made at test time);
 * ``sipp_uac``: ``sipp_uac("uac_inbound.xml", target="127.0.0.1:5160", service="+4411", ...)``;
 * ``kamailio``: ``kamailio(forward_to="127.0.0.1:P", did_user="ivr1") -> Kamailio`` a registrar/proxy
   with digest auth (users ivr1/s3cret, ivr2/t0ps3cret); authenticated INVITEs to users ``sipp*`` go to
   ``forward_to``; INVITEs to ``+...`` numbers go to the registered ``did_user``;
-* ``baresip_phone``: ``baresip_phone(audio_wav) -> Baresip`` an auto-answering phone with ctrl_tcp
-  (``.send_digit("2")``);
+* ``baresip_phone``: ``baresip_phone(audio_wav, codecs="PCMA,PCMU", record=None) -> Baresip`` an
+  auto-answering phone with ctrl_tcp (``.command("sndcode", "2")``, ``hold``, ``resume``), recording
+  what it hears into ``record`` (sndfile);
 * ``voice_channel``: ``await voice_channel(real_prompts=False, **VoiceConfig overrides)`` ->
   ``(VoiceChannel, MemorySink)``; prompts are the WAV content as given, or with ``real_prompts`` the
   media prompt cache (espeak-ng TTS, decoding, resampling).
@@ -107,7 +109,9 @@ class SippUas:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def _sipp(tmp_path: Path, args: list[str], scenario: str, port: int, media_port: int) -> SippUas:
+def _sipp(
+    tmp_path: Path, args: list[str], scenario: str, port: int, media_port: int, cwd: Path = SIPP_DIR
+) -> SippUas:
     if shutil.which("sipp") is None:
         pytest.fail("sipp (Debian sip-tester) is not installed")
     log = tmp_path / f"sipp-{scenario}-{port}.log"
@@ -130,7 +134,7 @@ def _sipp(tmp_path: Path, args: list[str], scenario: str, port: int, media_port:
         *args,
     ]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     uas = SippUas(scenario, port, media_port, proc, log)
     # SIPp binds its socket before reading the scenario's first message; give it a moment to bind
     deadline = time.monotonic() + 5
@@ -150,8 +154,8 @@ def _sipp(tmp_path: Path, args: list[str], scenario: str, port: int, media_port:
 def sipp_uas(tmp_path: Path) -> Iterator[Callable[..., SippUas]]:
     started: list[SippUas] = []
 
-    def start(scenario: str, calls: int = 1, *extra: str) -> SippUas:
-        uas = _sipp(tmp_path, ["-m", str(calls), *extra], scenario, free_udp_port(), free_rtp_base(8))
+    def start(scenario: str, calls: int = 1, *extra: str, cwd: Path = SIPP_DIR) -> SippUas:
+        uas = _sipp(tmp_path, ["-m", str(calls), *extra], scenario, free_udp_port(), free_rtp_base(8), cwd)
         started.append(uas)
         return uas
 
@@ -385,19 +389,23 @@ class Baresip:
 def baresip_phone(tmp_path: Path) -> Iterator[Callable[..., Baresip]]:
     started: list[Baresip] = []
 
-    def start(audio_wav: Path) -> Baresip:
+    def start(audio_wav: Path, codecs: str = "PCMA,PCMU", record: Path | None = None) -> Baresip:
+        """``codecs``: what the phone answers with (G722 too); ``record``: a folder where baresip's
+        sndfile module writes what the phone sends and receives (``dump-*-dec.wav`` is what it heard)."""
         if shutil.which("baresip") is None:
             pytest.fail("baresip is not installed")
         port, ctrl = free_udp_port(), free_udp_port()
         rtp = free_rtp_base(20)
         d = tmp_path / f"baresip-{port}"
         d.mkdir()
-        (d / "accounts").write_text(f"<sip:bob@{HOST}:{port}>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU\n")
+        (d / "accounts").write_text(f"<sip:bob@{HOST}:{port}>;regint=0;answermode=auto;audio_codecs={codecs}\n")
+        recording = f"module\t\t\tsndfile.so\nsnd_path\t\t{record}\n" if record is not None else ""
         (d / "config").write_text(
             f"sip_listen\t\t{HOST}:{port}\nnet_interface\t\t{HOST}\naudio_player\t\taubridge,nil\n"
             f"audio_source\t\taufile,{audio_wav}\naudio_alert\t\taubridge,nil\n"
             f"rtp_ports\t\t{rtp}-{rtp + 19}\n"
-            "module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\taufile.so\n"
+            "module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\tg722.so\n"
+            f"module\t\t\taufile.so\n{recording}"
             "module\t\t\taubridge.so\nmodule_app\t\taccount.so\nmodule_app\t\tmenu.so\n"
             f"module_app\t\tctrl_tcp.so\nctrl_tcp_listen\t\t{HOST}:{ctrl}\n"
         )
@@ -445,10 +453,11 @@ def wav_bytes(seconds: float, freq: float = 440.0, rate: int = 8000) -> bytes:
     return buf.getvalue()
 
 
-def wav_preparer(directory: Path) -> Callable[[str, bytes, Mapping[str, Any] | None], Path]:
-    """Prompt preparation for tests that give WAV content (8 kHz, 16-bit) directly."""
+def wav_preparer(directory: Path) -> Callable[[str, bytes, Mapping[str, Any] | None, int], Path]:
+    """Prompt preparation for tests that give WAV content (16-bit) directly: the same file at any clock
+    rate (pjmedia's player and bridge convert)."""
 
-    def prepare(voice_format: str, content: bytes, tts: Mapping[str, Any] | None) -> Path:
+    def prepare(voice_format: str, content: bytes, tts: Mapping[str, Any] | None, clock_rate: int) -> Path:
         assert voice_format == "wav", voice_format
         path = directory / (hashlib.sha256(content).hexdigest()[:16] + ".wav")
         if not path.exists():

@@ -33,6 +33,7 @@ def work(
     *,
     sender: str = "ALERTS",
     expires_in: float | None = 3600,
+    attempt: int = 1,
     **params: Any,
 ) -> DeliveryWork:
     now = time.time()
@@ -51,6 +52,7 @@ def work(
         params={"sender": sender, **params},
         created_at=now,
         expires_at=None if expires_in is None else now + expires_in,
+        attempt=attempt,
     )
 
 

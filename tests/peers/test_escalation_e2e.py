@@ -1,7 +1,7 @@
 """Escalation end to end over real peers (SMSC simulator, SMTP smarthost and listener, SIPp, short links):
-a first linked alert by SMS and e-mail to a set of four; one replies by SMS, one by e-mail, one clicks
-its short link; the second linked alert (previouslySeen sms,email,shortlink) calls only the fourth,
-who presses 2. Results, counts and callbacks are checked."""
+a first linked alert by SMS and e-mail to a set of four; one replies by SMS, one by e-mail, one acknowledges
+through its short link's onward page; the second linked alert (previouslySeen sms,email,shortlink) calls only
+the fourth, who presses 2. Results, counts and callbacks are checked."""
 
 from __future__ import annotations
 
@@ -135,22 +135,20 @@ def test_escalation_calls_only_who_has_not_answered(
         assert (
             send_with_smtplib(listen_port, reply, mail_from="p2@example.org", rcpt_to=f"responses@{DOMAIN}").code == 250
         )
-        # p3 clicks the short link in its e-mail
+        # p3 opens the short link in its e-mail (redirected to the onward page: that alone acknowledges
+        # nothing), then acknowledges there: the onward page POSTs the token it was given to ackUrl
         body = mails["p3@example.org"].get_body(preferencelist=("plain",)).get_content()
         link = re.search(r"http://127\.0\.0\.1:\d+/s/[A-Za-z0-9_\-]+", body)
         assert link, body
-        click = httpx.get(
-            link.group(0),
-            headers={
-                "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac "
-                "OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
-            },
-            follow_redirects=False,
-            trust_env=False,
-        )
+        phone = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac "
+                 "OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"}
+        click = httpx.get(link.group(0), headers=phone, follow_redirects=False, trust_env=False)
         assert click.status_code == 302
         onward = httpx.URL(click.headers["location"])
         assert onward.params["recipient"] == "p3@example.org" and onward.params["reference"] == "drill"
+        ack = httpx.post(onward.params["ackUrl"], data={"ack": onward.params["ackToken"]}, headers=phone,
+                         trust_env=False)
+        assert ack.status_code == 200, ack.text
         assert httpx.get(f"http://127.0.0.1:{public_port}/s/unknown-token-123", trust_env=False).status_code == 404
 
         events = node.wait_events(

@@ -232,6 +232,26 @@ def test_a_malformed_address_is_still_refused_with_its_path(
     assert "not a valid e-mail address" in resp.text
 
 
+def test_a_refused_domain_is_a_400_at_request_time_and_nothing_is_sent(
+    run_node: Callable[..., RunningNode], threaded_smarthost: ThreadedSmarthost, tmp_path: Path
+) -> None:
+    node, _ = mail_node(run_node, threaded_smarthost, tmp_path, refuse_domains=["*.invalid", "localhost"])
+    resp = node.post("/api/json/sendalert", email_alert(["ok@plant.local", "x@mx.invalid"]))
+    assert resp.status_code == 400, resp.text
+    errors = resp.json()["errors"]
+    assert errors == [{"path": "alert[0].recipients",
+                       "message": "x@mx.invalid: the domain is refused by mail.refuse_domains ('*.invalid')"}]
+    contact_alert = email_alert([])
+    del contact_alert["alert"][0]["recipients"]
+    contact_alert["alert"][0]["contacts"] = ["sec"]
+    contact_alert["contactGroup"] = {"inlineContactGroup": {"name": "site", "contacts": [
+        {"id": "sec", "email": "security@localhost"}]}}
+    resp = node.post("/api/json/sendalert", contact_alert)
+    assert resp.status_code == 400 and resp.json()["errors"][0]["path"] == "alert[0].contacts[sec]", resp.text
+    assert node.post("/api/json/sendalert", email_alert(["ok@plant.local"])).status_code == 200
+    assert [m.rcpt_tos for m in threaded_smarthost.wait_for(1)] == [["ok@plant.local"]]
+
+
 def test_delivery_reports_asked_of_a_dsn_smarthost_move_the_deliveries(
     run_node: Callable[..., RunningNode], tmp_path: Path
 ) -> None:

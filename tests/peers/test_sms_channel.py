@@ -277,10 +277,13 @@ async def test_restart_resubmits_only_unacknowledged(smsc: Smsc, store: Store, t
     try:
         await bound(ch2)
         before = len(smsc.submits())
-        await ch2.submit(work(20, "+447700900020", "acknowledged"))
-        await ch2.submit(work(21, "+9960000021", "never answered"))
+        # the dispatcher hands them over again as their second attempt (requeued at the restart)
+        await ch2.submit(work(20, "+447700900020", "acknowledged", attempt=2))
+        await ch2.submit(work(21, "+9960000021", "never answered", attempt=2))
         await sink2.wait(lambda: bool(sink2.of(20)))
-        assert sink2.of(20)[0].state is DeliveryState.SENT and sink2.of(20)[0].detail["resumed"] is True
+        [resumed] = sink2.of(20)
+        assert resumed.state is DeliveryState.SENT and resumed.detail["resumed"] is True
+        assert resumed.final  # no receipt asked for: sent is its final event
         await sink2.wait(lambda: len(smsc.submits()) > before)
         await asyncio.sleep(0.2)
         again = [r["dest"] for r in smsc.submits()[before:]]

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.peer
 
 
 def node_hostport(ch: Any) -> str:
-    return f"127.0.0.1:{ch.info().details['workers'][0]['sipPort']}"
+    return f"127.0.0.1:{ch.info().details['sipPort']}"  # the SIP front
 
 
 async def test_inbound_call_from_a_recipient_answers_plays_and_takes_the_key(sipp_uac: Any, voice_channel: Any) -> None:
@@ -110,3 +110,50 @@ async def test_inbound_key_stands_when_the_worker_dies_after_it(sipp_uac: Any, v
     assert final.state is DeliveryState.RESPONDED and final.detail["response"] == "2"
     assert ch.info().details["waitingInbound"] == 0
     uac.proc.terminate()  # its call never got a BYE: the worker died
+
+
+async def test_32_callers_at_once_are_spread_over_the_workers(
+    tmp_path: Any, sipp_uac: Any, voice_channel: Any
+) -> None:
+    """Issue 15: an inboundCall number takes 32 callers at once (8 workers of 4 calls behind the SIP
+    front); every caller's key is heard: 16 press 2 by RFC 4733, 16 in-band."""
+    ch, sink = await voice_channel(trunk="127.0.0.1:9", max_concurrent_calls=32, key_wait_s=10)
+    callers = [f"+44111100{i:04d}" for i in range(32)]
+    works = [
+        make_work(c, alert_type="inboundCall", params={"telephoneNumber": "+442000000032"}, content=wav_bytes(2.0))
+        for c in callers
+    ]
+    for w in works:
+        await ch.submit(w)
+    uacs = []
+    for name, group in (("uac_inbound_many.xml", callers[:16]), ("uac_inbound_many_inband.xml", callers[16:])):
+        csv = tmp_path / f"{name}.csv"
+        csv.write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in group))
+        # all 16 within half a second: each holds its call 3 s before its key, so all 32 overlap
+        uacs.append(sipp_uac(name, node_hostport(ch), "+442000000032", 16, "-inf", str(csv), "-r", "32", "-l", "16"))
+    finals = [await sink.final(w.delivery_id, 60) for w in works]
+    for w, final in zip(works, finals, strict=True):
+        assert final.state is DeliveryState.RESPONDED and final.detail["response"] == "2", (w.address, final)
+    sources = [next(e.detail["source"] for e in sink.of(w.delivery_id) if e.kind == "key") for w in works]
+    assert sources == ["rfc4733"] * 16 + ["inband"] * 16
+    # all 32 were up at once: every call was answered before the first one ended
+    order = [(e.at, e.kind) for e in sink.events if e.kind in ("answered", "attempt_ended")]
+    first_end = min(at for at, kind in order if kind == "attempt_ended")
+    assert sum(1 for at, kind in order if kind == "answered" and at <= first_end) == 32
+    workers = ch.info().details["workers"]
+    assert len(workers) == 8 and all(w["starts"] == 1 for w in workers)
+    for uac in uacs:
+        assert await asyncio.to_thread(uac.wait, 30) == 0, uac.output()[-2000:]
+
+
+async def test_an_inbound_call_over_tcp_through_the_front(sipp_uac: Any, voice_channel: Any) -> None:
+    """transport = tcp: the front takes the caller's TCP connection, opens its own to the worker, and
+    sends the worker's answers back over the caller's connection."""
+    ch, sink = await voice_channel(trunk="127.0.0.1:9", transport="tcp")
+    work = inbound_work("+442000000005", 0.5)
+    await ch.submit(work)
+    uac = sipp_uac("uac_inbound.xml", node_hostport(ch), "+442000000005", 1, "-t", "t1", "-key", "caller",
+                   "+441111111111")
+    final = await sink.final(work.delivery_id)
+    assert final.state is DeliveryState.RESPONDED and final.detail["response"] == "2"
+    assert await asyncio.to_thread(uac.wait, 20) == 0, uac.output()[-2000:]

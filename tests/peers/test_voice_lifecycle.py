@@ -85,20 +85,34 @@ async def test_cancel_hangs_up_a_ringing_call_without_result(sipp_uas: Any, voic
     assert await asyncio.to_thread(uas.wait) == 0
 
 
-async def test_worker_that_cannot_bind_its_sip_port_says_why(caplog: pytest.LogCaptureFixture, tmp_path: Any) -> None:
+def _two_free_ports() -> tuple[Any, int]:
+    """A bound UDP socket on port P, where P - 1 is free now (the front's port; P is worker 0's)."""
     import socket
 
+    for _ in range(50):
+        taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        taken.bind(("127.0.0.1", 0))
+        port = int(taken.getsockname()[1])
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind(("127.0.0.1", port - 1))
+            return taken, port
+        except OSError:
+            taken.close()
+    raise RuntimeError("no two free ports")
+
+
+async def test_worker_that_cannot_bind_its_sip_port_says_why(caplog: pytest.LogCaptureFixture, tmp_path: Any) -> None:
     from alertnode.voice.channel import VoiceChannel
     from alertnode.voice.config import VoiceConfig
     from tests.peers.sip import MemorySink, free_rtp_base
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
-        taken.bind(("127.0.0.1", 0))
-        port = taken.getsockname()[1]
+    taken, port = _two_free_ports()
+    with taken:
         cfg = VoiceConfig(
             enabled=True,
             trunk="127.0.0.1:9",
-            sip_port_base=port,
+            sip_port_base=port - 1,  # the front's; worker 0 wants base + 1, which is taken
             rtp_port_base=free_rtp_base(40),
             max_concurrent_calls=4,
         )
@@ -109,6 +123,28 @@ async def test_worker_that_cannot_bind_its_sip_port_says_why(caplog: pytest.LogC
             assert not await ch.wait_ready(3)
             assert any("cannot start" in r.getMessage() for r in caplog.records)
             assert ch.free_capacity() == 0 and not ch.ready()
+        finally:
+            await ch.stop(5)
+
+
+async def test_a_taken_sip_port_stops_the_channel_from_starting(tmp_path: Any) -> None:
+    """The node's SIP address (the front's) is its public face: taken, the channel does not start and
+    says which port (as a taken SMTP or HTTP listener port stops the node)."""
+    import socket
+
+    from alertnode.errors import SipError
+    from alertnode.voice.channel import VoiceChannel
+    from alertnode.voice.config import VoiceConfig
+    from tests.peers.sip import MemorySink, free_rtp_base
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        cfg = VoiceConfig(enabled=True, trunk="127.0.0.1:9", sip_port_base=port, rtp_port_base=free_rtp_base(40))
+        ch = VoiceChannel(config=cfg, data_dir=tmp_path)
+        try:
+            with pytest.raises(SipError, match=f"127.0.0.1:{port}"):
+                await ch.start(MemorySink())
         finally:
             await ch.stop(5)
 

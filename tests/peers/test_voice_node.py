@@ -76,11 +76,18 @@ def test_bad_ivr_control_is_refused_with_paths(
     run_node: Callable[..., RunningNode], sipp_uas: Callable[..., SippUas]
 ) -> None:
     node = run_node(voice_config("127.0.0.1:9"))
-    resp = node.post("/api/json/sendalert", call_alert(ivrControl={"ivrType": "replay", "ivrAmOkDigits": "1"}))
+    resp = node.post("/api/json/sendalert", call_alert(ivrControl={"ivrType": "replay", "ivrAmOkDigits": "1"},
+                                                       additionalContent=[{"contentTag": "intro", "content": "Hi",
+                                                                           "contentEncoding": "utf8",
+                                                                           "voiceFormat": "tts"}]))
     text = resp.text
     assert resp.json()["success"] is False
-    assert "alert[0].additionalContent" in text  # pre, post and done are missing
+    # (pre, post and done left out are the stock prompts: no fault)
+    assert "alert[0].additionalContent[0].contentTag" in text  # a prompt the replay IVR has no use for
     assert "alert[0].ivrControl.ivrAmOkDigits" in text
+    resp = node.post("/api/json/sendalert", call_alert(ivrControl={"ivrAnsweringMachine": "maybe"}))
+    assert resp.json()["success"] is False
+    assert "alert[0].ivrControl.ivrAnsweringMachine" in resp.text
     resp = node.post("/api/json/sendalert", call_alert(ivrControl={"ivrType": "simple", "ivrDigitsStopPlay": True}))
     assert resp.json()["success"] is False
     assert "alert[0].ivrControl.ivrDigitsStopPlay" in resp.text  # an option of the replay IVR only
@@ -114,3 +121,26 @@ def test_inbound_call_through_the_api(run_node: Callable[..., RunningNode], sipp
     assert final["state"] == "responded"
     assert final["detail"]["response"] == "2" and final["detail"]["caller"] == "+447700900002"
     assert uac.wait() == 0, uac.output()[-2000:]
+
+
+def test_cancelling_an_alert_hangs_up_its_answered_call(
+    run_node: Callable[..., RunningNode], sipp_uas: Callable[..., SippUas]
+) -> None:
+    """Issue 15 reverses "an answered call plays on": the node sends BYE and the recipient gets the final
+    ``cancelled`` event (the answered delivery had none yet)."""
+    uas = sipp_uas("uas_answer.xml")  # answers, says nothing, waits for the BYE
+    node = run_node(voice_config(uas.hostport))
+    resp = node.post("/api/json/sendalert", call_alert(content="This alert takes a while to read out. " * 8))
+    assert resp.status_code == 200 and resp.json()["success"] is True, resp.text
+    ref = resp.json()["alertRef"]
+    node.wait_events(lambda evs: any(e["event"] == "answered" for e in evs), timeout=60)
+    with node.client() as c:
+        assert c.post(f"/api/json/alerts/{ref}/cancel").json()["cancelledDeliveries"] == 1
+    events = node.wait_events(lambda evs: any(e["event"] == "attempt_ended" for e in evs), timeout=30)
+    mine = [e for e in events if e.get("recipient") == "+447700900001"]
+    [final] = [e for e in mine if e.get("final")]
+    assert final["event"] == "cancelled" and final["state"] == "failed"
+    ended = next(e for e in mine if e["event"] == "attempt_ended")
+    assert ended["detail"]["outcome"] == "cancelled"
+    assert "prompt_played" not in [e["event"] for e in mine]
+    assert uas.wait(20) == 0, uas.output()[-2000:]  # it got the BYE

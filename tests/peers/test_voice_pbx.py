@@ -77,3 +77,6 @@ async def test_inbound_call_routed_by_the_pbx_to_the_registered_node(
     final = await sink.final(work.delivery_id)
     assert final.state is DeliveryState.RESPONDED and final.detail["caller"] == "+441111111111"
     assert await asyncio.to_thread(uac.wait) == 0, uac.output()[-2000:]
+    # the registered Contact is the SIP front (which spread the call to a worker), not a worker
+    front = ch.info().details["sipPort"]
+    assert f"REGISTER ivr1 OK contact=<sip:ivr1@127.0.0.1:{front}>" in pbx.output()

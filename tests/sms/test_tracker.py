@@ -11,6 +11,7 @@ from alertnode.domain import DeliveryState
 from alertnode.sms import receipts
 from alertnode.sms import tracker as tr
 from alertnode.sms.status import ESME_RINVDSTADR, ESME_RINVEXPIRY, ESME_ROK, ESME_RSYSERR, ESME_RTHROTTLED
+from alertnode.sms.tracking import DEFAULT_RECEIPT_TIMEOUT_S
 
 DEST = "ix-447700900001"
 
@@ -50,11 +51,14 @@ def test_a_part_is_sent_only_with_its_ack_and_the_ack_is_stored_before_anything_
     acts = t.handle(tr.Acked(pid, "00AB12", "a", 2.0), 2.0)
     assert isinstance(acts[0], tr.StoreAck)
     store = acts[0]
-    assert store.part == tr.PartRow(1, 1, "ab12", "acked", 2.0)
+    # matched normalized, reported as the SMSC wrote it (a Jasmin UUID keeps its leading zero)
+    assert store.part == tr.PartRow(1, 1, "ab12", "acked", 2.0, "00AB12")
     assert store.message.state == "sent" and store.message.parts == 1 and store.next_ref is None
+    assert store.message.receipt_due_at == 2.0 + DEFAULT_RECEIPT_TIMEOUT_S
     [sent] = of(acts, tr.Report)
     assert sent.event.state is DeliveryState.SENT and sent.event.at == 2.0
-    assert sent.event.detail == {"parts": 1, "link": "a", "message_ids": ["ab12"]}
+    assert not sent.event.final  # its receipt is awaited
+    assert sent.event.detail == {"parts": 1, "link": "a", "message_ids": ["00AB12"]}
     assert t.busy == 0 and t.body(pid, 2.0) is None
     assert t.handle(tr.Acked(pid, "00AB12", "a", 2.1), 2.1) == []  # a late duplicate answer changes nothing
 
@@ -151,7 +155,9 @@ def test_restart_takes_back_open_messages_and_reports_acknowledged_ones_again() 
     assert t.restore(rows, parts, {DEST: 9}, 1000.0) == 2
     acts = t.handle(tr.Submit(1, "b", DEST, "ALERTS", 7, ((b"x", 1), (b"y", 1)), 5000.0), 1000.0)
     assert reports(acts) == [(1, "sent")] and not of(acts, tr.Enqueue)
-    assert of(acts, tr.Report)[0].event.detail == {"parts": 2, "link": "a", "resumed": True}
+    assert of(acts, tr.Report)[0].event.detail == {"parts": 2, "link": "a", "resumed": True,
+                                                    "message_ids": ["a1", "a2"]}
+    assert not of(acts, tr.Report)[0].event.final  # the receipt of part 2 is still awaited
     assert t.reference(2, DEST, 2, 256) == 8
     [pid] = submit(t, 2, parts=2, now=1000.0)
     assert t.body(pid, 1000.0) == b"d2 p2 r8"
@@ -169,8 +175,8 @@ def test_a_delivered_receipt_is_stored_then_reported_then_answered_and_the_messa
     assert [type(a) for a in acts] == [tr.StoreReceipt, tr.Report, tr.Answer]
     assert acts[0] == tr.StoreReceipt(tr.ReceiptUpdate(1, 1, "delivered", "DELIVRD", "000", "delivered"))
     event = acts[1].event  # type: ignore[union-attr]
-    assert event.state is DeliveryState.DELIVERED and event.at == 5.0 and not event.final
-    assert event.detail == {"stat": "DELIVRD", "err": "000", "link": "a", "part": 1}
+    assert event.state is DeliveryState.DELIVERED and event.at == 5.0 and event.final
+    assert event.detail == {"stat": "DELIVRD", "err": "000", "link": "a", "part": 1, "message_id": "1F"}
     assert acts[2] == tr.Answer("a", "transceiver", 77, ESME_ROK)
     assert t.open_messages == 0
     rc = receipts.Receipt("1f", "DELIVRD", receipts.Outcome.DELIVERED)

@@ -127,7 +127,7 @@ def test_a_retry_after_the_final_event_changes_nothing(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize(("events", "state"), [
-    ([ev(1, "sent", S.SENT)], "sent"),
+    ([ev(1, "sent", S.SENT, final=True)], "sent"),  # no receipt awaited (an awaited one: test_sent_awaiting.py)
     ([ev(1, "sent", S.SENT), ev(1, "delivered", S.DELIVERED)], "delivered"),
     ([ev(1, "sent", S.SENT), ev(1, "replied", S.RESPONDED)], "responded"),
     ([ev(1, "failed", S.FAILED, final=True)], "failed"),

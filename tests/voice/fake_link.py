@@ -78,6 +78,9 @@ class FakeWorkerLink:
     def workers_info(self) -> list[dict[str, Any]]:
         return [{"index": 0, "ready": self.ready, "sipPort": 5160, "calls": len(self.calls), "starts": 1}]
 
+    def sip_port(self) -> int:
+        return 5160
+
     def worker_pids(self) -> list[int]:
         return []
 

@@ -115,7 +115,7 @@ async def test_placing_ringing_answer_prompt_key_and_hang_up(rig: Rig) -> None:
     rig.link.emit(pipe.Answered(key))
     rig.link.emit(pipe.MediaUp(key, "PCMA", 8000, 120))
     [play] = rig.link.take()
-    assert isinstance(play, pipe.Play) and [name for name, _ in play.prompts] == ["main"]
+    assert isinstance(play, pipe.Play) and [name for name, _, _ in play.prompts] == ["main"]
     assert Path(play.prompts[0][1]).read_bytes() == work.content
     assert rig.timers.pending() == [TOTAL]  # the ring timer was cancelled
     ev = await rig.events(work)
@@ -139,19 +139,19 @@ async def test_replay_prompts_in_band_key_and_done_prompt(rig: Rig) -> None:
     work, key = await answered(rig, REPLAY)
     [place, play] = rig.link.take()
     assert isinstance(place, pipe.Place)
-    assert isinstance(play, pipe.Play) and [n for n, _ in play.prompts] == ["pre", "main", "post"]
-    assert len({p for _, p in play.prompts}) == 3
+    assert isinstance(play, pipe.Play) and [n for n, _, _ in play.prompts] == ["pre", "main", "post"]
+    assert len({p for _, p, _ in play.prompts}) == 3
     for name in ("pre", "main", "post"):
         rig.link.emit(pipe.PromptDone(key, name))
     assert rig.timers.pending() == [TOTAL, KEY_WAIT]
     rig.link.emit(pipe.KeyPressed(key, "1", "inband"))  # say again
     [again] = rig.link.take()
-    assert isinstance(again, pipe.Play) and [n for n, _ in again.prompts] == ["main", "post"]
+    assert isinstance(again, pipe.Play) and [n for n, _, _ in again.prompts] == ["main", "post"]
     rig.link.emit(pipe.PromptDone(key, "main"))
     rig.link.emit(pipe.PromptDone(key, "post"))
     rig.link.emit(pipe.KeyPressed(key, "2", "inband"))
     [done] = rig.link.take()
-    assert isinstance(done, pipe.Play) and [n for n, _ in done.prompts] == ["done"]
+    assert isinstance(done, pipe.Play) and [n for n, _, _ in done.prompts] == ["done"]
     ok = await rig.event(work, "recipientOk")
     assert ok.state is DeliveryState.RESPONDED and ok.detail == {"digit": "2"}
     rig.link.emit(pipe.PromptDone(key, "done"))
@@ -233,8 +233,11 @@ async def test_call_and_key_wait_timeouts_hang_up(rig: Rig) -> None:
     rig.link.emit(pipe.PromptDone(key, "main"))
     rig.link.take()
     rig.timers.fire(KEY_WAIT)
-    assert rig.link.take() == [pipe.Hangup(key)]
+    [goodbye] = rig.link.take()  # the stock goodbye, then the hang-up
+    assert isinstance(goodbye, pipe.Play) and [p[0] for p in goodbye.prompts] == ["goodbye"]
     assert (await rig.event(work, "key_timeout")).detail == {"repeat": False}
+    rig.link.emit(pipe.PromptDone(key, "goodbye"))
+    assert rig.link.take() == [pipe.Hangup(key)]
     rig.link.emit(pipe.Ended(key, 200, by_remote=False, connected=True))
     assert rig.timers.pending() == []
     work2, key2 = await answered(rig)
@@ -330,13 +333,45 @@ async def test_cancel_hangs_up_a_ringing_call_and_drops_a_waiting_one(rig: Rig) 
     assert rig.ch.free_capacity() == 1
 
 
-async def test_cancel_lets_an_answered_call_play_on(rig: Rig) -> None:
+async def test_hold_stops_the_prompt_and_resume_plays_it_again(rig: Rig) -> None:
+    work, key = await answered(rig, {"ivrControl": {"ivrRequireResponse": True}})
+    play = rig.link.take()[-1]
+    assert isinstance(play, pipe.Play)
+    rig.link.emit(pipe.Held(key, "inactive"))
+    assert rig.link.take() == [pipe.StopPlay(key)]
+    rig.link.emit(pipe.PromptDone(key, "main"))  # an end that raced the stop: not heard, not counted
+    rig.link.emit(pipe.Resumed(key))
+    assert rig.link.take() == [play]
+    rig.link.emit(pipe.KeyPressed(key, "7", "info"))
+    assert rig.link.take() == [pipe.StopPlay(key), pipe.Hangup(key)]
+    assert await rig.kinds(work) == ["calling", "ringing", "answered", "held", "resumed", "key"]
+    held = await rig.event(work, "held")
+    assert held.detail == {"how": "inactive", "prompt": "main"}
+    assert (await rig.event(work, "key")).detail == {"digit": "7", "source": "info"}
+
+
+async def test_a_call_the_far_end_stopped_refreshing_is_session_expired(rig: Rig) -> None:
+    work, key = await answered(rig)
+    rig.link.take()
+    rig.link.emit(pipe.Ended(key, 200, "No session refresh received.", connected=True, expired=True))
+    kinds = await rig.kinds(work)
+    assert "session_expired" in kinds and "hung_up" not in kinds
+    assert (await rig.event(work, "session_expired")).detail["reason"] == "No session refresh received."
+
+
+async def test_cancel_hangs_up_an_answered_call(rig: Rig) -> None:
+    """Issue 15 reverses "an answered call plays on": the call is hung up (BYE) at once; the alert's
+    cancellation gave the delivery its final event, the channel ends the attempt without another."""
     work, key = await answered(rig)
     rig.link.take()
     await rig.ch.cancel([work.delivery_id])
-    assert rig.link.take() == []
-    rig.link.emit(pipe.PromptDone(key, "main"))
-    assert rig.link.take() == [pipe.Hangup(key)]
+    assert rig.link.take() == [pipe.StopPlay(key), pipe.Hangup(key)]
+    rig.link.emit(pipe.Ended(key, 200, "OK", connected=True))
+    ended = await rig.event(work, "attempt_ended")
+    assert ended.detail == {"attempt": 1, "outcome": "cancelled", "success": False, "cancelled": True}
+    assert ended.retry_after is None
+    assert not [e for e in await rig.events(work) if e.final]
+    assert "hung_up" not in await rig.kinds(work)
 
 
 async def test_stop_hands_back_calls_not_dialled_and_interrupted_ones(rig: Rig) -> None:
@@ -375,7 +410,7 @@ async def test_inbound_call_from_the_recipient(rig: Rig) -> None:
     rig.link.emit(pipe.Incoming("in1-1", "<sip:+441111111111@pbx>;tag=a", "<sip:x@node>", "sip:+442000000001@node"))
     cmds = await wait_for_commands(rig)  # the first call's prompt is prepared off the event loop
     assert cmds[0] == pipe.Answer("in1-1")
-    assert isinstance(cmds[1], pipe.Play) and [n for n, _ in cmds[1].prompts] == ["main"]
+    assert isinstance(cmds[1], pipe.Play) and [n for n, _, _ in cmds[1].prompts] == ["main"]
     answered_ev = await rig.event(work, "answered")
     assert answered_ev.state is None and answered_ev.detail["caller"] == "+441111111111"
     rig.link.emit(pipe.Answered("in1-1"))  # the worker's 200 OK confirmed: nothing new for the IVR

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alertnode.voice.ivr import (
@@ -20,6 +20,7 @@ from alertnode.voice.ivr import (
     IvrMachine,
     IvrOptions,
     IvrType,
+    Phase,
     PlaceCall,
     PlayPrompts,
     PromptFinished,
@@ -171,8 +172,11 @@ def test_simple_require_response_waits_for_key_then_times_out() -> None:
     out = m.handle(PromptFinished("main"), 5)
     assert out == [Report("prompt_played", {"prompt": "main"}), StartTimer("keywait", 5)]
     out = m.handle(TimerFired("keywait"), 10)
-    assert out == [Report("key_timeout", {"repeat": False}), CancelTimer("keywait"), HangUp()]
-    out = m.handle(CallEnded(200, by_remote=False), 10)
+    # the stock goodbye before hanging up
+    assert out == [Report("key_timeout", {"repeat": False}), CancelTimer("keywait"), PlayPrompts(("goodbye",))]
+    out = m.handle(PromptFinished("goodbye"), 11)
+    assert out == [Report("prompt_played", {"prompt": "goodbye"}), CancelTimer("keywait"), HangUp()]
+    out = m.handle(CallEnded(200, by_remote=False), 11)
     assert AttemptEnded(1, False, "no_response", 60) in out
 
 
@@ -365,12 +369,36 @@ def test_replay_any_other_key_is_not_ok() -> None:
     assert finished(out) == Finished(FinalResult.RESPONDED, "recipientNotOk", 1, "recipientNotOk", 200)
 
 
-def test_replay_explicit_not_ok_digits_ignore_other_keys() -> None:
+def test_replay_explicit_not_ok_digits_answer_other_keys_with_a_tone() -> None:
     m = replay(ivrAmNotOkDigits="9", ivrAmOkDigits="23")
     answer(m)
     play_all(m, ("pre", "main", "post"), 5)
-    assert m.handle(Digit("7"), 6) == [Report("key", {"digit": "7", "source": "rfc4733"})]
+    # a key of no digit set is no answer: a tone says so and the key wait starts over
+    assert m.handle(Digit("7"), 6) == [
+        Report("key", {"digit": "7", "source": "rfc4733"}),
+        Report("invalid_key", {"digit": "7"}),
+        PlayPrompts(("tone",)),
+        StartTimer("keywait", 5),
+    ]
+    assert m.handle(PromptFinished("tone"), 6.3) == []
     assert Report("recipientOk", {"digit": "3"}) in m.handle(Digit("3"), 7)
+
+
+def test_replay_a_key_of_no_set_acted_on_after_the_prompts_does_not_stall_the_call() -> None:
+    # before: a pending (or a play-stopping) key in no digit set left the call with nothing playing and
+    # no key wait, until max_call_s
+    for stop in (False, True):
+        m = replay(ivrAmNotOkDigits="9", ivrDigitsStopPlay=stop)
+        answer(m)
+        m.handle(PromptFinished("pre"), 3)
+        out = m.handle(Digit("7"), 4)
+        if not stop:
+            assert out == [Report("key", {"digit": "7", "source": "rfc4733"})]
+            out = play_all(m, ("main", "post"), 8)
+        assert out[-2:] == [PlayPrompts(("tone",)), StartTimer("keywait", 5)]
+        assert m.phase is Phase.WAITING_KEY
+        out = m.handle(TimerFired("keywait"), 14)
+        assert out == [Report("key_timeout", {"repeat": True}), PlayPrompts(("main", "post"))]
 
 
 def test_replay_key_during_play_without_stop_is_acted_on_after_prompts() -> None:
@@ -400,8 +428,9 @@ def test_replay_no_key_repeats_once_then_fails() -> None:
     assert out == [Report("key_timeout", {"repeat": True}), PlayPrompts(("main", "post"))]
     play_all(m, ("main", "post"), 14)
     out = m.handle(TimerFired("keywait"), 19)
-    assert HangUp() in out
-    out = m.handle(CallEnded(200, by_remote=False), 19)
+    assert out[-1] == PlayPrompts(("goodbye",))
+    assert HangUp() in m.handle(PromptFinished("goodbye"), 20)
+    out = m.handle(CallEnded(200, by_remote=False), 20)
     assert finished(out) == Finished(FinalResult.FAILED, "no_response", 1, None, 200)
 
 
@@ -427,6 +456,7 @@ events = st.one_of(
 )
 
 
+@settings(deadline=None)  # timing is not what this checks; CI machines are busy
 @given(
     st.sampled_from(["simple", "replay"]), st.integers(1, 3), st.integers(1, 4), st.booleans(),
     st.lists(events, max_size=60),

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alertnode.voice import pipe
@@ -17,7 +17,9 @@ COMMANDS: list[pipe.Command] = [
     pipe.WorkerInit(index=1, bind_host="127.0.0.1", sip_port=5161, rtp_port=20040, rtp_range=40,
                     codecs=("PCMU",), registrar="pbx", do_register=False, password="s3cret"),
     pipe.Place("d1a1n1", "sip:+441@pbx", "+442"),
-    pipe.Play("d1a1n1", (("main", "/tmp/a.wav"), ("post", "/tmp/b.wav"))),
+    pipe.Place("d1a1n2", "sip:+441@pbx", "", amd=True),
+    pipe.AmdStop("d1a1n2"),
+    pipe.Play("d1a1n1", (("main", "/tmp/a.wav", "/tmp/a16.wav"), ("post", "/tmp/b.wav", ""))),
     pipe.StopPlay("d1a1n1"),
     pipe.Hangup("in1-1", 486),
     pipe.Answer("in1-1"),
@@ -33,6 +35,10 @@ EVENTS: list[pipe.Event] = [
     pipe.PromptDone("k", "main"),
     pipe.PromptFailed("k", "main", "not a WAV file"),
     pipe.KeyPressed("k", "#", "inband"),
+    pipe.AmdVerdict("k", "human", False, "short_greeting", 1120.0, 300.0, 520.0, 1, 480.0, 320.0, 0.0),
+    pipe.AmdVerdict("k", "unknown", True, "no_speech", 4000.0, None, 0.0, 0, 0.0, 4000.0, 0.0),
+    pipe.AmdBeep("k", 7260.0, 240.0, 1000.5, -17.9),
+    pipe.AmdGreetingEnd("k", 9100.0, 2000.0),
     pipe.Incoming("in1-1", '"A" <sip:+441@h>;tag=x', "<sip:+442@h>", "sip:+442@h"),
     pipe.NoSuchCall("k"),
     pipe.CommandFailed("boom", "k"),
@@ -76,7 +82,7 @@ def test_defaults_fill_missing_optional_fields_and_unknown_fields_are_ignored() 
         ('{"op":"call","uri":"sip:x"}', "call: call is missing"),
         ('{"op":"hangup","call":"k","code":"486"}', "hangup.code: str is not int"),
         ('{"op":"hangup","call":"k","code":true}', "hangup.code: bool is not int"),
-        ('{"op":"play","call":"k","prompts":[["main"]]}', "play.prompts: 2 items were expected"),
+        ('{"op":"play","call":"k","prompts":[["main"]]}', "play.prompts: 3 items were expected"),
         ('{"op":"play","call":"k","prompts":"main"}', "play.prompts: a list was expected"),
         ('{"op":"init","index":0,"bind_host":"h","sip_port":1,"rtp_port":2,"rtp_range":3,"codecs":[1]}',
          "init.codecs: int is not str"),
@@ -98,6 +104,7 @@ scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
 json_values = scalars | st.lists(scalars | st.lists(scalars, max_size=3), max_size=3)
 
 
+@settings(deadline=None)  # timing is not what this checks; CI machines are busy
 @given(st.sampled_from(["op", "ev"]), st.sampled_from([*pipe._COMMANDS, *pipe._EVENTS, "x"]),
        st.dictionaries(st.sampled_from(["call", "code", "prompts", "digit", "source", "sip_port", "uri",
                                         "message", "level", "index", "codecs", "active"]), json_values))

@@ -35,7 +35,8 @@ async def test_supervisor_drops_lines_that_are_no_event(tmp_path: Path, caplog: 
     init_file = tmp_path / "init.json"
     script.write_text(STAND_IN.format(init_file=init_file))
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    config = VoiceConfig(enabled=True, trunk="127.0.0.1:9", max_concurrent_calls=4, sip_port_base=5160)
+    # port 0: the SIP front binds a free port (the workers' would too; this stand-in binds none)
+    config = VoiceConfig(enabled=True, trunk="127.0.0.1:9", max_concurrent_calls=4, sip_port_base=0)
     events: list[pipe.Event] = []
     sup = Supervisor(config, events.append, python=str(script))
     caplog.set_level(logging.WARNING, logger="alertnode.voice.supervisor")
@@ -49,7 +50,8 @@ async def test_supervisor_drops_lines_that_are_no_event(tmp_path: Path, caplog: 
         assert sup.in_flight() == 1 and sup.workers_info()[0]["sipPort"] == 5999
         dropped = [r.getMessage() for r in caplog.records if "no event" in r.getMessage()]
         assert len(dropped) == 3, dropped
-        assert pipe.decode_command(init_file.read_text()) == worker_init(config, 0)
+        assert sup.sip_port() > 0
+        assert pipe.decode_command(init_file.read_text()) == worker_init(config, 0, sup.sip_port())
     finally:
         await sup.stop(5)
     assert sup.worker_pids() == []

@@ -118,3 +118,16 @@ def test_taps_merge_one_press_heard_both_ways_and_forget_a_call_that_ended() -> 
     taps.connect("other", FakePort())  # the released port serves the next call
     taps.connect("third", FakePort())
     taps.connect("fourth", FakePort())  # no port left: no tap, no crash
+
+
+def test_info_dtmf_bodies_and_header_reading() -> None:
+    from alertnode.voice.worker.sip_text import header, info_dtmf_digit, request_uri
+
+    assert info_dtmf_digit("application/dtmf", "5\r\n") == "5"
+    assert info_dtmf_digit("Application/DTMF; charset=x", "Signal= #") == "#"
+    assert info_dtmf_digit("application/dtmf", "d") == "D"
+    assert info_dtmf_digit("application/dtmf", "hello") == ""
+    assert info_dtmf_digit("application/dtmf-relay", "Signal=5") == ""  # pjsua's own
+    msg = "INFO sip:a@b:5 SIP/2.0\r\ni: abc\r\nc: application/dtmf\r\nl: 1\r\n\r\nX: not a header\r\n"
+    assert (header(msg, "Call-ID"), header(msg, "Content-Type"), header(msg, "X")) == ("abc", "application/dtmf", "")
+    assert request_uri(msg) == "sip:a@b:5"

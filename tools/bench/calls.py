@@ -9,10 +9,19 @@ time from the first INVITE to the last answer, which includes the UAS's 200 ms o
 call as per cent of one core (user+system CPU seconds per call-second) for the workers and for the
 main process (channel, supervisor, this script), digits detected out of digits sent, worker memory
 (RSS). A one-call run first
-gives the baseline measured in the same run. A last phase places ``--sustained`` calls back to back
+gives the baseline measured in the same run. A sustained phase places ``--sustained`` calls back to back
 (as the dispatcher would, whenever ``free_capacity()`` allows; the UAS hangs up after 1 s) and prints
-the sustained set-up rate. Floors (issue 5): 32 concurrent IVR calls on a 2-core
-machine with every digit detected, and 5 calls set up per second.
+the sustained set-up rate. A last phase has ``--inbound`` callers (SIPp UACs) call one inboundCall
+number at once, through the SIP front that spreads them over the workers: half press 2 by RFC 4733,
+half in-band, 3 s after the answer. Answering-machine detection (issue 15), three more runs of
+``--calls`` calls at once against SIPp far ends playing espeak-ng audio (tools/peers/sipp/make_audio_pcap.py):
+a voicemail greeting and its beep with detection off (the prompt plays at the answer) and on (``voicemail``:
+the detector listens to the greeting, the message plays after the beep), printed side by side as worker
+CPU per call (% of a core over the call, and CPU seconds per call); and people saying "Hello?" with
+detection on, printed as when each was decided (on the call's audio) and when the prompt was sent (wall
+clock from the answer). Floors (issues 5 and 15): 32 concurrent IVR calls on a 2-core machine with every
+digit detected, 5 calls set up per second, 32 concurrent inbound calls with every key detected, every
+machine found and its message left, and every person decided a person within 1.5 s of the answer.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 # run as a script, sys.path[0] is tools/bench, whose email.py would shadow the standard library
 sys.path[0] = str(ROOT)
@@ -44,6 +55,7 @@ from tests.peers.sip import (  # noqa: E402
     wav_bytes,
     wav_preparer,
 )
+from tools.peers.sipp.make_audio_pcap import hello, mailbox, write_pcap  # noqa: E402
 
 DIGITS_PER_CALL = 4  # 2 (RFC 4733) + 5 9 # (in-band)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -205,6 +217,86 @@ async def run(calls: int, prompt_seconds: float, tmp: Path) -> dict[str, Any]:
     }
 
 
+async def inbound(callers: int, tmp: Path) -> dict[str, Any]:
+    """``callers`` SIPp UACs call one inboundCall number at once (two SIPp processes: RFC 4733 and
+    in-band); each delivery waits for its own caller."""
+    workers = -(-callers // 4)
+    cfg = VoiceConfig(
+        enabled=True,
+        trunk="127.0.0.1:9",
+        sip_port_base=0,
+        max_concurrent_calls=callers,
+        rtp_port_base=free_rtp_base(40 * workers),
+        key_wait_s=10,
+        max_call_s=60,
+    )
+    prompts = tmp / "prompts-inbound"
+    prompts.mkdir(parents=True, exist_ok=True)
+    ch = VoiceChannel(config=cfg, data_dir=tmp, prompts=wav_preparer(prompts))
+    sink = Sink()
+    sink.expected = callers
+    await ch.start(sink)
+    assert await ch.wait_ready(30), "workers did not start"
+    pids = ch.worker_pids()
+    numbers = [f"+44111100{i:04d}" for i in range(callers)]
+    content = wav_bytes(2.0)
+    works = [
+        make_work(n, alert_type="inboundCall", params={"telephoneNumber": "+442000000032"}, content=content)
+        for n in numbers
+    ]
+    for w in works:
+        await ch.submit(w)
+    front = f"127.0.0.1:{ch.info().details['sipPort']}"
+    half = callers // 2
+    procs = []
+    cpu0 = cpu_seconds(pids)
+    t0 = time.monotonic()
+    for scenario, group in (("uac_inbound_many.xml", numbers[:half]), ("uac_inbound_many_inband.xml", numbers[half:])):
+        csv = tmp / f"{scenario}.csv"
+        csv.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in group))
+        procs.append(
+            subprocess.Popen(
+                ["sipp", "-sf", str(SIPP_DIR / scenario), front, "-s", "+442000000032", "-inf", str(csv),
+                 "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mi", "127.0.0.1", "-mp", str(free_rtp_base(8)),
+                 "-m", str(len(group)), "-r", str(callers), "-l", str(len(group)), "-nostdin", "-timeout", "120s"],
+                cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sink.done.wait(), 90)
+    cpu = cpu_seconds(pids) - cpu0
+    rcs = []
+    for proc in procs:
+        try:
+            rcs.append(proc.wait(15))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rcs.append(-1)
+    await ch.stop(10)
+    answered = [sink.t[(w.delivery_id, "answered")] for w in works if (w.delivery_id, "answered") in sink.t]
+    keys = [e for e in sink.events if e.kind == "key"]
+    responded = [e for e in sink.events if e.final and e.state is not None and e.state.value == "responded"]
+    call_seconds = sum(
+        sink.t.get((w.delivery_id, "attempt_ended"), t0) - sink.t[(w.delivery_id, "answered")]
+        for w in works
+        if (w.delivery_id, "answered") in sink.t
+    )
+    span = (max(answered) - t0) if answered else float("nan")
+    return {
+        "calls": callers,
+        "answered": len(answered),
+        "max_concurrent": sink.max_live,
+        "setup_per_s": len(answered) / span if span > 0 else float("nan"),
+        "cpu_pct_per_call": 100 * cpu / call_seconds if call_seconds else float("nan"),
+        "digits": len(keys),
+        "digits_sent": callers,
+        "inband": sum(1 for e in keys if e.detail.get("source") == "inband"),
+        "responded": len(responded),
+        "workers": len(pids),
+        "sipp_rc": max(rcs) if rcs else -1,
+    }
+
+
 async def sustained(total: int, slots: int, tmp: Path) -> dict[str, Any]:
     """Calls placed back to back as the dispatcher would (whenever free_capacity() allows) against a
     UAS that answers and hangs up after 1 s: answered calls per second over the whole run."""
@@ -270,6 +362,81 @@ async def sustained(total: int, slots: int, tmp: Path) -> dict[str, Any]:
     return {"calls": total, "answered": len(answered), "per_s": len(answered) / span if span > 0 else 0.0}
 
 
+async def amd_run(calls: int, far: str, mode: str, prompt_seconds: float, tmp: Path) -> dict[str, Any]:
+    """``calls`` calls at once to SIPp far ends playing ``far`` (hello or mailbox), answering-machine
+    detection ``mode`` (off, hangup, voicemail)."""
+    folder = tmp / f"far-{far}-{mode}"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_pcap(hello() if far == "hello" else mailbox()[0], folder / "far.pcap")
+    port = free_udp_port()
+    sipp = subprocess.Popen(
+        ["sipp", "-sf", str(SIPP_DIR / "uas_amd.xml"), "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
+         "-mp", str(free_rtp_base(8)), "-m", str(calls), "-nostdin", "-timeout", "120s", "-max_socket", "1000"],
+        cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)
+    cfg = VoiceConfig(
+        enabled=True, trunk=f"127.0.0.1:{port}", sip_port_base=0, max_concurrent_calls=calls,
+        rtp_port_base=free_rtp_base(40 * -(-calls // 4)), ring_timeout_s=20, max_call_s=60, answering_machine=mode,
+    )
+    prompts = tmp / f"prompts-amd-{far}-{mode}"
+    prompts.mkdir(parents=True, exist_ok=True)
+    ch = VoiceChannel(config=cfg, data_dir=tmp, prompts=wav_preparer(prompts))
+    sink = Sink()
+    sink.expected = calls
+    await ch.start(sink)
+    assert await ch.wait_ready(30), "workers did not start"
+    pids = ch.worker_pids()
+    cpu0 = cpu_seconds(pids)
+    content = wav_bytes(prompt_seconds)
+    works = [make_work(f"+4472000{i:05d}", content=content) for i in range(calls)]
+    t0 = time.monotonic()
+    for w in works:
+        await ch.submit(w)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sink.done.wait(), 120)
+    cpu = cpu_seconds(pids) - cpu0
+    await ch.stop(10)
+    try:
+        sipp_rc = sipp.wait(15)
+    except subprocess.TimeoutExpired:
+        sipp.kill()
+        sipp_rc = -1
+    call_seconds = sum(
+        sink.t.get((w.delivery_id, "attempt_ended"), t0) - sink.t[(w.delivery_id, "answered")]
+        for w in works
+        if (w.delivery_id, "answered") in sink.t
+    )
+    first_amd = {}
+    for e in sink.events:
+        if e.kind == "amd":
+            first_amd.setdefault(e.delivery_id, e)
+    wall_ms = [
+        1000 * (sink.t[(w.delivery_id, "amd")] - sink.t[(w.delivery_id, "answered")])
+        for w in works
+        if (w.delivery_id, "amd") in sink.t and (w.delivery_id, "answered") in sink.t
+    ]
+    finals = [e for e in sink.events if e.final]
+    return {
+        "calls": calls,
+        "answered": sum(1 for w in works if (w.delivery_id, "answered") in sink.t),
+        "max_concurrent": sink.max_live,
+        "cpu_pct_per_call": 100 * cpu / call_seconds if call_seconds else float("nan"),
+        "cpu_s_per_call": cpu / calls,
+        "first_verdicts": [e.detail["verdict"] for e in first_amd.values()],
+        "machines": sum(1 for e in sink.events if e.kind == "amd" and e.detail["verdict"] == "machine"),
+        "decided_ms": sorted(float(e.detail["after_answer_ms"]) for e in first_amd.values()),
+        "wall_ms": sorted(wall_ms),
+        "voicemail_left": sum(1 for e in finals if e.detail.get("outcome") == "voicemail_left"),
+        "outcomes": sorted({str(e.detail.get("outcome")) for e in finals}),
+        "sipp_rc": sipp_rc,
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
 def show(label: str, r: dict[str, Any]) -> None:
     print(
         f"{label:>9}: calls {r['calls']:3d}  answered {r['answered']:3d}  "
@@ -287,6 +454,7 @@ async def main() -> int:
     ap.add_argument("--calls", type=int, default=32)
     ap.add_argument("--prompt-seconds", type=float, default=8.0)
     ap.add_argument("--sustained", type=int, default=100, help="calls of the back-to-back phase")
+    ap.add_argument("--inbound", type=int, default=32, help="callers of the inbound phase")
     args = ap.parse_args()
     if shutil.which("sipp") is None:
         print("sipp is not installed (Debian sip-tester)")
@@ -303,14 +471,56 @@ async def main() -> int:
             f"sustained: {sus['answered']}/{sus['calls']} calls answered back to back through {args.calls} slots: "
             f"{sus['per_s']:.1f} calls set up per second"
         )
+        amd_off = await amd_run(args.calls, "mailbox", "off", args.prompt_seconds, tmp)
+        amd_on = await amd_run(args.calls, "mailbox", "voicemail", args.prompt_seconds, tmp)
+        people = await amd_run(args.calls, "hello", "hangup", args.prompt_seconds, tmp)
+        for label, r in (("AMD off", amd_off), ("AMD on", amd_on)):
+            print(
+                f"{label:>9}: {r['calls']} calls to mailboxes, held at once {r['max_concurrent']:3d}  worker CPU "
+                f"{r['cpu_pct_per_call']:5.2f} % of a core per call, {r['cpu_s_per_call']:.3f} s per call  "
+                f"machines found {r['machines']}  messages left {r['voicemail_left']}  outcomes {r['outcomes']}  "
+                f"sipp rc {r['sipp_rc']}"
+            )
+        print(
+            f"   people: {people['calls']} saying Hello? with AMD on, held at once {people['max_concurrent']:3d}  "
+            f"first verdicts {sorted(set(people['first_verdicts']))}  decided after the answer p50 "
+            f"{pct(people['decided_ms'], 50):.0f} / max {pct(people['decided_ms'], 100):.0f} ms (the call's audio); "
+            f"verdict at the node (wall clock) p50 {pct(people['wall_ms'], 50):.0f} / p95 "
+            f"{pct(people['wall_ms'], 95):.0f} / max {pct(people['wall_ms'], 100):.0f} ms  worker CPU "
+            f"{people['cpu_pct_per_call']:5.2f} % of a core per call  outcomes {people['outcomes']}  "
+            f"sipp rc {people['sipp_rc']}"
+        )
+        inb = await inbound(args.inbound, tmp)
+        print(
+            f"  inbound: callers {inb['calls']:3d}  answered {inb['answered']:3d}  "
+            f"held at once {inb['max_concurrent']:3d}  answered {inb['setup_per_s']:6.1f}/s  "
+            f"worker CPU {inb['cpu_pct_per_call']:5.2f} % of a core per call  "
+            f"keys {inb['digits']}/{inb['digits_sent']} (in-band {inb['inband']})  responded {inb['responded']}  "
+            f"workers {inb['workers']}  sipp rc {inb['sipp_rc']}"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ok_conc = load["max_concurrent"] >= min(32, args.calls) and load["digits"] == load["digits_sent"]
     ok_rate = load["setup_per_s"] >= 5 and sus["per_s"] >= 5
+    ok_in = (
+        inb["max_concurrent"] >= min(32, args.inbound)
+        and inb["digits"] == inb["digits_sent"]
+        and inb["responded"] == inb["calls"]
+    )
     print(f"floor 32 concurrent IVR calls, every digit detected: {'PASS' if ok_conc else 'FAIL'}")
     print(f"floor 5 calls set up per second: {'PASS' if ok_rate else 'FAIL'}")
+    print(f"floor 32 concurrent inbound calls, every key detected: {'PASS' if ok_in else 'FAIL'}")
+    ok_amd = (
+        amd_on["machines"] == amd_on["calls"] and amd_on["voicemail_left"] == amd_on["calls"]
+        and people["first_verdicts"].count("human") == people["calls"]
+        and pct(people["decided_ms"], 100) <= 1500 and pct(people["wall_ms"], 100) <= 1500
+    )
+    print(f"floor every machine found and its message left, every person a person within 1.5 s: "
+          f"{'PASS' if ok_amd else 'FAIL'}")
+    print(f"CPU per call, AMD on vs off: {amd_on['cpu_pct_per_call']:.2f} % vs {amd_off['cpu_pct_per_call']:.2f} % "
+          f"of a core; {amd_on['cpu_s_per_call']:.3f} vs {amd_off['cpu_s_per_call']:.3f} s per call")
     print(f"CPU per call vs. baseline: {load['cpu_pct_per_call']:.2f} % vs {base['cpu_pct_per_call']:.2f} % of a core")
-    return 0 if ok_conc and ok_rate else 1
+    return 0 if ok_conc and ok_rate and ok_in and ok_amd else 1
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ Modules, one job each:
 * ``main``     the process: the pipe's ends, logging to the supervisor, start and exit
 * ``loop``     the main loop: pjsua2 events, commands, media hand-offs, shutdown
 * ``pjsua``    the pjsua2 adapter (the only module importing pjsua2): callbacks in, values out
+* ``native``   two ctypes shortcuts into the wheel's library (frame copies, answering a transaction)
+* ``sip_text`` header values, Request-URI and INFO keys read from a SIP message's text (pure)
 * ``accounts`` the SIP accounts (registration, caller ids)
-* ``calls``    the calls and their states, media (re-)connection
+* ``calls``    the calls and their states, media (re-)connection, far-end hold
 * ``players``  prompt playback
 * ``taps``     received audio: tap ports, analysers, keys merged across RFC 4733 and in-band
 * ``inband``   analysers batched over the calls (in-band DTMF), pure numpy

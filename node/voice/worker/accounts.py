@@ -3,9 +3,10 @@
 Rules:
 
 * With a registrar, From is the registered AOR (``user@domain``); only the worker told
-  ``do_register`` sends REGISTER, and its results are reported as
-  :class:`~alertnode.voice.pipe.Registration`. The caller id then travels in P-Asserted-Identity
-  (RFC 3325 §9.1), which the call's owner adds.
+  ``do_register`` sends REGISTER, from an account of its own whose Contact is the supervisor's SIP
+  front (``init.contact``): calls to the AOR reach the front, which spreads them over the workers.
+  Its results are reported as :class:`~alertnode.voice.pipe.Registration`. The caller id then travels
+  in P-Asserted-Identity (RFC 3325 §9.1), which the call's owner adds.
 * In trunk mode the caller id is shown in From: one account per caller, at most
   :data:`MAX_CALLER_ACCOUNTS` (pjsua's PJSUA_MAX_ACC is 8, one is the default); beyond that the
   default account places the call. One that cannot be made fails the call (SipError).
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_CALLER_ACCOUNTS = 5
 
-IncomingHandler = Callable[[Any, int, str, str, str], None]
+IncomingHandler = Callable[[Any, int, str], None]
 
 
 class Accounts:
@@ -33,12 +34,15 @@ class Accounts:
         self._init = init
         self._emit = emit
         self._default: Any = None
+        self._registering: Any = None
         self._by_caller: dict[str, Any] = {}
         self.incoming: IncomingHandler | None = None
-        """Takes each incoming call: (account, pjsua call id, From, To, Request-URI)."""
+        """Takes each incoming call: (account, pjsua call id, the whole INVITE)."""
 
     def start(self) -> None:
         self._default = pjsua.new_account(self, self._init, None)
+        if self._init.registrar and self._init.do_register:
+            self._registering = pjsua.new_account(self, self._init, None, register=True)
 
     def for_caller(self, caller: str) -> Any:
         """The account to place a call from ``caller`` with; raises SipError if it cannot be made."""
@@ -54,13 +58,13 @@ class Accounts:
     def on_registration(self, active: bool, code: int, reason: str, expires: int) -> None:
         self._emit(Registration(active, code, reason, expires))
 
-    def on_incoming(self, account: Any, call_id: int, from_uri: str, to_uri: str, ruri: str) -> None:
+    def on_incoming(self, account: Any, call_id: int, msg: str) -> None:
         if self.incoming is not None:
-            self.incoming(account, call_id, from_uri, to_uri, ruri)
+            self.incoming(account, call_id, msg)
 
     def shutdown(self) -> None:
-        for acc in [*self._by_caller.values(), self._default]:
+        for acc in [*self._by_caller.values(), self._registering, self._default]:
             if acc is not None:
                 pjsua.shutdown_account(acc)
         self._by_caller.clear()
-        self._default = None
+        self._default = self._registering = None

@@ -10,10 +10,17 @@ Rules:
   round finds that object still alive; deleting it then would hang up the new call, so it is kept
   (harmless) until the library is destroyed (``_quarantine``).
 * Each call reports Ringing (180/183, once), Answered (once), and Ended (once) with the final code:
-  200 for a connected call, 487 for one the node cancelled, else the failure's status.
-* Media is re-checked on every ``onCallMediaState`` (a codec-lock or hold/resume re-INVITE fires it
-  again): the tap and the playing prompt are connected to the active audio again, whatever the slot
-  number says; MediaUp is reported when the audio is new (a new slot).
+  200 for a connected call, 487 for one the node cancelled, else the failure's status. A connected
+  call that pjsip ended with 408 (the far end stopped refreshing the session, RFC 4028 §10, or stopped
+  answering in-dialog requests) is not ``by_remote``: the node sent the BYE.
+* Media is re-checked on every ``onCallMediaState``: every mid-call offer/answer (hold, resume, a
+  codec or address change, a re-INVITE without SDP, UPDATE, the codec-lock re-INVITE) makes pjsua
+  build the stream again, on a new bridge slot or the old number. Active audio: the tap and the
+  prompt (the player) are connected to the stream's media again; MediaUp is reported when the codec
+  changed. Far-end hold (``sendonly``/``inactive``: the stream is REMOTE_HOLD) is reported once as
+  Held, the return to active audio as Resumed; while held nothing is connected: the prompt is not
+  heard, so the bridge does not clock the player (it pauses until the IVR stops it), and the tap does
+  not listen (hold music is no recipient pressing keys; RFC 4733 and SIP INFO keys still count).
 """
 
 from __future__ import annotations
@@ -26,14 +33,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from alertnode.errors import SipError
-from alertnode.voice.pipe import Answered, Ended, Event, Incoming, MediaUp, Place, Ringing, WorkerInit
+from alertnode.voice.pipe import (
+    Answered,
+    Ended,
+    Event,
+    Held,
+    Incoming,
+    KeySource,
+    MediaUp,
+    Place,
+    Resumed,
+    Ringing,
+    WorkerInit,
+)
 from alertnode.voice.worker import pjsua
 from alertnode.voice.worker.accounts import Accounts
-from alertnode.voice.worker.pjsua import InvState, MediaStatus
+from alertnode.voice.worker.pjsua import InvState, MediaDir, MediaStatus
 from alertnode.voice.worker.players import BURY_AFTER_S, Players
+from alertnode.voice.worker.sip_text import header, request_uri
 from alertnode.voice.worker.taps import Taps
 
 log = logging.getLogger(__name__)
+
+_SOURCES: dict[str, KeySource] = {"rfc4733": "rfc4733", "info": "info"}
 
 
 @dataclass
@@ -42,7 +64,9 @@ class CallState:
     call: Any
     outbound: bool
     media: Any = None
-    media_slot: int = -1
+    codec: tuple[str, int, int] | None = None
+    """(codec, clock rate, RFC 4733 payload type) last reported by MediaUp."""
+    held: bool = False
     rang: bool = False
     connected: bool = False
     hung_up_by_us: bool = False
@@ -97,12 +121,15 @@ class Calls:
             self._emit(Ended(key, 500, str(exc)))
             return
         self._calls[key] = CallState(key, call, outbound=True)
+        if cmd.amd:
+            self._taps.want_amd(key)
         try:
             pjsua.make_call(call, cmd.uri, headers)
         except Exception as exc:
             if not isinstance(exc, SipError):
                 log.exception("worker: placing a call failed")
             del self._calls[key]
+            self._taps.release(key)
             # it never rang and is not in a callback: deleted a little later, like a stopped player
             self._failed.append((call, time.monotonic()))
             self._emit(Ended(key, exc.sip_code if isinstance(exc, SipError) else 500, str(exc)))
@@ -124,7 +151,7 @@ class Calls:
     def answer(self, st: CallState) -> None:
         pjsua.answer(st.call, 200)
 
-    def incoming(self, account: Any, call_id: int, from_uri: str, to_uri: str, ruri: str) -> None:
+    def incoming(self, account: Any, call_id: int, msg: str) -> None:
         self._inbound_seq += 1
         key = f"in{os.getpid()}-{self._inbound_seq}"
         for old in [c for c in self._dead if pjsua.call_id(c) == call_id]:
@@ -137,7 +164,8 @@ class Calls:
             pjsua.hangup(call, 486)
             return
         pjsua.answer(call, 180)
-        self._emit(Incoming(key, from_uri, to_uri, ruri))
+        ruri = request_uri(msg)
+        self._emit(Incoming(key, header(msg, "From"), header(msg, "To"), ruri, header(msg, "Call-ID")))
 
     # ------------------------------------------------------------------ pjsua2 callbacks (main loop)
 
@@ -153,12 +181,15 @@ class Calls:
         elif info.state is InvState.CONFIRMED and not st.connected:
             st.connected = True
             self._emit(Answered(key))
+            self._taps.amd_start(key)  # if placed with answering-machine detection
             self._players.connected(key)
         elif info.state is InvState.DISCONNECTED:
             self._ended(st, info.last_code, info.last_reason)
 
     def _ended(self, st: CallState, code: int, reason: str) -> None:
         st.ended = True
+        # RFC 4028 §10 / RFC 3261 §12.2.1.2: pjsip ended a connected call whose far end went silent
+        expired = st.connected and code == 408 and not st.hung_up_by_us
         if st.connected:
             code = 200
         elif st.hung_up_by_us and code in (0, 200):
@@ -168,7 +199,8 @@ class Calls:
         self._taps.disconnect(key, st.media)
         self._taps.release(key)
         st.media = None
-        self._emit(Ended(key, int(code), reason, by_remote=not st.hung_up_by_us, connected=st.connected))
+        by_remote = not st.hung_up_by_us and not expired
+        self._emit(Ended(key, int(code), reason, by_remote=by_remote, connected=st.connected, expired=expired))
         del self._calls[key]
         self._dead.append(st.call)
 
@@ -177,26 +209,42 @@ class Calls:
         if st is None or st.ended:
             return
         info = pjsua.call_info(st.call)
-        for stream in info.audio:
-            if stream.status is not MediaStatus.ACTIVE:
-                continue
-            fresh = stream.slot != st.media_slot
-            if fresh:
-                self._taps.disconnect(key, st.media)
-                st.media = pjsua.audio_media(st.call, stream.index)
-                st.media_slot = stream.slot
-            self._taps.connect(key, st.media)
-            self._players.media(key, st.media)
-            if fresh:
-                si = pjsua.stream_info(st.call, stream.index)
-                if si is not None:
-                    self._emit(MediaUp(key, si.codec, si.clock_rate, si.event_pt))
+        stream = next((a for a in info.audio if a.slot >= 0), None)
+        if stream is None:
             return
+        if stream.status is MediaStatus.REMOTE_HOLD:
+            self._hold(st, "sendonly" if stream.direction & MediaDir.DECODING else "inactive")
+        elif stream.status is MediaStatus.ACTIVE:
+            self._active(st, stream.index)
 
-    def on_rfc4733_digit(self, key: str, digit: str) -> None:
+    def _active(self, st: CallState, index: int) -> None:
+        key = st.key
+        # the stream was built again (maybe on the same slot number): connect to it afresh
+        self._taps.disconnect(key, st.media)
+        st.media = pjsua.audio_media(st.call, index)
+        si = pjsua.stream_info(st.call, index)
+        rate = si.clock_rate if si is not None else 0
+        self._taps.connect(key, st.media)
+        self._players.media(key, st.media, rate)
+        if si is not None and (si.codec, si.clock_rate, si.event_pt) != st.codec:
+            st.codec = (si.codec, si.clock_rate, si.event_pt)
+            self._emit(MediaUp(key, si.codec, si.clock_rate, si.event_pt))
+        if st.held:
+            st.held = False
+            self._emit(Resumed(key))
+
+    def _hold(self, st: CallState, how: str) -> None:
+        self._taps.disconnect(st.key, st.media)
+        self._players.media(st.key, None, 0)
+        st.media = None
+        if not st.held:
+            st.held = True
+            self._emit(Held(st.key, how))
+
+    def on_signalled_digit(self, key: str, digit: str, source: str) -> None:
         st = self._calls.get(key)
         if st is not None and not st.ended:
-            self._taps.key(key, digit, "rfc4733")
+            self._taps.key(key, digit, _SOURCES.get(source, "rfc4733"))
 
     # ------------------------------------------------------------------ lifetime of Call objects
 

@@ -2,8 +2,8 @@
 
 An :class:`Analyser` takes the 20 ms frames of every call it is attached to and, once per main-loop
 round, processes what arrived as few numpy computations as it can, returning findings per call. The
-in-band DTMF detector is the first; a per-call audio analyser (answering-machine detection) plugs in
-the same way (:class:`~alertnode.voice.worker.taps.Taps` feeds every analyser every frame).
+in-band DTMF detector is here; answering-machine detection (node/voice/worker/amd.py) plugs in the
+same way (:class:`~alertnode.voice.worker.taps.Taps` feeds every analyser every frame).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from alertnode.media.dtmf import DtmfDetector, DtmfEventKind
+from alertnode.voice.pipe import AmdEvent
 
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz (ITU-T G.711 framing)
 PTIME_MS = 20
@@ -28,7 +29,8 @@ class InbandKey:
     digit: str
 
 
-Finding = InbandKey
+Finding = InbandKey | AmdEvent
+"""A key's tone (the taps report it once per press), or an answering-machine event (sent on as it is)."""
 
 
 class Analyser(Protocol):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from alertnode.voice.pipe import (
+    AmdStop,
     Answer,
     Bye,
     Command,
@@ -57,7 +58,7 @@ class Worker:
         self._stop = False
         self._ep: Any = None
         self.taps = Taps(init.max_calls, emit)
-        self.players = Players(emit)
+        self.players = Players(emit, monitor=self.taps.sent_port)
         self.accounts = Accounts(init, emit)
         self.calls = Calls(init, self.accounts, self.players, self.taps, emit)
 
@@ -125,6 +126,8 @@ class Worker:
                 self.calls.hangup(st, cmd.code)
             case Answer():
                 self.calls.answer(st)
+            case AmdStop():
+                self.taps.amd_stop(st.key)
 
     def _destroy(self) -> None:
         self.players.stop_all()

@@ -13,12 +13,18 @@ pjsua2 facts this module keeps (DESIGN.md, "pjsua2 facts measured here"):
 * An exception escaping a callback aborts the process: every callback is guarded.
 * The caller keeps a reference to every object made here until it may die (see the worker's
   modules for when that is); ``libDestroy`` runs only once all of them are gone.
+* Keys: pjsua reports RFC 4733 events and SIP INFO ``application/dtmf-relay`` through ``onDtmfDigit``
+  (its ``method`` says which); INFO ``application/dtmf`` (a bare digit) it does not know and would
+  answer 500, so it is read in ``onCallTsxState`` and answered 200 through two C functions of the
+  wheel's own library (node/voice/worker/native.py; pjsua2 has no call for answering a transaction).
+* Session timers (RFC 4028) are pjsip's: ``timerUse`` optional, so the node offers them
+  (``Supported: timer``, ``Session-Expires``) and refreshes, or expects refreshes, as the far end
+  chose; a far end that stops refreshing is sent BYE with cause 408.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import enum
 import logging
 import os
@@ -28,12 +34,15 @@ from typing import Any, Protocol
 
 from alertnode.errors import MediaError, SipError
 from alertnode.voice.pipe import WorkerInit
+from alertnode.voice.worker.native import Responder, c_responder, vector_reader
+from alertnode.voice.worker.sip_text import header, info_dtmf_digit
 
 log = logging.getLogger(__name__)
 
-# 20 ms frames at 8 kHz, 16-bit mono: what the conference bridge hands the tap port and what the
-# in-band detector takes (ITU-T G.711 framing, DESIGN.md "DTMF detection").
-CLOCK_RATE = 8000
+# 20 ms frames at 8 kHz, 16-bit mono: what the conference bridge hands the tap port (it resamples
+# when it runs at 16 kHz for G.722) and what the in-band detector takes (ITU-T G.711 framing,
+# DESIGN.md "DTMF detection").
+TAP_RATE = 8000
 FRAME_SAMPLES = 160
 PTIME_MS = 20
 _CODEC_IDS = {"PCMA": "PCMA/8000", "PCMU": "PCMU/8000", "G722": "G722/16000"}
@@ -44,12 +53,14 @@ _SIP_ERRNO_BASE = 170000
 class CallHost(Protocol):
     def on_call_state(self, key: str) -> None: ...
     def on_media_state(self, key: str) -> None: ...
-    def on_rfc4733_digit(self, key: str, digit: str) -> None: ...
+    def on_signalled_digit(self, key: str, digit: str, source: str) -> None:
+        """A key sent as an RFC 4733 event (``rfc4733``) or by SIP INFO (``info``)."""
 
 
 class AccountHost(Protocol):
     def on_registration(self, active: bool, code: int, reason: str, expires: int) -> None: ...
-    def on_incoming(self, account: Any, call_id: int, from_uri: str, to_uri: str, ruri: str) -> None: ...
+    def on_incoming(self, account: Any, call_id: int, msg: str) -> None:
+        """An INVITE (``msg``: the whole message) waits for an answer."""
 
 
 class PlayerHost(Protocol):
@@ -84,6 +95,15 @@ class MediaStatus(enum.Enum):
     ERROR = 4
 
 
+class MediaDir(enum.IntFlag):
+    """pjmedia_dir (pjmedia/types.h), from the node's side: ENCODING = it sends, DECODING = it receives."""
+
+    NONE = 0
+    ENCODING = 1
+    DECODING = 2
+    BOTH = 3
+
+
 @dataclass(frozen=True)
 class AudioStream:
     index: int
@@ -91,6 +111,7 @@ class AudioStream:
     slot: int
     """Its conference bridge slot (-1: none)."""
     status: MediaStatus
+    direction: MediaDir = MediaDir.BOTH
 
 
 @dataclass(frozen=True)
@@ -111,18 +132,20 @@ class StreamInfo:
 _pj: Any = None
 _classes: dict[str, Any] = {}
 read_frame: Callable[[Any], bytes] = bytes
+_respond: Responder | None = None
 
 
 def load() -> None:
     """Import pjsua2 and build the callback classes (once per process)."""
-    global _pj, read_frame
+    global _pj, read_frame, _respond
     if _pj is not None:
         return
     import pjsua2
 
     _pj = pjsua2
     _classes.update(_build_classes(pjsua2))
-    read_frame = _vector_reader(pjsua2)
+    read_frame = vector_reader(pjsua2)
+    _respond = c_responder(pjsua2)
 
 
 def _guard(fn: Callable[..., None]) -> Callable[..., None]:
@@ -153,8 +176,7 @@ def _build_classes(pj: Any) -> dict[str, Any]:
 
         @_guard
         def onIncomingCall(self, prm: Any) -> None:
-            msg = prm.rdata.wholeMsg
-            self.host.on_incoming(self, prm.callId, header(msg, "From"), header(msg, "To"), request_uri(msg))
+            self.host.on_incoming(self, prm.callId, str(prm.rdata.wholeMsg))
 
     class Call(pj.Call):
         def __init__(self, host: CallHost, acc: Any, key: str, call_id: int) -> None:
@@ -172,8 +194,16 @@ def _build_classes(pj: Any) -> dict[str, Any]:
 
         @_guard
         def onDtmfDigit(self, prm: Any) -> None:
-            # fires once at the start of an RFC 4733 event (onDtmfEvent would fire on every update)
-            self.host.on_rfc4733_digit(self.key, str(prm.digit))
+            # fires once at the start of an RFC 4733 event (onDtmfEvent would fire on every update),
+            # and once per SIP INFO application/dtmf-relay
+            source = "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
+            self.host.on_signalled_digit(self.key, str(prm.digit), source)
+
+        @_guard
+        def onCallTsxState(self, prm: Any) -> None:
+            digit = _info_dtmf(pj, prm.e)
+            if digit:
+                self.host.on_signalled_digit(self.key, digit, "info")
 
     class Player(pj.AudioMediaPlayer):
         def __init__(self, host: PlayerHost, key: str, name: str, generation: int) -> None:
@@ -203,49 +233,22 @@ def _build_classes(pj: Any) -> dict[str, Any]:
     return {"Account": Account, "Call": Call, "Player": Player, "Tap": Tap}
 
 
-def _vector_reader(pj: Any) -> Callable[[Any], bytes]:
-    """A cheap copy of a pjsua2 ``ByteVector`` (std::vector<unsigned char>).
-
-    ``bytes(frame.buf)`` iterates element by element through SWIG (~200-400 µs per 320-byte frame,
-    measured here); reading the vector's begin/end pointers (libstdc++ layout) and copying with
-    ``ctypes.string_at`` takes ~2 µs. The layout is checked once against the slow path; if it does
-    not match, the slow path is used."""
-
-    def slow(vec: Any) -> bytes:
-        return bytes(vec)
-
-    def fast(vec: Any) -> bytes:
-        addr = int(vec.this)
-        begin = ctypes.c_void_p.from_address(addr).value or 0
-        end = ctypes.c_void_p.from_address(addr + ctypes.sizeof(ctypes.c_void_p)).value or 0
-        if end <= begin or end - begin > 65536:
-            return b""
-        return ctypes.string_at(begin, end - begin)
-
-    probe = pj.ByteVector()
-    for i in range(320):
-        probe.append((i * 7) % 256)
-    try:
-        if fast(probe) == slow(probe):
-            return fast
-    except (ValueError, OSError, TypeError):
-        pass
-    return slow
-
-
-def header(msg: str, name: str) -> str:
-    """A header's value in a whole SIP message (compact forms f and t too, RFC 3261 §7.3.3)."""
-    for line in msg.split("\r\n"):
-        head, _, value = line.partition(":")
-        if head.strip().lower() in (name.lower(), {"from": "f", "to": "t"}.get(name.lower(), "")):
-            return value.strip()
-    return ""
-
-
-def request_uri(msg: str) -> str:
-    """The Request-URI of a request's start line (RFC 3261 §7.1): ``INVITE sip:x@y SIP/2.0``."""
-    parts = msg.split("\r\n", 1)[0].split(" ")
-    return parts[1] if len(parts) == 3 else ""
+def _info_dtmf(pj: Any, event: Any) -> str:
+    """The key of an incoming SIP INFO ``application/dtmf`` (body: the key), answered 200 here; "" for
+    any other transaction event. (``application/dtmf-relay`` is pjsua's: it reaches onDtmfDigit.)"""
+    if event.type != pj.PJSIP_EVENT_TSX_STATE:
+        return ""
+    tsx = event.body.tsxState.tsx
+    if tsx.role != pj.PJSIP_ROLE_UAS or tsx.method != "INFO" or tsx.state != pj.PJSIP_TSX_STATE_TRYING:
+        return ""
+    if event.body.tsxState.type != pj.PJSIP_EVENT_RX_MSG:
+        return ""
+    rdata = event.body.tsxState.src.rdata
+    msg = str(rdata.wholeMsg)
+    digit = info_dtmf_digit(header(msg, "Content-Type"), msg.partition("\r\n\r\n")[2])
+    if digit and _respond is not None:
+        _respond(int(tsx.pjTransaction), int(rdata.pjRxData), 200)
+    return digit
 
 
 # ------------------------------------------------------------------------------------------ endpoint
@@ -273,8 +276,8 @@ def create_endpoint(init: WorkerInit) -> tuple[Any, int]:
         ep_cfg.uaConfig.userAgent = "alertnode"
         ep_cfg.logConfig.level = init.log_level
         ep_cfg.logConfig.consoleLevel = init.log_level
-        ep_cfg.medConfig.clockRate = CLOCK_RATE
-        ep_cfg.medConfig.sndClockRate = CLOCK_RATE
+        ep_cfg.medConfig.clockRate = init.clock_rate
+        ep_cfg.medConfig.sndClockRate = init.clock_rate
         ep_cfg.medConfig.audioFramePtime = PTIME_MS
         ep_cfg.medConfig.ptime = PTIME_MS
         ep_cfg.medConfig.channelCount = 1
@@ -321,7 +324,9 @@ def destroy_endpoint(ep: Any) -> None:
 # ------------------------------------------------------------------------------------------ accounts
 
 
-def account_config(init: WorkerInit, caller: str | None) -> Any:
+def account_config(init: WorkerInit, caller: str | None, register: bool = False) -> Any:
+    """An account for calls (``register`` false: it never registers), or the registering one: its
+    Contact is the SIP front's address (``init.contact``), so calls to the AOR reach every worker."""
     pj = _pj
     acfg = pj.AccountConfig()
     host = init.bind_host
@@ -329,11 +334,13 @@ def account_config(init: WorkerInit, caller: str | None) -> Any:
     if init.registrar:
         domain = init.domain or init.registrar
         acfg.idUri = f"sip:{init.user}@{domain}"
-        if init.do_register:
+        if register:
             acfg.regConfig.registrarUri = f"sip:{init.registrar}{transport_param}"
             acfg.regConfig.timeoutSec = init.expiry
             acfg.regConfig.registerOnAdd = True
             acfg.regConfig.retryIntervalSec = 30
+            if init.contact:
+                acfg.sipConfig.contactForced = f"<sip:{init.user}@{init.contact}{transport_param}>"
         else:
             acfg.regConfig.registerOnAdd = False
     else:
@@ -344,6 +351,10 @@ def account_config(init: WorkerInit, caller: str | None) -> Any:
     if init.password or init.auth_user:
         cred = pj.AuthCredInfo("digest", init.realm or "*", init.auth_user or init.user, 0, init.password)
         acfg.sipConfig.authCreds.append(cred)
+    # RFC 4028: offer session timers, refresh or expect refreshes as the far end chooses
+    acfg.callConfig.timerUse = pj.PJSUA_SIP_TIMER_OPTIONAL
+    acfg.callConfig.timerSessExpiresSec = init.session_expires
+    acfg.callConfig.timerMinSESec = init.min_se
     acfg.mediaConfig.transportConfig.port = init.rtp_port
     acfg.mediaConfig.transportConfig.portRange = init.rtp_range
     acfg.mediaConfig.transportConfig.boundAddress = host
@@ -351,11 +362,12 @@ def account_config(init: WorkerInit, caller: str | None) -> Any:
     return acfg
 
 
-def new_account(host: AccountHost, init: WorkerInit, caller: str | None) -> Any:
-    """The default account (``caller`` None) or one showing ``caller`` in From (trunk mode)."""
+def new_account(host: AccountHost, init: WorkerInit, caller: str | None, register: bool = False) -> Any:
+    """The default account (``caller`` None), one showing ``caller`` in From (trunk mode), or the
+    registering account (``register``)."""
     acc = _classes["Account"](host)
     try:
-        acc.create(account_config(init, caller), caller is None)
+        acc.create(account_config(init, caller, register), caller is None and not register)
     except _pj.Error as exc:
         raise SipError(f"account: {exc.reason}", 500) from exc
     return acc
@@ -419,7 +431,7 @@ def call_info(call: Any) -> CallInfo:
     pj = _pj
     info = call.getInfo()
     audio = tuple(
-        AudioStream(i, int(mi.audioConfSlot), MediaStatus(int(mi.status)))
+        AudioStream(i, int(mi.audioConfSlot), MediaStatus(int(mi.status)), MediaDir(int(mi.dir) & 3))
         for i, mi in enumerate(info.media)
         if mi.type == pj.PJMEDIA_TYPE_AUDIO
     )
@@ -473,7 +485,7 @@ def new_tap(host: TapHost, index: int) -> Any:
     """A port receiving a call's audio (8 kHz, 20 ms frames); its ``key`` names the call it serves."""
     pj = _pj
     fmt = pj.MediaFormatAudio()
-    fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, PTIME_MS * 1000, 16)
+    fmt.init(pj.PJMEDIA_FORMAT_PCM, TAP_RATE, 1, PTIME_MS * 1000, 16)
     tap = _classes["Tap"](host)
     tap.createPort(f"tap{index}", fmt)
     return tap

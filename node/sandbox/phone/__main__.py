@@ -1,0 +1,3 @@
+from alertnode.sandbox.phone.agent import main
+
+main()
