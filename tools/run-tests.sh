@@ -11,4 +11,6 @@ echo "== pytest"; .venv/bin/pytest -q "$@"
 echo "== pytest, nodes on PostgreSQL"
 ALERTNODE_TEST_STORE=postgresql exec .venv/bin/pytest -q tests/api/test_jobs.py tests/peers/test_sms_node.py \
     tests/peers/test_sms_restart.py tests/peers/test_alert_lifecycle_e2e.py tests/events/test_events_e2e.py \
-    tests/events/test_storm_e2e.py tests/peers/test_escalation_e2e.py tests/peers/test_mail_node.py
+    tests/events/test_storm_e2e.py tests/peers/test_escalation_e2e.py tests/peers/test_mail_node.py \
+    tests/api/test_resource_api.py tests/api/test_links.py tests/console/test_console.py \
+    tests/peers/test_sms_receipts_e2e.py tests/peers/test_mail_answers.py

@@ -21,7 +21,7 @@ from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
 from alertnode.store import commands, escalations
 from alertnode.store.crypto import Cipher
-from alertnode.store.db import Store
+from alertnode.store.db import SqliteStore as Store
 from tests.events.test_runtime import Clock
 from tests.jobs.test_dispatcher import MemoryChannel
 

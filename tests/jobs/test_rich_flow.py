@@ -23,7 +23,7 @@ from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
 from alertnode.store import rich as rich_store
 from alertnode.store.crypto import Cipher
-from alertnode.store.db import Store
+from alertnode.store.db import SqliteStore as Store
 from tests.image_server import ImageServer, png
 from tests.jobs.test_dispatcher import MemoryChannel
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,11 +58,8 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    store = Store(tmp_path / "a.db")
-    store.open()
-    yield Rig(store)
-    store.close()
+def rig(store: Store) -> Rig:
+    return Rig(store)  # both backends (tests/store/conftest.py)
 
 
 def ev(delivery_id: int, kind: str, state: DeliveryState | None = None, *, at: float = 1_010.0,

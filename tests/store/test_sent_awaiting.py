@@ -11,6 +11,7 @@ from alertnode.domain import AlertStatus
 from alertnode.domain import DeliveryState as S
 from alertnode.store import eventlog, repo
 from alertnode.store.db import _split_sql, migrate, migrations
+from alertnode.store.sqlite import SqliteConn
 from tests.store.test_lifecycle import CIPHER, NOW, Rig, _alert, ev
 from tests.store.test_lifecycle import rig as rig  # the fixture
 
@@ -60,7 +61,7 @@ def test_at_the_lifetimes_end_an_awaited_delivery_expires_with_its_final_event_b
 
 
 def test_deliveries_sent_before_the_migration_stay_done(tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None, factory=SqliteConn)
     conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT)")
     for number, name, sql in migrations():
         if number < 61:

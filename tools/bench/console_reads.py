@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from alertnode.domain import AlertStatus, ChannelEvent, DeliveryState  # noqa: E402
 from alertnode.store import eventlog, listing, marks, repo, timeline, views  # noqa: E402
 from alertnode.store.crypto import Cipher  # noqa: E402
-from alertnode.store.db import Store  # noqa: E402
+from alertnode.store.db import SqliteStore as Store  # noqa: E402
 
 CIPHER = Cipher(b"b" * 32)
 
