@@ -100,6 +100,13 @@ _CHUNK = 500  # bound variables per IN (...) query
 # was reported: handed to the channel, sent but failed for now, or a call answered that reached no
 # success (no key) and has attempts left.
 _RETRIABLE = frozenset({DeliveryState.IN_PROGRESS, DeliveryState.SENT, DeliveryState.ANSWERED})
+_RETRIABLE_SQL = ", ".join(f"'{s.value}'" for s in sorted(_RETRIABLE, key=lambda s: s.value))
+
+# The rank rule again in each UPDATE, on the row as it stands when written: with several nodes, two reports
+# about one delivery (the 'sent' of the node that submitted it and the 'delivered' of the receipt another
+# node received) can be in flight at once, each deciding from the row it read first; PostgreSQL re-checks an
+# UPDATE's WHERE on the newest row once the other commits (READ COMMITTED), so the higher rank stays.
+_RANK_SQL = "CASE state " + " ".join(f"WHEN '{s.value}' THEN {r}" for s, r in STATE_RANK.items()) + " END"
 
 
 def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent],
@@ -151,7 +158,8 @@ def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent],
         new_state: DeliveryState | None = None
         if event.retry_after is not None and current in _RETRIABLE and not final_reported:
             update("UPDATE deliveries SET state = 'queued', due_at = ?, updated_at = ?, final_at = NULL,"
-                   " lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                   " lease_owner = NULL, lease_until = NULL"
+                   f" WHERE id = ? AND final_at IS NULL AND state IN ({_RETRIABLE_SQL})",
                    (event.at + event.retry_after, event.at, event.delivery_id))
             new_state = DeliveryState.QUEUED
         elif event.retry_after is None and event.state is not None and (
@@ -169,8 +177,9 @@ def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent],
                 "UPDATE deliveries SET state = ?, updated_at = ?,"
                 " responded_via = CASE WHEN ? = '' OR responded_via LIKE '%,' || ? || ',%' THEN responded_via"
                 " ELSE responded_via || ',' || ? || ',' END,"
-                " lease_owner = CASE WHEN ? = 1 THEN lease_owner ELSE NULL END WHERE id = ?",
-                (new_state.value, event.at, via, via, via, int(held), event.delivery_id),
+                " lease_owner = CASE WHEN ? = 1 THEN lease_owner ELSE NULL END"
+                f" WHERE id = ? AND (state = 'in_progress' OR {_RANK_SQL} <= ?)",
+                (new_state.value, event.at, via, via, via, int(held), event.delivery_id, STATE_RANK[new_state]),
             )
         if event.final and new_state is not DeliveryState.QUEUED:
             update("UPDATE deliveries SET final_at = ?, lease_owner = NULL WHERE id = ?",
