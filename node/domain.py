@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from alertnode.domain_info import ChannelDetails
 from alertnode.errors import Problem
 
 
@@ -256,12 +257,23 @@ class EventSink(Protocol):
 
 @dataclass(frozen=True)
 class ChannelInfo:
+    """A channel's state and capacity, and what it reports of itself: ``typed`` (one of
+    :data:`~alertnode.domain_info.ChannelDetails`, read by metrics and the status JSON by field) and
+    ``details``, its JSON for getinfo, ``/readyz`` and the status page. Given ``typed``, ``details`` is
+    always ``typed.as_json()``; a channel without a typed report (a test fake) gives ``details`` alone."""
+
     name: str
     alert_types: tuple[str, ...]
     state: str
     capacity: int
     in_flight: int
     details: Mapping[str, Any] = field(default_factory=dict)
+    typed: ChannelDetails | None = None
+
+    def __post_init__(self) -> None:
+        if self.typed is not None:
+            # frozen: the JSON is derived once, here, so the two can never disagree
+            object.__setattr__(self, "details", self.typed.as_json())
 
     def as_dict(self) -> dict[str, Any]:
         return {
