@@ -200,6 +200,11 @@ class DeliveryWork:
     rich: RichParts | None = None
     """e-mail: the item's image and link, and the tracking image (None: a plain message)"""
 
+SANDBOX_MARK = "sandbox"
+"""The key (true) in the ``detail`` of every event a node in sandbox mode reports to the outside: its sandbox
+channels put it on theirs, and collectevents, the callbacks and the timeline on the store's own (accepted,
+cancelled, ...) as they write them out."""
+
 
 @dataclass(frozen=True)
 class ChannelEvent:

@@ -51,6 +51,8 @@ class ExtensionContext:
     events: EventsConfig
     sink: EventSink
     """the node's event sink (what channels report to): events an extension records on a delivery's behalf"""
+    sandbox: bool = False
+    """the node runs in sandbox mode: every event an extension shows says so (``EventRow.as_dict``)"""
 
 
 class Extension:

@@ -175,9 +175,9 @@ def summary_json(s: listing.AlertSummary) -> dict[str, Any]:
     }
 
 
-def event_json(e: EventRow) -> dict[str, Any]:
+def event_json(e: EventRow, *, sandbox: bool = False) -> dict[str, Any]:
     """An event of an alert's timeline: as collectevents writes it."""
-    return e.as_dict()
+    return e.as_dict(sandbox=sandbox)
 
 
 def escalation_json(alert_ref: str, esc: timeline.Escalation) -> dict[str, Any]:

@@ -60,6 +60,8 @@ class Services:
     clock: Callable[[], float] = time.time
     readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None
     extra_info: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    sandbox: bool = False
+    """the node runs in sandbox mode: every event collectevents returns says so (``detail.sandbox``)"""
 
 
 def _error(exc: ApiError) -> JSONResponse:
@@ -133,7 +135,7 @@ def create_app(svc: Services) -> FastAPI:
         rows = await svc.store.read(lambda c: eventlog.events_since(c, svc.cipher, req.cursor, req.limit, req.alertRef))
         cursor = rows[-1].seq if rows else req.cursor
         return JSONResponse({"success": True, "cursor": cursor, "more": len(rows) == req.limit,
-                             "events": [r.as_dict() for r in rows]})
+                             "events": [r.as_dict(sandbox=svc.sandbox) for r in rows]})
 
     @app.post("/api/json/getinfo", openapi_extra=body(GetInfoRequest), tags=["node"])
     async def getinfo(request: Request) -> JSONResponse:
