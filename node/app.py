@@ -239,8 +239,9 @@ class Node:
                                      self._lost_leases, on_nodes=self._cluster_seen)
         await self.membership.join()
         self.channels = build_channels(self.config, self.store, cipher, work_dir)
+        sandboxed = self.sandbox is not None  # every event leaving the node says so (domain.SANDBOX_MARK)
         self.callbacks = CallbackSender(self.config.callbacks, self.store, cipher, self.secrets.callback_secret,
-                                        owner=self.node_id, lease_s=self.config.cluster.lease_s)
+                                        owner=self.node_id, lease_s=self.config.cluster.lease_s, sandbox=sandboxed)
 
         def on_event(event: ChannelEvent) -> None:
             if self.dispatcher is not None:
@@ -272,10 +273,10 @@ class Node:
                                       sms_default_sender=cfg.sms.default_sender, images=ImageFetcher(cfg.content))
         requests = RequestReader(self.secrets.keys, cfg.api.max_body_bytes)
         services = self.services = Services(self.store, cipher, requests, intake, self.channels, self.started_at,
-                                            cfg.limits.queue_capacity, readiness=self.readiness)
+                                            cfg.limits.queue_capacity, readiness=self.readiness, sandbox=sandboxed)
         context = ExtensionContext(self.store, cipher, intake, requests, self.unique_channels, self.callbacks,
                                    self.readiness, self.started_at, cfg.ops, cfg.events, sink,
-                                   lease_s=cfg.cluster.lease_s, cluster=self.cluster_state)
+                                   lease_s=cfg.cluster.lease_s, cluster=self.cluster_state, sandbox=sandboxed)
         control_app = create_app(services)
         extensions: list[Extension] = [m.create(context) for m in map(optional_module, EXTENSIONS) if m is not None]
         if self.sandbox is not None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from alertnode.domain_info import ChannelDetails
 from alertnode.errors import Problem
 
 
@@ -199,6 +200,11 @@ class DeliveryWork:
     rich: RichParts | None = None
     """e-mail: the item's image and link, and the tracking image (None: a plain message)"""
 
+SANDBOX_MARK = "sandbox"
+"""The key (true) in the ``detail`` of every event a node in sandbox mode reports to the outside: its sandbox
+channels put it on theirs, and collectevents, the callbacks and the timeline on the store's own (accepted,
+cancelled, ...) as they write them out."""
+
 
 @dataclass(frozen=True)
 class ChannelEvent:
@@ -256,12 +262,23 @@ class EventSink(Protocol):
 
 @dataclass(frozen=True)
 class ChannelInfo:
+    """A channel's state and capacity, and what it reports of itself: ``typed`` (one of
+    :data:`~alertnode.domain_info.ChannelDetails`, read by metrics and the status JSON by field) and
+    ``details``, its JSON for getinfo, ``/readyz`` and the status page. Given ``typed``, ``details`` is
+    always ``typed.as_json()``; a channel without a typed report (a test fake) gives ``details`` alone."""
+
     name: str
     alert_types: tuple[str, ...]
     state: str
     capacity: int
     in_flight: int
     details: Mapping[str, Any] = field(default_factory=dict)
+    typed: ChannelDetails | None = None
+
+    def __post_init__(self) -> None:
+        if self.typed is not None:
+            # frozen: the JSON is derived once, here, so the two can never disagree
+            object.__setattr__(self, "details", self.typed.as_json())
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -11,7 +11,7 @@ package ``alertnode``.
     4  alertnode.jobs                                    intake, dispatcher, results, callbacks, events
     3  alertnode.sms, alertnode.mail, alertnode.voice    channels
     2  alertnode.store, alertnode.media                  SQLite and repository functions; audio and TTS
-    1  alertnode.errors, alertnode.domain, alertnode.contract, alertnode.logs, alertnode (its version)
+    1  alertnode.errors, alertnode.domain (and domain_info), alertnode.contract, alertnode.logs, alertnode (its version)
 
 ``alertnode.client`` (the standard-library client applications embed) stands apart: it imports nothing
 of the node but itself.
@@ -32,6 +32,7 @@ LAYERS: Mapping[str, int] = {
     "alertnode": 1,
     "alertnode.errors": 1,
     "alertnode.domain": 1,
+    "alertnode.domain_info": 1,
     "alertnode.contract": 1,
     "alertnode.logs": 1,
     "alertnode.answers": 1,

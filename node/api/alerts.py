@@ -149,8 +149,9 @@ class AlertsExtension(Extension):
         more = len(rows) == size
         if more:
             links["next"] = {"href": f"{base}?after={cursor}&limit={size}{only}"}
+        events = [resource.event_json(r, sandbox=self.ctx.sandbox) for r in rows]
         return JSONResponse({"success": True, "_links": links, "alertRef": alert_ref, "cursor": cursor, "more": more,
-                             "events": [resource.event_json(r) for r in rows]}, headers={"Cache-Control": "no-store"})
+                             "events": events}, headers={"Cache-Control": "no-store"})
 
     async def steps(self, request: Request, alert_ref: str) -> JSONResponse:
         self._reader(request)

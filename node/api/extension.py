@@ -55,6 +55,8 @@ class ExtensionContext:
     """how long a claim of a node sharing the store lasts without renewal ([cluster] lease_s)"""
     cluster: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
     """every node sharing the store, from their heartbeats (the status page, /metrics)"""
+    sandbox: bool = False
+    """the node runs in sandbox mode: every event an extension shows says so (``EventRow.as_dict``)"""
 
 
 class Extension:

@@ -25,6 +25,7 @@ from alertnode.contract.lifetime import iso_time
 from alertnode.store import listing, timeline, views
 from alertnode.store.crypto import Cipher
 from alertnode.store.eventlog import EventRow
+from alertnode.store.rich import OpenCounts
 
 # handed over: an unconfirmed delivery was sent (the SMSC or smarthost took it), its arrival is unknown
 _SENT = ("sent", "unconfirmed", "delivered", "answered", "responded")
@@ -46,9 +47,11 @@ def originator_href(originator: str) -> str:
     return f"/api/json/originators/{quote(originator, safe='')}"
 
 
-def counts(state_counts: Mapping[str, int], clicked: int | None = None) -> dict[str, Any]:
+def counts(state_counts: Mapping[str, int], clicked: int | None = None,
+           opens: OpenCounts | None = None) -> dict[str, Any]:
     """The delivery counts of the resource and of each entry of the collection (the funnel: targeted, sent,
-    delivered, responded)."""
+    delivered, responded), with ``openCount``/``openRate`` beside ``responseRate`` when ``opens`` are given
+    (the resource and the collection; an escalation step's counts have none)."""
     targeted = sum(state_counts.values())
     responded = state_counts.get("responded", 0)
     out: dict[str, Any] = {
@@ -66,6 +69,9 @@ def counts(state_counts: Mapping[str, int], clicked: int | None = None) -> dict[
         "queued": state_counts.get("queued", 0) + state_counts.get("in_progress", 0),
         "responseRate": round(responded / targeted, 4) if targeted else 0.0,
     })
+    if opens is not None:
+        # Sendbird's open_count / open_rate: e-mail and SMS deliveries a person opened, over those sent
+        out.update({"openCount": opens.open_count, "openRate": opens.open_rate})
     return out
 
 
@@ -125,7 +131,7 @@ def as_json(view: views.AlertView, now: float, offset: int) -> dict[str, Any]:
         "numOriginators": len(view.originators),
         "numGroups": len(view.groups),
         "read": view.read,
-        "counts": counts(view.state_counts, view.clicked),
+        "counts": counts(view.state_counts, view.clicked, view.opens),
         "items": [],
     }
     for item in view.items:
@@ -171,13 +177,13 @@ def summary_json(s: listing.AlertSummary) -> dict[str, Any]:
         "numGroups": len(s.groups),
         "numOriginators": s.originators,
         "numCoalesced": s.coalesced,
-        "counts": counts(s.state_counts),
+        "counts": counts(s.state_counts, opens=s.opens),
     }
 
 
-def event_json(e: EventRow) -> dict[str, Any]:
+def event_json(e: EventRow, *, sandbox: bool = False) -> dict[str, Any]:
     """An event of an alert's timeline: as collectevents writes it."""
-    return e.as_dict()
+    return e.as_dict(sandbox=sandbox)
 
 
 def escalation_json(alert_ref: str, esc: timeline.Escalation) -> dict[str, Any]:

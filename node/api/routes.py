@@ -60,6 +60,8 @@ class Services:
     clock: Callable[[], float] = time.time
     readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None
     extra_info: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    sandbox: bool = False
+    """the node runs in sandbox mode: every event collectevents returns says so (``detail.sandbox``)"""
 
 
 def _error(exc: ApiError) -> JSONResponse:
@@ -140,7 +142,7 @@ def create_app(svc: Services) -> FastAPI:
         rows = await svc.store.read(lambda c: eventlog.events_since(c, svc.cipher, req.cursor, req.limit, req.alertRef))
         cursor = rows[-1].seq if rows else req.cursor
         return JSONResponse({"success": True, "cursor": cursor, "more": len(rows) == req.limit,
-                             "events": [r.as_dict() for r in rows]})
+                             "events": [r.as_dict(sandbox=svc.sandbox) for r in rows]})
 
     @app.post("/api/json/getinfo", openapi_extra=body(GetInfoRequest), tags=["node"])
     async def getinfo(request: Request) -> JSONResponse:
@@ -167,8 +169,9 @@ def create_app(svc: Services) -> FastAPI:
     @app.get("/api/json/alerts/{alertRef}", tags=["jobs"])
     async def get_alert(request: Request, alertRef: str, limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
                         offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> JSONResponse:
-        """The alert as a resource: status, counts, items and per recipient its state, attempts and
-        responses (`limit`/`offset` page the recipients of each item). Needs the Bearer header."""
+        """The alert as a resource: status, counts (with `responseRate`, `openCount` and `openRate`), items and
+        per recipient its state, attempts and responses (`limit`/`offset` page the recipients of each item).
+        Needs the Bearer header."""
         reader = fingerprint(require_key(request))  # `read` is the asking key's
         view = await svc.store.read(lambda c: views.alert_view(c, svc.cipher, alertRef, limit, offset, reader=reader))
         if view is None:
@@ -324,4 +327,10 @@ is refused with 400 at its `alert[i].image_url`.
 off) adds a per-recipient tracking image; SMS page views count for SMS. Events `opened` (a person) and
 `previewed` (an image proxy or scanner: not an open) are reported once per delivery, with `detail.via`
 (`image`, `page`).
+
+**Counts** of the alert resource (`GET /api/json/alerts/{alertRef}`) and of each alert of the collection
+(`counts`): `targeted`, `sent`, `delivered`, `responded`, `failed`, `unconfirmed`, `expired`, `queued`;
+`responseRate` = responded / targeted; beside it `openCount` (e-mail and SMS deliveries opened: their tracking
+image or page fetched by a person, or answered by their recipient) and `openRate` = openCount / the e-mail and
+SMS deliveries sent (0 when none was). Calls have no opens.
 """

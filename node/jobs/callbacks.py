@@ -53,10 +53,13 @@ def backoff(attempts: int, initial: float, maximum: float) -> float:
 
 class CallbackSender:
     def __init__(self, config: CallbacksSection, store: Store, cipher: Cipher, secret: bytes,
-                 clock: Callable[[], float] = time.time, *, owner: str = "", lease_s: float = 30.0) -> None:
+                 clock: Callable[[], float] = time.time, *, owner: str = "", lease_s: float = 30.0,
+                 sandbox: bool = False) -> None:
+        """``sandbox``: the node runs in sandbox mode; every event POSTed says so (``EventRow.as_dict``)."""
         self.config = config
         self.owner = owner or f"callbacks-{uuid.uuid4().hex[:12]}"
         self.lease_s = lease_s
+        self.sandbox = sandbox
         self.store = store
         self.cipher = cipher
         self.secret = secret
@@ -126,7 +129,8 @@ class CallbackSender:
         try:
             async with sem:
                 events = await self.store.read(lambda c: eventlog.events_by_seq(c, self.cipher, seqs))
-                body = json.dumps({"events": [e.as_dict() for e in events]}, separators=(",", ":")).encode()
+                out = [e.as_dict(sandbox=self.sandbox) for e in events]
+                body = json.dumps({"events": out}, separators=(",", ":")).encode()
                 stamp = str(int(self.clock()))
                 headers = {
                     "Content-Type": "application/json",

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from alertnode.domain import Channel, ChannelEvent, ChannelInfo, DeliveryState, DeliveryWork, EventSink
+from alertnode.domain_info import MailInfo, MailListenerInfo, SmtpInboundCounts, SmtpListenerSocket
 from alertnode.errors import ChannelError, Problem, SmtpError, StoreError
 from alertnode.mail import records
 from alertnode.mail.addresses import DomainPolicy, mailbox_key
@@ -330,47 +331,37 @@ class MailChannel(Channel):
 
     def info(self) -> ChannelInfo:
         cfg = self._config
-        listener: dict[str, Any] = {"enabled": cfg.listen_enabled}
-        if self._listener is not None:
-            listener.update(
-                listening=self._listener.listening,
-                address=self._listener.address,
-                domains=list(cfg.accepted_domains()),
-                received=self._listener.received,
-                refusedRelay=self._listener.refused_relay,
-                errors=self._listener.errors,
-                connections=self._listener.connections,
-                refusedBusy=self._listener.refused_busy,
-                sessionsEnded=self._listener.sessions_ended,
-            )
-        if self._inbound is not None:
-            listener.update(
-                matched=self._inbound.matched,
-                unsolicited=self._inbound.unsolicited,
-                bounces=self._inbound.bounces,
-                duplicates=self._inbound.duplicates,
-                invalid=self._inbound.invalid,
-            )
-        details: dict[str, Any] = {
-            "smarthost": f"{cfg.smarthost_host}:{cfg.smarthost_port}",
-            "tls": cfg.smarthost_tls,
-            "auth": bool(cfg.smarthost_username),
-            "connections": self._client.connections,
-            "sent": self._client.sent,
-            "failed": self._client.failed,
-            "waitingToRetry": self._retrying,
-            "lastError": self._client.last_error,
-            "smarthostReachable": self._client.healthy,
-            "domain": cfg.domain,
-            "listener": listener,
-        }
+        lst, inbound = self._listener, self._inbound
+        listener = MailListenerInfo(
+            enabled=cfg.listen_enabled,
+            socket=None if lst is None else SmtpListenerSocket(
+                lst.listening, lst.address, tuple(cfg.accepted_domains()), lst.received, lst.refused_relay,
+                lst.errors, lst.connections, lst.refused_busy, lst.sessions_ended,
+            ),
+            inbound=None if inbound is None else SmtpInboundCounts(
+                inbound.matched, inbound.unsolicited, inbound.bounces, inbound.duplicates, inbound.invalid,
+            ),
+        )
+        typed = MailInfo(
+            smarthost=f"{cfg.smarthost_host}:{cfg.smarthost_port}",
+            tls=cfg.smarthost_tls,
+            auth=bool(cfg.smarthost_username),
+            connections=self._client.connections,
+            sent=self._client.sent,
+            failed=self._client.failed,
+            waiting_to_retry=self._retrying,
+            last_error=self._client.last_error,
+            smarthost_reachable=self._client.healthy,
+            domain=cfg.domain,
+            listener=listener,
+        )
         return ChannelInfo(
             name=self.name,
             alert_types=self.alert_types,
             state=self._state,
             capacity=cfg.queue_limit,
             in_flight=len(self._tasks),
-            details=details,
+            typed=typed,
         )
 
     def validate_item(self, item: Mapping[str, Any], content: bytes | None, path: str) -> list[Problem]:

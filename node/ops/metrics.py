@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from alertnode.domain import ChannelEvent, ChannelInfo
+from alertnode.domain_info import MailInfo, SmsInfo, VoiceInfo
 from alertnode.store.views import StoreCounts as StoreCounts
 from alertnode.store.views import store_counts as store_counts
 
@@ -41,14 +42,6 @@ class Snapshot:
     uptime_s: float = 0.0
     nodes: Sequence[Mapping[str, Any]] = ()
     """every node sharing the store (the app's ``cluster_state``): node, alive, lastBeatSecondsAgo, holds"""
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    return None
 
 
 class _StateCollector(Collector):
@@ -101,9 +94,9 @@ def _cluster_metrics(nodes: Sequence[Mapping[str, Any]]) -> Iterable[Metric]:
     for n in nodes:
         name = str(n.get("node", ""))
         alive.add_metric([name], 1.0 if n.get("alive") else 0.0)
-        age = _num(n.get("lastBeatSecondsAgo"))
-        if age is not None:
-            beat.add_metric([name], age)
+        age = n.get("lastBeatSecondsAgo")
+        if isinstance(age, int | float) and not isinstance(age, bool):
+            beat.add_metric([name], float(age))
         held = n.get("holds")
         if isinstance(held, Mapping):
             for alert_type, count in sorted(held.items()):
@@ -130,8 +123,7 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
                                labels=["link", "role"])
     requeued = CounterMetricFamily("alertnode_smpp_requeued", "Segments put back for another submit since start.",
                                    labels=["link", "role"])
-    # from the SMS channel's info() per link thread ("inFlight", "window", "throttled", "submitLatency":
-    # {"count", "sum"}); left out, not derived, for a channel that does not report them
+    # from the SMS channel's info() per bind (SmppBindInfo): left out when no SMS channel reports
     window_used = GaugeMetricFamily("alertnode_smpp_window_used", "submit_sm awaiting their submit_sm_resp.",
                                     labels=["link", "role"])
     window_size = GaugeMetricFamily("alertnode_smpp_window_size", "Most submit_sm outstanding at once.",
@@ -155,61 +147,45 @@ def _channel_metrics(channels: Sequence[tuple[ChannelInfo, bool]]) -> Iterable[M
         ready.add_metric([info.name], 1.0 if ok else 0.0)
         in_flight.add_metric([info.name], info.in_flight)
         capacity.add_metric([info.name], info.capacity)
-        details = info.details
-        if info.name == "sms":
-            for link, d in details.items():
-                if not isinstance(d, Mapping):
-                    continue
-                for role, t in d.items():
-                    if not isinstance(t, Mapping) or "state" not in t:
-                        continue
-                    state = str(t["state"])
-                    for st in sorted({*SMPP_LINK_STATES, state}):
-                        link_state.add_metric([link, role, st], 1.0 if st == state else 0.0)
-                    link_up.add_metric([link, role], 1.0 if state == "bound" else 0.0)
-                    for fam, key in ((submitted, "submitted"), (acked, "acked"), (queued, "queued"),
-                                     (requeued, "requeued"), (window_used, "inFlight"), (window_size, "window"),
-                                     (throttled, "throttled")):
-                        value = _num(t.get(key))
-                        if value is not None:
-                            fam.add_metric([link, role], value)
-                    lat = t.get("submitLatency")
-                    if isinstance(lat, Mapping):
-                        count, total = _num(lat.get("count")), _num(lat.get("sum"))
-                        if count is not None and total is not None:
-                            latency.add_metric([link, role], int(count), total)
-        elif info.name == "voice":
-            reg = details.get("registration")
-            if isinstance(reg, Mapping):
-                sip_reg.add_metric([], 1.0 if reg.get("registered") else 0.0)
+        typed = info.typed  # a channel without a typed report (a test fake) has only the three above
+        if isinstance(typed, SmsInfo):
+            for link in typed.links:
+                for b in link.binds:
+                    labels = [link.name, b.role]
+                    for st in sorted({*SMPP_LINK_STATES, b.state}):
+                        link_state.add_metric([*labels, st], 1.0 if st == b.state else 0.0)
+                    link_up.add_metric(labels, 1.0 if b.state == "bound" else 0.0)
+                    for fam, value in ((submitted, b.submitted), (acked, b.acked), (queued, b.queued),
+                                       (requeued, b.requeued), (window_used, b.in_flight), (window_size, b.window),
+                                       (throttled, b.throttled)):
+                        fam.add_metric(labels, value)
+                    latency.add_metric(labels, b.submit_latency.count, b.submit_latency.sum)
+        elif isinstance(typed, VoiceInfo):
+            if typed.registration is not None:
+                sip_reg.add_metric([], 1.0 if typed.registration.registered else 0.0)
                 seen["sip"] = True
-            workers = details.get("workers")
-            if isinstance(workers, list):
-                calls.add_metric([], sum(int(w.get("calls", 0)) for w in workers if isinstance(w, Mapping)))
+            if typed.calls_active is not None:
+                calls.add_metric([], typed.calls_active)
                 seen["calls"] = True
-            prompts = details.get("promptCache")  # {"hits": n, "misses": n}
-            if isinstance(prompts, Mapping):
-                for key in ("hits", "misses"):
-                    value = _num(prompts.get(key))
-                    if value is not None:
-                        cache.add_metric([key], value)
-                        seen["cache"] = True
-        elif info.name in ("email", "mail"):
+            if typed.prompt_cache is not None:
+                cache.add_metric(["hits"], typed.prompt_cache.hits)
+                cache.add_metric(["misses"], typed.prompt_cache.misses)
+                seen["cache"] = True
+        elif isinstance(typed, MailInfo):
             seen["smtp"] = True
-            for key in ("sent", "failed"):
-                value = _num(details.get(key))
-                if value is not None:
-                    smtp_out.add_metric([key], value)
-            reach = _num(details.get("smarthostReachable"))
-            if reach is not None:
-                smarthost.add_metric([], reach)
-            listener = details.get("listener")
-            if isinstance(listener, Mapping):
-                for key in ("received", "refusedRelay", "errors", "matched", "unsolicited", "bounces",
-                            "duplicates", "invalid"):
-                    value = _num(listener.get(key))
-                    if value is not None:
-                        smtp_in.add_metric([key], value)
+            smtp_out.add_metric(["sent"], typed.sent)
+            smtp_out.add_metric(["failed"], typed.failed)
+            smarthost.add_metric([], 1.0 if typed.smarthost_reachable else 0.0)
+            sock, inbound = typed.listener.socket, typed.listener.inbound
+            if sock is not None:
+                for key, n in (("received", sock.received), ("refusedRelay", sock.refused_relay),
+                               ("errors", sock.errors)):
+                    smtp_in.add_metric([key], n)
+            if inbound is not None:
+                for key, n in (("matched", inbound.matched), ("unsolicited", inbound.unsolicited),
+                               ("bounces", inbound.bounces), ("duplicates", inbound.duplicates),
+                               ("invalid", inbound.invalid)):
+                    smtp_in.add_metric([key], n)
     yield from (ready, in_flight, capacity, link_state, link_up, submitted, acked, queued, requeued)
     yield from (fam for fam in (window_used, window_size, throttled, latency) if fam.samples)
     if seen["sip"]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -18,7 +18,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from alertnode import __version__
 from alertnode.api.extension import Extension, ExtensionContext
-from alertnode.domain import ChannelEvent
+from alertnode.domain import ChannelEvent, ChannelInfo
+from alertnode.domain_info import VoiceInfo
 from alertnode.logs import mask
 from alertnode.ops import status_page
 from alertnode.ops.metrics import OpsMetrics, Snapshot, StoreCounts
@@ -46,13 +47,11 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def _calls_active(ctx: ExtensionContext) -> int | None:
-    for ch in ctx.channels:
-        if ch.name == "voice":
-            workers = ch.info().details.get("workers")
-            if isinstance(workers, list):
-                return sum(int(w.get("calls", 0)) for w in workers if isinstance(w, Mapping))
-            return 0
+def _calls_active(channels: Sequence[tuple[ChannelInfo, bool]]) -> int | None:
+    """Calls on the voice workers (0 before they exist); None without a voice channel."""
+    for info, _ in channels:
+        if isinstance(info.typed, VoiceInfo):
+            return info.typed.calls_active or 0
     return None
 
 
@@ -110,7 +109,7 @@ def router(ctx: ExtensionContext, metrics: OpsMetrics) -> APIRouter:
                 "readiness": await ctx.readiness(),
                 "channels": [{**info.as_dict(), "details": _masked(info.details), "ready": ok}
                              for info, ok in snap.channels],
-                "callsActive": _calls_active(ctx),
+                "callsActive": _calls_active(snap.channels),
                 "queues": _queues(snap.counts),
                 "callbacks": {"queued": snap.counts.outbox_pending, "dead": snap.counts.outbox_dead,
                               "sent": cb.sent, "failures": cb.failures},

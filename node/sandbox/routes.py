@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alertnode.api.extension import Extension, ExtensionContext
+from alertnode.domain_info import MailInfo
 from alertnode.errors import ApiError, ChannelError, Problem
 from alertnode.sandbox import page
 from alertnode.sandbox.book import as_dict
@@ -101,10 +102,9 @@ class SandboxExtension(Extension):
 
     async def start(self) -> None:
         for channel in self.ctx.channels:
-            if channel.name == "email":
-                listener = channel.info().details.get("listener")
-                if isinstance(listener, Mapping) and listener.get("address"):
-                    self.sandbox.listening(str(listener["address"]))
+            typed = channel.info().typed
+            if isinstance(typed, MailInfo) and typed.listener.socket is not None and typed.listener.socket.address:
+                self.sandbox.listening(typed.listener.socket.address)
 
     def routes(self, app: FastAPI) -> None:
         app.add_middleware(SandboxMarker)

@@ -24,7 +24,7 @@ from typing import Any
 import aiosmtplib
 
 from alertnode.config import Config
-from alertnode.domain import ChannelEvent, EventSink, InboundMessage
+from alertnode.domain import SANDBOX_MARK, ChannelEvent, EventSink, InboundMessage
 from alertnode.errors import ChannelError
 from alertnode.logs import mask
 from alertnode.sandbox import mailmsgs
@@ -37,7 +37,7 @@ from alertnode.sandbox.wiring import Decision, decide, sandbox_config
 
 log = logging.getLogger(__name__)
 
-MARK = "sandbox"
+MARK = SANDBOX_MARK
 """The key every event of a sandbox channel carries in its ``detail`` (true)."""
 SMTP_TIMEOUT_S = 30.0
 

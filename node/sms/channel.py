@@ -171,8 +171,8 @@ class SmsChannel(Channel):
                  "bound": link.bound, "share": link.share} for name, link in self._links.items()]
 
     def info(self) -> ChannelInfo:
-        state, details = describe(self._links)
-        return ChannelInfo(self.name, self.alert_types, state, self.config.max_queue, self._tracker.busy, details)
+        state, typed = describe(self._links)
+        return ChannelInfo(self.name, self.alert_types, state, self.config.max_queue, self._tracker.busy, typed=typed)
 
     def validate_item(self, item: Mapping[str, Any], content: bytes | None, path: str) -> list[Problem]:
         problems = []

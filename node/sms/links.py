@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
 
+from alertnode.domain_info import SmppBindInfo, SmsInfo, SmsLinkInfo, SubmitLatency
 from alertnode.sms import session as s
 from alertnode.sms.config import SmppLinkConfig, SmsConfig
 from alertnode.sms.smpplib_adapter import BindParams, LinkOutput, SmppThread, TlsParams
@@ -133,39 +133,35 @@ class Router:
         return candidates[0] if candidates else None
 
 
-def describe(links: Mapping[str, Link]) -> tuple[str, dict[str, Any]]:
-    """The channel's state (bound if any bind is) and the per-link details getinfo reports."""
-    details: dict[str, Any] = {}
+def describe(links: Mapping[str, Link]) -> tuple[str, SmsInfo]:
+    """The channel's state (bound if any bind is) and the per-link report getinfo and metrics show."""
+    infos = []
     states = []
     tls_failed = False
     for name, link in links.items():
-        threads = {}
+        binds = []
         for t in link.threads():
-            threads[t.role] = {
-                "state": t.state.value,
-                "reason": t.state_reason,
-                "since": t.state_since,
-                "submitted": t.submitted,
-                "acked": t.acked,
-                "queued": t.queued,
-                "requeued": t.session.requeued_total,
-                "inFlight": t.session.in_flight,
-                "window": t.session.config.window,
-                "throttled": t.session.throttled_total,
-                "submitLatency": {"count": t.session.latency_count, "sum": round(t.session.latency_sum, 6)},
-                "staleAnswers": t.stale_answers,
-            }
+            binds.append(SmppBindInfo(
+                role=t.role,
+                state=t.state.value,
+                reason=t.state_reason,
+                since=t.state_since,
+                submitted=t.submitted,
+                acked=t.acked,
+                queued=t.queued,
+                requeued=t.session.requeued_total,
+                in_flight=t.session.in_flight,
+                window=t.session.config.window,
+                throttled=t.session.throttled_total,
+                submit_latency=SubmitLatency(t.session.latency_count, round(t.session.latency_sum, 6)),
+                stale_answers=t.stale_answers,
+                tls_error=t.tls_error,
+            ))
             if t.tls_error:
-                threads[t.role]["tlsError"] = t.tls_error
                 tls_failed = tls_failed or t.state is not s.LinkState.BOUND
             states.append(t.state)
-        details[name] = {
-            "host": link.cfg.host,
-            "port": link.cfg.port,
-            "bindMode": link.cfg.bind_mode,
-            "tls": link.cfg.tls,
-            **threads,
-        }
+        infos.append(SmsLinkInfo(name, link.cfg.host, link.cfg.port, link.cfg.bind_mode, link.cfg.tls, tuple(binds)))
+    details = SmsInfo(tuple(infos))
     if not states:
         return "unconfigured", details
     if any(st is s.LinkState.BOUND for st in states):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alertnode.contract.lifetime import iso_time
-from alertnode.domain import STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
+from alertnode.domain import SANDBOX_MARK, STATE_RANK, ChannelEvent, DeliveryState, InboundMessage
 from alertnode.store.backend import Conn
 from alertnode.store.crypto import Cipher
 
@@ -36,7 +36,9 @@ class EventRow:
     final: bool
     detail: dict[str, Any]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, sandbox: bool = False) -> dict[str, Any]:
+        """The event as collectevents, the callbacks and the timeline show it; ``sandbox``: the node runs in
+        sandbox mode, and the event says so like its sandbox channels' events (``detail.sandbox``)."""
         out: dict[str, Any] = {
             "seq": self.seq,
             "at": iso_time(self.at),
@@ -49,8 +51,9 @@ class EventRow:
                            ("contact", self.contact_id), ("state", self.state), ("deliveryId", self.delivery_id)):
             if value is not None:
                 out[key] = value
-        if self.detail:
-            out["detail"] = self.detail
+        detail = {**self.detail, SANDBOX_MARK: True} if sandbox else self.detail
+        if detail:
+            out["detail"] = detail
         return out
 
 

@@ -21,6 +21,7 @@ from alertnode.contract.alerts import ROUTE_PREFIX, SET_PREFIX, route_group
 from alertnode.domain import AlertStatus, alert_status
 from alertnode.store import repo
 from alertnode.store.backend import Conn
+from alertnode.store.rich import OpenCounts, open_counts_of
 
 VIEWS = ("all", "pending", "history")
 
@@ -163,6 +164,8 @@ class AlertSummary:
     groups: list[str]
     originators: int
     coalesced: int
+    opens: OpenCounts = field(default_factory=OpenCounts)
+    """its e-mail and SMS deliveries opened (``rich.open_counts``, read for the whole page at once)"""
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,7 @@ def list_alerts(conn: Conn, f: AlertFilter, now: float, limit: int, reader: str 
         f"SELECT alert_ref, COUNT(*) FROM event_originators WHERE alert_ref IN ({marks}) GROUP BY alert_ref", refs)}
     coalesced = {str(r[0]): int(r[1]) for r in conn.execute(
         f"SELECT alert_ref, SUM(coalesced) FROM event_storms WHERE alert_ref IN ({marks}) GROUP BY alert_ref", refs)}
+    opens = open_counts_of(conn, refs)
     out = []
     for ref in refs:
         a = alerts.get(ref)
@@ -217,7 +221,7 @@ def list_alerts(conn: Conn, f: AlertFilter, now: float, limit: int, reader: str 
         status = alert_status(a.stored_status, a.publish_at is not None and a.publish_at <= now, ref in open_refs)
         out.append(AlertSummary(a, status, counts.get(ref, {}), items.get(ref, []), categories.get(ref, "user"),
                                 ref in read, groups_of(conn, ref, a.link_ref), originators.get(ref, 0),
-                                coalesced.get(ref, 0)))
+                                coalesced.get(ref, 0), opens[ref]))
     last = alerts.get(refs[-1])
     cursor = Cursor(last.created_at, last.alert_ref) if last is not None else None
     return Page(out, len(rows) > limit, cursor)

@@ -142,14 +142,26 @@ class OpenCounts:
 
 
 def open_counts(conn: Conn, alert_ref: str) -> OpenCounts:
+    return open_counts_of(conn, [alert_ref])[alert_ref]
+
+
+def open_counts_of(conn: Conn, alert_refs: Sequence[str]) -> dict[str, OpenCounts]:
+    """:func:`open_counts` of several alerts (a page of the collection) in one statement; every alert asked
+    about has an entry (empty when it has no e-mail or SMS delivery, or does not exist)."""
+    by_alert: dict[str, dict[str, TypeOpens]] = {ref: {} for ref in alert_refs}
+    if not alert_refs:
+        return {}
+    marks = ",".join("?" * len(alert_refs))
     rows = conn.execute(
-        "SELECT d.alert_type,"
+        "SELECT d.alert_ref, d.alert_type,"
         f" SUM(CASE WHEN d.state IN {_SENT_STATES} THEN 1 ELSE 0 END),"
         " SUM(CASE WHEN v.opened_at IS NOT NULL OR d.state = 'responded' THEN 1 ELSE 0 END),"
         " SUM(CASE WHEN v.previewed_at IS NOT NULL AND v.opened_at IS NULL AND d.state != 'responded'"
         " THEN 1 ELSE 0 END)"
         " FROM deliveries d LEFT JOIN delivery_views v ON v.delivery_id = d.id"
-        " WHERE d.alert_ref = ? AND d.alert_type IN ('email', 'sms') GROUP BY d.alert_type",
-        (alert_ref,),
+        f" WHERE d.alert_ref IN ({marks}) AND d.alert_type IN ('email', 'sms') GROUP BY d.alert_ref, d.alert_type",
+        list(alert_refs),
     ).fetchall()
-    return OpenCounts({str(r[0]): TypeOpens(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0)) for r in rows})
+    for r in rows:
+        by_alert[str(r[0])][str(r[1])] = TypeOpens(int(r[2] or 0), int(r[3] or 0), int(r[4] or 0))
+    return {ref: OpenCounts(types) for ref, types in by_alert.items()}

@@ -16,6 +16,7 @@ from alertnode.store import listing, repo, storms
 from alertnode.store.backend import Conn
 from alertnode.store.crypto import Cipher
 from alertnode.store.marks import is_read
+from alertnode.store.rich import OpenCounts, open_counts
 
 # states of a delivery that went out: its body was sent (the resource's body.<locale>)
 SENT_STATES = (DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.ANSWERED, DeliveryState.RESPONDED)
@@ -75,6 +76,8 @@ class AlertView:
     """group ids: ``route:<name>`` of an events route, ``set:<name>`` of each contact set named"""
     read: bool = False
     """whether the reader asked about (an API key's fingerprint) has marked the alert read"""
+    opens: OpenCounts = field(default_factory=OpenCounts)
+    """its e-mail and SMS deliveries opened (``rich.open_counts``)"""
 
     def status(self, now: float) -> AlertStatus:
         a = self.alert
@@ -126,7 +129,7 @@ def alert_view(conn: Conn, cipher: Cipher, alert_ref: str, limit: int, offset: i
     return AlertView(alert, counts, int(open_count), int(clicked), first_of_link,
                      storms.coalesced(conn, alert_ref), storms.originators(conn, alert_ref), items,
                      category, app_data, listing.groups_of(conn, alert_ref, alert.link_ref),
-                     is_read(conn, alert_ref, reader))
+                     is_read(conn, alert_ref, reader), open_counts(conn, alert_ref))
 
 
 def _bodies_sent(conn: Conn, cipher: Cipher, item_id: int, params: Mapping[str, Any],

@@ -46,6 +46,7 @@ from alertnode.domain import (
     EventSink,
     InboundMessage,
 )
+from alertnode.domain_info import VoiceInfo
 from alertnode.errors import MediaError, Problem
 from alertnode.media.amd_config import AmdConfig
 from alertnode.media.config import MediaConfig
@@ -189,20 +190,18 @@ class VoiceChannel(Channel):
         if self._link is None:
             return False
         if self.config.registers:
-            return bool(self._link.registration().get("registered"))
+            return bool(self._link.registration().registered)
         return self._link.free_slots() > 0 or self._link.in_flight() > 0
 
     def info(self) -> ChannelInfo:
-        details: dict[str, Any] = {}
-        if self._link is not None:
-            details["sipPort"] = self._link.sip_port()
-            details["workers"] = self._link.workers_info()
-            if self.config.registers:
-                details["registration"] = self._link.registration()
-        details["waitingInbound"] = self._inbound.count()
-        stats = self._files.cache_stats()
-        if stats is not None:
-            details["promptCache"] = stats
+        link = self._link
+        typed = VoiceInfo(
+            waiting_inbound=self._inbound.count(),
+            sip_port=link.sip_port() if link is not None else None,
+            workers=link.workers_info() if link is not None else None,
+            registration=link.registration() if link is not None and self.config.registers else None,
+            prompt_cache=self._files.cache_stats(),
+        )
         state = "disabled" if not self.config.enabled else ("ready" if self.ready() else "starting")
         return ChannelInfo(
             self.name,
@@ -210,7 +209,7 @@ class VoiceChannel(Channel):
             state,
             self.config.max_concurrent_calls,
             len(self._legs) + len(self._legs.waiting),
-            details,
+            typed=typed,
         )
 
     def validate_item(self, item: Mapping[str, Any], content: bytes | None, path: str) -> list[Problem]:

@@ -9,8 +9,9 @@ and events are the voice pipe's (node/voice/pipe.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
+from alertnode.domain_info import RegistrationInfo, WorkerInfo
 from alertnode.voice.config import VoiceConfig
 from alertnode.voice.pipe import CallCommand, Event, Place
 
@@ -37,10 +38,10 @@ class WorkerLink(Protocol):
     def in_flight(self) -> int:
         """Calls the workers carry (placed, ringing, up, or incoming)."""
 
-    def registration(self) -> dict[str, Any]:
+    def registration(self) -> RegistrationInfo:
         """The SIP registration's state: ``registered`` (None before a result), code, reason, expires."""
 
-    def workers_info(self) -> list[dict[str, Any]]:
+    def workers_info(self) -> tuple[WorkerInfo, ...]:
         """Per worker: index, ready, sipPort, calls, starts."""
 
     def sip_port(self) -> int:

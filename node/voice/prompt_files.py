@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from alertnode.domain import DeliveryWork
+from alertnode.domain_info import PromptCacheInfo
 from alertnode.errors import MediaError, Problem
 from alertnode.media.config import MediaConfig
 from alertnode.media.decode import validate_prompt
@@ -100,10 +101,11 @@ class PromptFiles:
         self._preparer = preparer
         self._cache: PromptCache | None = None
 
-    def cache_stats(self) -> dict[str, int] | None:
+    def cache_stats(self) -> PromptCacheInfo | None:
+        """Look-ups of the prompt cache; None before it is open."""
         if self._cache is None:
             return None
-        return {"hits": self._cache.hits, "misses": self._cache.misses}
+        return PromptCacheInfo(self._cache.hits, self._cache.misses)
 
     def close(self) -> None:
         if self._cache is not None:

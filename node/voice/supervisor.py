@@ -22,8 +22,8 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
+from alertnode.domain_info import RegistrationInfo, WorkerInfo
 from alertnode.voice.config import CALLS_PER_WORKER, VoiceConfig
 from alertnode.voice.front import SipFront, Target
 from alertnode.voice.front_io import FrontServer
@@ -317,20 +317,11 @@ class Supervisor:
 
     # ------------------------------------------------------------------ state
 
-    def registration(self) -> dict[str, Any]:
+    def registration(self) -> RegistrationInfo:
         reg = self._workers[0].registration
         if reg is None:
-            return {"registered": None}
-        return {"registered": reg.active, "code": reg.code, "reason": reg.reason, "expires": reg.expires}
+            return RegistrationInfo()
+        return RegistrationInfo(reg.active, reg.code, reg.reason, reg.expires)
 
-    def workers_info(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "index": w.index,
-                "ready": w.ready,
-                "sipPort": w.sip_port,
-                "calls": len(w.calls),
-                "starts": w.starts,
-            }
-            for w in self._workers
-        ]
+    def workers_info(self) -> tuple[WorkerInfo, ...]:
+        return tuple(WorkerInfo(w.index, w.ready, w.sip_port, len(w.calls), w.starts) for w in self._workers)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from alertnode.api import resource
 from alertnode.config import build
 from alertnode.contract.sendalert import SendAlertRequest
 from alertnode.domain import ChannelEvent, DeliveryState
@@ -21,7 +22,9 @@ from alertnode.jobs.dispatcher import Addresses, Dispatcher
 from alertnode.jobs.image_fetch import ImageFetcher
 from alertnode.jobs.intake import Intake
 from alertnode.jobs.results import Results
+from alertnode.store import listing
 from alertnode.store import rich as rich_store
+from alertnode.store import views as store_views
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import SqliteStore as Store
 from tests.image_server import ImageServer, png
@@ -164,5 +167,34 @@ async def test_views_count_once_and_responses_count_as_opens(tmp_path: Path) -> 
             "opens": {"email": {"sent": 2, "opened": 1, "previewed": 1, "openRate": 0.5},
                       "sms": {"sent": 2, "opened": 1, "previewed": 0, "openRate": 0.5}}}
         assert (await rig.store.read(lambda c: rich_store.open_counts(c, "nope"))).open_rate == 0.0
+    finally:
+        rig.store.close()
+
+
+async def test_the_resource_and_the_collection_show_opens_beside_the_response_rate(tmp_path: Path) -> None:
+    rig = RichRig(tmp_path, {"content": {"track_opens": True}})
+    try:
+        ref = (await rig.send(email(content="x"), sms(content="y", recipients=["+447700900123",
+                                                                              "+447700900124"])))["alertRef"]
+        other = (await rig.send(sms(content="z", recipients=["+447700900125"])))["alertRef"]
+        await rig.dispatch(5)
+        ids = await rig.store.read(lambda c: [int(r[0]) for r in c.execute(
+            "SELECT id FROM deliveries WHERE alert_ref = ? ORDER BY id", (ref,))])
+        mail_a, mail_b, sms_a, _ = ids
+        # a person opens one e-mail's tracking image, a proxy fetches the other's; a person views one SMS page
+        for delivery, person in ((mail_a, True), (mail_b, False), (sms_a, True)):
+            await rig.store.write(lambda c, d=delivery, p=person: rich_store.record_view(c, d, p, 1.0))
+        view = await rig.store.read(lambda c: store_views.alert_view(c, rig.cipher, ref, 100, 0))
+        assert view is not None
+        counts = resource.as_json(view, 2.0, 0)["counts"]
+        assert (counts["openCount"], counts["openRate"], counts["responseRate"]) == (2, 0.5, 0.0)
+        assert list(counts)[-3:] == ["responseRate", "openCount", "openRate"]
+        # the collection: every alert of the page read at once, one with no opens at all
+        page = await rig.store.read(lambda c: listing.list_alerts(c, listing.AlertFilter(), 2.0, 10, None))
+        listed = {s.alert.alert_ref: resource.summary_json(s)["counts"] for s in page.alerts}
+        assert (listed[ref]["openCount"], listed[ref]["openRate"]) == (2, 0.5)
+        assert (listed[other]["openCount"], listed[other]["openRate"]) == (0, 0.0)
+        # an escalation step's counts stay as they were
+        assert "openCount" not in resource.counts({"sent": 1})
     finally:
         rig.store.close()

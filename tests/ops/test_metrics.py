@@ -9,6 +9,20 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from alertnode.domain import ChannelEvent, ChannelInfo, DeliveryState
+from alertnode.domain_info import (
+    MailInfo,
+    MailListenerInfo,
+    PromptCacheInfo,
+    RegistrationInfo,
+    SmppBindInfo,
+    SmsInfo,
+    SmsLinkInfo,
+    SmtpInboundCounts,
+    SmtpListenerSocket,
+    SubmitLatency,
+    VoiceInfo,
+    WorkerInfo,
+)
 from alertnode.ops.metrics import ESME_RTHROTTLED, OpsMetrics, Snapshot, StoreCounts, store_counts
 from alertnode.ops.runtime import latest_alerts
 from alertnode.store.db import migrate
@@ -43,20 +57,26 @@ def test_events_feed_counters() -> None:
     assert s['alertnode_channel_events_total{kind="retry",state=""}'] == 1
 
 
+def _bind(role: str, state: str, submitted: int = 0, acked: int = 0, queued: int = 0, requeued: int = 0,
+          in_flight: int = 0, window: int = 10, throttled: int = 0,
+          latency: SubmitLatency = SubmitLatency(0, 0.0)) -> SmppBindInfo:
+    return SmppBindInfo(role, state, "", 0.0, submitted, acked, queued, requeued, in_flight, window, throttled,
+                        latency, 0)
+
+
+def _mail_info(sent: int, failed: int, reachable: bool, listener: MailListenerInfo) -> MailInfo:
+    return MailInfo("h:25", "off", False, 0, sent, failed, 0, "", reachable, "d", listener)
+
+
 def test_channel_details_of_sms_voice_and_mail() -> None:
-    sms = ChannelInfo("sms", ("sms",), "bound", 100, 3, {
-        "a": {"host": "h", "port": 1, "bindMode": "transmitter_receiver",
-              "transmitter": {"state": "bound", "submitted": 10, "acked": 9, "queued": 1, "requeued": 0},
-              "receiver": {"state": "backing_off", "submitted": 0, "acked": 0, "queued": 0, "requeued": 0}},
-    })
-    voice = ChannelInfo("voice", ("call", "inboundCall"), "ready", 8, 2, {
-        "workers": [{"index": 0, "calls": 2}, {"index": 1, "calls": 1}],
-        "registration": {"registered": True}, "waitingInbound": 0, "promptCache": {"hits": 4, "misses": 2},
-    })
-    mail = ChannelInfo("email", ("email",), "ready", 50, 0, {
-        "sent": 7, "failed": 1, "smarthostReachable": False,
-        "listener": {"received": 4, "refusedRelay": 1, "errors": 0, "matched": 3},
-    })
+    sms = ChannelInfo("sms", ("sms",), "bound", 100, 3, typed=SmsInfo((SmsLinkInfo(
+        "a", "h", 1, "transmitter_receiver", False,
+        (_bind("transmitter", "bound", 10, 9, 1, 0), _bind("receiver", "backing_off"))),)))
+    voice = ChannelInfo("voice", ("call", "inboundCall"), "ready", 8, 2, typed=VoiceInfo(
+        waiting_inbound=0, workers=(WorkerInfo(0, True, 1, 2, 1), WorkerInfo(1, True, 2, 1, 1)),
+        registration=RegistrationInfo(True), prompt_cache=PromptCacheInfo(4, 2)))
+    mail = ChannelInfo("email", ("email",), "ready", 50, 0, typed=_mail_info(7, 1, False, MailListenerInfo(
+        True, SmtpListenerSocket(True, "h:26", (), 4, 1, 0, 0, 0, 0), SmtpInboundCounts(3, 0, 0, 0, 0))))
     counts = StoreCounts({"running": 2}, {("sms", "queued"): 5, ("call", "answered"): 1}, 3, 1, 0)
     s = samples(OpsMetrics().render(Snapshot(counts, [(sms, True), (voice, True), (mail, False)], 11, 2, 5.0)))
     assert s['alertnode_smpp_link_state{link="a",role="receiver",state="backing_off"}'] == 1
@@ -126,15 +146,47 @@ def test_status_details_are_masked() -> None:
 
 
 def test_link_window_throttle_and_latency_only_when_the_channel_reports_them() -> None:
+    # a channel with no typed report (a fake) gets its readiness and capacity, and no link metrics
     plain = ChannelInfo("sms", ("sms",), "bound", 10, 0, {"a": {"transceiver": {"state": "bound", "submitted": 1}}})
     s = samples(OpsMetrics().render(Snapshot(channels=[(plain, True)])))
     assert not any(k.startswith(("alertnode_smpp_window", "alertnode_smpp_throttled", "alertnode_smpp_submit_latency"))
                    for k in s)
-    rich = ChannelInfo("sms", ("sms",), "bound", 10, 0, {"a": {"transceiver": {
-        "state": "bound", "inFlight": 7, "window": 50, "throttled": 2, "submitLatency": {"count": 4, "sum": 0.2}}}})
+    rich = ChannelInfo("sms", ("sms",), "bound", 10, 0, typed=SmsInfo((SmsLinkInfo("a", "h", 1, "transceiver", False, (
+        _bind("transceiver", "bound", in_flight=7, window=50, throttled=2, latency=SubmitLatency(4, 0.2)),)),)))
     s = samples(OpsMetrics().render(Snapshot(channels=[(rich, True)])))
     labels = '{link="a",role="transceiver"}'
     assert s["alertnode_smpp_window_used" + labels] == 7 and s["alertnode_smpp_window_size" + labels] == 50
     assert s["alertnode_smpp_throttled_total" + labels] == 2
     assert s["alertnode_smpp_submit_latency_seconds_count" + labels] == 4
     assert s["alertnode_smpp_submit_latency_seconds_sum" + labels] == 0.2
+
+
+def test_every_reported_field_reaches_its_exposition_line() -> None:
+    """Each field of the typed reports that metrics export, set to a value of its own, read back from the
+    exposition: a field renamed or dropped on either side breaks this (and mypy) instead of losing a metric."""
+    sms = ChannelInfo("sms", ("sms",), "bound", 100, 3, typed=SmsInfo((SmsLinkInfo("l", "h", 1, "transceiver", True, (
+        _bind("transceiver", "binding", submitted=11, acked=12, queued=13, requeued=14, in_flight=15, window=16,
+              throttled=17, latency=SubmitLatency(18, 1.9)),)),)))
+    voice = ChannelInfo("voice", ("call",), "ready", 8, 2, typed=VoiceInfo(
+        waiting_inbound=0, workers=(WorkerInfo(0, True, 1, 21, 1), WorkerInfo(1, True, 2, 22, 1)),
+        registration=RegistrationInfo(False, 403, "Forbidden", 0), prompt_cache=PromptCacheInfo(23, 24)))
+    mail = ChannelInfo("email", ("email",), "ready", 50, 0, typed=_mail_info(31, 32, True, MailListenerInfo(
+        True, SmtpListenerSocket(True, "h:26", (), 33, 34, 35, 0, 0, 0), SmtpInboundCounts(36, 37, 38, 39, 40))))
+    s = samples(OpsMetrics().render(Snapshot(channels=[(sms, True), (voice, False), (mail, True)])))
+    link = '{link="l",role="transceiver"}'
+    assert s['alertnode_smpp_link_state{link="l",role="transceiver",state="binding"}'] == 1
+    assert s["alertnode_smpp_link_bound" + link] == 0
+    assert [s[f"alertnode_smpp_{name}" + link] for name in (
+        "submitted_total", "acked_total", "queued", "requeued_total", "window_used", "window_size", "throttled_total",
+        "submit_latency_seconds_count", "submit_latency_seconds_sum")] == [11, 12, 13, 14, 15, 16, 17, 18, 1.9]
+    assert s["alertnode_sip_registered"] == 0 and s["alertnode_calls_active"] == 43
+    assert s['alertnode_prompt_cache_total{result="hits"}'] == 23
+    assert s['alertnode_prompt_cache_total{result="misses"}'] == 24
+    assert s['alertnode_smtp_out_total{result="sent"}'] == 31 and s['alertnode_smtp_out_total{result="failed"}'] == 32
+    assert s["alertnode_smtp_smarthost_reachable"] == 1
+    assert {k: s[f'alertnode_smtp_in_total{{result="{k}"}}'] for k in (
+        "received", "refusedRelay", "errors", "matched", "unsolicited", "bounces", "duplicates", "invalid")} == {
+        "received": 33, "refusedRelay": 34, "errors": 35, "matched": 36, "unsolicited": 37, "bounces": 38,
+        "duplicates": 39, "invalid": 40}
+    assert s['alertnode_channel_in_flight{channel="sms"}'] == 3
+    assert s['alertnode_channel_capacity{channel="voice"}'] == 8

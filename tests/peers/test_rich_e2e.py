@@ -165,6 +165,11 @@ def test_rich_sms_and_email_with_opens(run_node: Callable[..., RunningNode], sms
         counts = rich_store.open_counts(conn, ref)
     assert counts.by_type == {"email": rich_store.TypeOpens(2, 1, 1), "sms": rich_store.TypeOpens(2, 1, 1)}
     assert counts.open_rate == 0.5
+    with node.client() as c:  # and the alert's resource shows them beside responseRate
+        shown = c.get(f"/api/json/alerts/{ref}").json()["counts"]
+        listed = next(a for a in c.get("/api/json/alerts").json()["_embedded"]["alerts"] if a["alertRef"] == ref)
+    assert (shown["openCount"], shown["openRate"]) == (2, 0.5)
+    assert (listed["counts"]["openCount"], listed["counts"]["openRate"]) == (2, 0.5)
 
     samples = metrics(node)
     assert samples['alertnode_opens_total{via="image"}'] == 1.0

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from alertnode.domain_info import RegistrationInfo, WorkerInfo
 from alertnode.voice import pipe
 from alertnode.voice.config import VoiceConfig
 from alertnode.voice.link import OnEvent
@@ -72,11 +72,11 @@ class FakeWorkerLink:
     def in_flight(self) -> int:
         return len(self.calls)
 
-    def registration(self) -> dict[str, Any]:
-        return {"registered": self.registered}
+    def registration(self) -> RegistrationInfo:
+        return RegistrationInfo(self.registered)
 
-    def workers_info(self) -> list[dict[str, Any]]:
-        return [{"index": 0, "ready": self.ready, "sipPort": 5160, "calls": len(self.calls), "starts": 1}]
+    def workers_info(self) -> tuple[WorkerInfo, ...]:
+        return (WorkerInfo(0, self.ready, 5160, len(self.calls), 1),)
 
     def sip_port(self) -> int:
         return 5160

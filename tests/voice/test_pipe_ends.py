@@ -47,7 +47,7 @@ async def test_supervisor_drops_lines_that_are_no_event(tmp_path: Path, caplog: 
             while len(events) < 2:  # the incoming line follows the ready one
                 await asyncio.sleep(0.01)
         assert events == [pipe.Ready(5999), pipe.Incoming("in9-1", "<sip:+1@h>", "", "")]
-        assert sup.in_flight() == 1 and sup.workers_info()[0]["sipPort"] == 5999
+        assert sup.in_flight() == 1 and sup.workers_info()[0].sip_port == 5999
         dropped = [r.getMessage() for r in caplog.records if "no event" in r.getMessage()]
         assert len(dropped) == 3, dropped
         assert sup.sip_port() > 0
