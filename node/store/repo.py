@@ -139,7 +139,8 @@ def insert_alert(conn: sqlite3.Connection, cipher: Cipher, alert: NewAlert, item
         ],
     )
     eventlog.insert_event(conn, cipher, alert.alert_ref, None, "accepted", None, alert.created_at,
-                 {"deliveries": len(deliveries)}, final=False)
+                          {"deliveries": len(deliveries)}, final=False,
+                          alert_settings=(alert.callback_url, alert.notification, alert.notification_type))
 
 
 @dataclass(frozen=True)

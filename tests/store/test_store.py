@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from alertnode.errors import StoreError
-from alertnode.store.crypto import Cipher, load_or_create_key
+from alertnode.store.crypto import Cipher, RandomPool, load_or_create_key
 from alertnode.store.db import Store, migrations
 
 
@@ -56,6 +57,35 @@ def test_cipher_round_trip_and_tamper(tmp_path: Path) -> None:
         cipher.decrypt(blob[:-1] + bytes([blob[-1] ^ 1]))
     with pytest.raises(StoreError):
         Cipher(load_or_create_key(tmp_path / "other")).decrypt(blob)
+
+
+def test_random_pool_hands_out_each_byte_once_across_refills_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[bytes] = []
+    counter = iter(range(1, 2**31))
+
+    def urandom(n: int) -> bytes:  # distinct, recognisable blocks: a byte handed out twice would show
+        block = b"".join(next(counter).to_bytes(4, "big") for _ in range(n // 4))
+        drawn.append(block)
+        return block
+
+    monkeypatch.setattr("alertnode.store.crypto.os.urandom", urandom)
+    pool = RandomPool(size=64)
+    taken: list[bytes] = []
+
+    def take_many() -> None:
+        for _ in range(200):
+            taken.append(pool.take(4))
+
+    threads = [threading.Thread(target=take_many) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(taken) == 800 and len(set(taken)) == 800  # every 4-byte value once: nothing reused
+    assert len(drawn) == 800 * 4 // 64  # drawn a pool at a time, nothing thrown away
+    assert pool.take(100) == drawn[-1] and len(drawn[-1]) == 100  # larger than the pool: straight from the OS
+    mixed = [pool.take(n) for n in (12, 16, 12, 30)]  # sizes that straddle a refill
+    assert [len(b) for b in mixed] == [12, 16, 12, 30]
 
 
 def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
