@@ -30,7 +30,7 @@ import uvicorn
 from alertnode.api import rich_pages
 from alertnode.api.auth import KeyRing, load_or_create_key_hash, load_or_create_secret
 from alertnode.api.extension import Extension, ExtensionContext
-from alertnode.api.http import guarded_protocol
+from alertnode.api.http import HttpParser, guarded_protocol
 from alertnode.api.public import create_public_app
 from alertnode.api.request import RequestReader
 from alertnode.api.routes import Services, create_app
@@ -136,12 +136,12 @@ class _Http:
     of ``alertnode.api.http`` (slow clients are dropped)."""
 
     def __init__(self, app: Any, sock: socket.socket, name: str, *, header_timeout_s: float,
-                 idle_timeout_s: float) -> None:
+                 idle_timeout_s: float, parser: HttpParser = "auto") -> None:
         self.sock = sock
         self.name = name
         cfg = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
                              server_header=False, date_header=True,
-                             http=guarded_protocol(header_timeout_s, idle_timeout_s),
+                             http=guarded_protocol(header_timeout_s, idle_timeout_s, parser),
                              timeout_keep_alive=math.ceil(idle_timeout_s))
         cfg.load()
         self.server = uvicorn.Server(cfg)
@@ -275,10 +275,11 @@ class Node:
         public_app = create_public_app(self.store, cipher, sink, base_url=cfg.public.base_url, form_key=form_key)
         rich_pages.add_routes(public_app, self.store, cipher, sink, cfg.public.base_url, cfg.content)
         api, pub = self.config.api, self.config.public
+        parser = self.config.node.http_parser
         control = _Http(control_app, _listen(api.host, api.port), "control", header_timeout_s=api.header_timeout_s,
-                        idle_timeout_s=api.idle_timeout_s)
+                        idle_timeout_s=api.idle_timeout_s, parser=parser)
         public = _Http(public_app, _listen(pub.host, pub.port), "public", header_timeout_s=pub.header_timeout_s,
-                       idle_timeout_s=pub.idle_timeout_s)
+                       idle_timeout_s=pub.idle_timeout_s, parser=parser)
         self.http = [control, public]
         for server in self.http:
             await server.start()

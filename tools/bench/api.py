@@ -82,6 +82,33 @@ async def load(url: str, headers: dict[str, str], seconds: float, concurrency: i
     return len(latencies) / (time.perf_counter() - start), latencies, errors
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each thread of process ``pid`` (Linux /proc), by thread name
+    (CPython names its threads at the OS level from 3.14 only, so: the process's first thread is the event loop,
+    its busiest other one the store's writer, the rest are summed)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used["event loop" if int(tid) == pid else tid] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], count: int) -> str:
+    """The node's CPU per request, in microseconds: the event loop, the busiest other thread (the store's writer
+    under sendalert) and all the others together."""
+    spent = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    loop = spent.pop("event loop", 0.0)
+    busiest = max(spent.values(), default=0.0)
+    rest = sum(spent.values()) - busiest
+    return (f"node CPU per request: event loop {loop / count * 1e6:4.0f} us, busiest other thread "
+            f"{busiest / count * 1e6:4.0f} us, rest {rest / count * 1e6:3.0f} us")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
@@ -99,16 +126,23 @@ def main() -> int:
                   "limits": {"queue_capacity": {"sms": 10_000_000}}}
         node = RunningNode(Path(tmp), config).start()
         try:
+            assert node.proc is not None
+            pid = node.proc.pid
+            cpu0 = thread_cpu(pid)
             base_rate, base_lat, _ = asyncio.run(load(node.url, node.headers, min(args.seconds, 5), args.concurrency,
                                                       "healthz"))
+            cpu1 = thread_cpu(pid)
             print(f"baseline GET /healthz:        {base_rate:8.0f} req/s  p50 {pct(base_lat, 50):6.1f} ms  "
                   f"p99 {pct(base_lat, 99):6.1f} ms")
+            print(f"    {cpu_per_request(cpu0, cpu1, len(base_lat))}")
             rate, lat, errors = asyncio.run(load(node.url, node.headers, args.seconds, args.concurrency, "send"))
+            cpu2 = thread_cpu(pid)
             ratio = rate / base_rate
             p99 = pct(lat, 99)
             print(f"small sendalert (durable):    {rate:8.0f} req/s  p50 {pct(lat, 50):6.1f} ms  "
                   f"p99 {p99:6.1f} ms  errors {errors}  "
                   f"floor 300/s: {'PASS' if rate >= 300 and not errors else 'FAIL'}")
+            print(f"    {cpu_per_request(cpu1, cpu2, len(lat))}")
             print(f"ratio sendalert / healthz:    {ratio:8.2f}  target >= 0.40: {'PASS' if ratio >= 0.4 else 'FAIL'};  "
                   f"p99 target <= 20 ms: {'PASS' if p99 <= 20 else 'FAIL'}  (at {args.concurrency} clients)")
             big = {"version": "latest", "clientRef": "bench-big",
