@@ -50,6 +50,10 @@ class NodeSection(Section):
         "auto", description="HTTP/1.1 parser of the listeners: httptools (C, the faster), h11 (pure Python), or "
         "auto: httptools when installed, else h11."
     )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="Event loop: uvloop (libuv, the faster), asyncio's own, or auto: uvloop when installed, "
+        "else asyncio's."
+    )
 
 
 class ApiSection(Section):
