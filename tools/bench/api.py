@@ -6,8 +6,24 @@ Prints, in one run:
   * sustained small sendalert requests/s (1 recipient each, durable), p50/p99, and its ratio to the baseline
   * time to accept one sendalert of 10,000 recipients (committed before the answer), best and median of 3
   * the machine's load average before and after (the numbers mean little on a busy machine)
+  * the node's CPU per request by thread (/proc): the event loop, the store's writer, the rest
 Floors: 10,000 recipients accepted in under 1 s, at least 300 small sendalerts/s (issue 2); at 32 clients a
 small sendalert's p99 at most 20 ms and its rate at least 0.4 x the baseline's (issue 14).
+
+Where a small sendalert's time goes (issue 14; this machine: 2 shared cores, load average 2-3 from others'
+tests; stages alone by tools/bench/api_stages.py, threads by this script):
+  * event loop, 195-235 us per sendalert against 103-112 us per GET /healthz. Common to both: HTTP parsing and
+    writing (uvicorn + httptools, ~50 us; h11 cost ~110 us more) and the Starlette/FastAPI middlewares with a
+    JSON answer (~55 us). The sendalert's own stages cost ~27 us together (validation of the raw body 4, planning
+    15, request as stored 2.4, answer 4.5, key 0.5); the other ~100 us are the body's receive, the write's
+    future and the writer's wake-ups, and running next to the writer thread (GIL hand-offs, cold caches).
+  * store writer, 195-220 us per sendalert: per alert ~70 us of INSERTs (alerts ~21, deliveries ~19 - their
+    random keys and blind indexes touch a page each of ~20 indexes -, events ~14, items ~12, alert_info ~10),
+    ~40 us of Python between them (JSON, AES-GCM) and its share of the group's commit with its fsync (~190 us
+    alone, ~55 us at the ~15 alerts a group that 32 clients give, ~40 us at 32).
+  * the commit's fsync: 0.9 ms median, 12 ms p99 on this disk (shared); the slowest groups decide the p99.
+  * before issue 14's work: event loop ~380 us (h11 ~110 us, FastAPI's route ~55 us, os.urandom's GIL hand-offs)
+    and writer ~235 us, 1,240-1,500 sendalerts/s, p99 37-100 ms.
 
 Usage: .venv/bin/python tools/bench/api.py [--seconds 10] [--concurrency 32]
 """
