@@ -46,7 +46,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     logs.configure(cfg.node.log_format, cfg.node.log_level)
-    asyncio.run(serve(cfg, args.sandbox))
+    from alertnode.app import event_loop_factory
+
+    with asyncio.Runner(loop_factory=event_loop_factory(cfg.node.event_loop)) as runner:
+        runner.run(serve(cfg, args.sandbox))
     return 0
 
 

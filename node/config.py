@@ -47,6 +47,14 @@ class NodeSection(Section):
     log_format: Literal["plain", "json"] = Field("plain", description="Log lines to stderr: plain or json.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged.")
     shutdown_grace_s: float = Field(10.0, gt=0, description="Seconds in-flight work gets to finish on stop.")
+    http_parser: Literal["auto", "httptools", "h11"] = Field(
+        "auto", description="HTTP/1.1 parser of the listeners: httptools (C, the faster), h11 (pure Python), or "
+        "auto: httptools when installed, else h11."
+    )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="Event loop: uvloop (libuv, the faster), asyncio's own, or auto: uvloop when installed, "
+        "else asyncio's."
+    )
 
 
 class ApiSection(Section):

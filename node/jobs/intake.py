@@ -28,7 +28,7 @@ from alertnode.jobs.image_fetch import ImageFetcher
 from alertnode.jobs.images import Image, ImageError
 from alertnode.store import marks, repo
 from alertnode.store import rich as rich_store
-from alertnode.store.crypto import Cipher
+from alertnode.store.crypto import RANDOM, Cipher
 from alertnode.store.db import Store
 
 _SUBJECT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: read aloud and retyped
@@ -42,7 +42,7 @@ def new_subject_ref() -> str:
 
 def new_tokens(count: int) -> list[str]:
     """Per-recipient tokens: 96 random bits each (unguessable short links and reply references)."""
-    raw = secrets.token_bytes(12 * count)
+    raw = RANDOM.take(12 * count)
     return [base64.urlsafe_b64encode(raw[i : i + 12]).decode("ascii") for i in range(0, 12 * count, 12)]
 
 
@@ -246,7 +246,7 @@ class Intake:
     async def _commit(self, req: SendAlertRequest, plan: expand.Plan, items: list[expand.PlannedItem],
                       results: list[dict[str, Any]], link: dict[str, Any] | None, resolved: expand.Resolved,
                       now: float, images: list[rich_store.NewImage] | None = None) -> dict[str, Any]:
-        alert_ref = str(uuid.uuid4())
+        alert_ref = str(uuid.UUID(bytes=RANDOM.take(16), version=4))
         has_email = any(i.alert_type == "email" for i in items)
         subject_ref = new_subject_ref() if has_email else None
         scheduled = req.schedule is not None

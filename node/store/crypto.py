@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 from hashlib import blake2b
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,44 @@ def load_or_create_key(path: Path) -> bytes:
     return key
 
 
+class RandomPool:
+    """Random bytes from the operating system's CSPRNG, drawn ``size`` bytes at a time and handed out once each.
+
+    Why: ``os.urandom`` releases the GIL around its system call, and in the node that is where the other
+    thread (the store's writer, the event loop) takes it: a call that costs a microsecond then waits for
+    the GIL. A small request drew randomness five to seven times (alert id, token, nonces) and waited at
+    each (tools/bench/api.py). Bytes handed out are never handed out again; thread-safe."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._buf = b""
+        self._pos = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bytes:
+        if n > self._size:
+            return os.urandom(n)
+        with self._lock:
+            if self._pos + n > len(self._buf):
+                self._buf = os.urandom(self._size)
+                self._pos = 0
+            out = self._buf[self._pos : self._pos + n]
+            self._pos += n
+        return out
+
+
+    def forget(self) -> None:
+        """Drop what is left: a forked child must never hand out the bytes its parent hands out too (a nonce
+        used twice with one AES-GCM key gives its authentication key away)."""
+        self._buf, self._pos, self._lock = b"", 0, threading.Lock()
+
+
+RANDOM = RandomPool()
+"""the process's pool; a forked child starts with an empty one (the node forks only to exec, but a library or
+multiprocessing's fork start method might not)"""
+os.register_at_fork(after_in_child=RANDOM.forget)
+
+
 def _derive(master: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
 
@@ -57,7 +96,7 @@ class Cipher:
         self._index_key = _derive(master, b"alertnode/index/v1")
 
     def encrypt(self, data: bytes) -> bytes:
-        nonce = secrets.token_bytes(_NONCE)
+        nonce = RANDOM.take(_NONCE)
         return _VERSION + nonce + self._aead.encrypt(nonce, data, None)
 
     def decrypt(self, blob: bytes) -> bytes:

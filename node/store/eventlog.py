@@ -77,8 +77,10 @@ def _visible(alert: tuple[Any, ...] | None, kind: str, state: str | None, *, fin
 
 def insert_event(conn: Conn, cipher: Cipher, alert_ref: str, delivery_id: int | None, kind: str,
                  state: str | None, at: float, detail: dict[str, Any], *, final: bool,
-                 notify: bool = True) -> int:
-    alert = _alert_for_events(conn, alert_ref)
+                 notify: bool = True, alert_settings: tuple[str | None, bool, str] | None = None) -> int:
+    """``alert_settings``: the alert's (callback_url, notification, notification_type) when the caller has them at
+    hand (the alert was inserted in this transaction), saving a read per event."""
+    alert = alert_settings if alert_settings is not None else _alert_for_events(conn, alert_ref)
     visible = _visible(alert, kind, state, final=final, notify=notify)
     data = cipher.encrypt_json(detail) if detail else None
     seq = conn.next_seqs(1)  # last: with PostgreSQL this holds the event counter until the commit

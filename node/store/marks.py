@@ -34,8 +34,9 @@ def record_info(conn: Conn, cipher: Cipher, alert_ref: str, info: AlertInfo) -> 
     """Store ``info`` for an alert just inserted (in the transaction that inserted it)."""
     conn.execute("INSERT INTO alert_info (alert_ref, category, app_data) VALUES (?, ?, ?)",
                  (alert_ref, info.category, cipher.encrypt_json(info.app_data) if info.app_data is not None else None))
-    conn.executemany("INSERT INTO alert_groups (alert_ref, group_id) VALUES (?, ?)",
-                     [(alert_ref, g) for g in dict.fromkeys(info.groups)])
+    if info.groups:
+        conn.executemany("INSERT INTO alert_groups (alert_ref, group_id) VALUES (?, ?)",
+                         [(alert_ref, g) for g in dict.fromkeys(info.groups)])
 
 
 def _exists(conn: Conn, alert_ref: str) -> bool:

@@ -145,7 +145,8 @@ def insert_alert(conn: Conn, cipher: Cipher, alert: NewAlert, items: Sequence[Ne
         ],
     )
     eventlog.insert_event(conn, cipher, alert.alert_ref, None, "accepted", None, alert.created_at,
-                 {"deliveries": len(deliveries)}, final=False)
+                          {"deliveries": len(deliveries)}, final=False,
+                          alert_settings=(alert.callback_url, alert.notification, alert.notification_type))
     return True
 
 

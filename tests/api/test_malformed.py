@@ -251,3 +251,14 @@ def test_unconfigured_channel_is_refused_with_reason(node: RunningNode) -> None:
     resp = httpx.post(f"{node.url}/api/json/sendalert", json=body, timeout=30, trust_env=False)
     assert resp.status_code == 400
     assert "not configured" in resp.json()["errors"][0]["message"]
+
+
+def test_sendalert_by_another_method_is_405_and_the_operation_stays_documented(node: RunningNode) -> None:
+    # sendalert is served by a lean Starlette route in front of its FastAPI route (api/routes.py): the FastAPI
+    # route still documents the operation, and another method still gets 405 naming POST
+    with httpx.Client(base_url=node.url, timeout=30, trust_env=False) as c:
+        resp = c.get("/api/json/sendalert", headers=node.headers)
+        assert resp.status_code == 405 and resp.headers["allow"] == "POST"
+        assert resp.json()["success"] is False
+        operation = c.get("/openapi.json").json()["paths"]["/api/json/sendalert"]
+    assert list(operation) == ["post"] and operation["post"]["requestBody"]

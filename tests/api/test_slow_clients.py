@@ -1,7 +1,8 @@
 """Slow HTTP clients are dropped, on the control and the public listener, while others are served (issue 14):
 a connection that never finishes its request headers (slowloris: a byte now and then), one that sends nothing,
-one that stops in the middle of a body, one idle after its answer. The real node, raw sockets on 127.0.0.1; a
-bounded number of connections, each test bounded in time."""
+one that stops in the middle of a body, one idle after its answer; with either HTTP parser (httptools, the default,
+and h11, the fallback). The real node, raw sockets on 127.0.0.1; a bounded number of connections, each test bounded
+in time."""
 
 from __future__ import annotations
 
@@ -99,10 +100,11 @@ async def scenario(port: int, post_path: str) -> dict[str, list[bytes | None]]:
     return results
 
 
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
 @pytest.mark.parametrize("listener", ["control", "public"])
 def test_slow_clients_are_dropped_while_others_are_served(run_node: Callable[..., RunningNode],
-                                                          listener: str) -> None:
-    node = run_node({"api": TIMEOUTS, "public": TIMEOUTS})
+                                                          listener: str, parser: str) -> None:
+    node = run_node({"api": TIMEOUTS, "public": TIMEOUTS, "node": {"http_parser": parser}})
     url = node.url if listener == "control" else node.public_url
     port = int(url.rsplit(":", 1)[1])
     post_path = "/api/json/sendalert" if listener == "control" else "/s/abcdefghij"

@@ -4,6 +4,8 @@ details are encrypted at rest."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from alertnode.errors import StoreError
 from alertnode.store import migrations as migration_files
 from alertnode.store import transfer
 from alertnode.store.backend import Conn, Store
-from alertnode.store.crypto import Cipher, load_or_create_key
+from alertnode.store.crypto import Cipher, RandomPool, load_or_create_key
 from alertnode.store.db import SqliteStore
 
 
@@ -68,6 +70,35 @@ def test_cipher_round_trip_and_tamper(tmp_path: Path) -> None:
         cipher.decrypt(blob[:-1] + bytes([blob[-1] ^ 1]))
     with pytest.raises(StoreError):
         Cipher(load_or_create_key(tmp_path / "other")).decrypt(blob)
+
+
+def test_random_pool_hands_out_each_byte_once_across_refills_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[bytes] = []
+    counter = iter(range(1, 2**31))
+
+    def urandom(n: int) -> bytes:  # distinct, recognisable blocks: a byte handed out twice would show
+        block = b"".join(next(counter).to_bytes(4, "big") for _ in range(n // 4))
+        drawn.append(block)
+        return block
+
+    monkeypatch.setattr("alertnode.store.crypto.os.urandom", urandom)
+    pool = RandomPool(size=64)
+    taken: list[bytes] = []
+
+    def take_many() -> None:
+        for _ in range(200):
+            taken.append(pool.take(4))
+
+    threads = [threading.Thread(target=take_many) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(taken) == 800 and len(set(taken)) == 800  # every 4-byte value once: nothing reused
+    assert len(drawn) == 800 * 4 // 64  # drawn a pool at a time, nothing thrown away
+    assert pool.take(100) == drawn[-1] and len(drawn[-1]) == 100  # larger than the pool: straight from the OS
+    mixed = [pool.take(n) for n in (12, 16, 12, 30)]  # sizes that straddle a refill
+    assert [len(b) for b in mixed] == [12, 16, 12, 30]
 
 
 def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
@@ -176,3 +207,19 @@ def test_a_declined_answer_is_not_counted_as_having_responded(store: Store) -> N
         return repo.responded_in_link(conn, "link-1")
 
     assert store.write_sync(run) == {"c0": frozenset({"sms"}), "c3": frozenset({"sms"})}
+
+
+def test_a_forked_child_never_hands_out_its_parents_random_bytes() -> None:
+    from alertnode.store.crypto import RANDOM
+
+    RANDOM.take(16)  # the parent's pool holds bytes not handed out yet
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: what would it hand out next?
+        os.write(write, RANDOM.take(16))
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 16)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert RANDOM.take(16) != child

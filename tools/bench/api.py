@@ -6,10 +6,26 @@ Prints, in one run:
   * sustained small sendalert requests/s (1 recipient each, durable), p50/p99, and its ratio to the baseline
   * time to accept one sendalert of 10,000 recipients (committed before the answer), best and median of 3
   * the machine's load average before and after (the numbers mean little on a busy machine)
+  * the node's CPU per request by thread (/proc): the event loop, the store's writer, the rest
 Floors: 10,000 recipients accepted in under 1 s, at least 300 small sendalerts/s (issue 2); at 32 clients a
 small sendalert's p99 at most 20 ms and its rate at least 0.4 x the baseline's (issue 14).
 ``--store postgresql`` (issue 13): the same against a node whose store is on PostgreSQL (a private cluster
 started for the run, tests/pg.py), after the SQLite run as its baseline; the floors of issue 2.
+
+Where a small sendalert's time goes (issue 14; this machine: 2 shared cores, load average 2-3 from others'
+tests; stages alone by tools/bench/api_stages.py, threads by this script):
+  * event loop, 195-235 us per sendalert against 103-112 us per GET /healthz. Common to both: HTTP parsing and
+    writing (uvicorn + httptools, ~50 us; h11 cost ~110 us more) and the Starlette/FastAPI middlewares with a
+    JSON answer (~55 us). The sendalert's own stages cost ~27 us together (validation of the raw body 4, planning
+    15, request as stored 2.4, answer 4.5, key 0.5); the other ~100 us are the body's receive, the write's
+    future and the writer's wake-ups, and running next to the writer thread (GIL hand-offs, cold caches).
+  * store writer, 195-220 us per sendalert: per alert ~70 us of INSERTs (alerts ~21, deliveries ~19 - their
+    random keys and blind indexes touch a page each of ~20 indexes -, events ~14, items ~12, alert_info ~10),
+    ~40 us of Python between them (JSON, AES-GCM) and its share of the group's commit with its fsync (~190 us
+    alone, ~55 us at the ~15 alerts a group that 32 clients give, ~40 us at 32).
+  * the commit's fsync: 0.9 ms median, 12 ms p99 on this disk (shared); the slowest groups decide the p99.
+  * before issue 14's work: event loop ~380 us (h11 ~110 us, FastAPI's route ~55 us, os.urandom's GIL hand-offs)
+    and writer ~235 us, 1,240-1,500 sendalerts/s, p99 37-100 ms.
 
 Usage: .venv/bin/python tools/bench/api.py [--seconds 10] [--concurrency 32] [--store postgresql]
 """
@@ -84,6 +100,33 @@ async def load(url: str, headers: dict[str, str], seconds: float, concurrency: i
     return len(latencies) / (time.perf_counter() - start), latencies, errors
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each thread of process ``pid`` (Linux /proc), by thread name
+    (CPython names its threads at the OS level from 3.14 only, so: the process's first thread is the event loop,
+    its busiest other one the store's writer, the rest are summed)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used["event loop" if int(tid) == pid else tid] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], count: int) -> str:
+    """The node's CPU per request, in microseconds: the event loop, the busiest other thread (the store's writer
+    under sendalert) and all the others together."""
+    spent = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    loop = spent.pop("event loop", 0.0)
+    busiest = max(spent.values(), default=0.0)
+    rest = sum(spent.values()) - busiest
+    return (f"node CPU per request: event loop {loop / count * 1e6:4.0f} us, busiest other thread "
+            f"{busiest / count * 1e6:4.0f} us, rest {rest / count * 1e6:3.0f} us")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
@@ -124,17 +167,24 @@ def run(args: argparse.Namespace, label: str, pg_url: str) -> bool:
             env["ALERTNODE__store__password"] = PASSWORD
         node = RunningNode(Path(tmp), config, env).start()
         try:
+            assert node.proc is not None
+            pid = node.proc.pid
+            cpu0 = thread_cpu(pid)
             base_rate, base_lat, _ = asyncio.run(load(node.url, node.headers, min(args.seconds, 5), args.concurrency,
                                                       "healthz"))
+            cpu1 = thread_cpu(pid)
             print(f"baseline GET /healthz:        {base_rate:8.0f} req/s  p50 {pct(base_lat, 50):6.1f} ms  "
                   f"p99 {pct(base_lat, 99):6.1f} ms")
+            print(f"    {cpu_per_request(cpu0, cpu1, len(base_lat))}")
             rate, lat, errors = asyncio.run(load(node.url, node.headers, args.seconds, args.concurrency, "send"))
+            cpu2 = thread_cpu(pid)
             ratio = rate / base_rate
             p99 = pct(lat, 99)
             print(f"small sendalert (durable):    {rate:8.0f} req/s  p50 {pct(lat, 50):6.1f} ms  "
                   f"p99 {p99:6.1f} ms  errors {errors}  "
                   f"floor 300/s: {'PASS' if rate >= 300 and not errors else 'FAIL'}")
             ok &= rate >= 300 and not errors
+            print(f"    {cpu_per_request(cpu1, cpu2, len(lat))}")
             print(f"ratio sendalert / healthz:    {ratio:8.2f}  target >= 0.40: {'PASS' if ratio >= 0.4 else 'FAIL'};  "
                   f"p99 target <= 20 ms: {'PASS' if p99 <= 20 else 'FAIL'}  (at {args.concurrency} clients)")
             big = {"version": "latest", "clientRef": "bench-big",
