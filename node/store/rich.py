@@ -3,7 +3,7 @@ open counts of an alert (sendbird-announcements.txt ``open_count`` / ``open_rate
 
 Counting rules (:func:`open_counts`), over the alert's e-mail and SMS deliveries:
 
-* ``sent``: deliveries that went out (sent, delivered, answered or responded);
+* ``sent``: deliveries that went out (sent, unconfirmed, delivered, answered or responded);
 * ``opened``: deliveries a person is known to have read: their tracking image (e-mail) or their page (SMS)
   fetched by a person, or a response of the recipient (a reply, a click, a key: whoever answers has read);
 * ``previewed``: deliveries fetched only by an image proxy or a scanner (not opened);
@@ -22,7 +22,8 @@ from alertnode.store.backend import Conn
 from alertnode.store.crypto import Cipher
 
 OPENABLE_TYPES = ("email", "sms")
-_SENT_STATES = "('sent', 'delivered', 'answered', 'responded')"
+# the resource's counts.sent (api/resource.py) counts the same states: openRate's denominator is that number
+_SENT_STATES = "('sent', 'unconfirmed', 'delivered', 'answered', 'responded')"
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ async def test_views_count_once_and_responses_count_as_opens(tmp_path: Path) -> 
         ref = answer["alertRef"]
         ids = await rig.store.read(lambda c: dict(c.execute(
             "SELECT d.id, d.alert_type FROM deliveries d ORDER BY d.id").fetchall()))
-        mail_a, mail_b, sms_a, _ = ids
+        mail_a, mail_b, sms_a, sms_b = ids
         first = [await rig.store.write(lambda c, d=d, p=p: rich_store.record_view(c, d, p, 1.0))
                  for d, p in ((mail_a, False), (mail_a, False), (mail_a, True), (mail_a, True), (mail_b, False))]
         assert first == [True, False, True, False, True]
@@ -158,6 +158,8 @@ async def test_views_count_once_and_responses_count_as_opens(tmp_path: Path) -> 
         assert tuple(views) == (2, 2)
         # an SMS reply: whoever answers has read it
         await rig.results.report(ChannelEvent(sms_a, "replied", 2.0, DeliveryState.RESPONDED, {"text": "OK"}))
+        # a message whose receipt never came went out all the same (the resource's counts.sent says so too)
+        await rig.results.report(ChannelEvent(sms_b, "unconfirmed", 3.0, DeliveryState.UNCONFIRMED, {}, None, True))
         counts = await rig.store.read(lambda c: rich_store.open_counts(c, ref))
         assert counts.by_type["email"] == rich_store.TypeOpens(sent=2, opened=1, previewed=1)
         assert counts.by_type["sms"] == rich_store.TypeOpens(sent=2, opened=1, previewed=0)
