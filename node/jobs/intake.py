@@ -304,15 +304,19 @@ class Intake:
         stored_lists = {u: s.value for u, s in resolved.stored.items() if s.kind == "contactSetList"}
         info = marks.AlertInfo(req.category, req.appData, [set_group(n) for n in contact_sets(req, stored_lists)])
 
-        def accept(c: Any) -> dict[str, Any]:
-            first = repo.accept_alert(c, self.cipher, alert, new_items, deliveries, publish_at or now, new_link)
-            if first is response:  # stored now (not the first answer again for a repeated uniqueId)
-                marks.record_info(c, self.cipher, alert_ref, info)
+        after = None
+        if new_link is not None or images:
+            def after(c: Any, link: repo.NewLink | None = new_link) -> None:
+                if link is not None:
+                    repo.insert_link(c, self.cipher, link.link_ref, alert_ref, link.contact_group, now, link.expires_at)
                 if images:
                     rich_store.put_images(c, self.cipher, alert_ref, images)
-            return first
 
-        answer = await self.store.write(accept)
+        # the rows are made here, beside the request; the store's writer inserts those of every alert
+        # waiting with this one together (one statement per table), and answers once they are committed
+        prepared = repo.prepare_alert(self.cipher, alert, new_items, deliveries, publish_at or now, info=info,
+                                      after=after)
+        answer = await self.store.write_batched(repo.accept_prepared, prepared)
         if answer is response:  # not the first answer again for a repeated uniqueId
             pending = "" if publish_at is not None and publish_at <= now else " (not yet published)"
             self._log_accepted(alert_ref, len(new_items), len(deliveries), pending, now)

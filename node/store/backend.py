@@ -26,11 +26,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from alertnode.errors import StoreUnavailable
 
 T = TypeVar("T")
+A = TypeVar("A")
+J = TypeVar("J")
 log = logging.getLogger(__name__)
 
 OUTAGE_WAIT_S = 300.0
@@ -98,6 +100,50 @@ class Conn(Protocol):
         ...
 
 
+class BatchCall(Generic[A, T]):
+    """The function of a write made with :meth:`Store.write_batched`: ``batch(conn, [arg])[0]`` when it runs
+    alone; the writer runs the calls of one ``batch`` function waiting in its group as one call."""
+
+    __slots__ = ("arg", "batch")
+
+    def __init__(self, batch: Callable[[Conn, list[A]], list[T]], arg: A) -> None:
+        self.batch = batch
+        self.arg = arg
+
+    def __call__(self, conn: Conn) -> T:
+        return self.batch(conn, [self.arg])[0]
+
+
+def units(jobs: Sequence[J], fn: Callable[[J], Any]) -> list[J | list[J]]:
+    """``jobs`` in their order, except that the jobs of one batched write (a :class:`BatchCall` of the same
+    ``batch`` function) stand together, as a list, where the first of them was."""
+    out: list[J | list[J]] = []
+    together: dict[Any, list[J]] = {}
+    for job in jobs:
+        call = fn(job)
+        if isinstance(call, BatchCall):
+            same = together.get(call.batch)
+            if same is None:
+                same = together[call.batch] = []
+                out.append(same)
+            same.append(job)
+        else:
+            out.append(job)
+    return out
+
+
+def run_batch(conn: Conn, fns: Sequence[Callable[[Conn], Any]]) -> list[Any]:
+    """The results of a batched write's calls (the functions of the jobs :func:`units` put together), from one
+    call of their ``batch`` function."""
+    calls = [fn for fn in fns if isinstance(fn, BatchCall)]
+    if len(calls) != len(fns):
+        raise TypeError("run_batch: every function must be a BatchCall")
+    results = calls[0].batch(conn, [c.arg for c in calls])
+    if len(results) != len(calls):
+        raise RuntimeError(f"a batched write answered {len(results)} results for {len(calls)} calls")
+    return results
+
+
 class Store(abc.ABC):
     """The one handle on the database. ``open()`` before use, ``close()`` at shutdown."""
 
@@ -121,6 +167,13 @@ class Store(abc.ABC):
     async def write(self, fn: Callable[[Conn], T], *, notify: bool = True) -> T:
         """Run ``fn`` in the writer's transaction; returns once it is committed. ``notify=False`` for
         bookkeeping writes that give nobody new work."""
+
+    async def write_batched(self, batch: Callable[[Conn, list[A]], list[T]], arg: A, *, notify: bool = True) -> T:
+        """:meth:`write` of ``batch(conn, [arg])[0]``, where the writer runs the batched writes of one ``batch``
+        function that wait together as one call, ``batch(conn, [arg1, arg2, ...])`` (its results in the same
+        order): one statement per table for a group's new alerts instead of one per alert and table. When
+        that call fails, each write runs alone, so that only the faulty one fails."""
+        return await self.write(BatchCall(batch, arg), notify=notify)
 
     @abc.abstractmethod
     def write_sync(self, fn: Callable[[Conn], T], timeout: float | None = 60.0, *, notify: bool = True) -> T:

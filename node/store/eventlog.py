@@ -63,7 +63,7 @@ def _alert_for_events(conn: Conn, alert_ref: str) -> tuple[Any, ...] | None:
     return tuple(row) if row is not None else None
 
 
-def _visible(alert: tuple[Any, ...] | None, kind: str, state: str | None, *, final: bool, notify: bool) -> bool:
+def is_visible(alert: tuple[Any, ...] | None, kind: str, state: str | None, *, final: bool, notify: bool) -> bool:
     """Whether an event reaches collectevents and the callback (the alert's notification settings)."""
     if not (notify and alert is not None and alert[1]):
         return False
@@ -81,7 +81,7 @@ def insert_event(conn: Conn, cipher: Cipher, alert_ref: str, delivery_id: int | 
     """``alert_settings``: the alert's (callback_url, notification, notification_type) when the caller has them at
     hand (the alert was inserted in this transaction), saving a read per event."""
     alert = alert_settings if alert_settings is not None else _alert_for_events(conn, alert_ref)
-    visible = _visible(alert, kind, state, final=final, notify=notify)
+    visible = is_visible(alert, kind, state, final=final, notify=notify)
     data = cipher.encrypt_json(detail) if detail else None
     seq = conn.next_seqs(1)  # last: with PostgreSQL this holds the event counter until the commit
     conn.execute(
@@ -196,7 +196,7 @@ def apply_events(conn: Conn, cipher: Cipher, events: Sequence[ChannelEvent],
             alerts[alert_ref] = _alert_for_events(conn, alert_ref)
         alert = alerts[alert_ref]
         state = new_state.value if new_state else None
-        visible = _visible(alert, event.kind, state, final=event.final, notify=True)
+        visible = is_visible(alert, event.kind, state, final=event.final, notify=True)
         numbered.append(len(event_rows))
         event_rows.append([0, alert_ref, event.delivery_id, event.kind, state, event.at, int(event.final),
                            int(visible), cipher.encrypt_json(dict(event.detail)) if event.detail else None])

@@ -43,7 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from alertnode.errors import StoreError, StoreUnavailable
 from alertnode.store import migrations as migration_files
-from alertnode.store.backend import POSTGRESQL, Conn, Cursor, Dialect, Store
+from alertnode.store.backend import POSTGRESQL, Conn, Cursor, Dialect, Store, run_batch, units
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,10 @@ class PgConn:
                                (count,)).fetchone()
         assert row is not None
         return int(row[0]) - count + 1
+
+
+def _fn(job: _Job) -> Callable[[Conn], Any]:
+    return job.fn
 
 
 def _transient(exc: BaseException) -> bool:
@@ -278,30 +282,46 @@ class PostgresStore(Store):
         """One transaction for ``jobs``; False when the connection was lost (it is then dropped)."""
         results: list[tuple[_Job, bool, Any]] = []
         pg = PgConn(conn)
-        single = len(jobs) == 1
+        plan = units(jobs, _fn)
+        single = len(plan) == 1 and not isinstance(plan[0], list)
         try:
-            for job in jobs:
-                if not single:
+            for unit in plan:
+                if isinstance(unit, list):  # the jobs of one batched write: one call for all
                     conn.execute("SAVEPOINT job")
-                try:
-                    value = job.fn(pg)
-                except Exception as exc:
-                    if _lost(conn):
-                        raise
-                    if single:
-                        conn.rollback()
-                    else:
+                    try:
+                        values = run_batch(pg, [j.fn for j in unit])
+                    except Exception as exc:
+                        if _lost(conn):
+                            raise
                         conn.execute("ROLLBACK TO SAVEPOINT job")
                         conn.execute("RELEASE SAVEPOINT job")
-                    if _transient(exc) and job.tries < _RETRIES:
-                        job.tries += 1
-                        self._retry.append(job)  # in the next transaction, once the other node has gone on
+                        log.debug("a batched write of %d failed (%s): each one alone", len(unit), exc)
                     else:
-                        results.append((job, False, _translated(exc)))
-                else:
-                    if not single:
                         conn.execute("RELEASE SAVEPOINT job")
-                    results.append((job, True, value))
+                        results.extend((job, True, value) for job, value in zip(unit, values, strict=True))
+                        continue
+                for job in unit if isinstance(unit, list) else [unit]:
+                    if not single:
+                        conn.execute("SAVEPOINT job")
+                    try:
+                        value = job.fn(pg)
+                    except Exception as exc:
+                        if _lost(conn):
+                            raise
+                        if single:
+                            conn.rollback()
+                        else:
+                            conn.execute("ROLLBACK TO SAVEPOINT job")
+                            conn.execute("RELEASE SAVEPOINT job")
+                        if _transient(exc) and job.tries < _RETRIES:
+                            job.tries += 1
+                            self._retry.append(job)  # in the next transaction, once the other node has gone on
+                        else:
+                            results.append((job, False, _translated(exc)))
+                    else:
+                        if not single:
+                            conn.execute("RELEASE SAVEPOINT job")
+                        results.append((job, True, value))
             notify = any(job.notify for job, ok, _ in results if ok)
             if notify:
                 conn.execute("SELECT pg_notify(%s, '')", (_NOTIFY_CHANNEL,))

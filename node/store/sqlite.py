@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from alertnode.errors import StoreError
 from alertnode.store import migrations as migration_files
-from alertnode.store.backend import SQLITE, Conn, Dialect, Store
+from alertnode.store.backend import SQLITE, Conn, Dialect, Store, run_batch, units
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class SqliteConn(sqlite3.Connection):
 
 def _connect(path: Path, *, readonly: bool = False) -> SqliteConn:
     conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False,
-                           factory=SqliteConn)
+                           factory=SqliteConn, cached_statements=512)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -211,17 +211,17 @@ class SqliteStore(Store):
         results: list[tuple[_Job, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job in jobs:
-                conn.execute("SAVEPOINT job")
-                try:
-                    value = job.fn(conn)
-                except Exception as exc:  # noqa: BLE001 (one job's failure must not sink the group)
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    results.append((job, False, _translated(exc)))
-                else:
-                    conn.execute("RELEASE job")
-                    results.append((job, True, value))
+            for unit in units(jobs, _fn):
+                if isinstance(unit, list):  # the jobs of one batched write: one call for all
+                    fns = [job.fn for job in unit]
+                    ok, values = _attempt(conn, lambda c: run_batch(c, fns))  # noqa: B023 (called at once)
+                    if ok:
+                        results.extend((job, True, value) for job, value in zip(unit, values, strict=True))
+                        continue
+                    log.debug("a batched write of %d failed (%s): each one alone", len(unit), values)
+                for job in unit if isinstance(unit, list) else [unit]:
+                    ok, value = _attempt(conn, job.fn)
+                    results.append((job, ok, value))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             log.exception("store commit failed")
@@ -288,6 +288,23 @@ class SqliteStore(Store):
                 dst.close()
         finally:
             src.close()
+
+
+def _fn(job: _Job) -> WriteFn:
+    return job.fn
+
+
+def _attempt(conn: SqliteConn, fn: WriteFn) -> tuple[bool, Any]:
+    """Run ``fn`` in its own savepoint: (True, its result), or (False, its error) with what it wrote undone."""
+    conn.execute("SAVEPOINT job")
+    try:
+        value = fn(conn)
+    except Exception as exc:  # noqa: BLE001 (one job's failure must not sink the group)
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        return False, _translated(exc)
+    conn.execute("RELEASE job")
+    return True, value
 
 
 def _translated(exc: Exception) -> Exception:
