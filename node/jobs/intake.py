@@ -40,6 +40,17 @@ def new_subject_ref() -> str:
     return "AN" + "".join(secrets.choice(_SUBJECT_ALPHABET) for _ in range(8))
 
 
+def new_alert_ref(now: float) -> str:
+    """A UUID of version 7 (RFC 9562): the millisecond of ``now`` in its first 48 bits, then 74 random bits. New
+    alerts' refs thus sort by time, so the indexes keyed by ``alert_ref`` (the alerts, their items, deliveries,
+    events and info) grow at their right edge: a group commit of new alerts touches a few index pages instead
+    of a page per alert and index (tools/bench/api.py)."""
+    raw = bytearray(int(now * 1000).to_bytes(6, "big") + RANDOM.take(10))
+    raw[6] = 0x70 | (raw[6] & 0x0F)  # version 7
+    raw[8] = 0x80 | (raw[8] & 0x3F)  # the RFC's variant
+    return str(uuid.UUID(bytes=bytes(raw)))
+
+
 def new_tokens(count: int) -> list[str]:
     """Per-recipient tokens: 96 random bits each (unguessable short links and reply references)."""
     raw = RANDOM.take(12 * count)
@@ -246,7 +257,7 @@ class Intake:
     async def _commit(self, req: SendAlertRequest, plan: expand.Plan, items: list[expand.PlannedItem],
                       results: list[dict[str, Any]], link: dict[str, Any] | None, resolved: expand.Resolved,
                       now: float, images: list[rich_store.NewImage] | None = None) -> dict[str, Any]:
-        alert_ref = str(uuid.UUID(bytes=RANDOM.take(16), version=4))
+        alert_ref = new_alert_ref(now)
         has_email = any(i.alert_type == "email" for i in items)
         subject_ref = new_subject_ref() if has_email else None
         scheduled = req.schedule is not None
