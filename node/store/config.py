@@ -25,6 +25,12 @@ class StoreSection(Section):
     connect_timeout_s: float = Field(
         5.0, gt=0, description="How long a request waits for the database before it is answered 503 (PostgreSQL)."
     )
+    writer_process: bool = Field(
+        True,
+        description="SQLite: new alerts (sendalert) are written by a second writer in a process of its own, "
+        "beside the writer thread, so that writing them does not wait for the event loop's Python lock (GIL). "
+        "false: the writer thread writes everything.",
+    )
 
 
 class ClusterSection(Section):

@@ -30,7 +30,7 @@ def open_store(section: StoreSection, data_dir: Path, *, application_name: str =
     """The store ``section`` names (not opened yet): SQLite in ``data_dir`` when its url is empty."""
     url = section.url.strip()
     if not url:
-        return SqliteStore(data_dir / "alertnode.db")
+        return SqliteStore(data_dir / "alertnode.db", writer_process=section.writer_process)
     if is_postgres(url):
         return PostgresStore(url, password=section.password.get_secret_value(), readers=section.pool_size,
                              connect_timeout_s=section.connect_timeout_s, application_name=application_name)

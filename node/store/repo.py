@@ -119,6 +119,9 @@ _DELIVERY_COLUMNS_IN = ("alert_ref, item_id, alert_type, contact_id, address, ad
 _EVENT_COLUMNS_IN = "seq, alert_ref, delivery_id, kind, state, at, final, notify, data"
 
 
+PORTABLE_DELIVERIES = 200
+
+
 @dataclass(frozen=True)
 class PreparedAlert:
     """A new alert as the rows that store it, made by :func:`prepare_alert` where the request is handled (its
@@ -139,6 +142,18 @@ class PreparedAlert:
     group_rows: tuple[tuple[str, str], ...]
     after: Callable[[Conn], None] | None
     """what else goes into the alert's transaction once it is stored (the link it opens, its images)"""
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickled as the class and its fields (to the writer process): a third of a dataclass's default cost
+        return (PreparedAlert, (self.alert_ref, self.unique_id, self.response, self.alert_row, self.item_rows,
+                                self.delivery_rows, self.event_row, self.callback_url, self.info_row, self.group_rows,
+                                self.after))
+
+    @property
+    def portable(self) -> bool:
+        """Plain data of a modest size (no ``after``, at most :data:`PORTABLE_DELIVERIES` deliveries), which a
+        writer in another process may insert (alertnode.store.writer_process)."""
+        return self.after is None and len(self.delivery_rows) <= PORTABLE_DELIVERIES
 
 
 def prepare_alert(cipher: Cipher, alert: NewAlert, items: Sequence[NewItem], deliveries: Sequence[NewDelivery],

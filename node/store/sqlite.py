@@ -25,13 +25,16 @@ from typing import Any, TypeVar
 from alertnode.errors import StoreError
 from alertnode.store import migrations as migration_files
 from alertnode.store.backend import SQLITE, Conn, Dialect, Store, run_batch, units
+from alertnode.store.writer_process import WriteLock, WriterProcess, runs_in_process
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+A = TypeVar("A")
 WriteFn = Callable[[Conn], Any]
 
 _STOP = object()
+CHECKPOINT_INTERVAL_S = 0.25
 _MAX_GROUP = 2000
 
 
@@ -123,7 +126,8 @@ class SqliteStore(Store):
 
     dialect = SQLITE
 
-    def __init__(self, path: Path, *, synchronous: str = "FULL", readers: int = 4) -> None:
+    def __init__(self, path: Path, *, synchronous: str = "FULL", readers: int = 4,
+                 writer_process: bool = True) -> None:
         self.path = path
         self.synchronous = synchronous
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -134,6 +138,10 @@ class SqliteStore(Store):
         self._read_lock = threading.Lock()
         self._commit_hooks: list[Callable[[], None]] = []
         self._closed = False
+        self._lock = WriteLock(path)
+        self._stopping = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        self._process = WriterProcess(path, self._committed_elsewhere) if writer_process else None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -146,16 +154,40 @@ class SqliteStore(Store):
         applied = migrate(conn)
         if applied:
             log.info("store migrated: %s", ", ".join(applied))
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint thread's work, not a commit's
         self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="store-writer", daemon=True)
         self._writer.start()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="store-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        """Copy the WAL's committed pages into the database file every :data:`CHECKPOINT_INTERVAL_S`, beside the
+        writers (a PASSIVE checkpoint waits for nobody and nobody waits for it). SQLite's own automatic
+        checkpoint would do it inside the commit that crosses 1,000 pages: that commit, and every write waiting
+        for it, would wait for the copy and the database file's fsync too."""
+        conn = _connect(self.path)
+        try:
+            while not self._stopping.wait(CHECKPOINT_INTERVAL_S):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:
+                    log.warning("store: checkpoint failed: %s", exc)
+        finally:
+            conn.close()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._process is not None:
+            self._process.close()
         if self._writer is not None:
             self._queue.put(_STOP)
             self._writer.join(timeout=30)
+        self._lock.close()
+        self._stopping.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=30)
         self._readers.shutdown(wait=True)
         with self._read_lock:
             for conn in self._read_conns:
@@ -164,6 +196,13 @@ class SqliteStore(Store):
 
     def on_commit(self, hook: Callable[[], None]) -> None:
         self._commit_hooks.append(hook)
+
+    def _committed_elsewhere(self) -> None:
+        for hook in self._commit_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("commit hook failed")
 
     def describe(self) -> str:
         return str(self.path)
@@ -176,6 +215,15 @@ class SqliteStore(Store):
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Job(fn, future, loop, notify))
         return await future
+
+    async def write_batched(self, batch: Callable[[Conn, list[A]], list[T]], arg: A, *, notify: bool = True) -> T:
+        """New alerts (``arg`` plain data, ``batch`` a module-level function) go to the writer process
+        (:mod:`alertnode.store.writer_process`: its own GIL); the rest to the writer thread."""
+        if self._process is not None and getattr(arg, "portable", False) and runs_in_process(batch):
+            if self._closed:
+                raise StoreError("store is closed")
+            return await self._process.write(batch, arg)
+        return await super().write_batched(batch, arg, notify=notify)
 
     def write_sync(self, fn: Callable[[Conn], T], timeout: float | None = 60.0, *, notify: bool = True) -> T:
         if self._closed:
@@ -208,6 +256,29 @@ class SqliteStore(Store):
             conn.close()
 
     def _run_group(self, conn: SqliteConn, jobs: list[_Job]) -> None:
+        with self._lock:  # the writer process takes its turns too (store/writer_process.py)
+            results = self._transaction(conn, jobs)
+        if any(job.notify for job in jobs):
+            for hook in self._commit_hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("commit hook failed")
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
+        for result in results:
+            loop = result[0].loop
+            if loop is None:
+                _settle(*result)
+            else:
+                by_loop.setdefault(loop, []).append(result)
+        for loop, settled in by_loop.items():  # one wake-up per event loop for the whole group
+            try:
+                loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:
+                log.debug("event loop closed before %d write results could be delivered", len(settled))
+
+    @staticmethod
+    def _transaction(conn: SqliteConn, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
         results: list[tuple[_Job, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -231,24 +302,7 @@ class SqliteStore(Store):
                 log.debug("rollback after failed commit also failed", exc_info=True)
             err = StoreError(f"commit failed: {exc}")
             results = [(job, False, err) for job in jobs]
-        if any(job.notify for job in jobs):
-            for hook in self._commit_hooks:
-                try:
-                    hook()
-                except Exception:
-                    log.exception("commit hook failed")
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
-        for result in results:
-            loop = result[0].loop
-            if loop is None:
-                _settle(*result)
-            else:
-                by_loop.setdefault(loop, []).append(result)
-        for loop, settled in by_loop.items():  # one wake-up per event loop for the whole group
-            try:
-                loop.call_soon_threadsafe(_settle_all, settled)
-            except RuntimeError:
-                log.debug("event loop closed before %d write results could be delivered", len(settled))
+        return results
 
     # -- reading -----------------------------------------------------------------------------
     def _reader(self) -> SqliteConn:

@@ -1,0 +1,113 @@
+"""SQLite's second writer, in a process of its own (store/writer_process.py): new alerts go there and are
+durable when answered, the writer thread's writes and the process's take turns on the one file with event
+numbers in commit order, and a writer process that dies fails only the writes it had not answered (503 for a
+client), after which a new one takes the next."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+from alertnode.errors import StoreUnavailable
+from alertnode.store import marks, repo
+from alertnode.store.crypto import Cipher
+from alertnode.store.db import SqliteStore
+
+CIPHER = Cipher(b"w" * 32)
+
+
+def _prepared(ref: str, recipients: int = 1) -> repo.PreparedAlert:
+    alert = repo.NewAlert(ref, "client", None, 1.0, 1.0, "running", None, None, None, None, True, "all", None, None,
+                          None, {"clientRef": "client"}, {"success": True, "alertRef": ref})
+    items = [repo.NewItem(0, "sms", "a", {}, b"hello", recipients, recipients)]
+    deliveries = [repo.NewDelivery(0, "sms", None, f"+4477009{n:05d}", {}, f"t-{ref}-{n}") for n in range(recipients)]
+    return repo.prepare_alert(CIPHER, alert, items, deliveries, 1.0, info=marks.AlertInfo("user", None, []))
+
+
+def _child_pid(store: SqliteStore) -> int:
+    proc = store._process._proc if store._process is not None else None
+    assert proc is not None, "no writer process"
+    return proc.pid
+
+
+async def test_new_alerts_are_written_by_another_process_and_durable_when_answered(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "a.db")
+    store.open()
+    try:
+        answers = await asyncio.gather(*(store.write_batched(repo.accept_prepared, _prepared(f"A{n}"))
+                                         for n in range(50)))
+        assert [a["alertRef"] for a in answers] == [f"A{n}" for n in range(50)]
+        pid = _child_pid(store)
+        assert pid != os.getpid()
+        # answered means committed: a separate connection sees every row at once
+        with sqlite3.connect(tmp_path / "a.db") as raw:
+            assert raw.execute("SELECT count(*) FROM alerts").fetchone()[0] == 50
+            assert raw.execute("SELECT count(*) FROM events WHERE kind = 'accepted'").fetchone()[0] == 50
+        # a big alert stays with the writer thread (its rows would fill the pipe), the answer is the same
+        big = await store.write_batched(repo.accept_prepared, _prepared("BIG", repo.PORTABLE_DELIVERIES + 1))
+        assert big["alertRef"] == "BIG"
+    finally:
+        store.close()
+    assert _gone(pid)
+
+
+async def test_both_writers_take_turns_and_events_keep_commit_order(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "b.db")
+    store.open()
+    try:
+        # the thread's writes (events of a read mark) and the process's (accepted alerts) at once
+        await store.write_batched(repo.accept_prepared, _prepared("FIRST"))
+        writes = []
+        for n in range(200):
+            writes.append(store.write_batched(repo.accept_prepared, _prepared(f"P{n}")))
+            writes.append(store.write(lambda c, n=n: marks.mark_read(c, CIPHER, "FIRST", f"r{n}", True, 2.0)))
+        results = await asyncio.gather(*writes)
+        assert all(r is True for r in results[1::2])
+        seqs = await store.read(lambda c: [r[0] for r in c.execute("SELECT seq FROM events ORDER BY rowid")])
+        assert len(seqs) == 1 + 200 + 200
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # numbered in the order they committed
+    finally:
+        store.close()
+
+
+async def test_a_writer_process_that_dies_fails_only_what_it_had_not_answered(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "c.db")
+    store.open()
+    try:
+        await store.write_batched(repo.accept_prepared, _prepared("BEFORE"))
+        pid = _child_pid(store)
+        # hold the file's write lock, so that the next writes wait in the child, unanswered, then kill it
+        gate = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        held = asyncio.ensure_future(store.write(
+            lambda c: asyncio.run_coroutine_threadsafe(gate.wait(), loop).result(10)))
+        await asyncio.sleep(0.2)
+        waiting = [asyncio.ensure_future(store.write_batched(repo.accept_prepared, _prepared(f"W{n}")))
+                   for n in range(5)]
+        await asyncio.sleep(0.3)
+        os.kill(pid, signal.SIGKILL)
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(isinstance(r, StoreUnavailable) for r in results), results
+        gate.set()
+        await held
+        # a new writer process takes the next write; what was answered before is there, the failed ones are not
+        after = await store.write_batched(repo.accept_prepared, _prepared("AFTER"))
+        assert after["alertRef"] == "AFTER" and _child_pid(store) != pid
+        refs = await store.read(lambda c: [r[0] for r in c.execute("SELECT alert_ref FROM alerts ORDER BY 1")])
+        assert refs == ["AFTER", "BEFORE"]
+    finally:
+        store.close()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie until reaped counts as gone: it runs nothing
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(") ")[1].startswith("Z")
+
