@@ -35,7 +35,7 @@ from alertnode.api.extension import Extension, ExtensionContext
 from alertnode.api.http import HttpParser, guarded_protocol
 from alertnode.api.public import create_public_app
 from alertnode.api.request import RequestReader
-from alertnode.api.routes import Services, create_app
+from alertnode.api.routes import LeanFront, Services, create_app
 from alertnode.config import Config
 from alertnode.domain import Channel, ChannelEvent
 from alertnode.errors import ConfigError, Problem
@@ -295,8 +295,8 @@ class Node:
         rich_pages.add_routes(public_app, self.store, cipher, sink, cfg.public.base_url, cfg.content)
         api, pub = self.config.api, self.config.public
         parser = self.config.node.http_parser
-        control = _Http(control_app, _listen(api.host, api.port), "control", header_timeout_s=api.header_timeout_s,
-                        idle_timeout_s=api.idle_timeout_s, parser=parser)
+        control = _Http(LeanFront(control_app), _listen(api.host, api.port), "control",
+                        header_timeout_s=api.header_timeout_s, idle_timeout_s=api.idle_timeout_s, parser=parser)
         public = _Http(public_app, _listen(pub.host, pub.port), "public", header_timeout_s=pub.header_timeout_s,
                        idle_timeout_s=pub.idle_timeout_s, parser=parser)
         self.http = [control, public]
