@@ -269,8 +269,11 @@ def _child(db_path: Path, inbox: int, outbox: int) -> int:
             results = [(m[0], False, f"commit failed: {exc}") for m in group]
         data = pickle.dumps((results, any(ok for _, ok, _ in results)), protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(_HEADER.pack(len(data)) + data)
-        while view:
-            view = view[os.write(outbox, view):]
+        try:
+            while view:
+                view = view[os.write(outbox, view):]
+        except BrokenPipeError:  # the parent is gone (what was committed stays: nobody is left to answer)
+            return 0
 
 
 def _reason(exc: Any) -> str:
