@@ -9,12 +9,14 @@ import asyncio
 import os
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 from alertnode.errors import StoreUnavailable
 from alertnode.store import marks, repo
 from alertnode.store.crypto import Cipher
 from alertnode.store.db import SqliteStore
+from tests.nodeproc import free_port
 
 CIPHER = Cipher(b"w" * 32)
 
@@ -111,3 +113,54 @@ def _gone(pid: int) -> bool:
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split(") ")[1].startswith("Z")
 
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _writer_of(pid: int) -> int:
+    for child in _children(pid):
+        if b"alertnode.store.writer_process" in Path(f"/proc/{child}/cmdline").read_bytes():
+            return child
+    raise AssertionError(f"node {pid} has no writer process")
+
+
+def _small(n: int) -> dict[str, object]:
+    return {"version": "latest", "clientRef": f"w{n}", "alert": [
+        {"alertType": "sms", "tag": "t", "content": "Pressure high", "sender": "ALERTS",
+         "recipients": [f"+4477009{n:05d}"]}]}
+
+
+def test_the_node_survives_its_writer_process_and_leaves_none_behind(run_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # the node's own SQLite store (also when the suite runs its nodes on PostgreSQL), an SMS link (no sandbox)
+    node = run_node({"store": {"url": ""}, "sms": {"links": [{"name": "a", "host": "127.0.0.1", "port": free_port(),
+                                                            "system_id": "x", "password": "y"}]}},
+                    data_dir=tmp_path / "n")
+    assert node.post("/api/json/sendalert", _small(1)).status_code == 200
+    assert node.proc is not None
+    first = _writer_of(node.proc.pid)
+    os.kill(first, signal.SIGKILL)
+    # the next alerts go to a new writer process; each one answered is stored
+    refs = []
+    for n in range(2, 12):
+        answer = node.post("/api/json/sendalert", _small(n))
+        assert answer.status_code in (200, 503), answer.text
+        if answer.status_code == 200:
+            refs.append(answer.json()["alertRef"])
+    assert len(refs) >= 9
+    second = _writer_of(node.proc.pid)
+    assert second != first
+    # a node killed outright takes its writer process with it (it reads the end of its input and stops)
+    node.kill()
+    for _ in range(100):
+        if _gone(second):
+            break
+        time.sleep(0.05)
+    assert _gone(second)
+    with sqlite3.connect(tmp_path / "n" / "data" / "alertnode.db") as raw:
+        stored = {r[0] for r in raw.execute("SELECT alert_ref FROM alerts")}
+    assert set(refs) <= stored and len(stored) == len(refs) + 1
