@@ -236,6 +236,7 @@ class Node:
         section = StoreSection() if self.sandbox is not None else self.config.store
         self.store = open_store(section, work_dir, application_name=f"alertnode {self.node_id}")
         self.store.open()
+        self.store.warm()
         log.info("store: %s, node %s", self.store.describe(), self.node_id)
         self.membership = Membership(self.config.cluster, self.store, cipher, self.leases, self._node_info,
                                      self._lost_leases, on_nodes=self._cluster_seen)

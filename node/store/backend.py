@@ -153,6 +153,12 @@ class Store(abc.ABC):
     def open(self) -> None:
         """Connect, apply the migrations not applied yet, start the writer."""
 
+    def warm(self) -> None:
+        """Start now what would otherwise start with the first write that needs it (called by the node from its
+        event loop, once the store is open): the first alert then waits for nothing more than its commit.
+        Nothing to start by default."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Finish the writes queued so far, then release every connection."""

@@ -175,6 +175,10 @@ class SqliteStore(Store):
         finally:
             conn.close()
 
+    def warm(self) -> None:
+        if self._process is not None:
+            self._process.start(asyncio.get_running_loop())
+
     def close(self) -> None:
         if self._closed:
             return

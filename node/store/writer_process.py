@@ -100,6 +100,11 @@ class WriterProcess:
         self._outgoing: list[bytes] = []
         self._closed = False
 
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the child now (else the first write does), its answers read by ``loop``."""
+        if self._proc is None and not self._closed:
+            self._start(loop)
+
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         # the child gets a clean interpreter (no fork of a process with threads); its module path is ours
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
