@@ -328,7 +328,8 @@ class Intake:
         prepared = repo.prepare_alert(self.cipher, alert, new_items, deliveries, publish_at or now, info=info,
                                       after=after)
         answer = await self.store.write_batched(repo.accept_prepared, prepared)
-        if answer is response:  # not the first answer again for a repeated uniqueId
+        if answer.get("alertRef") == alert_ref:  # stored now, not the first answer again for a repeated uniqueId
+            answer = response  # the same answer (the writer process sends back a copy)
             pending = "" if publish_at is not None and publish_at <= now else " (not yet published)"
             self._log_accepted(alert_ref, len(new_items), len(deliveries), pending, now)
         return answer
