@@ -24,7 +24,9 @@ from typing import Any, TypeVar
 
 from alertnode.errors import StoreError
 from alertnode.store import migrations as migration_files
-from alertnode.store.backend import SQLITE, Conn, Dialect, Store, run_batch, units
+from alertnode.store.backend import SQLITE, Conn, Store, run_batch, units
+from alertnode.store.sqlite_conn import SqliteConn as SqliteConn
+from alertnode.store.sqlite_conn import _attempt, _connect
 from alertnode.store.writer_process import WriteLock, WriterProcess, runs_in_process
 
 log = logging.getLogger(__name__)
@@ -36,29 +38,6 @@ WriteFn = Callable[[Conn], Any]
 _STOP = object()
 CHECKPOINT_INTERVAL_S = 0.25
 _MAX_GROUP = 2000
-
-
-class SqliteConn(sqlite3.Connection):
-    """A connection as repository functions see it (:class:`alertnode.store.backend.Conn`)."""
-
-    dialect: Dialect = SQLITE
-
-    def next_seqs(self, count: int) -> int:
-        # one writer: numbers are taken in commit order by construction. AUTOINCREMENT's counter keeps the
-        # number of a purged newest event from being handed out again; the caller's inserts move it on.
-        row = self.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-        return (int(row[0]) if row is not None else 0) + 1
-
-
-def _connect(path: Path, *, readonly: bool = False) -> SqliteConn:
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False,
-                           factory=SqliteConn, cached_statements=512)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if readonly:
-        conn.execute("PRAGMA query_only = ON")
-    return conn
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -350,28 +329,6 @@ class SqliteStore(Store):
 
 def _fn(job: _Job) -> WriteFn:
     return job.fn
-
-
-def _attempt(conn: SqliteConn, fn: WriteFn) -> tuple[bool, Any]:
-    """Run ``fn`` in its own savepoint: (True, its result), or (False, its error) with what it wrote undone."""
-    conn.execute("SAVEPOINT job")
-    try:
-        value = fn(conn)
-    except Exception as exc:  # noqa: BLE001 (one job's failure must not sink the group)
-        conn.execute("ROLLBACK TO job")
-        conn.execute("RELEASE job")
-        return False, _translated(exc)
-    conn.execute("RELEASE job")
-    return True, value
-
-
-def _translated(exc: Exception) -> Exception:
-    """The database's own errors become the node's (a constraint a write broke, a locked file)."""
-    if isinstance(exc, sqlite3.Error):
-        err = StoreError(f"{type(exc).__name__}: {exc}")
-        err.__cause__ = exc
-        return err
-    return exc
 
 
 def _settle(job: _Job, ok: bool, value: Any) -> None:

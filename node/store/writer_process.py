@@ -236,7 +236,7 @@ def _fail_closed(future: asyncio.Future[Any]) -> None:
 
 def _child(db_path: Path, inbox: int, outbox: int) -> int:
     from alertnode.store.backend import BatchCall, run_batch, units
-    from alertnode.store.sqlite import _attempt, _connect
+    from alertnode.store.sqlite_conn import _attempt, _connect
 
     conn = _connect(db_path)
     conn.execute("PRAGMA synchronous = FULL")
