@@ -28,6 +28,7 @@ tests; stages alone by tools/bench/api_stages.py, threads by this script):
     and writer ~235 us, 1,240-1,500 sendalerts/s, p99 37-100 ms.
 
 Usage: .venv/bin/python tools/bench/api.py [--seconds 10] [--concurrency 32] [--store postgresql]
+       [--client-loop asyncio]
 """
 
 from __future__ import annotations
@@ -104,14 +105,20 @@ async def load(url: str, headers: dict[str, str], seconds: float, concurrency: i
     return len(latencies) / (time.perf_counter() - start), latencies, errors
 
 
+CLIENT_LOOP = "uvloop"
+
+
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """Run the load generator on uvloop where it is installed (as the node's event loop is): the client then
-    takes less of the machine's CPU from the node it measures."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+    takes less of the machine's CPU from the node it measures (``--client-loop asyncio``: asyncio's own)."""
+    if CLIENT_LOOP == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(coro)
+    return asyncio.run(coro)
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
@@ -151,7 +158,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--client-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                    help="the load generator's event loop")
     args = ap.parse_args()
+    global CLIENT_LOOP
+    CLIENT_LOOP = args.client_loop
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     ok = run(args, "SQLite", "")
     if args.store == "postgresql":
