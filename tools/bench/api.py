@@ -12,20 +12,25 @@ small sendalert's p99 at most 20 ms and its rate at least 0.4 x the baseline's (
 ``--store postgresql`` (issue 13): the same against a node whose store is on PostgreSQL (a private cluster
 started for the run, tests/pg.py), after the SQLite run as its baseline; the floors of issue 2.
 
-Where a small sendalert's time goes (issue 14; this machine: 2 shared cores, load average 2-3 from others'
-tests; stages alone by tools/bench/api_stages.py, threads by this script):
-  * event loop, 195-235 us per sendalert against 103-112 us per GET /healthz. Common to both: HTTP parsing and
-    writing (uvicorn + httptools, ~50 us; h11 cost ~110 us more) and the Starlette/FastAPI middlewares with a
-    JSON answer (~55 us). The sendalert's own stages cost ~27 us together (validation of the raw body 4, planning
-    15, request as stored 2.4, answer 4.5, key 0.5); the other ~100 us are the body's receive, the write's
-    future and the writer's wake-ups, and running next to the writer thread (GIL hand-offs, cold caches).
-  * store writer, 195-220 us per sendalert: per alert ~70 us of INSERTs (alerts ~21, deliveries ~19 - their
-    random keys and blind indexes touch a page each of ~20 indexes -, events ~14, items ~12, alert_info ~10),
-    ~40 us of Python between them (JSON, AES-GCM) and its share of the group's commit with its fsync (~190 us
-    alone, ~55 us at the ~15 alerts a group that 32 clients give, ~40 us at 32).
-  * the commit's fsync: 0.9 ms median, 12 ms p99 on this disk (shared); the slowest groups decide the p99.
+Where a small sendalert's time goes (issue 14; this machine: 2 cores; stages alone by tools/bench/api_stages.py,
+threads by this script, the machine's and the writer process's CPU from /proc):
+  * event loop, ~220 us per sendalert against ~112 us per GET /healthz. Common to both: HTTP parsing and writing
+    (uvicorn + httptools, ~50 us) and a JSON answer. The sendalert skips FastAPI's middlewares and router (the
+    lean front, api/routes.py: ~30 us). Its own stages: the API key and the raw body's validation ~25, planning
+    ~20, the rows as stored (JSON, AES-GCM, blind indexes; store/repo.prepare_alert) ~25, the hand-over to the
+    writer process (pickle, one pipe write per turn of the event loop for all the alerts of that turn) ~5.
+  * writer process, ~100 us of its own CPU per alert (store/writer_process.py): the alerts waiting together
+    (groups of ~16 at 32 clients) go in with one multi-row INSERT per table, then one COMMIT with its fsync
+    (0.9 ms median on this disk). UUIDv7 alert refs keep the alert_ref indexes growing at their right edge, and
+    checkpoints run in a thread of their own instead of inside a commit.
+  * why a process: with the writer as a thread, the node's two busy threads shared one GIL and added up to one
+    core while the machine was half idle: a group of 16 took ~4.7 ms of the writer's wall time for ~1.3 ms of
+    its CPU, the rest waiting for the GIL the busy event loop held (the switch interval, tried at 5, 1 and
+    0.2 ms, changed nothing). `ALERTNODE__store__writer_process=false` shows the thread alone again: ~3,200/s,
+    ratio ~0.36, with everything else above in place.
   * before issue 14's work: event loop ~380 us (h11 ~110 us, FastAPI's route ~55 us, os.urandom's GIL hand-offs)
-    and writer ~235 us, 1,240-1,500 sendalerts/s, p99 37-100 ms.
+    and writer ~235 us, 1,240-1,500 sendalerts/s, p99 37-100 ms. With PostgreSQL (no writer process: its writer
+    thread's psycopg work still shares the GIL) the batched write took the rate from ~640 to ~2,200/s.
 
 Usage: .venv/bin/python tools/bench/api.py [--seconds 10] [--concurrency 32] [--store postgresql]
        [--client-loop asyncio]
