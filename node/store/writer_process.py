@@ -107,7 +107,9 @@ class WriterProcess:
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         # the child gets a clean interpreter (no fork of a process with threads); its module path is ours
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        # the node's own settings (secrets among them) are not the child's business: it is given the file only
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("ALERTNODE")}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "alertnode.store.writer_process", str(self.db_path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)

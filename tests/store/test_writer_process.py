@@ -12,6 +12,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from alertnode.errors import StoreUnavailable
 from alertnode.store import marks, repo
 from alertnode.store.crypto import Cipher
@@ -164,3 +166,32 @@ def test_the_node_survives_its_writer_process_and_leaves_none_behind(run_node, t
     with sqlite3.connect(tmp_path / "n" / "data" / "alertnode.db") as raw:
         stored = {r[0] for r in raw.execute("SELECT alert_ref FROM alerts")}
     assert set(refs) <= stored and len(stored) == len(refs) + 1
+
+
+async def test_checkpoints_run_beside_the_writers(tmp_path: Path) -> None:
+    # no commit checkpoints (wal_autocheckpoint = 0): the checkpoint thread copies the WAL into the file
+    store = SqliteStore(tmp_path / "d.db")
+    store.open()
+    try:
+        size = (tmp_path / "d.db").stat().st_size
+        await asyncio.gather(*(store.write_batched(repo.accept_prepared, _prepared(f"K{n}", 5)) for n in range(300)))
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if (tmp_path / "d.db").stat().st_size > size + 100_000:
+                break
+        assert (tmp_path / "d.db").stat().st_size > size + 100_000  # the alerts' pages reached the file
+    finally:
+        store.close()
+
+
+async def test_the_writer_process_gets_none_of_the_nodes_settings(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTNODE__sms__links__0__password", "s3cret")
+    store = SqliteStore(tmp_path / "e.db")
+    store.open()
+    try:
+        store.warm()  # as the node does: the writer process starts with it
+        environ = Path(f"/proc/{_child_pid(store)}/environ").read_bytes()
+    finally:
+        store.close()
+    assert b"s3cret" not in environ and b"ALERTNODE" not in environ
