@@ -4,7 +4,8 @@ other job routes, ``/api/events``, the operations routes).
 The key comes from ``Authorization: Bearer <key>``, else ``X-Api-Key``, else (JSON bodies only) the body's
 ``apiKey``. Refusals are :class:`~alertnode.errors.ApiError` with their HTTP status and JSON path:
 
-* body larger than ``max_body_bytes``: 413 (before the key is looked at: the body is not read);
+* body larger than ``max_body_bytes``: 413, before the key is looked at (a declared length: before the body is
+  read; a chunked body: as soon as it passes the limit);
 * no accepted key: 401 at ``apiKey`` for a body route, at ``Authorization`` for a route without a body;
 * a body that is not JSON, or not a JSON object: 400 at ``(body)`` (only with an accepted key, so a caller
   without one learns nothing about the API);
@@ -51,9 +52,14 @@ class RequestReader:
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
-        body = await request.body()
-        if len(body) > limit:
-            raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
+        # counted while it arrives: a chunked body (no Content-Length) is refused at the limit, not held whole
+        received = bytearray()
+        async for chunk in request.stream():
+            received += chunk
+            if len(received) > limit:
+                raise ApiError(f"request body larger than {limit} bytes", [], http_status=413)
+        body = bytes(received)
+        request._body = body  # Starlette's own cache: request.body() answers it from now on
         return body
 
     async def body(self, request: Request) -> tuple[str, dict[str, Any], bytes]:

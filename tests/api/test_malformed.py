@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -262,3 +264,33 @@ def test_sendalert_by_another_method_is_405_and_the_operation_stays_documented(n
         assert resp.json()["success"] is False
         operation = c.get("/openapi.json").json()["paths"]["/api/json/sendalert"]
     assert list(operation) == ["post"] and operation["post"]["requestBody"]
+
+
+def test_a_body_over_the_limit_is_413_whether_its_length_is_declared_or_not(run_node, free_port) -> None:  # type: ignore[no-untyped-def]
+    small = run_node({"api": {"max_body_bytes": 2000},
+                      "sms": {"links": [{"name": "a", "host": "127.0.0.1", "port": free_port(), "system_id": "x",
+                                         "password": "y"}]}})
+    big = {**BASE, "clientRef": "x" * 3000}
+    with httpx.Client(base_url=small.url, timeout=30, trust_env=False) as c:
+        declared = c.post("/api/json/sendalert", json=big)
+        assert declared.status_code == 413 and "larger than 2000 bytes" in declared.json()["failureReason"]
+
+        def chunks(body: bytes) -> Iterator[bytes]:  # no Content-Length: Transfer-Encoding: chunked
+            for i in range(0, len(body), 500):
+                yield body[i : i + 500]
+
+        raw = json.dumps(big).encode()
+        chunked = c.post("/api/json/sendalert", content=chunks(raw), headers={"Content-Type": "application/json"})
+        assert chunked.status_code == 413, chunked.text
+    # the refusal comes at the limit, not at the body's end: a chunked body that never ends is answered 413
+    host, port = small.url[len("http://"):].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"POST /api/json/sendalert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % 3000 + b" " * 3000 + b"\r\n")
+        answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    with httpx.Client(base_url=small.url, timeout=30, trust_env=False) as c:
+        # under the limit, a chunked body is read whole and handled as any other
+        fine = c.post("/api/json/sendalert", content=chunks(json.dumps(BASE).encode()),
+                      headers={"Content-Type": "application/json"})
+        assert fine.status_code == 200, fine.text
