@@ -36,6 +36,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 A = TypeVar("A")
+
+CLOSE_TIMEOUT_S = 30.0
+"""How long closing the store waits for the writer process to answer what it holds and stop."""
 
 MAX_GROUP = 512
 """Writes the child takes into one transaction at most."""
@@ -164,6 +168,11 @@ class WriterProcess:
             self._lost("the writer process stopped")
             return
         self._buffer += chunk
+        if self._answers():
+            self._on_commit()
+
+    def _answers(self) -> bool:
+        """Settle the writes whose answers are complete in the buffer; True if any of them was committed."""
         committed = False
         while len(self._buffer) >= _HEADER.size:
             (size,) = _HEADER.unpack_from(self._buffer)
@@ -171,18 +180,13 @@ class WriterProcess:
                 break
             data = bytes(self._buffer[_HEADER.size : _HEADER.size + size])
             del self._buffer[: _HEADER.size + size]
-            results, notify = pickle.loads(data)  # noqa: S301 (our own child, see _recv)
+            results, notify = pickle.loads(data)  # noqa: S301 (our own child, over a pipe only it and we hold)
             committed |= notify
             for number, ok, value in results:
                 future = self._pending.pop(number, None)
-                if future is None or future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(StoreError(value))
-        if committed:
-            self._on_commit()
+                if future is not None:
+                    _deliver(future, value if ok else StoreError(value), ok=ok)
+        return committed
 
     def _lost(self, why: str) -> None:
         """The child is gone: every write it had not answered fails (503 for a client); the next starts anew."""
@@ -212,25 +216,62 @@ class WriterProcess:
         self._flush()  # what was sent this turn of the event loop still goes
         if self._loop is not None and self._from_child is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._from_child.fileno())
-        assert proc.stdin is not None
-        try:
-            proc.stdin.close()  # EOF: the child commits what it holds and exits
-            proc.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        assert proc.stdin is not None and proc.stdout is not None
+        with contextlib.suppress(OSError):
+            proc.stdin.close()  # EOF: the child commits what it holds, answers, and exits
+        # its last answers, read until it closes its end: a write it committed is answered as committed
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        fd = proc.stdout.fileno()
+        while time.monotonic() < deadline:
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                continue
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            self._buffer += chunk
+        self._answers()
+        if proc.poll() is None:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("store: the writer process did not stop within %.0f s: killed", CLOSE_TIMEOUT_S)
+                proc.kill()
+                proc.wait()
+        proc.stdout.close()
         self._proc = None
-        for future in self._pending.values():
-            if not future.done() and not future.get_loop().is_closed():
-                future.get_loop().call_soon_threadsafe(_fail_closed, future)
-        self._pending = {}
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            _deliver(future, StoreError("store is closed"), ok=False)
 
 
-def _fail_closed(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(StoreError("store is closed"))
+def _deliver(future: asyncio.Future[Any], value: Any, *, ok: bool) -> None:
+    """Settle ``future`` from whichever thread: at once on its event loop's thread, else through the loop."""
+    loop = future.get_loop()
+    if loop.is_closed() or future.done():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        _settle(future, value, ok)
+    else:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(_settle, future, value, ok)
+
+
+def _settle(future: asyncio.Future[Any], value: Any, ok: bool) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 # -- the child ----------------------------------------------------------------------------------------------

@@ -195,3 +195,16 @@ async def test_the_writer_process_gets_none_of_the_nodes_settings(tmp_path: Path
     finally:
         store.close()
     assert b"s3cret" not in environ and b"ALERTNODE" not in environ
+
+
+async def test_closing_the_store_answers_what_the_writer_process_committed(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "f.db")
+    store.open()
+    store.warm()
+    tasks = [asyncio.ensure_future(store.write_batched(repo.accept_prepared, _prepared(f"C{n}"))) for n in range(40)]
+    await asyncio.sleep(0)  # each write handed over, none answered yet
+    store.close()  # at once: the writer process still commits what it was given, and its answers arrive
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [r["alertRef"] if isinstance(r, dict) else r for r in results] == [f"C{n}" for n in range(40)]
+    with sqlite3.connect(tmp_path / "f.db") as raw:
+        assert raw.execute("SELECT count(*) FROM alerts").fetchone()[0] == 40
