@@ -88,8 +88,9 @@ def runs_in_process(batch: Callable[..., Any]) -> bool:
 
 
 class WriterProcess:
-    """The parent's side: starts the child on first use, sends it writes from the event loop, settles their
-    futures from its answers (read by the event loop: no thread of ours touches the GIL for it)."""
+    """The parent's side: starts the child (at :meth:`start` or with the first write), sends it writes from the
+    event loop without ever blocking it, and settles their futures from its answers, read by the event loop (no
+    thread of ours touches the GIL for them)."""
 
     def __init__(self, db_path: Path, on_commit: Callable[[], None]) -> None:
         self.db_path = db_path
@@ -102,6 +103,8 @@ class WriterProcess:
         self._next = 0
         self._buffer = bytearray()
         self._outgoing: list[bytes] = []
+        self._unsent = bytearray()
+        self._waiting_to_write = False
         self._closed = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -123,8 +126,11 @@ class WriterProcess:
         with contextlib.suppress(OSError):  # room for the writes that wait while the child commits
             fcntl.fcntl(self._to_child.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
         os.set_blocking(self._from_child.fileno(), False)
+        os.set_blocking(self._to_child.fileno(), False)
         self._loop = loop
         self._buffer.clear()
+        self._unsent.clear()
+        self._waiting_to_write = False
         loop.add_reader(self._from_child.fileno(), self._readable)
         log.info("store: writer process %d started for new alerts", self._proc.pid)
 
@@ -146,14 +152,31 @@ class WriterProcess:
         return await future
 
     def _flush(self) -> None:
+        """Write what waits to the child's pipe without blocking the event loop: what the pipe cannot take now
+        (the child is busy, or waits for the file's lock) goes when it can."""
         outgoing, self._outgoing = self._outgoing, []
-        if self._to_child is None or not outgoing:
+        if self._to_child is None:
             return
+        self._unsent += b"".join(outgoing)
+        fd = self._to_child.fileno()
         try:
-            self._to_child.write(b"".join(outgoing))
-            self._to_child.flush()
-        except (BrokenPipeError, OSError) as exc:
+            while self._unsent:
+                written = os.write(fd, self._unsent)
+                del self._unsent[:written]
+        except BlockingIOError:
+            if not self._waiting_to_write and self._loop is not None:
+                self._waiting_to_write = True
+                self._loop.add_writer(fd, self._writable)
+            return
+        except OSError as exc:
             self._lost(f"the writer process is gone ({exc})")
+            return
+        if self._waiting_to_write and self._loop is not None:
+            self._waiting_to_write = False
+            self._loop.remove_writer(fd)
+
+    def _writable(self) -> None:
+        self._flush()
 
     def _readable(self) -> None:
         assert self._from_child is not None
@@ -192,6 +215,10 @@ class WriterProcess:
         """The child is gone: every write it had not answered fails (503 for a client); the next starts anew."""
         if self._loop is not None and self._from_child is not None:
             self._loop.remove_reader(self._from_child.fileno())
+        if self._loop is not None and self._to_child is not None and self._waiting_to_write:
+            self._loop.remove_writer(self._to_child.fileno())
+        self._waiting_to_write = False
+        self._unsent.clear()
         proc, self._proc = self._proc, None
         self._outgoing = []
         if proc is not None:
@@ -213,10 +240,19 @@ class WriterProcess:
         proc = self._proc
         if proc is None:
             return
-        self._flush()  # what was sent this turn of the event loop still goes
-        if self._loop is not None and self._from_child is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._from_child.fileno())
+        if self._loop is not None and not self._loop.is_closed():
+            if self._from_child is not None:
+                self._loop.remove_reader(self._from_child.fileno())
+            if self._to_child is not None and self._waiting_to_write:
+                self._loop.remove_writer(self._to_child.fileno())
         assert proc.stdin is not None and proc.stdout is not None
+        # what was handed over and not yet written still goes (blocking now: the store is closing)
+        self._unsent += b"".join(self._outgoing)
+        self._outgoing = []
+        with contextlib.suppress(OSError):
+            os.set_blocking(proc.stdin.fileno(), True)
+            while self._unsent:
+                del self._unsent[: os.write(proc.stdin.fileno(), self._unsent)]
         with contextlib.suppress(OSError):
             proc.stdin.close()  # EOF: the child commits what it holds, answers, and exits
         # its last answers, read until it closes its end: a write it committed is answered as committed

@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -208,3 +209,26 @@ async def test_closing_the_store_answers_what_the_writer_process_committed(tmp_p
     assert [r["alertRef"] if isinstance(r, dict) else r for r in results] == [f"C{n}" for n in range(40)]
     with sqlite3.connect(tmp_path / "f.db") as raw:
         assert raw.execute("SELECT count(*) FROM alerts").fetchone()[0] == 40
+
+
+async def test_a_busy_writer_process_never_blocks_the_event_loop(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "g.db")
+    store.open()
+    store.warm()
+    try:
+        loop = asyncio.get_running_loop()
+        gate = threading.Event()
+        held = asyncio.ensure_future(store.write(lambda c: gate.wait(10)))  # the writer thread holds the file
+        await asyncio.sleep(0.2)
+        # more than the pipe holds (1 MiB) while the writer process waits for the file's lock
+        tasks = [asyncio.ensure_future(store.write_batched(repo.accept_prepared, _prepared(f"B{n}", 3)))
+                 for n in range(3000)]
+        started = loop.time()
+        await asyncio.sleep(0.3)
+        assert loop.time() - started < 1.0  # the event loop went on meanwhile
+        gate.set()
+        await held
+        results = await asyncio.gather(*tasks)
+        assert [r["alertRef"] for r in results] == [f"B{n}" for n in range(3000)]
+    finally:
+        store.close()
