@@ -7,11 +7,12 @@ one core on a two-core machine (tools/bench/api.py). A process has its own GIL: 
 event loop goes on with the next requests.
 
 What goes there: a :meth:`Store.write_batched` whose batch function is a module-level function (the child
-imports it by name) and whose argument is plain data, such as :func:`alertnode.store.repo.accept_prepared` with
-the rows :func:`~alertnode.store.repo.prepare_alert` made (already encrypted: the child holds no key). Everything
-else stays with the writer thread. The child runs the waiting writes in one transaction (group commit, each
-batch function's writes as one call, each alone if that call fails), commits with ``synchronous = FULL``, and
-only then answers: a caller that got its answer knows its alert is durable, as with the thread.
+imports it by name) and whose argument is plain data, such as :func:`alertnode.store.accept.accept_prepared`
+with the rows :func:`~alertnode.store.accept.prepare_alert` made (already encrypted: the child holds no key).
+Everything else stays with the writer thread. The child runs the waiting writes in one transaction (group
+commit, each batch function's writes as one call, each alone if that call fails), commits with
+``synchronous = FULL``, and only then answers: a caller that got its answer knows its alert is durable, as
+with the thread.
 
 Two writers, one file: SQLite lets one write transaction run at a time, and a second writer that finds the file
 locked sleeps in its busy handler (1, 2, 5, 10 ms...). So both take an exclusive ``flock`` on
@@ -399,7 +400,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m alertnode.store.writer_process DATABASE", file=sys.stderr)
         return 2
-    importlib.import_module("alertnode.store.repo")  # the batch functions the parent names
+    importlib.import_module("alertnode.store.accept")  # the batch functions the parent names
     # a Ctrl-C or a SIGTERM meant for the node must not cut a commit short: the child ends when its parent
     # closes the pipe (at the node's shutdown, once the writes sent are answered) or dies
     signal.signal(signal.SIGINT, signal.SIG_IGN)

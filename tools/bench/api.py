@@ -17,7 +17,7 @@ threads by this script, the machine's and the writer process's CPU from /proc):
   * event loop, ~220 us per sendalert against ~112 us per GET /healthz. Common to both: HTTP parsing and writing
     (uvicorn + httptools, ~50 us) and a JSON answer. The sendalert skips FastAPI's middlewares and router (the
     lean front, api/routes.py: ~30 us). Its own stages: the API key and the raw body's validation ~25, planning
-    ~20, the rows as stored (JSON, AES-GCM, blind indexes; store/repo.prepare_alert) ~25, the hand-over to the
+    ~20, the rows as stored (JSON, AES-GCM, blind indexes; store/accept.prepare_alert) ~25, the hand-over to the
     writer process (pickle, one pipe write per turn of the event loop for all the alerts of that turn) ~5.
   * writer process, ~100 us of its own CPU per alert (store/writer_process.py): the alerts waiting together
     (groups of ~16 at 32 clients) go in with one multi-row INSERT per table, then one COMMIT with its fsync
