@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 from alertnode.errors import StoreError
 from alertnode.store import migrations as migration_files
-from alertnode.store.backend import SQLITE, Conn, Store, run_batch, units
+from alertnode.store.backend import SQLITE, Conn, Store
 from alertnode.store.sqlite_conn import SqliteConn as SqliteConn
-from alertnode.store.sqlite_conn import _attempt, _connect
+from alertnode.store.sqlite_conn import _connect, transaction
 from alertnode.store.writer_process import WriteLock, WriterProcess, runs_in_process
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class SqliteStore(Store):
         self._lock = WriteLock(path)
         self._stopping = threading.Event()
         self._checkpointer: threading.Thread | None = None
-        self._process = WriterProcess(path, self._committed_elsewhere) if writer_process else None
+        self._process = WriterProcess(path, self._wake) if writer_process else None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -180,7 +180,8 @@ class SqliteStore(Store):
     def on_commit(self, hook: Callable[[], None]) -> None:
         self._commit_hooks.append(hook)
 
-    def _committed_elsewhere(self) -> None:
+    def _wake(self) -> None:
+        """The commit hooks, after a commit that brought new work (the writer thread's or the process's)."""
         for hook in self._commit_hooks:
             try:
                 hook()
@@ -240,13 +241,9 @@ class SqliteStore(Store):
 
     def _run_group(self, conn: SqliteConn, jobs: list[_Job]) -> None:
         with self._lock:  # the writer process takes its turns too (store/writer_process.py)
-            results = self._transaction(conn, jobs)
+            results = transaction(conn, jobs, _fn)
         if any(job.notify for job in jobs):
-            for hook in self._commit_hooks:
-                try:
-                    hook()
-                except Exception:
-                    log.exception("commit hook failed")
+            self._wake()
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
         for result in results:
             loop = result[0].loop
@@ -259,33 +256,6 @@ class SqliteStore(Store):
                 loop.call_soon_threadsafe(_settle_all, settled)
             except RuntimeError:
                 log.debug("event loop closed before %d write results could be delivered", len(settled))
-
-    @staticmethod
-    def _transaction(conn: SqliteConn, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
-        results: list[tuple[_Job, bool, Any]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for unit in units(jobs, _fn):
-                if isinstance(unit, list):  # the jobs of one batched write: one call for all
-                    fns = [job.fn for job in unit]
-                    ok, values = _attempt(conn, lambda c: run_batch(c, fns))  # noqa: B023 (called at once)
-                    if ok:
-                        results.extend((job, True, value) for job, value in zip(unit, values, strict=True))
-                        continue
-                    log.debug("a batched write of %d failed (%s): each one alone", len(unit), values)
-                for job in unit if isinstance(unit, list) else [unit]:
-                    ok, value = _attempt(conn, job.fn)
-                    results.append((job, ok, value))
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.exception("store commit failed")
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                log.debug("rollback after failed commit also failed", exc_info=True)
-            err = StoreError(f"commit failed: {exc}")
-            results = [(job, False, err) for job in jobs]
-        return results
 
     # -- reading -----------------------------------------------------------------------------
     def _reader(self) -> SqliteConn:

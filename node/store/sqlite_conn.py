@@ -3,14 +3,18 @@ store/writer_process.py) and readers open it, and a write run in its own savepoi
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alertnode.errors import StoreError
-from alertnode.store.backend import SQLITE, Conn, Dialect
+from alertnode.store.backend import SQLITE, Conn, Dialect, run_batch, units
 
+log = logging.getLogger(__name__)
+
+J = TypeVar("J")
 WriteFn = Callable[[Conn], Any]
 
 
@@ -57,3 +61,33 @@ def _translated(exc: Exception) -> Exception:
         err.__cause__ = exc
         return err
     return exc
+
+
+def transaction(conn: SqliteConn, jobs: Sequence[J], fn: Callable[[J], WriteFn]) -> list[tuple[J, bool, Any]]:
+    """One write transaction for ``jobs`` (group commit), each job's function ``fn(job)`` in its own savepoint and
+    the jobs of one batched write as one call (each alone if that call fails): (job, True, its result) or (job,
+    False, its error) for each. If the commit fails, every job fails with a :class:`StoreError`."""
+    results: list[tuple[J, bool, Any]] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for unit in units(jobs, fn):
+            if isinstance(unit, list):  # the jobs of one batched write: one call for all
+                fns = [fn(job) for job in unit]
+                ok, values = _attempt(conn, lambda c: run_batch(c, fns))  # noqa: B023 (called at once)
+                if ok:
+                    results.extend((job, True, value) for job, value in zip(unit, values, strict=True))
+                    continue
+                log.debug("a batched write of %d failed (%s): each one alone", len(unit), values)
+            for job in unit if isinstance(unit, list) else [unit]:
+                ok, value = _attempt(conn, fn(job))
+                results.append((job, ok, value))
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        log.exception("store commit failed")
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.debug("rollback after failed commit also failed", exc_info=True)
+        err = StoreError(f"commit failed: {exc}")
+        results = [(job, False, err) for job in jobs]
+    return results

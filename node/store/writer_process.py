@@ -315,8 +315,8 @@ def _settle(future: asyncio.Future[Any], value: Any, ok: bool) -> None:
 
 
 def _child(db_path: Path, inbox: int, outbox: int) -> int:
-    from alertnode.store.backend import BatchCall, run_batch, units
-    from alertnode.store.sqlite_conn import _attempt, _connect
+    from alertnode.store.backend import BatchCall
+    from alertnode.store.sqlite_conn import _connect, transaction
 
     conn = _connect(db_path)
     conn.execute("PRAGMA synchronous = FULL")
@@ -333,25 +333,9 @@ def _child(db_path: Path, inbox: int, outbox: int) -> int:
             if more is None:
                 break
             group.append(more)
-        results: list[tuple[int, bool, Any]] = []
-        try:
-            with lock:
-                conn.execute("BEGIN IMMEDIATE")
-                for unit in units(group, lambda m: BatchCall(m[1], m[2])):
-                    batch = unit if isinstance(unit, list) else [unit]
-                    fns = [BatchCall(m[1], m[2]) for m in batch]
-                    ok, values = _attempt(conn, lambda c: run_batch(c, fns))  # noqa: B023 (called at once)
-                    if ok:
-                        results.extend((m[0], True, v) for m, v in zip(batch, values, strict=True))
-                        continue
-                    for m, fn in zip(batch, fns, strict=True):
-                        ok, value = _attempt(conn, fn)
-                        results.append((m[0], ok, value if ok else _reason(value)))
-                conn.execute("COMMIT")
-        except Exception as exc:  # noqa: BLE001 (the commit failed: every write of the group fails)
-            with contextlib.suppress(Exception):
-                conn.execute("ROLLBACK")
-            results = [(m[0], False, f"commit failed: {exc}") for m in group]
+        with lock:
+            done = transaction(conn, [(m[0], BatchCall(m[1], m[2])) for m in group], _call)
+        results = [(job[0], ok, value if ok else _reason(value)) for job, ok, value in done]
         data = pickle.dumps((results, any(ok for _, ok, _ in results)), protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(_HEADER.pack(len(data)) + data)
         try:
@@ -359,6 +343,10 @@ def _child(db_path: Path, inbox: int, outbox: int) -> int:
                 view = view[os.write(outbox, view):]
         except BrokenPipeError:  # the parent is gone (what was committed stays: nobody is left to answer)
             return 0
+
+
+def _call(job: tuple[int, Any]) -> Any:
+    return job[1]
 
 
 def _reason(exc: Any) -> str:
